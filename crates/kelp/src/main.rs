@@ -1,0 +1,45 @@
+//! The `kelp` binary: argument parsing and wiring of the library crates.
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod simulate;
+mod stream;
+
+/// Kelp: cluster-level logging and resource metrics for Kubernetes, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "kelp", version, about, long_about = None)]
+#[command(after_help = "Start with `kelp demo`: it runs everything on this machine.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an all-in-one demo on this machine (today: a simulated node writing pod logs).
+    #[command(after_help = demo::EXAMPLES)]
+    Demo(demo::DemoArgs),
+    /// Write a Kubernetes node's pod log tree as containerd and the kubelet do.
+    #[command(after_help = simulate::EXAMPLES)]
+    Simulate(simulate::SimulateArgs),
+    /// Streaming sidecar: follow files through rotation and copy their lines to stdout.
+    #[command(after_help = stream::EXAMPLES)]
+    Stream(stream::StreamArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Stream(args) => stream::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Kubernetes byte quantities.
+
+use std::fmt;
+
+use crate::error::ModelError;
+
+/// A size in bytes, parsed from a Kubernetes quantity (`10Mi`, `1G`, `1.5Gi`, `1e6`, `4096`),
+/// as `containerLogMaxSize` is. Fractional results are rounded up to a whole byte, as the
+/// kubelet's `Quantity.Value()` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ByteSize(pub u64);
+
+const SUFFIXES: &[(&str, u128, u32)] = &[
+    // (suffix, base, exponent): value = number * base^exponent
+    ("Ki", 1024, 1),
+    ("Mi", 1024, 2),
+    ("Gi", 1024, 3),
+    ("Ti", 1024, 4),
+    ("Pi", 1024, 5),
+    ("Ei", 1024, 6),
+    ("k", 1000, 1),
+    ("M", 1000, 2),
+    ("G", 1000, 3),
+    ("T", 1000, 4),
+    ("P", 1000, 5),
+    ("E", 1000, 6),
+    ("", 1, 0),
+];
+
+impl ByteSize {
+    /// The size in bytes.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// Parses a Kubernetes quantity. Negative values and the sub-unit suffixes `m`, `u`, `n`
+    /// are rejected: a byte count is a non-negative integer.
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
+        let err = |reason| ModelError::InvalidByteSize {
+            input: s.chars().take(64).collect(),
+            reason,
+        };
+        let body = match s.as_bytes().first() {
+            Some(b'-') => return Err(err("must not be negative")),
+            Some(b'+') => &s[1..],
+            _ => s,
+        };
+        let num_len = body
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        let (num, suffix) = body.split_at(num_len);
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return Err(err("expected a number"));
+        }
+        let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+        // mantissa = int.frac as an integer; value = mantissa * mult / 10^frac.len()
+        let digits = format!("{int}{frac}");
+        let digits = digits.trim_start_matches('0');
+        if digits.len() > 30 {
+            return Err(err("too large"));
+        }
+        let mantissa: u128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().map_err(|_| err("expected a number"))?
+        };
+        let (mut num_scale, mut den_scale) = (1u128, 10u128.pow(frac.len() as u32));
+        if let Some(&(_, base, exp)) = SUFFIXES.iter().find(|(x, _, _)| *x == suffix) {
+            num_scale = base.pow(exp);
+        } else if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
+            let e: i32 = exp.parse().map_err(|_| err("bad exponent"))?;
+            if e.unsigned_abs() > 30 {
+                return Err(err("exponent out of range"));
+            }
+            if e >= 0 {
+                num_scale = 10u128.pow(e as u32);
+            } else {
+                den_scale *= 10u128.pow(e.unsigned_abs());
+            }
+        } else {
+            return Err(err("unknown suffix (use Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E)"));
+        }
+        let scaled = mantissa.checked_mul(num_scale).ok_or_else(|| err("too large"))?;
+        let value = scaled.div_ceil(den_scale);
+        u64::try_from(value)
+            .map(Self)
+            .map_err(|_| err("too large"))
+    }
+}
+
+/// Prints the canonical Kubernetes form for bytes: the largest exact binary suffix, or the
+/// plain number.
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+        let mut v = self.0;
+        let mut unit = None;
+        for name in NAMES {
+            if v >= 1024 && v % 1024 == 0 {
+                v /= 1024;
+                unit = Some(name);
+            } else {
+                break;
+            }
+        }
+        write!(f, "{v}{}", unit.unwrap_or(""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn quantities() {
+        let table: &[(&str, u64)] = &[
+            ("0", 0),
+            ("4096", 4096),
+            ("10Mi", 10 << 20),
+            ("1G", 1_000_000_000),
+            ("1k", 1000),
+            ("1Ki", 1024),
+            ("1.5Gi", 3 << 29),
+            ("0.5", 1),
+            ("1e3", 1000),
+            ("1E6", 1_000_000),
+            ("15e-1", 2),
+            ("+64Ki", 65536),
+        ];
+        for (input, want) in table {
+            assert_eq!(ByteSize::parse(input).unwrap().0, *want, "{input}");
+        }
+        assert_eq!(ByteSize::parse("15Ei").unwrap().0, 15 << 60);
+        for bad in ["", "-1", "10MB", "1m", "abc", ".", "1.2.3", "16Ei", "1e40", "Mi"] {
+            assert!(ByteSize::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prints_canonically() {
+        assert_eq!(ByteSize(10 << 20).to_string(), "10Mi");
+        assert_eq!(ByteSize(1000).to_string(), "1000");
+        assert_eq!(ByteSize(1536).to_string(), "1536");
+        assert_eq!(ByteSize(0).to_string(), "0");
+    }
+
+    proptest! {
+        #[test]
+        fn print_parse_round_trip(n in any::<u64>()) {
+            prop_assert_eq!(ByteSize::parse(&ByteSize(n).to_string()).unwrap().0, n);
+        }
+
+        #[test]
+        fn never_panics(s in "[-+0-9.eEKMGTPkimu]{0,24}") {
+            let _ = ByteSize::parse(&s);
+        }
+    }
+}
