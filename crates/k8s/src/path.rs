@@ -1,4 +1,43 @@
-//! Names of pod log directories and files, as the kubelet builds them.
+//! Names of pod log directories and files, as the kubelet builds them (spec §2.1, §3.2),
+//! and parsers that turn such paths back into typed identities.
+//!
+//! - [`PodLogPath`]: `<pods dir>/<namespace>_<pod>_<uid>/<container>/<restart>.log`, and
+//!   its rotations `<restart>.log.<YYYYMMDD-HHMMSS>` and `….gz` ([`Rotation`],
+//!   [`RotationStamp`]). Parse it relative to the pods directory with
+//!   [`PodLogPath::parse`], or a full path with [`PodLogPath::parse_under`].
+//! - [`ContainerLogLink`]: the legacy `/var/log/containers/<pod>_<namespace>_<container>-<id>.log`
+//!   symlink name.
+//!
+//! Everything else is rejected with a [`PathReason`]: in particular the `.tmp` files of
+//! an interrupted rotation, which an agent must never read. (A plain rotated file whose
+//! `.gz` twin exists is also a leftover, but telling needs a directory listing.)
+//!
+//! ```
+//! use kelp_k8s::path::{PodLogPath, Rotation};
+//!
+//! let p = PodLogPath::parse_under(
+//!     "/var/log/pods",
+//!     "/var/log/pods/shop_api-7d9c5b6f4d-x2x9q_0f3e9c1a-2b4d-4e5f-8a6b-7c8d9e0f1a2b/api/3.log.20240601-121530.gz",
+//! )
+//! .unwrap();
+//! assert_eq!((p.namespace, p.pod, p.container, p.restart), ("shop", "api-7d9c5b6f4d-x2x9q", "api", 3));
+//! assert!(matches!(p.rotation, Rotation::RotatedGz { stamp } if stamp.to_string() == "20240601-121530"));
+//! assert_eq!(p.live().to_string(), "shop_api-7d9c5b6f4d-x2x9q_0f3e9c1a-2b4d-4e5f-8a6b-7c8d9e0f1a2b/api/3.log");
+//!
+//! let err = PodLogPath::parse("shop_api_uid/api/3.log.20240601-121530.tmp").unwrap_err();
+//! assert_eq!(err.to_string(), "not a pod log path (byte 38): temporary file of an interrupted rotation");
+//! ```
+
+mod link;
+mod names;
+mod pod;
+mod stamp;
+
+pub use link::{ContainerLogLink, MAX_CONTAINER_ID};
+pub use names::{MAX_LABEL, MAX_SUBDOMAIN};
+pub use pod::{PodLogPath, Rotation};
+pub use stamp::RotationStamp;
+pub use crate::error::PathReason;
 
 /// The default pod log root (`podLogsDir`).
 pub const POD_LOGS_DIR: &str = "/var/log/pods";

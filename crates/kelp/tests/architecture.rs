@@ -46,7 +46,13 @@ struct Package {
 fn workspace_packages() -> BTreeMap<String, Package> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(workspace_root())
         .output()
         .expect("cargo metadata runs");
@@ -67,7 +73,10 @@ fn workspace_packages() -> BTreeMap<String, Package> {
                 .iter()
                 .map(|d| d["name"].as_str().expect("dep name").to_owned())
                 .collect();
-            (p["name"].as_str().expect("name").to_owned(), Package { deps })
+            (
+                p["name"].as_str().expect("name").to_owned(),
+                Package { deps },
+            )
         })
         .collect()
 }
@@ -108,7 +117,9 @@ fn dependency_edges_follow_architecture_md() {
         };
         for dep in &pkg.deps {
             if packages.contains_key(dep) && !ok.contains(dep) {
-                problems.push(format!("{name} depends on {dep}, which ARCHITECTURE.md forbids"));
+                problems.push(format!(
+                    "{name} depends on {dep}, which ARCHITECTURE.md forbids"
+                ));
             }
             if banned.get(name).is_some_and(|b| b.contains(dep)) {
                 problems.push(format!("{name} uses {dep}, which ARCHITECTURE.md forbids"));

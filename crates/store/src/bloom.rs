@@ -1,0 +1,98 @@
+//! Per-block bloom filters over token grams (see [`crate::tokenizer`]).
+//!
+//! A filter is `m` bits (a power of two, at least 64) stored as little-endian `u64` words;
+//! gram `g` sets bits `(h1 + i * h2) mod m` for `i < BLOOM_HASHES`, where `h = gram_hash(g)`,
+//! `h1` is its low 32 bits and `h2` its high 32 bits with the lowest bit set.
+
+use crate::format::{BLOOM_BITS_PER_KEY, BLOOM_HASHES};
+use crate::tokenizer::{for_each_gram, gram_hash};
+
+const CACHE: usize = 4096;
+
+/// Collects a block's grams and builds its filter.
+pub(crate) struct BloomBuilder {
+    seen: Box<[u32; CACHE]>,
+    grams: Vec<u32>,
+}
+
+impl BloomBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            seen: Box::new([0; CACHE]),
+            grams: Vec::new(),
+        }
+    }
+
+    /// Adds the grams of one line.
+    #[inline]
+    pub(crate) fn add_line(&mut self, line: &[u8]) {
+        let (seen, grams) = (&mut self.seen, &mut self.grams);
+        for_each_gram(line, |g| {
+            // A small direct-mapped cache drops most repeats before the sort.
+            let slot = (g.wrapping_mul(0x9e37_79b1) >> 20) as usize;
+            if seen[slot] != g {
+                seen[slot] = g;
+                grams.push(g);
+            }
+        });
+    }
+
+    /// The filter's words.
+    pub(crate) fn finish(mut self) -> Vec<u64> {
+        self.grams.sort_unstable();
+        self.grams.dedup();
+        let want = (self.grams.len() * BLOOM_BITS_PER_KEY).max(64);
+        let bits = want.next_power_of_two();
+        let mut words = vec![0u64; bits / 64];
+        let mask = (bits - 1) as u32;
+        for &g in &self.grams {
+            for bit in probes(g, mask) {
+                words[(bit >> 6) as usize] |= 1 << (bit & 63);
+            }
+        }
+        words
+    }
+}
+
+#[inline]
+fn probes(g: u32, mask: u32) -> impl Iterator<Item = u32> {
+    let h = gram_hash(g);
+    let (h1, h2) = (h as u32, ((h >> 32) as u32) | 1);
+    (0..BLOOM_HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & mask)
+}
+
+/// Whether a filter may contain every gram (false: no line of the block has them all).
+pub(crate) fn may_contain_all(words: &[u64], grams: &[u32]) -> bool {
+    let bits = words.len() * 64;
+    if bits == 0 || !bits.is_power_of_two() {
+        return true;
+    }
+    let mask = (bits - 1) as u32;
+    grams.iter().all(|&g| {
+        probes(g, mask).all(|bit| words[(bit >> 6) as usize] & (1 << (bit & 63)) != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenizer::literal_grams;
+
+    #[test]
+    fn no_false_negatives_and_few_false_positives() {
+        let mut b = BloomBuilder::new();
+        let lines: Vec<String> = (0..2000).map(|i| format!("GET /item/{i} status=200 user{i}x")).collect();
+        for l in &lines {
+            b.add_line(l.as_bytes());
+        }
+        let words = b.finish();
+        for l in &lines {
+            assert!(may_contain_all(&words, &literal_grams(l.as_bytes())));
+        }
+        assert!(may_contain_all(&words, &literal_grams(b"tatus")));
+        let misses = (0..1000)
+            .filter(|i| may_contain_all(&words, &literal_grams(format!("zq{i}kw").as_bytes())))
+            .count();
+        assert!(misses < 50, "{misses} false positives");
+    }
+}

@@ -1,0 +1,157 @@
+//! A chunk: one stream's entries in memory, sorted by time, lines in one arena.
+
+use kelp_model::{Entry, LabelPair};
+
+/// Bytes charged per entry on top of its line (the index entry and bookkeeping).
+pub(crate) const ENTRY_OVERHEAD: usize = 24;
+
+/// No metadata for this entry.
+const NO_META: u32 = u32::MAX;
+
+/// One entry of a chunk: its time and where its line is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ent {
+    pub ts: i64,
+    off: u32,
+    len: u32,
+    meta: u32,
+}
+
+/// Entries of one stream, sorted by timestamp (equal timestamps in arrival order).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chunk {
+    ents: Vec<Ent>,
+    arena: Vec<u8>,
+    metas: Vec<Vec<LabelPair>>,
+}
+
+impl Chunk {
+    /// Builds a chunk from entries in any order (used by compaction and tests).
+    pub(crate) fn from_entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Self {
+        let mut c = Chunk::default();
+        for e in entries {
+            c.insert(e.timestamp.as_unix_nanos(), &e.line, &e.metadata);
+        }
+        c
+    }
+
+    /// The number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.ents.len()
+    }
+
+    /// Whether there are no entries.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ents.is_empty()
+    }
+
+    /// Memory charged for this chunk.
+    pub(crate) fn bytes(&self) -> usize {
+        self.arena.len() + self.ents.len() * ENTRY_OVERHEAD
+    }
+
+    /// Sum of line lengths.
+    pub(crate) fn line_bytes(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// The entries, sorted.
+    pub(crate) fn ents(&self) -> &[Ent] {
+        &self.ents
+    }
+
+    /// The line of `e`.
+    pub(crate) fn line(&self, e: &Ent) -> &[u8] {
+        &self.arena[e.off as usize..(e.off + e.len) as usize]
+    }
+
+    /// The metadata of `e`.
+    pub(crate) fn meta(&self, e: &Ent) -> &[LabelPair] {
+        match e.meta {
+            NO_META => &[],
+            i => &self.metas[i as usize],
+        }
+    }
+
+    /// Smallest timestamp (`i64::MAX` when empty).
+    pub(crate) fn min_ts(&self) -> i64 {
+        self.ents.first().map_or(i64::MAX, |e| e.ts)
+    }
+
+    /// Largest timestamp (`i64::MIN` when empty).
+    pub(crate) fn max_ts(&self) -> i64 {
+        self.ents.last().map_or(i64::MIN, |e| e.ts)
+    }
+
+    /// Index range of entries with `start <= ts < end`.
+    pub(crate) fn range(&self, start: i64, end: i64) -> std::ops::Range<usize> {
+        let a = self.ents.partition_point(|e| e.ts < start);
+        let b = self.ents.partition_point(|e| e.ts < end);
+        a..b.max(a)
+    }
+
+    /// Whether an entry with this timestamp and line is present.
+    pub(crate) fn contains(&self, ts: i64, line: &[u8]) -> bool {
+        if ts < self.min_ts() || ts > self.max_ts() {
+            return false;
+        }
+        let from = self.ents.partition_point(|e| e.ts < ts);
+        self.ents[from..]
+            .iter()
+            .take_while(|e| e.ts == ts)
+            .any(|e| self.line(e) == line)
+    }
+
+    /// Inserts an entry at its place in time order; returns false (and inserts nothing) if
+    /// an identical entry (timestamp and line) is present.
+    pub(crate) fn insert(&mut self, ts: i64, line: &[u8], meta: &[LabelPair]) -> bool {
+        let at = if self.ents.last().is_none_or(|e| e.ts < ts) {
+            self.ents.len()
+        } else {
+            if self.contains(ts, line) {
+                return false;
+            }
+            self.ents.partition_point(|e| e.ts <= ts)
+        };
+        let off = self.arena.len() as u32;
+        self.arena.extend_from_slice(line);
+        let meta = if meta.is_empty() {
+            NO_META
+        } else {
+            self.metas.push(meta.to_vec());
+            (self.metas.len() - 1) as u32
+        };
+        let e = Ent {
+            ts,
+            off,
+            len: line.len() as u32,
+            meta,
+        };
+        if at == self.ents.len() {
+            self.ents.push(e);
+        } else {
+            self.ents.insert(at, e);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_time_order_and_drops_duplicates() {
+        let mut c = Chunk::default();
+        assert!(c.insert(10, b"a", &[]));
+        assert!(c.insert(30, b"c", &[]));
+        assert!(c.insert(20, b"b", &[]));
+        assert!(c.insert(20, b"b2", &[]));
+        assert!(!c.insert(20, b"b", &[]));
+        assert!(!c.insert(30, b"c", &[]));
+        let lines: Vec<_> = c.ents().iter().map(|e| c.line(e).to_vec()).collect();
+        assert_eq!(lines, [b"a".to_vec(), b"b".to_vec(), b"b2".to_vec(), b"c".to_vec()]);
+        assert_eq!(c.range(15, 30), 1..3);
+        assert_eq!((c.min_ts(), c.max_ts()), (10, 30));
+    }
+}

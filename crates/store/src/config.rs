@@ -1,0 +1,126 @@
+//! The store's configuration: one struct, defaults in [`Default`], units in field names.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kelp_model::TenantId;
+
+use crate::fs::{Fs, RealFs};
+
+/// When an append is acknowledged relative to `fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Every group commit is fsynced before its appenders return.
+    Always,
+    /// The first appender of a group waits up to `max_delay` for others to join, then one
+    /// fsync acknowledges them all. Appends still return only when durable.
+    Batch {
+        /// How long a group may wait for more appenders.
+        max_delay: Duration,
+    },
+    /// Never fsync: an append returns once the OS has the bytes. A machine crash can lose
+    /// acknowledged data; a process crash cannot.
+    Never,
+}
+
+/// Per-tenant limits that keep label cardinality in check.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most streams a tenant may have in the head at once (Loki's `max_global_streams_per_user`).
+    pub max_streams_per_tenant: usize,
+    /// Most label pairs on one stream (Loki's `max_label_names_per_series`).
+    pub max_label_names_per_series: usize,
+    /// Longest label name in bytes.
+    pub max_label_name_bytes: usize,
+    /// Longest label value in bytes.
+    pub max_label_value_bytes: usize,
+    /// Longest line in bytes; longer entries are rejected (counted in the append result).
+    pub max_line_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_streams_per_tenant: 10_000,
+            max_label_names_per_series: 15,
+            max_label_name_bytes: 1024,
+            max_label_value_bytes: 2048,
+            max_line_bytes: 256 << 10,
+        }
+    }
+}
+
+/// How long data is kept and how much disk it may use.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// Default age after which a tenant's day partitions are deleted (`None`: forever).
+    pub max_age: Option<Duration>,
+    /// Per-tenant overrides of `max_age`.
+    pub per_tenant: HashMap<TenantId, Duration>,
+    /// Total bytes of segments and indexes on disk; over it, the oldest segments go.
+    pub max_disk_bytes: Option<u64>,
+}
+
+/// Everything the store needs to open.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The store's root directory.
+    pub dir: PathBuf,
+    /// When appends are acknowledged.
+    pub fsync: FsyncPolicy,
+    /// Head bytes (lines and per-entry overhead) that start a flush to segments.
+    pub flush_bytes: u64,
+    /// The oldest unflushed data is flushed after this long.
+    pub flush_age: Duration,
+    /// The head's memory cap: over it, appends wait for a flush (up to `append_wait`).
+    pub max_head_bytes: u64,
+    /// How long an append waits for room under `max_head_bytes` before failing.
+    pub append_wait: Duration,
+    /// Target raw size of a block (one stream's lines); a stream's head is cut into a block
+    /// when it reaches this.
+    pub block_bytes: usize,
+    /// zstd level of block frames.
+    pub zstd_level: i32,
+    /// Out-of-order window: entries older than a stream's newest entry minus this are
+    /// rejected (Loki's unordered writes).
+    pub unordered_window: Duration,
+    /// Per-tenant limits.
+    pub limits: Limits,
+    /// Retention by age and size.
+    pub retention: Retention,
+    /// A partition with at least this many segments is compacted into one.
+    pub compact_min_segments: usize,
+    /// Whether scans use the block blooms (off only to measure them).
+    pub use_blooms: bool,
+    /// Whether a background thread flushes by age and runs retention and compaction.
+    pub background: bool,
+    /// The filesystem (the real one unless a test injects faults).
+    pub fs: Arc<dyn Fs>,
+}
+
+impl StoreConfig {
+    /// Defaults for a store rooted at `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            fsync: FsyncPolicy::Batch {
+                max_delay: Duration::from_millis(2),
+            },
+            flush_bytes: 64 << 20,
+            flush_age: Duration::from_secs(300),
+            max_head_bytes: 128 << 20,
+            append_wait: Duration::from_secs(10),
+            block_bytes: 1 << 20,
+            zstd_level: 3,
+            unordered_window: Duration::from_secs(3600),
+            limits: Limits::default(),
+            retention: Retention::default(),
+            compact_min_segments: 8,
+            use_blooms: true,
+            background: true,
+            fs: Arc::new(RealFs),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The head: recent entries of every stream in memory, queryable at once, until a flush
+//! writes them to segments.
+//!
+//! Each stream has a pending chunk that takes appends and frozen chunks cut from it when
+//! it reaches the block size. A flush freezes everything, writes the frozen chunks to
+//! segments and then drops them; for deduplication, the `(timestamp, line hash)` pairs of
+//! flushed entries are kept for the out-of-order window.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kelp_model::{Entry, Labels, StreamId, TenantId};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::chunk::Chunk;
+
+/// One stream in the head.
+#[derive(Debug)]
+pub(crate) struct StreamHead {
+    pub labels: Labels,
+    /// Cut chunks, oldest first; the first `flushing` are being written to a segment.
+    pub frozen: Vec<Arc<Chunk>>,
+    /// The chunk taking appends (copied on write when a scan holds it).
+    pub pending: Arc<Chunk>,
+    /// Newest timestamp seen.
+    pub max_ts: i64,
+    /// Flushed entries within the window, sorted: `(timestamp, xxh3 of line)`.
+    recent: Vec<(i64, u64)>,
+    flushing: usize,
+}
+
+impl StreamHead {
+    fn new(labels: Labels) -> Self {
+        Self {
+            labels,
+            frozen: Vec::new(),
+            pending: Arc::new(Chunk::default()),
+            max_ts: i64::MIN,
+            recent: Vec::new(),
+            flushing: 0,
+        }
+    }
+
+    /// Whether an identical entry is in the head or was flushed within the window.
+    pub(crate) fn has(&self, ts: i64, line: &[u8]) -> bool {
+        if ts > self.max_ts {
+            return false;
+        }
+        if self.pending.contains(ts, line) || self.frozen.iter().any(|c| c.contains(ts, line)) {
+            return true;
+        }
+        let from = self.recent.partition_point(|r| r.0 < ts);
+        let h = xxh3_64(line);
+        self.recent[from..]
+            .iter()
+            .take_while(|r| r.0 == ts)
+            .any(|r| r.1 == h)
+    }
+
+    /// The chunks a scan should read, oldest first (including the pending one).
+    pub(crate) fn chunks(&self) -> Vec<Arc<Chunk>> {
+        let mut v = self.frozen.clone();
+        if !self.pending.is_empty() {
+            v.push(self.pending.clone());
+        }
+        v
+    }
+}
+
+/// What applying entries did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Applied {
+    pub added: u64,
+    pub duplicates: u64,
+}
+
+/// Chunks taken for a flush: `(tenant, stream, labels, chunks)`.
+pub(crate) type FlushSet = Vec<(TenantId, StreamId, Labels, Vec<Arc<Chunk>>)>;
+
+/// All tenants' streams in memory.
+#[derive(Debug, Default)]
+pub(crate) struct Head {
+    pub tenants: HashMap<TenantId, HashMap<StreamId, StreamHead>>,
+    /// Bytes charged for every chunk in the head.
+    pub bytes: u64,
+    /// When the oldest data not yet being flushed arrived.
+    pub oldest: Option<Instant>,
+}
+
+impl Head {
+    /// Applies entries (already accepted) to a stream; identical entries are dropped.
+    pub(crate) fn apply(
+        &mut self,
+        tenant: &TenantId,
+        labels: &Labels,
+        entries: &[Entry],
+        block_bytes: usize,
+    ) -> Applied {
+        let id = labels.stream_id();
+        let streams = self.tenants.entry(tenant.clone()).or_default();
+        let s = streams
+            .entry(id)
+            .or_insert_with(|| StreamHead::new(labels.clone()));
+        let mut out = Applied::default();
+        let before: usize = s.pending.bytes();
+        let mut frozen_bytes = 0usize;
+        for e in entries {
+            let ts = e.timestamp.as_unix_nanos();
+            if ts <= s.max_ts && s.has(ts, &e.line) {
+                out.duplicates += 1;
+                continue;
+            }
+            let pending = Arc::make_mut(&mut s.pending);
+            if pending.insert(ts, &e.line, &e.metadata) {
+                out.added += 1;
+                s.max_ts = s.max_ts.max(ts);
+            } else {
+                out.duplicates += 1;
+            }
+            if s.pending.bytes() >= block_bytes {
+                frozen_bytes += s.pending.bytes();
+                let full = std::mem::take(&mut s.pending);
+                s.frozen.push(full);
+            }
+        }
+        let after = s.pending.bytes() + frozen_bytes;
+        self.bytes = (self.bytes + after as u64).saturating_sub(before as u64);
+        if out.added > 0 && self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+        out
+    }
+
+    /// Freezes every stream's pending chunk and takes all frozen chunks for a flush.
+    pub(crate) fn take_for_flush(&mut self) -> FlushSet {
+        let mut out = Vec::new();
+        for (tenant, streams) in &mut self.tenants {
+            for (id, s) in streams.iter_mut() {
+                if !s.pending.is_empty() {
+                    let p = std::mem::take(&mut s.pending);
+                    s.frozen.push(p);
+                }
+                s.flushing = s.frozen.len();
+                if s.flushing > 0 {
+                    out.push((tenant.clone(), *id, s.labels.clone(), s.frozen.clone()));
+                }
+            }
+        }
+        self.oldest = None;
+        out
+    }
+
+    /// Drops the chunks of a finished flush, remembering their entries for deduplication
+    /// within `window_ns`, and forgets streams left empty.
+    pub(crate) fn finish_flush(&mut self, window_ns: i64) {
+        let mut freed = 0u64;
+        for streams in self.tenants.values_mut() {
+            streams.retain(|_, s| {
+                for c in s.frozen.drain(..s.flushing) {
+                    freed += c.bytes() as u64;
+                    s.recent
+                        .extend(c.ents().iter().map(|e| (e.ts, xxh3_64(c.line(e)))));
+                }
+                s.flushing = 0;
+                s.recent.sort_unstable();
+                let horizon = s.max_ts.saturating_sub(window_ns);
+                let cut = s.recent.partition_point(|r| r.0 < horizon);
+                s.recent.drain(..cut);
+                !(s.frozen.is_empty() && s.pending.is_empty() && s.recent.is_empty())
+            });
+        }
+        self.tenants.retain(|_, s| !s.is_empty());
+        self.bytes = self.bytes.saturating_sub(freed);
+    }
+
+    /// A flush failed: its chunks stay frozen and are retried by the next flush.
+    pub(crate) fn abort_flush(&mut self) {
+        for streams in self.tenants.values_mut() {
+            for s in streams.values_mut() {
+                s.flushing = 0;
+            }
+        }
+        if self.oldest.is_none() && self.bytes > 0 {
+            self.oldest = Some(Instant::now());
+        }
+    }
+
+    /// The number of streams `tenant` has in the head.
+    pub(crate) fn stream_count(&self, tenant: &TenantId) -> usize {
+        self.tenants.get(tenant).map_or(0, HashMap::len)
+    }
+}

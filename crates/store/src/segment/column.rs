@@ -1,0 +1,202 @@
+//! Column codecs inside a block: zstd frames, and the line template/digits split.
+//!
+//! Lines are stored as templates and digits: every maximal run of ASCII digits is cut out
+//! of the line into the digits column (4-bit nibbles, two per byte, padded with `0xF`) and
+//! replaced in the template by [`TEMPLATE_MARKER`] and the run's length (runs over 255
+//! digits are split); a literal marker byte becomes `TEMPLATE_MARKER, 0`. Templates of one
+//! stream repeat a lot and compress far better without the numbers in them.
+
+use std::cell::RefCell;
+
+use crate::format::TEMPLATE_MARKER;
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Appends a frame: raw length (u32 LE), stored length (u32 LE), zstd bytes.
+pub(crate) fn put_frame(out: &mut Vec<u8>, raw: &[u8], level: i32) -> std::io::Result<()> {
+    if raw.is_empty() {
+        out.extend_from_slice(&[0; 8]);
+        return Ok(());
+    }
+    let z = COMPRESSOR.with(|c| -> std::io::Result<Vec<u8>> {
+        let mut c = c.borrow_mut();
+        if c.as_ref().is_none_or(|(l, _)| *l != level) {
+            *c = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match c.as_mut() {
+            Some((_, comp)) => comp.compress(raw),
+            None => unreachable_compressor(),
+        }
+    })?;
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(z.len() as u32).to_le_bytes());
+    out.extend_from_slice(&z);
+    Ok(())
+}
+
+#[cold]
+fn unreachable_compressor() -> std::io::Result<Vec<u8>> {
+    Err(std::io::Error::other("compressor missing"))
+}
+
+/// Reads the frame at the start of `buf`: its decompressed bytes and the bytes consumed.
+pub(crate) fn get_frame(buf: &[u8]) -> Result<(Vec<u8>, usize), &'static str> {
+    if buf.len() < 8 {
+        return Err("truncated frame header");
+    }
+    let raw = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let len = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+    let z = buf.get(8..8 + len).ok_or("truncated frame")?;
+    if raw == 0 {
+        return Ok((Vec::new(), 8 + len));
+    }
+    let out = DECOMPRESSOR.with(|d| -> Result<Vec<u8>, &'static str> {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|_| "zstd context")?);
+        }
+        let d = d.as_mut().ok_or("zstd context")?;
+        d.decompress(z, raw).map_err(|_| "zstd frame does not decompress")
+    })?;
+    if out.len() != raw {
+        return Err("frame length mismatch");
+    }
+    Ok((out, 8 + len))
+}
+
+/// Splits lines into templates and packed digits.
+#[derive(Default)]
+pub(crate) struct LineSplitter {
+    pub templates: Vec<u8>,
+    pub digits: Vec<u8>,
+    half: bool,
+}
+
+impl LineSplitter {
+    /// Adds one line; returns its template length.
+    pub(crate) fn add(&mut self, line: &[u8]) -> usize {
+        let start = self.templates.len();
+        let mut i = 0;
+        while i < line.len() {
+            let b = line[i];
+            if b.is_ascii_digit() {
+                let mut run = 0u8;
+                while i < line.len() && line[i].is_ascii_digit() && run < 255 {
+                    self.push_digit(line[i] - b'0');
+                    run += 1;
+                    i += 1;
+                }
+                self.templates.extend_from_slice(&[TEMPLATE_MARKER, run]);
+                continue;
+            }
+            // Copy the stretch up to the next digit or marker in one go.
+            let end = line[i..]
+                .iter()
+                .position(|&c| c.is_ascii_digit() || c == TEMPLATE_MARKER)
+                .map_or(line.len(), |p| i + p);
+            if end > i {
+                self.templates.extend_from_slice(&line[i..end]);
+                i = end;
+            } else {
+                self.templates.extend_from_slice(&[TEMPLATE_MARKER, 0]);
+                i += 1;
+            }
+        }
+        self.templates.len() - start
+    }
+
+    #[inline]
+    fn push_digit(&mut self, d: u8) {
+        if self.half {
+            if let Some(last) = self.digits.last_mut() {
+                *last = (*last & 0xf0) | d;
+            }
+        } else {
+            self.digits.push((d << 4) | 0x0f);
+        }
+        self.half = !self.half;
+    }
+}
+
+/// Rebuilds lines from templates and digits.
+pub(crate) struct LineJoiner<'a> {
+    digits: &'a [u8],
+    nibble: usize,
+}
+
+impl<'a> LineJoiner<'a> {
+    pub(crate) fn new(digits: &'a [u8]) -> Self {
+        Self { digits, nibble: 0 }
+    }
+
+    /// Appends the line of `template` to `out`.
+    pub(crate) fn join(&mut self, template: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
+        let mut i = 0;
+        while i < template.len() {
+            let end = memchr::memchr(TEMPLATE_MARKER, &template[i..]).map_or(template.len(), |p| i + p);
+            out.extend_from_slice(&template[i..end]);
+            if end == template.len() {
+                break;
+            }
+            let n = *template.get(end + 1).ok_or("truncated template marker")?;
+            if n == 0 {
+                out.push(TEMPLATE_MARKER);
+            } else {
+                for _ in 0..n {
+                    let byte = *self.digits.get(self.nibble / 2).ok_or("digits column too short")?;
+                    let d = if self.nibble % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+                    if d > 9 {
+                        return Err("bad digit nibble");
+                    }
+                    out.push(b'0' + d);
+                    self.nibble += 1;
+                }
+            }
+            i = end + 2;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_round_trip() {
+        let lines: Vec<&[u8]> = vec![
+            b"",
+            b"GET /a/123 200 0.004",
+            b"\x01raw marker\x01 7",
+            b"9",
+            b"no digits",
+        ];
+        let long = "1".repeat(600);
+        let mut all = lines.clone();
+        all.push(long.as_bytes());
+        let mut s = LineSplitter::default();
+        let lens: Vec<usize> = all.iter().map(|l| s.add(l)).collect();
+        let mut j = LineJoiner::new(&s.digits);
+        let mut off = 0;
+        for (l, n) in all.iter().zip(lens) {
+            let mut out = Vec::new();
+            j.join(&s.templates[off..off + n], &mut out).unwrap();
+            assert_eq!(&out, l);
+            off += n;
+        }
+    }
+
+    #[test]
+    fn frames_round_trip() {
+        let mut out = Vec::new();
+        put_frame(&mut out, b"hello hello hello", 3).unwrap();
+        put_frame(&mut out, b"", 3).unwrap();
+        let (a, n) = get_frame(&out).unwrap();
+        assert_eq!(a, b"hello hello hello");
+        let (b, _) = get_frame(&out[n..]).unwrap();
+        assert!(b.is_empty());
+    }
+}

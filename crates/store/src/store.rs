@@ -1,0 +1,232 @@
+//! [`Store`]: opening (recovery), appending, and the background flusher.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use kelp_model::TenantId;
+
+use crate::config::StoreConfig;
+use crate::format::{TENANTS_DIR, WAL_DIR};
+use crate::head::Head;
+use crate::ingest::{check_labels, precheck};
+use crate::manifest::Manifest;
+use crate::state::{remove_orphans, State};
+use crate::wal::{encode_batch, replay, Wal};
+use crate::{AppendOutcome, RecoveryReport, Result, StoreError, StreamEntries};
+
+/// Shared between the store handle and its background thread.
+pub(crate) struct Inner {
+    pub cfg: StoreConfig,
+    /// Appends hold it shared from WAL write to head apply; a flush takes it exclusively to
+    /// rotate the WAL and freeze the head at one consistent point.
+    pub gate: RwLock<()>,
+    pub wal: Wal,
+    pub head: Mutex<Head>,
+    /// Signalled when a flush frees head memory.
+    pub room: Condvar,
+    /// The durable state; replaced (never mutated) under the head lock.
+    pub state: RwLock<Arc<State>>,
+    /// Serializes flush, compaction and retention.
+    pub maintenance: Mutex<()>,
+    /// Wakes the background thread.
+    pub wake: (Mutex<bool>, Condvar),
+    pub shutdown: AtomicBool,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Inner {
+    pub(crate) fn head(&self) -> MutexGuard<'_, Head> {
+        // Head updates keep it consistent between statements; a panicked holder cannot
+        // leave it half-changed in a way later code relies on.
+        self.head.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub(crate) fn state(&self) -> Arc<State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub(crate) fn set_state(&self, s: State) {
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
+    }
+    pub(crate) fn wake_flusher(&self) {
+        let (m, c) = &self.wake;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        c.notify_one();
+    }
+}
+
+/// The storage engine. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+    background: Option<JoinHandle<()>>,
+    recovery: RecoveryReport,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.inner.cfg.dir).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `cfg.dir`: loads the manifest, removes leftovers of
+    /// interrupted changes, replays the WAL into the head and starts the flusher.
+    pub fn open(cfg: StoreConfig) -> Result<Self> {
+        let fs = cfg.fs.clone();
+        let root = cfg.dir.clone();
+        let wal_dir = root.join(WAL_DIR);
+        for d in [&root, &wal_dir, &root.join(TENANTS_DIR)] {
+            fs.create_dir_all(d).map_err(|e| StoreError::io("create dir", d, e))?;
+        }
+        let manifest = Manifest::load(&*fs, &root)?;
+        let mut report = RecoveryReport {
+            removed_files: remove_orphans(&*fs, &root, &manifest)?,
+            ..RecoveryReport::default()
+        };
+        let covered = manifest.wal_covered;
+        let state = State::open(&*fs, &root, manifest, &mut report.bad_files)?;
+        let mut head = Head::default();
+        let block = cfg.block_bytes;
+        let replayed = replay(&*fs, &wal_dir, covered, |batch| {
+            for s in &batch.streams {
+                head.apply(&batch.tenant, &s.labels, &s.entries, block);
+            }
+            report.wal_entries += batch.streams.iter().map(|s| s.entries.len() as u64).sum::<u64>();
+        })?;
+        report.wal_files = replayed.files;
+        report.wal_records = replayed.records;
+        report.dropped = replayed.dropped;
+        let wal = Wal::create(&wal_dir, fs.clone(), cfg.fsync, replayed.last_number.max(covered) + 1)?;
+        let inner = Arc::new(Inner {
+            cfg,
+            gate: RwLock::new(()),
+            wal,
+            head: Mutex::new(head),
+            room: Condvar::new(),
+            state: RwLock::new(Arc::new(state)),
+            maintenance: Mutex::new(()),
+            wake: (Mutex::new(false), Condvar::new()),
+            shutdown: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        });
+        let bg = inner.clone();
+        let background = std::thread::Builder::new()
+            .name("kelp-store-flush".into())
+            .spawn(move || crate::flush::background(&bg))
+            .map_err(|e| StoreError::io("spawn flusher", PathBuf::from(&root), e))?;
+        Ok(Self {
+            inner,
+            background: Some(background),
+            recovery: report,
+        })
+    }
+
+    /// What opening found: WAL replayed, tails dropped, leftover files removed.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Appends a batch for `tenant` and returns once the accepted entries are durable (per
+    /// the fsync policy) and visible to queries.
+    ///
+    /// Entries older than their stream's newest entry minus the out-of-order window, and
+    /// lines over the limit, are rejected and counted; entries identical to one already
+    /// stored (same stream, timestamp and line) are dropped and counted. Invalid labels and
+    /// tenant limits fail the whole batch before anything is written.
+    pub fn append(&self, tenant: &TenantId, streams: &[StreamEntries]) -> Result<AppendOutcome> {
+        let inner = &*self.inner;
+        let limits = &inner.cfg.limits;
+        for s in streams {
+            check_labels(tenant, &s.labels, limits)?;
+        }
+        self.wait_for_room()?;
+        let _gate = inner.gate.read().unwrap_or_else(|e| e.into_inner());
+        let window = inner.cfg.unordered_window.as_nanos().min(i64::MAX as u128) as i64;
+        let (accepted, mut outcome) = {
+            let head = inner.head();
+            precheck(&head, tenant, streams, window, limits)?
+        };
+        if outcome.accepted == 0 {
+            return Ok(outcome);
+        }
+        let accepted: &[StreamEntries] = accepted.as_deref().unwrap_or(streams);
+        let mut record = Vec::new();
+        encode_batch(&mut record, tenant, accepted);
+        inner.wal.append(&record)?;
+        let mut head = inner.head();
+        let mut dups = 0;
+        for s in accepted {
+            let a = head.apply(tenant, &s.labels, &s.entries, inner.cfg.block_bytes);
+            dups += a.duplicates;
+        }
+        let over = head.bytes >= inner.cfg.flush_bytes;
+        drop(head);
+        outcome.accepted -= dups;
+        outcome.duplicates += dups;
+        if over {
+            inner.wake_flusher();
+        }
+        Ok(outcome)
+    }
+
+    fn wait_for_room(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let cap = inner.cfg.max_head_bytes;
+        let start = Instant::now();
+        let mut head = inner.head();
+        while head.bytes >= cap {
+            let waited = start.elapsed();
+            if waited >= inner.cfg.append_wait {
+                return Err(StoreError::HeadFull {
+                    cap,
+                    waited_ms: waited.as_millis() as u64,
+                });
+            }
+            inner.wake_flusher();
+            let left = (inner.cfg.append_wait - waited).min(Duration::from_millis(100));
+            head = inner
+                .room
+                .wait_timeout(head, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    /// Writes everything in the head to segments now and deletes the WAL files it covered.
+    pub fn flush(&self) -> Result<()> {
+        crate::flush::flush(&self.inner)
+    }
+
+    /// Bytes the head holds now.
+    pub fn head_bytes(&self) -> u64 {
+        self.inner.head().bytes
+    }
+
+    /// The last error of a background flush, compaction or retention run, if any.
+    pub fn background_error(&self) -> Option<String> {
+        self.inner.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Flushes the head and stops the background thread.
+    pub fn close(mut self) -> Result<()> {
+        let r = self.flush();
+        self.stop();
+        r
+    }
+
+    fn stop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        self.inner.wake_flusher();
+        if let Some(h) = self.background.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
