@@ -13,6 +13,9 @@
 //!
 //! Run: `cargo bench -p kelp-k8s --bench cri_parse`.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +33,10 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
     fn below(&mut self, n: usize) -> usize {
@@ -45,7 +51,8 @@ struct Kind {
 }
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("KELP_CORPUS").map_or_else(|| PathBuf::from("/work/shared/corpus"), PathBuf::from);
+    let dir = std::env::var_os("KELP_CORPUS")
+        .map_or_else(|| PathBuf::from("/work/shared/corpus"), PathBuf::from);
     dir.is_dir().then_some(dir)
 }
 
@@ -53,7 +60,9 @@ fn corpus_dir() -> Option<PathBuf> {
 fn read_lines(dir: &Path, files: &[&str]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for f in files {
-        let Ok(bytes) = std::fs::read(dir.join(f)) else { continue };
+        let Ok(bytes) = std::fs::read(dir.join(f)) else {
+            continue;
+        };
         for l in bytes.split(|&b| b == b'\n') {
             let l = l.strip_suffix(b"\r").unwrap_or(l);
             if !l.is_empty() && l.len() < 8192 {
@@ -65,7 +74,10 @@ fn read_lines(dir: &Path, files: &[&str]) -> Vec<Vec<u8>> {
 }
 
 fn corpus_kinds(dir: &Path) -> Vec<Kind> {
-    let kind = |files: &[&str], weight| Kind { lines: read_lines(dir, files), weight };
+    let kind = |files: &[&str], weight| Kind {
+        lines: read_lines(dir, files),
+        weight,
+    };
     vec![
         kind(&["elastic-apache-access/apache_logs"], 35),
         kind(&["otrf-zeek-json/apt29/day1/zeek/combined_zeek.log"], 25),
@@ -82,7 +94,14 @@ fn corpus_kinds(dir: &Path) -> Vec<Kind> {
 
 fn synthetic_kinds() -> Vec<Kind> {
     let mut r = Rng(7);
-    let paths = ["/", "/api/v1/orders", "/healthz", "/static/app.js", "/api/v1/users/42/cart", "/favicon.ico"];
+    let paths = [
+        "/",
+        "/api/v1/orders",
+        "/healthz",
+        "/static/app.js",
+        "/api/v1/users/42/cart",
+        "/favicon.ico",
+    ];
     let agents = ["Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36", "kube-probe/1.30", "curl/8.5.0"];
     let nginx = (0..500)
         .map(|_| {
@@ -122,10 +141,22 @@ fn synthetic_kinds() -> Vec<Kind> {
         })
         .collect();
     vec![
-        Kind { lines: nginx, weight: 35 },
-        Kind { lines: json, weight: 25 },
-        Kind { lines: java, weight: 15 },
-        Kind { lines: klog, weight: 25 },
+        Kind {
+            lines: nginx,
+            weight: 35,
+        },
+        Kind {
+            lines: json,
+            weight: 25,
+        },
+        Kind {
+            lines: java,
+            weight: 15,
+        },
+        Kind {
+            lines: klog,
+            weight: 25,
+        },
     ]
 }
 
@@ -133,7 +164,12 @@ fn synthetic_kinds() -> Vec<Kind> {
 fn long_line(r: &mut Rng) -> Vec<u8> {
     let mut s = String::from(r#"{"event":"snapshot","items":["#);
     while s.len() < 40_000 {
-        s.push_str(&format!(r#"{{"id":{},"sku":"SKU-{:06}","qty":{}}},"#, r.below(1 << 20), r.below(1_000_000), r.below(9)));
+        s.push_str(&format!(
+            r#"{{"id":{},"sku":"SKU-{:06}","qty":{}}},"#,
+            r.below(1 << 20),
+            r.below(1_000_000),
+            r.below(9)
+        ));
     }
     s.push_str("null]}");
     s.into_bytes()
@@ -144,7 +180,11 @@ fn logical_lines() -> Vec<(Stream, Vec<u8>)> {
     let kinds = match corpus_dir() {
         Some(dir) => {
             let k = corpus_kinds(&dir);
-            if k.iter().all(|k| !k.lines.is_empty()) { k } else { synthetic_kinds() }
+            if k.iter().all(|k| !k.lines.is_empty()) {
+                k
+            } else {
+                synthetic_kinds()
+            }
         }
         None => synthetic_kinds(),
     };
@@ -165,7 +205,11 @@ fn logical_lines() -> Vec<(Stream, Vec<u8>)> {
             let lines = &kind.unwrap_or(&kinds[0]).lines;
             lines[r.below(lines.len())].clone()
         };
-        let stream = if r.below(10) == 0 { Stream::Stderr } else { Stream::Stdout };
+        let stream = if r.below(10) == 0 {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
         bytes += line.len() + 40;
         out.push((stream, line));
     }
@@ -178,7 +222,13 @@ fn cri_buffer(lines: &[(Stream, Vec<u8>)]) -> Vec<u8> {
     for (stream, line) in lines {
         t += 1_234_567;
         for (piece, partial) in cri::split_containerd(line, cri::CONTAINERD_MAX_LINE) {
-            cri::format(&mut buf, Timestamp::from_unix_nanos(t), *stream, partial, piece);
+            cri::format(
+                &mut buf,
+                Timestamp::from_unix_nanos(t),
+                *stream,
+                partial,
+                piece,
+            );
         }
     }
     buf
@@ -218,12 +268,18 @@ fn bench(c: &mut Criterion) {
     let records = cri_buf.iter().filter(|&&b| b == b'\n').count();
     let partials = {
         let mut n = 0;
-        for_each_line(&cri_buf, |l| n += usize::from(cri::parse(l).is_ok_and(|r| r.partial)));
+        for_each_line(&cri_buf, |l| {
+            n += usize::from(cri::parse(l).is_ok_and(|r| r.partial))
+        });
         n
     };
     eprintln!(
         "input: {} ({} logical lines, {} CRI records of which {} P, {} bytes; docker {} bytes)",
-        if corpus_dir().is_some() { "corpus" } else { "synthetic" },
+        if corpus_dir().is_some() {
+            "corpus"
+        } else {
+            "synthetic"
+        },
         lines.len(),
         records,
         partials,
@@ -244,7 +300,10 @@ fn bench(c: &mut Criterion) {
             n
         })
     });
-    let config = JoinerConfig { max_line_bytes: cri::CONTAINERD_MAX_LINE, ..JoinerConfig::default() };
+    let config = JoinerConfig {
+        max_line_bytes: cri::CONTAINERD_MAX_LINE,
+        ..JoinerConfig::default()
+    };
     let mut joiner = Joiner::new(config);
     let now = Timestamp::from_unix_secs(1_717_243_200);
     g.bench_function("parse_join", |b| {

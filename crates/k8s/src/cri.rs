@@ -118,11 +118,12 @@ pub fn parse(line: &[u8]) -> Result<CriRecord<'_>, K8sError> {
         Some(b"stdout ") => (Stream::Stdout, at + 7),
         Some(b"stderr ") => (Stream::Stderr, at + 7),
         _ => {
-            let end = memchr(b' ', &line[at..]).ok_or(fail(line.len(), CriReason::MissingStream))?;
+            let end =
+                memchr(b' ', &line[at..]).ok_or(fail(line.len(), CriReason::MissingStream))?;
             // The fast path took both valid values, so this one is invalid; `from_bytes`
             // keeps the code honest should that change.
-            let stream =
-                Stream::from_bytes(&line[at..at + end]).ok_or(fail(at, CriReason::InvalidStream))?;
+            let stream = Stream::from_bytes(&line[at..at + end])
+                .ok_or(fail(at, CriReason::InvalidStream))?;
             (stream, at + end + 1)
         }
     };

@@ -90,7 +90,8 @@ impl<'a> Attrs<'a> {
     /// The pairs in the order written (duplicates included). Keys and values are decoded;
     /// bytes that are not UTF-8 become U+FFFD.
     pub fn iter(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
-        self.raw_pairs().map(|(k, v)| (to_str(k.decode()), to_str(v.decode())))
+        self.raw_pairs()
+            .map(|(k, v)| (to_str(k.decode()), to_str(v.decode())))
     }
 
     /// The value of `key` (the last one, if it is repeated, as Go's map keeps).
@@ -248,17 +249,20 @@ mod tests {
     #[test]
     fn plain_log_is_borrowed_escaped_log_is_owned() {
         // The usual docker line: the only escape is the final `\n`.
-        let r = parse(br#"{"log":"a b\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
+        let r =
+            parse(br#"{"log":"a b\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
         assert!(matches!(r.log, Cow::Borrowed(b"a b")));
         assert!(!r.partial);
         let r = parse(br#"{"log":"a b","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
         assert!(matches!(r.log, Cow::Borrowed(b"a b")));
         assert!(r.partial);
         // An escaped backslash before `n` is not a newline.
-        let r = parse(br#"{"log":"a\\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
+        let r =
+            parse(br#"{"log":"a\\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
         assert_eq!(r.log.as_ref(), b"a\\n");
         assert!(r.partial);
-        let r = parse(br#"{"log":"a\tb\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
+        let r =
+            parse(br#"{"log":"a\tb\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).unwrap();
         assert!(matches!(r.log, Cow::Owned(_)));
         assert_eq!(r.log.as_ref(), b"a\tb");
     }
@@ -269,8 +273,11 @@ mod tests {
             br#"{"attrs":{"a":"1","b\u0031":"x\"y","a":"2"},"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#,
         )
         .unwrap();
-        let pairs: Vec<(String, String)> =
-            r.attrs.iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let pairs: Vec<(String, String)> = r
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         assert_eq!(
             pairs,
             [("a", "1"), ("b1", "x\"y"), ("a", "2")].map(|(k, v)| (k.to_owned(), v.to_owned()))

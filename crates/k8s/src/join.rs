@@ -214,7 +214,14 @@ impl Joiner {
         if !p.open {
             if !record.partial {
                 // The common case: a whole line in one record, handed out without a copy.
-                return Lines::body(Chunks::new(stream, max, Some(content), ts, 0, LineEnd::Full));
+                return Lines::body(Chunks::new(
+                    stream,
+                    max,
+                    Some(content),
+                    ts,
+                    0,
+                    LineEnd::Full,
+                ));
             }
             let cut = cut_len(content.len(), max);
             p.buf.extend_from_slice(&content[cut..]);
@@ -227,7 +234,10 @@ impl Joiner {
         }
 
         let held = p.buf.len();
-        debug_assert!(held <= max, "a partial line never holds more than max bytes");
+        debug_assert!(
+            held <= max,
+            "a partial line never holds more than max bytes"
+        );
         if held + content.len() <= max {
             p.buf.extend_from_slice(content);
             if record.partial {
@@ -281,7 +291,9 @@ impl Joiner {
     pub fn expire(&mut self, now: Timestamp) -> Lines<'_> {
         let timeout = self.timeout_ns;
         self.flush(LineEnd::TimedOut, |p| {
-            now.as_unix_nanos().saturating_sub(p.touched.as_unix_nanos()) >= timeout
+            now.as_unix_nanos()
+                .saturating_sub(p.touched.as_unix_nanos())
+                >= timeout
         })
     }
 
@@ -297,7 +309,11 @@ impl Joiner {
         self.pending
             .iter()
             .filter(|p| p.open)
-            .map(|p| Timestamp::from_unix_nanos(p.touched.as_unix_nanos().saturating_add(self.timeout_ns)))
+            .map(|p| {
+                Timestamp::from_unix_nanos(
+                    p.touched.as_unix_nanos().saturating_add(self.timeout_ns),
+                )
+            })
             .min()
     }
 
@@ -368,9 +384,8 @@ impl<'a> Iterator for Lines<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = usize::from(self.first.is_some())
-            + self.body.len()
-            + usize::from(self.last.is_some());
+        let n =
+            usize::from(self.first.is_some()) + self.body.len() + usize::from(self.last.is_some());
         (n, Some(n))
     }
 }
@@ -391,7 +406,14 @@ struct Chunks<'a> {
 
 impl Default for Chunks<'_> {
     fn default() -> Self {
-        Self::new(Stream::Stdout, 1, None, Timestamp::default(), 0, LineEnd::Full)
+        Self::new(
+            Stream::Stdout,
+            1,
+            None,
+            Timestamp::default(),
+            0,
+            LineEnd::Full,
+        )
     }
 }
 

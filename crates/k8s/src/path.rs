@@ -33,11 +33,11 @@ mod names;
 mod pod;
 mod stamp;
 
+pub use crate::error::PathReason;
 pub use link::{ContainerLogLink, MAX_CONTAINER_ID};
 pub use names::{MAX_LABEL, MAX_SUBDOMAIN};
 pub use pod::{PodLogPath, Rotation};
 pub use stamp::RotationStamp;
-pub use crate::error::PathReason;
 
 /// The default pod log root (`podLogsDir`).
 pub const POD_LOGS_DIR: &str = "/var/log/pods";

@@ -14,47 +14,180 @@ fn rec(line: &[u8]) -> CriRecord<'_> {
     cri::parse(line).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(line)))
 }
 
+/// (record, timestamp, stream, partial, content)
+type Row = (&'static [u8], &'static str, Stream, bool, &'static [u8]);
+
 #[test]
 fn valid_records_as_each_runtime_writes_them() {
-    // (record, timestamp, stream, partial, content)
-    let table: &[(&[u8], &str, Stream, bool, &[u8])] = &[
+    let table: &[Row] = &[
         // containerd: trimmed fraction, Z.
-        (b"2024-06-01T12:00:00.5Z stdout F hello", T, Stream::Stdout, false, b"hello"),
-        (b"2024-06-01T12:00:01.123456789Z stderr P part", "2024-06-01T12:00:01.123456789Z", Stream::Stderr, true, b"part"),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F hello",
+            T,
+            Stream::Stdout,
+            false,
+            b"hello",
+        ),
+        (
+            b"2024-06-01T12:00:01.123456789Z stderr P part",
+            "2024-06-01T12:00:01.123456789Z",
+            Stream::Stderr,
+            true,
+            b"part",
+        ),
         // No fraction at all (nanos = 0).
-        (b"2024-06-01T12:00:00Z stdout F x", "2024-06-01T12:00:00Z", Stream::Stdout, false, b"x"),
+        (
+            b"2024-06-01T12:00:00Z stdout F x",
+            "2024-06-01T12:00:00Z",
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
         // conmon: nine digits and +00:00, never Z.
-        (b"2024-06-01T12:00:00.000000001+00:00 stdout F x", "2024-06-01T12:00:00.000000001Z", Stream::Stdout, false, b"x"),
+        (
+            b"2024-06-01T12:00:00.000000001+00:00 stdout F x",
+            "2024-06-01T12:00:00.000000001Z",
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
         // containerd on a non-UTC host: normalised to UTC.
-        (b"2024-06-01T20:00:00.5+08:00 stdout F x", T, Stream::Stdout, false, b"x"),
-        (b"2024-06-01T07:30:00.5-04:30 stdout F x", T, Stream::Stdout, false, b"x"),
+        (
+            b"2024-06-01T20:00:00.5+08:00 stdout F x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
+        (
+            b"2024-06-01T07:30:00.5-04:30 stdout F x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
         // More than nine fraction digits: the rest is dropped.
-        (b"2024-06-01T12:00:00.5000000009Z stdout F x", T, Stream::Stdout, false, b"x"),
+        (
+            b"2024-06-01T12:00:00.5000000009Z stdout F x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
         // Content keeps its spaces, leading ones included.
-        (b"2024-06-01T12:00:00.5Z stdout F  a  b ", T, Stream::Stdout, false, b" a  b "),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F  a  b ",
+            T,
+            Stream::Stdout,
+            false,
+            b" a  b ",
+        ),
         // §1.4: the empty line is `F` and a trailing space.
-        (b"2024-06-01T12:00:00.5Z stdout F ", T, Stream::Stdout, false, b""),
-        (b"2024-06-01T12:00:00.5Z stdout P ", T, Stream::Stdout, true, b""),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F ",
+            T,
+            Stream::Stdout,
+            false,
+            b"",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout P ",
+            T,
+            Stream::Stdout,
+            true,
+            b"",
+        ),
         // §1.4: conmon keeps the CR of CRLF in the content.
-        (b"2024-06-01T12:00:00.5Z stdout F abc\r", T, Stream::Stdout, false, b"abc\r"),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F abc\r",
+            T,
+            Stream::Stdout,
+            false,
+            b"abc\r",
+        ),
         // A trailing LF is accepted and not part of the content.
-        (b"2024-06-01T12:00:00.5Z stdout F abc\r\n", T, Stream::Stdout, false, b"abc\r"),
-        (b"2024-06-01T12:00:00.5Z stdout F \n", T, Stream::Stdout, false, b""),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F abc\r\n",
+            T,
+            Stream::Stdout,
+            false,
+            b"abc\r",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F \n",
+            T,
+            Stream::Stdout,
+            false,
+            b"",
+        ),
         // Raw bytes: NUL, invalid UTF-8.
-        (b"2024-06-01T12:00:00.5Z stdout F \0\xff\xfe x", T, Stream::Stdout, false, b"\0\xff\xfe x"),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F \0\xff\xfe x",
+            T,
+            Stream::Stdout,
+            false,
+            b"\0\xff\xfe x",
+        ),
         // Tags: split on ':', only the first one counts, anything but P is full.
-        (b"2024-06-01T12:00:00.5Z stdout P:F x", T, Stream::Stdout, true, b"x"),
-        (b"2024-06-01T12:00:00.5Z stdout F:P x", T, Stream::Stdout, false, b"x"),
-        (b"2024-06-01T12:00:00.5Z stdout X x", T, Stream::Stdout, false, b"x"),
-        (b"2024-06-01T12:00:00.5Z stdout p x", T, Stream::Stdout, false, b"x"),
-        (b"2024-06-01T12:00:00.5Z stdout PP x", T, Stream::Stdout, false, b"x"),
-        (b"2024-06-01T12:00:00.5Z stdout :P x", T, Stream::Stdout, false, b"x"),
+        (
+            b"2024-06-01T12:00:00.5Z stdout P:F x",
+            T,
+            Stream::Stdout,
+            true,
+            b"x",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout F:P x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout X x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout p x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout PP x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
+        (
+            b"2024-06-01T12:00:00.5Z stdout :P x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
         // An empty tag field (two spaces) is accepted by the kubelet, as full.
-        (b"2024-06-01T12:00:00.5Z stdout  x", T, Stream::Stdout, false, b"x"),
+        (
+            b"2024-06-01T12:00:00.5Z stdout  x",
+            T,
+            Stream::Stdout,
+            false,
+            b"x",
+        ),
     ];
     for &(line, t, stream, partial, content) in table {
         let r = rec(line);
-        let want = CriRecord { timestamp: ts(t), stream, partial, content };
+        let want = CriRecord {
+            timestamp: ts(t),
+            stream,
+            partial,
+            content,
+        };
         assert_eq!(r, want, "{:?}", String::from_utf8_lossy(line));
     }
 }
@@ -68,10 +201,26 @@ fn kubelet_rejections_with_offsets() {
         (b"garbage", 7, MissingTimestamp),
         (b"2024-06-01T12:00:00.5Z", 22, MissingTimestamp),
         // Bad timestamps, with the offset inside the timestamp.
-        (b"2024-06-01 12:00:00Z stdout F x", 10, InvalidTimestamp("expected 'T' between date and time")),
-        (b"2024-13-01T12:00:00Z stdout F x", 5, InvalidTimestamp("month out of range")),
-        (b"2024-06-01T12:00:00 stdout F x", 19, InvalidTimestamp("expected 'Z' or a numeric offset")),
-        (b" stdout F x", 0, InvalidTimestamp("expected a 4-digit year")),
+        (
+            b"2024-06-01 12:00:00Z stdout F x",
+            10,
+            InvalidTimestamp("expected 'T' between date and time"),
+        ),
+        (
+            b"2024-13-01T12:00:00Z stdout F x",
+            5,
+            InvalidTimestamp("month out of range"),
+        ),
+        (
+            b"2024-06-01T12:00:00 stdout F x",
+            19,
+            InvalidTimestamp("expected 'Z' or a numeric offset"),
+        ),
+        (
+            b" stdout F x",
+            0,
+            InvalidTimestamp("expected a 4-digit year"),
+        ),
         // No second space.
         (b"2024-06-01T12:00:00.5Z stdout", 29, MissingStream),
         (b"2024-06-01T12:00:00.5Z bogus", 28, MissingStream),
@@ -99,7 +248,10 @@ fn kubelet_rejections_with_offsets() {
 #[test]
 fn error_messages_are_lowercase_with_offsets() {
     let e = cri::parse(b"2024-06-01T12:00:00.5Z stdin F x").unwrap_err();
-    assert_eq!(e.to_string(), "invalid cri record at byte 23: unexpected stream type");
+    assert_eq!(
+        e.to_string(),
+        "invalid cri record at byte 23: unexpected stream type"
+    );
     assert_eq!(e.offset(), 23);
 }
 
@@ -132,15 +284,31 @@ fn containerd_split_lengths() {
         (32769, &[(true, 16384), (true, 16384), (false, 1)]),
     ];
     for &(len, want) in table {
-        assert_eq!(containerd_records(&vec![b'a'; len], m), want, "line of {len} bytes");
+        assert_eq!(
+            containerd_records(&vec![b'a'; len], m),
+            want,
+            "line of {len} bytes"
+        );
     }
 }
 
 #[test]
 fn format_writes_containerd_records() {
     let mut out = Vec::new();
-    cri::format(&mut out, ts("2024-06-01T12:00:00Z"), Stream::Stderr, true, b"");
-    cri::format(&mut out, ts("2024-06-01T12:00:01.123456789Z"), Stream::Stdout, false, b"");
+    cri::format(
+        &mut out,
+        ts("2024-06-01T12:00:00Z"),
+        Stream::Stderr,
+        true,
+        b"",
+    );
+    cri::format(
+        &mut out,
+        ts("2024-06-01T12:00:01.123456789Z"),
+        Stream::Stdout,
+        false,
+        b"",
+    );
     assert_eq!(
         out,
         b"2024-06-01T12:00:00Z stderr P \n2024-06-01T12:00:01.123456789Z stdout F \n"

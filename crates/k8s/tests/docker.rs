@@ -12,10 +12,12 @@ fn ok(line: &[u8]) -> DockerRecord<'_> {
     docker::parse(line).unwrap_or_else(|e| panic!("{:?}: {e}", String::from_utf8_lossy(line)))
 }
 
+/// (line, log, partial, stream, time)
+type Row = (&'static [u8], &'static [u8], bool, Stream, &'static str);
+
 #[test]
 fn docker_lines_as_written_and_as_fluent_bit_tests_them() {
-    // (line, log, partial, stream, time)
-    let table: &[(&[u8], &[u8], bool, Stream, &str)] = &[
+    let table: &[Row] = &[
         (
             br#"{"log":"hello\n","stream":"stdout","time":"2024-06-01T12:00:00.123456789Z"}"#,
             b"hello",
@@ -106,7 +108,10 @@ fn the_log_is_borrowed_unless_it_has_escapes_besides_the_final_newline() {
     let r = ok(line);
     assert!(matches!(r.log, Cow::Borrowed(_)));
     assert_eq!(r.log.as_ptr(), line[8..].as_ptr());
-    assert!(matches!(ok(br#"{"log":"a\"b\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).log, Cow::Owned(_)));
+    assert!(matches!(
+        ok(br#"{"log":"a\"b\n","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).log,
+        Cow::Owned(_)
+    ));
 }
 
 #[test]
@@ -114,15 +119,29 @@ fn attrs_are_exposed() {
     let r = ok(br#"{"log":"x\n","stream":"stdout","attrs":{"tag":"web","io.kubernetes.pod":"api-0"},"time":"2024-06-01T12:00:00Z"}"#);
     assert_eq!(r.attrs.get("tag").as_deref(), Some("web"));
     assert_eq!(r.attrs.iter().count(), 2);
-    assert!(ok(br#"{"stream":"stdout","attrs":null,"time":"2024-06-01T12:00:00Z"}"#).attrs.is_empty());
-    assert!(ok(br#"{"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#).attrs.is_empty());
+    assert!(
+        ok(br#"{"stream":"stdout","attrs":null,"time":"2024-06-01T12:00:00Z"}"#)
+            .attrs
+            .is_empty()
+    );
+    assert!(ok(br#"{"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#)
+        .attrs
+        .is_empty());
 }
 
 #[test]
 fn as_cri_feeds_the_joiner() {
     let r = ok(br#"{"log":"abc","stream":"stderr","time":"2024-06-01T12:00:00Z"}"#);
     let c = r.as_cri();
-    assert_eq!((c.stream, c.partial, c.content, c.timestamp), (Stream::Stderr, true, &b"abc"[..], ts("2024-06-01T12:00:00Z")));
+    assert_eq!(
+        (c.stream, c.partial, c.content, c.timestamp),
+        (
+            Stream::Stderr,
+            true,
+            &b"abc"[..],
+            ts("2024-06-01T12:00:00Z")
+        )
+    );
 }
 
 #[test]
@@ -145,16 +164,68 @@ fn errors_name_the_byte() {
         (b"{\"a\":01}", 6, ExpectedCommaOrClose),
         (b"{\"a\":-}", 5, InvalidNumber),
         (b"{\"a\":[1,]}", 8, ExpectedValue),
-        (br#"{"stream":"stdout","time":"2024-06-01T12:00:00Z"} x"#, 50, TrailingBytes),
-        (br#"{"log":1,"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#, 7, WrongType { field: "log", expected: "string" }),
-        (br#"{"log":"x","stream":["stdout"],"time":"2024-06-01T12:00:00Z"}"#, 20, WrongType { field: "stream", expected: "string" }),
-        (br#"{"attrs":{"a":1},"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#, 14, WrongType { field: "attrs", expected: "object of strings" }),
-        (br#"{"attrs":"a","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#, 9, WrongType { field: "attrs", expected: "object of strings" }),
-        (br#"{"log":"x\n","time":"2024-06-01T12:00:00Z"}"#, 43, MissingField("stream")),
-        (br#"{"log":"x\n","stream":"stdout"}"#, 31, MissingField("time")),
-        (br#"{"log":"x\n","stream":"stdin","time":"2024-06-01T12:00:00Z"}"#, 22, InvalidStream),
-        (br#"{"stream":"stdout","time":"2024-06-01T12:00:00"}"#, 46, InvalidTime("expected 'Z' or a numeric offset")),
-        (br#"{"stream":"stdout","time":"yesterday"}"#, 27, InvalidTime("expected a 4-digit year")),
+        (
+            br#"{"stream":"stdout","time":"2024-06-01T12:00:00Z"} x"#,
+            50,
+            TrailingBytes,
+        ),
+        (
+            br#"{"log":1,"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#,
+            7,
+            WrongType {
+                field: "log",
+                expected: "string",
+            },
+        ),
+        (
+            br#"{"log":"x","stream":["stdout"],"time":"2024-06-01T12:00:00Z"}"#,
+            20,
+            WrongType {
+                field: "stream",
+                expected: "string",
+            },
+        ),
+        (
+            br#"{"attrs":{"a":1},"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#,
+            14,
+            WrongType {
+                field: "attrs",
+                expected: "object of strings",
+            },
+        ),
+        (
+            br#"{"attrs":"a","stream":"stdout","time":"2024-06-01T12:00:00Z"}"#,
+            9,
+            WrongType {
+                field: "attrs",
+                expected: "object of strings",
+            },
+        ),
+        (
+            br#"{"log":"x\n","time":"2024-06-01T12:00:00Z"}"#,
+            43,
+            MissingField("stream"),
+        ),
+        (
+            br#"{"log":"x\n","stream":"stdout"}"#,
+            31,
+            MissingField("time"),
+        ),
+        (
+            br#"{"log":"x\n","stream":"stdin","time":"2024-06-01T12:00:00Z"}"#,
+            22,
+            InvalidStream,
+        ),
+        (
+            br#"{"stream":"stdout","time":"2024-06-01T12:00:00"}"#,
+            46,
+            InvalidTime("expected 'Z' or a numeric offset"),
+        ),
+        (
+            br#"{"stream":"stdout","time":"yesterday"}"#,
+            27,
+            InvalidTime("expected a 4-digit year"),
+        ),
     ];
     for &(line, offset, reason) in table {
         assert_eq!(
@@ -165,7 +236,13 @@ fn errors_name_the_byte() {
         );
     }
     let deep = format!("{{\"a\":{}", "[".repeat(300));
-    assert!(matches!(docker::parse(deep.as_bytes()), Err(K8sError::DockerJson { reason: TooDeep, .. })));
+    assert!(matches!(
+        docker::parse(deep.as_bytes()),
+        Err(K8sError::DockerJson {
+            reason: TooDeep,
+            ..
+        })
+    ));
 }
 
 /// Encodes `s` as a JSON string body, choosing per character among the forms JSON

@@ -23,16 +23,31 @@ struct Line {
 
 impl From<LogicalLine<'_>> for Line {
     fn from(l: LogicalLine<'_>) -> Self {
-        Line { ts: l.timestamp, stream: l.stream, content: l.content.to_vec(), piece: l.piece, end: l.end }
+        Line {
+            ts: l.timestamp,
+            stream: l.stream,
+            content: l.content.to_vec(),
+            piece: l.piece,
+            end: l.end,
+        }
     }
 }
 
 fn line(t: &str, stream: Stream, content: &[u8], piece: u32, end: LineEnd) -> Line {
-    Line { ts: ts(t), stream, content: content.to_vec(), piece, end }
+    Line {
+        ts: ts(t),
+        stream,
+        content: content.to_vec(),
+        piece,
+        end,
+    }
 }
 
 fn joiner(max: usize) -> Joiner {
-    Joiner::new(JoinerConfig { max_line_bytes: max, partial_timeout: Duration::from_secs(5) })
+    Joiner::new(JoinerConfig {
+        max_line_bytes: max,
+        partial_timeout: Duration::from_secs(5),
+    })
 }
 
 const NOW: Timestamp = Timestamp::from_unix_nanos(1_717_243_200_000_000_000);
@@ -82,7 +97,16 @@ fn conmon_splits_short_lines_and_keeps_cr() {
         b"2024-06-01T12:00:00.000000001+00:00 stdout P Hello \n\
           2024-06-01T12:00:00.000000002+00:00 stdout F World\r\n",
     );
-    assert_eq!(got, [line("2024-06-01T12:00:00.000000001Z", OUT, b"Hello World\r", 0, Full)]);
+    assert_eq!(
+        got,
+        [line(
+            "2024-06-01T12:00:00.000000001Z",
+            OUT,
+            b"Hello World\r",
+            0,
+            Full
+        )]
+    );
 }
 
 #[test]
@@ -128,22 +152,41 @@ fn dangling_partial_is_flushed_on_finish_and_by_timeout() {
     // The timeout runs on the caller's clock from the last record that fed the line.
     let mut j = joiner(1024);
     let t0 = NOW;
-    let later = |s: u64| Timestamp::from_unix_nanos(t0.as_unix_nanos() + Duration::from_secs(s).as_nanos() as i64);
+    let later = |s: u64| {
+        Timestamp::from_unix_nanos(t0.as_unix_nanos() + Duration::from_secs(s).as_nanos() as i64)
+    };
     let r = |l: &'static [u8]| cri::parse(l).unwrap();
     assert_eq!(j.push(r(b"2024-06-01T12:00:00Z stdout P a"), t0).count(), 0);
-    assert_eq!(j.push(r(b"2024-06-01T12:00:00Z stderr P b"), later(3)).count(), 0);
+    assert_eq!(
+        j.push(r(b"2024-06-01T12:00:00Z stderr P b"), later(3))
+            .count(),
+        0
+    );
     assert_eq!(j.next_deadline(), Some(later(5)));
     assert_eq!(j.expire(later(4)).count(), 0);
     let expired: Vec<Line> = j.expire(later(5)).map(Line::from).collect();
-    assert_eq!(expired, [line("2024-06-01T12:00:00Z", OUT, b"a", 0, TimedOut)]);
+    assert_eq!(
+        expired,
+        [line("2024-06-01T12:00:00Z", OUT, b"a", 0, TimedOut)]
+    );
     assert_eq!(j.next_deadline(), Some(later(8)));
     // Feeding the stderr line pushes its deadline back.
-    assert_eq!(j.push(r(b"2024-06-01T12:00:07Z stderr P c"), later(7)).count(), 0);
+    assert_eq!(
+        j.push(r(b"2024-06-01T12:00:07Z stderr P c"), later(7))
+            .count(),
+        0
+    );
     assert_eq!(j.expire(later(8)).count(), 0);
     let expired: Vec<Line> = j.expire(later(12)).map(Line::from).collect();
-    assert_eq!(expired, [line("2024-06-01T12:00:00Z", ERR, b"bc", 0, TimedOut)]);
+    assert_eq!(
+        expired,
+        [line("2024-06-01T12:00:00Z", ERR, b"bc", 0, TimedOut)]
+    );
     // A record after the timeout starts a new line.
-    let got: Vec<Line> = j.push(r(b"2024-06-01T12:00:08Z stdout F tail"), later(13)).map(Line::from).collect();
+    let got: Vec<Line> = j
+        .push(r(b"2024-06-01T12:00:08Z stdout F tail"), later(13))
+        .map(Line::from)
+        .collect();
     assert_eq!(got, [line("2024-06-01T12:00:08Z", OUT, b"tail", 0, Full)]);
     assert_eq!(j.next_deadline(), None);
 }
@@ -159,7 +202,10 @@ fn containerd_split_lengths_join_back() {
         }
         let got = push_all(&mut joiner(1 << 20), &file);
         assert_eq!(got.len(), 1, "{len}");
-        assert!(got[0].content == content && got[0].end == Full && got[0].piece == 0, "{len}");
+        assert!(
+            got[0].content == content && got[0].end == Full && got[0].piece == 0,
+            "{len}"
+        );
 
         // With the cap at containerd's size, the pieces are containerd's records.
         let got = push_all(&mut joiner(CONTAINERD_MAX_LINE), &file);
@@ -167,9 +213,17 @@ fn containerd_split_lengths_join_back() {
             .enumerate()
             .map(|(i, (p, partial))| (p.len(), i as u32, if partial { Continued } else { Full }))
             .collect();
-        let got_shape: Vec<(usize, u32, LineEnd)> = got.iter().map(|l| (l.content.len(), l.piece, l.end)).collect();
+        let got_shape: Vec<(usize, u32, LineEnd)> = got
+            .iter()
+            .map(|l| (l.content.len(), l.piece, l.end))
+            .collect();
         assert_eq!(got_shape, want, "{len}");
-        assert_eq!(got.iter().flat_map(|l| l.content.clone()).collect::<Vec<u8>>(), content);
+        assert_eq!(
+            got.iter()
+                .flat_map(|l| l.content.clone())
+                .collect::<Vec<u8>>(),
+            content
+        );
     }
 }
 
@@ -206,9 +260,15 @@ fn overlong_lines_come_out_in_marked_pieces() {
     );
     // A partial line past the cap times out with its piece number.
     let got = push_all(&mut j, b"2024-06-01T12:00:07Z stderr P 123456\n");
-    assert_eq!(got, [line("2024-06-01T12:00:07Z", ERR, b"1234", 0, Continued)]);
+    assert_eq!(
+        got,
+        [line("2024-06-01T12:00:07Z", ERR, b"1234", 0, Continued)]
+    );
     let rest: Vec<Line> = j.expire(Timestamp::MAX).map(Line::from).collect();
-    assert_eq!(rest, [line("2024-06-01T12:00:07Z", ERR, b"56", 1, TimedOut)]);
+    assert_eq!(
+        rest,
+        [line("2024-06-01T12:00:07Z", ERR, b"56", 1, TimedOut)]
+    );
 }
 
 #[test]
@@ -221,7 +281,12 @@ fn whole_lines_are_not_copied() {
     assert_eq!(out[0].content.as_ptr(), text[30..].as_ptr());
     // Nor are the pieces of a long full line.
     let long = [b'x'; 200];
-    let r = CriRecord { timestamp: NOW, stream: OUT, partial: false, content: &long };
+    let r = CriRecord {
+        timestamp: NOW,
+        stream: OUT,
+        partial: false,
+        content: &long,
+    };
     let ptrs: Vec<*const u8> = j.push(r, NOW).map(|l| l.content.as_ptr()).collect();
     assert_eq!(ptrs, [0, 64, 128, 192].map(|i| long[i..].as_ptr()));
 }
@@ -229,9 +294,19 @@ fn whole_lines_are_not_copied() {
 #[test]
 fn size_hint_is_exact() {
     let mut j = joiner(3);
-    let r = CriRecord { timestamp: NOW, stream: OUT, partial: true, content: b"ab" };
+    let r = CriRecord {
+        timestamp: NOW,
+        stream: OUT,
+        partial: true,
+        content: b"ab",
+    };
     assert_eq!(j.push(r, NOW).len(), 0);
-    let r = CriRecord { timestamp: NOW, stream: OUT, partial: false, content: b"cdefgh" };
+    let r = CriRecord {
+        timestamp: NOW,
+        stream: OUT,
+        partial: false,
+        content: b"cdefgh",
+    };
     let lines = j.push(r, NOW);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines.count(), 3);
@@ -240,8 +315,15 @@ fn size_hint_is_exact() {
 /// One operation of the model test.
 #[derive(Debug, Clone)]
 enum Op {
-    Push { stream: Stream, partial: bool, content: Vec<u8>, secs: i64 },
-    Expire { secs: i64 },
+    Push {
+        stream: Stream,
+        partial: bool,
+        content: Vec<u8>,
+        secs: i64,
+    },
+    Expire {
+        secs: i64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -262,15 +344,26 @@ fn op() -> impl Strategy<Value = Op> {
 /// time of the record holding their first byte.
 #[derive(Default)]
 struct Model {
-    /// Per stream: the open line's bytes with each byte's record time, first record time,
-    /// last feed time.
-    open: [Option<(Vec<(u8, Timestamp)>, Timestamp, i64)>; 2],
+    /// Per stream, the open line.
+    open: [Option<OpenLine>; 2],
     out: [Vec<Line>; 2],
+}
+
+/// A line of the reference model.
+struct OpenLine {
+    /// Each byte with the time of the record it came in.
+    bytes: Vec<(u8, Timestamp)>,
+    /// The time of the line's first record.
+    first: Timestamp,
+    /// The clock (seconds) at the last record that fed it.
+    fed: i64,
 }
 
 impl Model {
     fn end(&mut self, i: usize, stream: Stream, max: usize, end: LineEnd) {
-        let Some((bytes, first, _)) = self.open[i].take() else { return };
+        let Some(OpenLine { bytes, first, .. }) = self.open[i].take() else {
+            return;
+        };
         let mut start = 0;
         let mut piece = 0;
         loop {
@@ -319,9 +412,9 @@ proptest! {
                     let now = Timestamp::from_unix_secs(clock);
                     let t = Timestamp::from_unix_nanos(n as i64);
                     let i = idx(stream);
-                    let (bytes, _, fed) = m.open[i].get_or_insert_with(|| (Vec::new(), t, clock));
-                    bytes.extend(content.iter().map(|&b| (b, t)));
-                    *fed = clock;
+                    let open = m.open[i].get_or_insert_with(|| OpenLine { bytes: Vec::new(), first: t, fed: clock });
+                    open.bytes.extend(content.iter().map(|&b| (b, t)));
+                    open.fed = clock;
                     if !partial {
                         m.end(i, stream, max, Full);
                     }
@@ -334,7 +427,7 @@ proptest! {
                 Op::Expire { secs } => {
                     clock += secs;
                     for (i, s) in [(0, OUT), (1, ERR)] {
-                        if matches!(m.open[i], Some((_, _, fed)) if clock - fed >= timeout) {
+                        if m.open[i].as_ref().is_some_and(|o| clock - o.fed >= timeout) {
                             m.end(i, s, max, TimedOut);
                         }
                     }

@@ -21,26 +21,89 @@ fn stamp(s: &str) -> RotationStamp {
 fn pod_log_paths_and_rotations() {
     // (relative path, namespace, pod, uid, container, restart, rotation)
     let table: Vec<(String, &str, &str, &str, &str, u32, Rotation)> = vec![
-        (format!("shop_api-7d9c5b6f4d-x2x9q_{UID}/api/0.log"), "shop", "api-7d9c5b6f4d-x2x9q", UID, "api", 0, Rotation::Live),
-        (format!("shop_api-0_{UID}/api/3.log.20240601-121530"), "shop", "api-0", UID, "api", 3, Rotation::Rotated { stamp: stamp("20240601-121530") }),
-        (format!("shop_api-0_{UID}/api/3.log.20240601-121040.gz"), "shop", "api-0", UID, "api", 3, Rotation::RotatedGz { stamp: stamp("20240601-121040") }),
+        (
+            format!("shop_api-7d9c5b6f4d-x2x9q_{UID}/api/0.log"),
+            "shop",
+            "api-7d9c5b6f4d-x2x9q",
+            UID,
+            "api",
+            0,
+            Rotation::Live,
+        ),
+        (
+            format!("shop_api-0_{UID}/api/3.log.20240601-121530"),
+            "shop",
+            "api-0",
+            UID,
+            "api",
+            3,
+            Rotation::Rotated {
+                stamp: stamp("20240601-121530"),
+            },
+        ),
+        (
+            format!("shop_api-0_{UID}/api/3.log.20240601-121040.gz"),
+            "shop",
+            "api-0",
+            UID,
+            "api",
+            3,
+            Rotation::RotatedGz {
+                stamp: stamp("20240601-121040"),
+            },
+        ),
         // A static pod: the UID is the 32-hex config hash.
-        (format!("kube-system_kube-apiserver-node1_{HASH}/kube-apiserver/12.log"), "kube-system", "kube-apiserver-node1", HASH, "kube-apiserver", 12, Rotation::Live),
+        (
+            format!("kube-system_kube-apiserver-node1_{HASH}/kube-apiserver/12.log"),
+            "kube-system",
+            "kube-apiserver-node1",
+            HASH,
+            "kube-apiserver",
+            12,
+            Rotation::Live,
+        ),
         // Pod names are subdomains: dots allowed.
-        (format!("default_web.v2.example_{UID}/c/4294967295.log"), "default", "web.v2.example", UID, "c", u32::MAX, Rotation::Live),
+        (
+            format!("default_web.v2.example_{UID}/c/4294967295.log"),
+            "default",
+            "web.v2.example",
+            UID,
+            "c",
+            u32::MAX,
+            Rotation::Live,
+        ),
         // The UID is taken leniently, as the kubelet takes the last field.
-        ("default_p_anything-GOES.here/c/1.log".to_string(), "default", "p", "anything-GOES.here", "c", 1, Rotation::Live),
+        (
+            "default_p_anything-GOES.here/c/1.log".to_string(),
+            "default",
+            "p",
+            "anything-GOES.here",
+            "c",
+            1,
+            Rotation::Live,
+        ),
     ];
     for (rel, ns, pod, uid, container, restart, rotation) in &table {
         let p = PodLogPath::parse(rel).unwrap_or_else(|e| panic!("{rel}: {e}"));
-        let want = PodLogPath { namespace: ns, pod, uid, container, restart: *restart, rotation: *rotation };
+        let want = PodLogPath {
+            namespace: ns,
+            pod,
+            uid,
+            container,
+            restart: *restart,
+            rotation: *rotation,
+        };
         assert_eq!(p, want, "{rel}");
         assert_eq!(p.to_string(), *rel, "Display prints the relative path");
         // The same under a pods directory, given with or without a trailing slash.
         for dir in ["/var/log/pods", "/var/log/pods/", "/host/var/log/pods"] {
             let full = format!("{}/{rel}", dir.trim_end_matches('/'));
             assert_eq!(PodLogPath::parse_under(dir, &full), Ok(want), "{full}");
-            assert_eq!(PodLogPath::from_path(Path::new(dir), Path::new(&full)), Ok(want), "{full}");
+            assert_eq!(
+                PodLogPath::from_path(Path::new(dir), Path::new(&full)),
+                Ok(want),
+                "{full}"
+            );
         }
     }
     let p = PodLogPath::parse(&table[3].0).unwrap();
@@ -48,23 +111,44 @@ fn pod_log_paths_and_rotations() {
     assert!(!PodLogPath::parse(&table[0].0).unwrap().is_static_pod());
     let rotated = PodLogPath::parse(&table[2].0).unwrap();
     assert_eq!(rotated.rotation.stamp(), Some(stamp("20240601-121040")));
-    assert_eq!(rotated.live().to_string(), format!("shop_api-0_{UID}/api/3.log"));
+    assert_eq!(
+        rotated.live().to_string(),
+        format!("shop_api-0_{UID}/api/3.log")
+    );
 }
 
 #[test]
 fn steady_state_rotation_names_sort_chronologically() {
     // §3.2's steady state, listed in a random order.
-    let names = ["3.log.20240601-121040.gz", "3.log", "3.log.20240601-120100.gz", "3.log.20240601-121530", "3.log.20240601-120550.gz"];
+    let names = [
+        "3.log.20240601-121040.gz",
+        "3.log",
+        "3.log.20240601-120100.gz",
+        "3.log.20240601-121530",
+        "3.log.20240601-120550.gz",
+    ];
     let mut parsed: Vec<PodLogPath<'_>> = Vec::new();
-    let rels: Vec<String> = names.iter().map(|n| format!("ns_pod_{UID}/api/{n}")).collect();
+    let rels: Vec<String> = names
+        .iter()
+        .map(|n| format!("ns_pod_{UID}/api/{n}"))
+        .collect();
     for r in &rels {
         parsed.push(PodLogPath::parse(r).unwrap());
     }
     parsed.sort_by_key(|p| p.rotation.stamp().map_or((1, None), |s| (0, Some(s))));
-    let order: Vec<String> = parsed.iter().map(|p| p.to_string().rsplit('/').next().unwrap().to_string()).collect();
+    let order: Vec<String> = parsed
+        .iter()
+        .map(|p| p.to_string().rsplit('/').next().unwrap().to_string())
+        .collect();
     assert_eq!(
         order,
-        ["3.log.20240601-120100.gz", "3.log.20240601-120550.gz", "3.log.20240601-121040.gz", "3.log.20240601-121530", "3.log"]
+        [
+            "3.log.20240601-120100.gz",
+            "3.log.20240601-120550.gz",
+            "3.log.20240601-121040.gz",
+            "3.log.20240601-121530",
+            "3.log"
+        ]
     );
     assert!(parsed.iter().all(|p| p.live() == parsed[4]));
 }
@@ -75,60 +159,157 @@ fn everything_else_is_rejected_with_a_reason() {
     let d = format!("ns_pod_{UID}"); // 43 bytes
     let table: Vec<(String, usize, PathReason)> = vec![
         // §3.2: leftovers of an interrupted rotation.
-        (format!("{d}/c/0.log.20240601-121530.tmp"), 69, RotationTemp),
-        (format!("{d}/c/0.log.20240601-121530.gz.tmp"), 72, RotationTemp),
-        (format!("{d}/c/0.log.tmp"), 53, RotationTemp),
+        (format!("{d}/c/0.log.20240601-121530.tmp"), 67, RotationTemp),
+        (
+            format!("{d}/c/0.log.20240601-121530.gz.tmp"),
+            70,
+            RotationTemp,
+        ),
+        (format!("{d}/c/0.log.tmp"), 51, RotationTemp),
         // Bad stamps and other suffixes.
-        (format!("{d}/c/0.log.20241301-121530"), 53, InvalidStamp("month out of range")),
-        (format!("{d}/c/0.log.20240601-121530x"), 64, InvalidStamp("expected YYYYMMDD-HHMMSS")),
-        (format!("{d}/c/0.log.20240601-12153.gz"), 63, InvalidStamp("expected YYYYMMDD-HHMMSS")),
-        (format!("{d}/c/0.log.2024060a-121530"), 56, InvalidStamp("expected a digit")),
-        (format!("{d}/c/0.log.1"), 52, UnknownSuffix),
-        (format!("{d}/c/0.log.gz"), 52, UnknownSuffix),
-        (format!("{d}/c/0.logx"), 52, UnknownSuffix),
+        (
+            format!("{d}/c/0.log.20241301-121530"),
+            56,
+            InvalidStamp("month out of range"),
+        ),
+        (
+            format!("{d}/c/0.log.20240601-121530x"),
+            67,
+            InvalidStamp("expected YYYYMMDD-HHMMSS"),
+        ),
+        (
+            format!("{d}/c/0.log.20240601-12153.gz"),
+            66,
+            InvalidStamp("expected YYYYMMDD-HHMMSS"),
+        ),
+        (
+            format!("{d}/c/0.log.2024060a-121530"),
+            59,
+            InvalidStamp("expected a digit"),
+        ),
+        (format!("{d}/c/0.log.1"), 51, UnknownSuffix),
+        (format!("{d}/c/0.log.gz"), 51, UnknownSuffix),
+        (format!("{d}/c/0.logx"), 51, UnknownSuffix),
         (format!("{d}/c/0.txt"), 47, NotALogFile),
         (format!("{d}/c/0"), 47, NotALogFile),
         // Restart counts as the kubelet writes them.
-        (format!("{d}/c/x.log"), 46, InvalidRestart("expected digits")),
+        (
+            format!("{d}/c/x.log"),
+            46,
+            InvalidRestart("expected digits"),
+        ),
         (format!("{d}/c/.log"), 46, InvalidRestart("expected digits")),
-        (format!("{d}/c/-1.log"), 46, InvalidRestart("expected digits")),
+        (
+            format!("{d}/c/-1.log"),
+            46,
+            InvalidRestart("expected digits"),
+        ),
         (format!("{d}/c/01.log"), 46, InvalidRestart("leading zero")),
-        (format!("{d}/c/4294967296.log"), 46, InvalidRestart("too large")),
+        (
+            format!("{d}/c/4294967296.log"),
+            46,
+            InvalidRestart("too large"),
+        ),
         // Pod directory: exactly three `_` fields, valid names, a UID.
         (format!("{UID}/c/0.log"), 0, Fields { found: 1 }),
         ("ns_pod/c/0.log".to_string(), 0, Fields { found: 2 }),
         (format!("ns_pod_x_{UID}/c/0.log"), 0, Fields { found: 4 }),
         ("ns_pod_/c/0.log".to_string(), 7, EmptyUid),
-        (format!("Ns_pod_{UID}/c/0.log"), 0, InvalidName { field: "namespace", rule: "must consist of lowercase alphanumerics and '-'" }),
-        (format!("n.s_pod_{UID}/c/0.log"), 1, InvalidName { field: "namespace", rule: "must consist of lowercase alphanumerics and '-'" }),
-        (format!("_pod_{UID}/c/0.log"), 0, InvalidName { field: "namespace", rule: "must not be empty" }),
-        (format!("ns_-pod_{UID}/c/0.log"), 3, InvalidName { field: "pod", rule: "must start with an alphanumeric character" }),
-        (format!("ns_pod._{UID}/c/0.log"), 7, InvalidName { field: "pod", rule: "must not be empty" }),
-        (format!("{d}/C/0.log"), 44, InvalidName { field: "container", rule: "must consist of lowercase alphanumerics and '-'" }),
-        (format!("{d}/c.d/0.log"), 45, InvalidName { field: "container", rule: "must consist of lowercase alphanumerics and '-'" }),
-        (format!("{d}/{}/0.log", "c".repeat(64)), 44 + 63, InvalidName { field: "container", rule: "must be at most 63 characters" }),
+        (
+            format!("Ns_pod_{UID}/c/0.log"),
+            0,
+            InvalidName {
+                field: "namespace",
+                rule: "must consist of lowercase alphanumerics and '-'",
+            },
+        ),
+        (
+            format!("n.s_pod_{UID}/c/0.log"),
+            1,
+            InvalidName {
+                field: "namespace",
+                rule: "must consist of lowercase alphanumerics and '-'",
+            },
+        ),
+        (
+            format!("_pod_{UID}/c/0.log"),
+            0,
+            InvalidName {
+                field: "namespace",
+                rule: "must not be empty",
+            },
+        ),
+        (
+            format!("ns_-pod_{UID}/c/0.log"),
+            3,
+            InvalidName {
+                field: "pod",
+                rule: "must start with an alphanumeric character",
+            },
+        ),
+        (
+            format!("ns_pod._{UID}/c/0.log"),
+            7,
+            InvalidName {
+                field: "pod",
+                rule: "must not be empty",
+            },
+        ),
+        (
+            format!("{d}/C/0.log"),
+            44,
+            InvalidName {
+                field: "container",
+                rule: "must consist of lowercase alphanumerics and '-'",
+            },
+        ),
+        (
+            format!("{d}/c.d/0.log"),
+            45,
+            InvalidName {
+                field: "container",
+                rule: "must consist of lowercase alphanumerics and '-'",
+            },
+        ),
+        (
+            format!("{d}/{}/0.log", "c".repeat(64)),
+            44 + 63,
+            InvalidName {
+                field: "container",
+                rule: "must be at most 63 characters",
+            },
+        ),
         // Depth: exactly <pod dir>/<container>/<file>.
         (format!("{d}/0.log"), 49, Depth { found: 2 }),
         // The pre-1.14 layout, <uid>/<container>_<n>.log.
-        (format!("{UID}/c_0.log"), 42, Depth { found: 2 }),
+        (format!("{UID}/c_0.log"), 44, Depth { found: 2 }),
         (format!("{d}/c/0.log/x"), 52, Depth { found: 4 }),
         (format!("{d}/c/0.log/"), 52, Depth { found: 4 }),
         (format!("/{d}/c/0.log"), 0, EmptyComponent),
         (format!("{d}//c/0.log"), 44, EmptyComponent),
         (String::new(), 0, EmptyComponent),
     ];
+    let mut bad = Vec::new();
     for (rel, offset, reason) in &table {
-        assert_eq!(
-            PodLogPath::parse(rel),
-            Err(K8sError::PodLogPath { offset: *offset, reason: *reason }),
-            "{rel}"
-        );
+        let got = PodLogPath::parse(rel);
+        if got
+            != Err(K8sError::PodLogPath {
+                offset: *offset,
+                reason: *reason,
+            })
+        {
+            bad.push(format!("{rel}: got {got:?}, want {offset} {reason:?}"));
+        }
     }
+    assert!(bad.is_empty(), "{bad:#?}");
     // Under a pods directory, offsets are offsets in the full path.
     let full = format!("/var/log/pods/{d}/c/0.log.tmp");
     assert_eq!(
         PodLogPath::parse_under("/var/log/pods", &full),
-        Err(K8sError::PodLogPath { offset: 14 + 53, reason: RotationTemp })
+        Err(K8sError::PodLogPath {
+            offset: 14 + 51,
+            reason: RotationTemp
+        })
     );
     for (dir, path, at) in [
         ("/var/log/pods", "/var/log/containers/x.log", 9),
@@ -138,34 +319,58 @@ fn everything_else_is_rejected_with_a_reason() {
     ] {
         assert_eq!(
             PodLogPath::parse_under(dir, path),
-            Err(K8sError::PodLogPath { offset: at, reason: NotUnderDir }),
+            Err(K8sError::PodLogPath {
+                offset: at,
+                reason: NotUnderDir
+            }),
             "{path}"
         );
     }
     #[cfg(unix)]
     {
         use std::os::unix::ffi::OsStrExt;
-        let bad = Path::new(std::ffi::OsStr::from_bytes(b"/var/log/pods/a_b_c/c/\xff.log"));
+        let bad = Path::new(std::ffi::OsStr::from_bytes(
+            b"/var/log/pods/a_b_c/c/\xff.log",
+        ));
         assert_eq!(
             PodLogPath::from_path(Path::new("/var/log/pods"), bad),
-            Err(K8sError::PodLogPath { offset: 0, reason: NotUtf8 })
+            Err(K8sError::PodLogPath {
+                offset: 0,
+                reason: NotUtf8
+            })
         );
     }
     let e = PodLogPath::parse("ns_pod/c/0.log").unwrap_err();
-    assert_eq!(e.to_string(), "not a pod log path (byte 0): expected 3 '_'-separated fields, found 2");
+    assert_eq!(
+        e.to_string(),
+        "not a pod log path (byte 0): expected 3 '_'-separated fields, found 2"
+    );
 }
 
 #[test]
 fn legacy_symlink_names() {
-    let full = ContainerLogLink::parse(&format!("api-7d9c5b6f4d-x2x9q_shop_api-sidecar-{ID}.log")).unwrap();
+    let name = format!("api-7d9c5b6f4d-x2x9q_shop_api-sidecar-{ID}.log");
+    let full = ContainerLogLink::parse(&name).unwrap();
     assert_eq!(
         full,
-        ContainerLogLink { pod: "api-7d9c5b6f4d-x2x9q", namespace: "shop", container: "api-sidecar", container_id: ID, truncated: false }
+        ContainerLogLink {
+            pod: "api-7d9c5b6f4d-x2x9q",
+            namespace: "shop",
+            container: "api-sidecar",
+            container_id: ID,
+            truncated: false
+        }
     );
     let under = format!("/var/log/containers/p_ns_c-{ID}.log");
     let l = ContainerLogLink::parse_under("/var/log/containers", &under).unwrap();
-    assert_eq!((l.pod, l.namespace, l.container, l.container_id), ("p", "ns", "c", ID));
-    assert_eq!(ContainerLogLink::from_path(Path::new("/var/log/containers/"), Path::new(&under)), Ok(l));
+    assert_eq!(
+        (l.pod, l.namespace, l.container, l.container_id),
+        ("p", "ns", "c", ID)
+    );
+    assert_eq!(
+        ContainerLogLink::from_path(Path::new("/var/log/containers/"), Path::new(&under)),
+        Ok(l)
+    );
 
     // A long pod name: the kubelet cuts the stem to 251 bytes, cutting the id.
     let pod = "p".repeat(200);
@@ -173,43 +378,96 @@ fn legacy_symlink_names() {
     assert_eq!(name.len(), MAX_SYMLINK_STEM + 4);
     let l = ContainerLogLink::parse(&name).unwrap();
     assert!(l.truncated);
-    assert_eq!((l.pod, l.namespace, l.container), (pod.as_str(), "ns", "container"));
+    assert_eq!(
+        (l.pod, l.namespace, l.container),
+        (pod.as_str(), "ns", "container")
+    );
     assert!(ID.starts_with(l.container_id) && l.container_id.len() < ID.len());
     // Cut right after the '-': the id is empty, which only a cut name may have.
     let pod = "p".repeat(MAX_SYMLINK_STEM - "_ns_c-".len());
-    let l = ContainerLogLink::parse(&legacy_symlink_name(&pod, "ns", "c", ID)).unwrap();
+    let name = legacy_symlink_name(&pod, "ns", "c", ID);
+    let l = ContainerLogLink::parse(&name).unwrap();
     assert_eq!((l.container_id, l.truncated), ("", true));
     // A name of exactly 251 bytes is flagged, though the id may be whole.
     let pod = "p".repeat(MAX_SYMLINK_STEM - "_ns_c-".len() - ID.len());
-    let l = ContainerLogLink::parse(&legacy_symlink_name(&pod, "ns", "c", ID)).unwrap();
+    let name = legacy_symlink_name(&pod, "ns", "c", ID);
+    let l = ContainerLogLink::parse(&name).unwrap();
     assert_eq!((l.container_id, l.truncated), (ID, true));
 
     use PathReason::*;
     let bad: Vec<(String, usize, PathReason)> = vec![
-        (format!("p_ns_c-{ID}"), 73, MissingLogExtension),
-        (format!("p_ns_c-{ID}.log.1"), 75, MissingLogExtension),
+        (format!("p_ns_c-{ID}"), 71, MissingLogExtension),
+        (format!("p_ns_c-{ID}.log.1"), 77, MissingLogExtension),
         (format!("p_ns-{ID}.log"), 0, Fields { found: 2 }),
         (format!("p_ns_c_d-{ID}.log"), 0, Fields { found: 4 }),
         ("p_ns_c.log".to_string(), 6, MissingContainerId),
         ("p_ns_c-.log".to_string(), 7, InvalidContainerId("empty")),
-        ("p_ns_c-xyz.log".to_string(), 7, InvalidContainerId("not lowercase hex")),
-        ("p_ns_c-ABC.log".to_string(), 7, InvalidContainerId("not lowercase hex")),
-        (format!("p_ns_c-{ID}0.log"), 71, InvalidContainerId("longer than 64 digits")),
-        (format!("P_ns_c-{ID}.log"), 0, InvalidName { field: "pod", rule: "must consist of lowercase alphanumerics, '-' and '.'" }),
-        (format!("p_n.s_c-{ID}.log"), 3, InvalidName { field: "namespace", rule: "must consist of lowercase alphanumerics and '-'" }),
-        (format!("p_ns_-{ID}.log"), 5, InvalidName { field: "container", rule: "must not be empty" }),
-        (format!("{}_ns_c-{ID}.log", "p".repeat(200)), MAX_SYMLINK_STEM, TooLong { max: MAX_SYMLINK_STEM }),
+        (
+            "p_ns_c-xyz.log".to_string(),
+            7,
+            InvalidContainerId("not lowercase hex"),
+        ),
+        (
+            "p_ns_c-ABC.log".to_string(),
+            7,
+            InvalidContainerId("not lowercase hex"),
+        ),
+        (
+            format!("p_ns_c-{ID}0.log"),
+            71,
+            InvalidContainerId("longer than 64 digits"),
+        ),
+        (
+            format!("P_ns_c-{ID}.log"),
+            0,
+            InvalidName {
+                field: "pod",
+                rule: "must consist of lowercase alphanumerics, '-' and '.'",
+            },
+        ),
+        (
+            format!("p_n.s_c-{ID}.log"),
+            3,
+            InvalidName {
+                field: "namespace",
+                rule: "must consist of lowercase alphanumerics and '-'",
+            },
+        ),
+        (
+            format!("p_ns_-{ID}.log"),
+            5,
+            InvalidName {
+                field: "container",
+                rule: "must not be empty",
+            },
+        ),
+        (
+            format!("{}_ns_c-{ID}.log", "p".repeat(200)),
+            MAX_SYMLINK_STEM,
+            TooLong {
+                max: MAX_SYMLINK_STEM,
+            },
+        ),
     ];
+    let mut wrong = Vec::new();
     for (name, offset, reason) in &bad {
-        assert_eq!(
-            ContainerLogLink::parse(name),
-            Err(K8sError::ContainerLogLink { offset: *offset, reason: *reason }),
-            "{name}"
-        );
+        let got = ContainerLogLink::parse(name);
+        if got
+            != Err(K8sError::ContainerLogLink {
+                offset: *offset,
+                reason: *reason,
+            })
+        {
+            wrong.push(format!("{name}: got {got:?}, want {offset} {reason:?}"));
+        }
     }
+    assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(
         ContainerLogLink::parse_under("/var/log/containers", "/var/log/containers/x/p_ns_c-ab.log"),
-        Err(K8sError::ContainerLogLink { offset: 21, reason: NotUnderDir })
+        Err(K8sError::ContainerLogLink {
+            offset: 21,
+            reason: NotUnderDir
+        })
     );
 }
 
@@ -222,12 +480,17 @@ fn subdomain() -> impl Strategy<Value = String> {
 }
 
 fn uid() -> impl Strategy<Value = String> {
-    prop_oneof!["[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[0-9a-f]{32}"]
+    prop_oneof![
+        "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[0-9a-f]{32}"
+    ]
 }
 
 fn rotation() -> impl Strategy<Value = Rotation> {
     let stamp = (0u16..=9999, 1u8..=12, 1u8..=31, 0u8..24, 0u8..60, 0u8..60)
-        .prop_filter_map("valid date", |(y, mo, d, h, mi, s)| RotationStamp::new(y, mo, d, h, mi, s));
+        .prop_filter_map("valid date", |(y, mo, d, h, mi, s)| {
+            RotationStamp::new(y, mo, d, h, mi, s)
+        });
     prop_oneof![
         Just(Rotation::Live),
         stamp.clone().prop_map(|stamp| Rotation::Rotated { stamp }),
@@ -252,7 +515,8 @@ proptest! {
         prop_assert_eq!(p.to_string(), rel.clone());
         prop_assert_eq!(p.is_static_pod(), uid.len() == 32);
         // A `.tmp` twin is never a log file.
-        prop_assert!(PodLogPath::parse(&format!("{rel}.tmp")).is_err());
+        let tmp = format!("{rel}.tmp");
+        prop_assert!(PodLogPath::parse(&tmp).is_err());
     }
 
     #[test]

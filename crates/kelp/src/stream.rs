@@ -117,8 +117,9 @@ fn parse_byte_size(s: &str) -> Result<ByteSize, String> {
     ByteSize::parse(s).map_err(|e| e.to_string())
 }
 
-/// Runs `kelp stream`: follows every file until SIGTERM, SIGINT or SIGHUP (then reads what is left,
-/// writes any unterminated last lines, and exits 0), or to their ends with `--exit-on-eof`.
+/// Runs `kelp stream`: follows every file until SIGTERM, SIGINT or SIGHUP (then reads what
+/// is left, writes any unterminated last lines, and exits 0), or to their ends with
+/// `--exit-on-eof`.
 pub fn run(args: StreamArgs) -> anyhow::Result<()> {
     let config = FollowConfig {
         start: match args.from {

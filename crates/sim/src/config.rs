@@ -79,7 +79,12 @@ impl Default for SimConfig {
 impl SimConfig {
     /// Checks every value; [`crate::Simulator::new`] calls it.
     pub fn validate(&self) -> Result<(), SimError> {
-        let bad = |field, reason: &str| Err(SimError::Config { field, reason: reason.to_string() });
+        let bad = |field, reason: &str| {
+            Err(SimError::Config {
+                field,
+                reason: reason.to_string(),
+            })
+        };
         if self.pods == 0 {
             return bad("pods", "must be at least 1");
         }
@@ -123,11 +128,42 @@ mod tests {
     fn defaults_are_valid_and_bad_values_are_named() {
         assert!(SimConfig::default().validate().is_ok());
         let cases: [(&str, SimConfig); 5] = [
-            ("pods", SimConfig { pods: 0, ..Default::default() }),
-            ("max_files", SimConfig { max_files: 1, ..Default::default() }),
-            ("lines_per_sec", SimConfig { lines_per_sec: Some(0.0), ..Default::default() }),
-            ("duration", SimConfig { duration: Some(Duration::from_secs(1)), lines: Some(1), ..Default::default() }),
-            ("rotate_check", SimConfig { rotate_check: Duration::ZERO, ..Default::default() }),
+            (
+                "pods",
+                SimConfig {
+                    pods: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_files",
+                SimConfig {
+                    max_files: 1,
+                    ..Default::default()
+                },
+            ),
+            (
+                "lines_per_sec",
+                SimConfig {
+                    lines_per_sec: Some(0.0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "duration",
+                SimConfig {
+                    duration: Some(Duration::from_secs(1)),
+                    lines: Some(1),
+                    ..Default::default()
+                },
+            ),
+            (
+                "rotate_check",
+                SimConfig {
+                    rotate_check: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
         ];
         for (field, config) in cases {
             match config.validate() {

@@ -30,7 +30,13 @@ pub(crate) enum Kind {
 #[cfg(test)]
 impl Kind {
     /// The built-in kinds, in a fixed order.
-    pub(crate) const BUILT_IN: [Kind; 5] = [Kind::Access, Kind::Json, Kind::Java, Kind::Klog, Kind::Syslog];
+    pub(crate) const BUILT_IN: [Kind; 5] = [
+        Kind::Access,
+        Kind::Json,
+        Kind::Java,
+        Kind::Klog,
+        Kind::Syslog,
+    ];
 }
 
 macro_rules! embedded {
@@ -63,15 +69,42 @@ const EMBEDDED: &[(Kind, &str, &[u8])] = embedded![
 /// MIT ask redistributions to carry them): `corpus/README.md`, then each folder's
 /// `UPSTREAM-LICENSE`.
 pub const NOTICE: &[(&str, &str)] = &[
-    ("corpus/README.md", include_str!("../../../corpus/README.md")),
-    ("elastic-apache-access/UPSTREAM-LICENSE", include_str!("../../../corpus/elastic-apache-access/UPSTREAM-LICENSE")),
-    ("elastic-auth-syslog/UPSTREAM-LICENSE", include_str!("../../../corpus/elastic-auth-syslog/UPSTREAM-LICENSE")),
-    ("elastic-kafka-log4j/UPSTREAM-LICENSE", include_str!("../../../corpus/elastic-kafka-log4j/UPSTREAM-LICENSE")),
-    ("jboss-eap-java-multiline/UPSTREAM-LICENSE", include_str!("../../../corpus/jboss-eap-java-multiline/UPSTREAM-LICENSE")),
-    ("kubelet-windows-klog/UPSTREAM-LICENSE", include_str!("../../../corpus/kubelet-windows-klog/UPSTREAM-LICENSE")),
-    ("otrf-zeek-json/UPSTREAM-LICENSE", include_str!("../../../corpus/otrf-zeek-json/UPSTREAM-LICENSE")),
-    ("audit2rbac-k8s-audit-json/UPSTREAM-LICENSE", include_str!("../../../corpus/audit2rbac-k8s-audit-json/UPSTREAM-LICENSE")),
-    ("otrf-windows-eventlog-json/UPSTREAM-LICENSE", include_str!("../../../corpus/otrf-windows-eventlog-json/UPSTREAM-LICENSE")),
+    (
+        "corpus/README.md",
+        include_str!("../../../corpus/README.md"),
+    ),
+    (
+        "elastic-apache-access/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/elastic-apache-access/UPSTREAM-LICENSE"),
+    ),
+    (
+        "elastic-auth-syslog/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/elastic-auth-syslog/UPSTREAM-LICENSE"),
+    ),
+    (
+        "elastic-kafka-log4j/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/elastic-kafka-log4j/UPSTREAM-LICENSE"),
+    ),
+    (
+        "jboss-eap-java-multiline/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/jboss-eap-java-multiline/UPSTREAM-LICENSE"),
+    ),
+    (
+        "kubelet-windows-klog/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/kubelet-windows-klog/UPSTREAM-LICENSE"),
+    ),
+    (
+        "otrf-zeek-json/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/otrf-zeek-json/UPSTREAM-LICENSE"),
+    ),
+    (
+        "audit2rbac-k8s-audit-json/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/audit2rbac-k8s-audit-json/UPSTREAM-LICENSE"),
+    ),
+    (
+        "otrf-windows-eventlog-json/UPSTREAM-LICENSE",
+        include_str!("../../../corpus/otrf-windows-eventlog-json/UPSTREAM-LICENSE"),
+    ),
 ];
 
 /// One corpus file split into lines.
@@ -124,7 +157,10 @@ impl Corpus {
             .map(|(kind, _, data)| Source::new(*kind, Cow::Borrowed(*data)))
             .filter(|s| s.len() > 0)
             .collect();
-        Corpus { sources, custom: false }
+        Corpus {
+            sources,
+            custom: false,
+        }
     }
 
     /// Every regular file under `dir` (recursively, in path order), lines split on `\n`.
@@ -146,7 +182,10 @@ impl Corpus {
                 reason: "no regular file with at least one line",
             });
         }
-        Ok(Corpus { sources, custom: true })
+        Ok(Corpus {
+            sources,
+            custom: true,
+        })
     }
 
     /// Whether this is a user corpus (every container is then of kind [`Kind::Custom`]).
@@ -210,7 +249,10 @@ mod tests {
             assert!(c.sources.iter().any(|s| s.kind == kind), "{kind:?}");
         }
         let total: usize = EMBEDDED.iter().map(|(_, _, d)| d.len()).sum();
-        assert!(total < 1_500_000, "the embedded corpus grew to {total} bytes");
+        assert!(
+            total < 1_500_000,
+            "the embedded corpus grew to {total} bytes"
+        );
     }
 
     #[test]
@@ -226,6 +268,9 @@ mod tests {
         assert_eq!(c.source(0).line(1), b"b2");
         assert_eq!(c.source(1).line(0), b"a1");
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(Corpus::from_dir(empty.path()), Err(SimError::Corpus { .. })));
+        assert!(matches!(
+            Corpus::from_dir(empty.path()),
+            Err(SimError::Corpus { .. })
+        ));
     }
 }

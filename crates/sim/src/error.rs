@@ -57,7 +57,10 @@ pub enum SimError {
 
 impl SimError {
     /// Wraps an I/O error with what was being done and to which path.
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| SimError::Io { op, path, source }
     }

@@ -37,12 +37,24 @@ impl Feed {
             }
             pos += 1;
         }
-        Feed { kind, sources, source, pos, rng, long_every, stream: Stream::Stdout }
+        Feed {
+            kind,
+            sources,
+            source,
+            pos,
+            rng,
+            long_every,
+            stream: Stream::Stdout,
+        }
     }
 
     /// The next logical line (without `\n`; a CRLF file's `\r` is still there) and its
     /// stream. Long lines are built in `scratch`.
-    pub(crate) fn next<'a>(&mut self, corpus: &'a Corpus, scratch: &'a mut Vec<u8>) -> (Stream, &'a [u8]) {
+    pub(crate) fn next<'a>(
+        &mut self,
+        corpus: &'a Corpus,
+        scratch: &'a mut Vec<u8>,
+    ) -> (Stream, &'a [u8]) {
         if self.rng.one_in(self.long_every) {
             self.build_long(corpus, scratch);
             let stream = self.stream_for(scratch);
@@ -70,7 +82,11 @@ impl Feed {
         if !is_continuation(line) {
             self.stream = match self.kind {
                 Kind::Klog => Stream::Stderr,
-                Kind::Java if contains(line, b" ERROR ") || contains(line, b" WARN ") || contains(line, b"Exception") => {
+                Kind::Java
+                    if contains(line, b" ERROR ")
+                        || contains(line, b" WARN ")
+                        || contains(line, b"Exception") =>
+                {
                     Stream::Stderr
                 }
                 Kind::Java | Kind::Syslog => Stream::Stdout,
@@ -96,7 +112,8 @@ impl Feed {
             _ => MAX + 1 + self.rng.index(3 * MAX),
         };
         out.clear();
-        let json = self.kind != Kind::Custom && corpus.source(self.source).line(self.pos).first() == Some(&b'{');
+        let json = self.kind != Kind::Custom
+            && corpus.source(self.source).line(self.pos).first() == Some(&b'{');
         if json {
             const HEAD: &[u8] = br#"{"level":"debug","msg":"batch","items":["#;
             const PAD: &[u8] = br#"],"pad":""#;
@@ -159,7 +176,11 @@ mod tests {
             let mut scratch = Vec::new();
             for _ in 0..40 {
                 let (_, line) = feed.next(&corpus, &mut scratch);
-                assert!(line.len() >= 16384 && line.len() <= 4 * 16384, "{}", line.len());
+                assert!(
+                    line.len() >= 16384 && line.len() <= 4 * 16384,
+                    "{}",
+                    line.len()
+                );
                 assert!(!line.contains(&b'\n'));
                 if line.starts_with(b"{\"level\"") {
                     let v: serde_json::Value = serde_json::from_slice(line).unwrap();
@@ -179,7 +200,12 @@ mod tests {
         let run = |seed| {
             let mut feed = Feed::new(&corpus, Kind::Java, Rng::new(seed), 0);
             let mut scratch = Vec::new();
-            (0..3000).map(|_| { let (s, l) = feed.next(&corpus, &mut scratch); (s, l.to_vec()) }).collect::<Vec<_>>()
+            (0..3000)
+                .map(|_| {
+                    let (s, l) = feed.next(&corpus, &mut scratch);
+                    (s, l.to_vec())
+                })
+                .collect::<Vec<_>>()
         };
         let a = run(11);
         assert_eq!(a, run(11));

@@ -38,18 +38,33 @@ pub(crate) struct Kubelet<'a> {
 impl<'a> Kubelet<'a> {
     /// A kubelet with no container known yet.
     pub(crate) fn new(cfg: &'a SimConfig, counters: &'a Counters) -> Self {
-        Kubelet { cfg, counters, running: BTreeMap::new(), dead: BTreeMap::new(), rng: Rng::derive(cfg.seed, "kubelet", &[]) }
+        Kubelet {
+            cfg,
+            counters,
+            running: BTreeMap::new(),
+            dead: BTreeMap::new(),
+            rng: Rng::derive(cfg.seed, "kubelet", &[]),
+        }
     }
 
     /// Runs until the runtime hangs up.
-    pub(crate) fn run(mut self, events: Receiver<Event>, commands: Sender<Command>) -> Result<(), SimError> {
+    pub(crate) fn run(
+        mut self,
+        events: Receiver<Event>,
+        commands: Sender<Command>,
+    ) -> Result<(), SimError> {
         let start = Instant::now();
         let every = |d: Option<Duration>| d.map(|d| (start + d, d));
         let mut check = (start + self.cfg.rotate_check, self.cfg.rotate_check);
         let mut restart = every(self.cfg.restart_every);
         let mut delete = every(self.cfg.delete_every);
         loop {
-            let deadline = [Some(check), restart, delete].into_iter().flatten().map(|t| t.0).min().unwrap_or(check.0);
+            let deadline = [Some(check), restart, delete]
+                .into_iter()
+                .flatten()
+                .map(|t| t.0)
+                .min()
+                .unwrap_or(check.0);
             match events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(event) => {
                     self.handle(event)?;
@@ -65,7 +80,10 @@ impl<'a> Kubelet<'a> {
             }
             if let Some(r) = &mut restart {
                 if now >= r.0 {
-                    let cmd = Command::Restart { slot: self.rng.below(u64::from(self.cfg.pods)), container: self.rng.next_u64() };
+                    let cmd = Command::Restart {
+                        slot: self.rng.below(u64::from(self.cfg.pods)),
+                        container: self.rng.next_u64(),
+                    };
                     if commands.send(cmd).is_err() {
                         return Ok(());
                     }
@@ -74,7 +92,12 @@ impl<'a> Kubelet<'a> {
             }
             if let Some(d) = &mut delete {
                 if now >= d.0 {
-                    if commands.send(Command::DeletePod { slot: self.rng.below(u64::from(self.cfg.pods)) }).is_err() {
+                    if commands
+                        .send(Command::DeletePod {
+                            slot: self.rng.below(u64::from(self.cfg.pods)),
+                        })
+                        .is_err()
+                    {
                         return Ok(());
                     }
                     d.0 = next_tick(*d, now);
@@ -86,7 +109,8 @@ impl<'a> Kubelet<'a> {
     fn handle(&mut self, event: Event) -> Result<(), SimError> {
         match event {
             Event::Started(info) => {
-                self.running.insert((info.pod_uid.clone(), info.container.clone()), info);
+                self.running
+                    .insert((info.pod_uid.clone(), info.container.clone()), info);
             }
             Event::Exited { pod_uid, container } => {
                 let key = (pod_uid, container);
@@ -159,9 +183,13 @@ fn check(cfg: &SimConfig, counters: &Counters, info: &InstanceInfo) -> Result<()
     }
     let suffix = rotate::stamp(Timestamp::now());
     let rotated = sibling(live, &suffix);
-    let taken = [sibling(&rotated, "gz"), sibling(&rotated, "tmp"), rotated.clone()]
-        .iter()
-        .any(|p| p.symlink_metadata().is_ok());
+    let taken = [
+        sibling(&rotated, "gz"),
+        sibling(&rotated, "tmp"),
+        rotated.clone(),
+    ]
+    .iter()
+    .any(|p| p.symlink_metadata().is_ok());
     if taken {
         add(&counters.rotations_skipped, 1);
         return Ok(());
@@ -188,7 +216,9 @@ fn collect(info: &InstanceInfo) -> Result<(), SimError> {
         rotate::remove(&live.with_file_name(name))?;
     }
     match std::fs::remove_file(live) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(SimError::io("delete", live)(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(SimError::io("delete", live)(e))
+        }
         _ => {}
     }
     remove_link(&info.symlink)

@@ -71,7 +71,11 @@ impl Ledger {
     /// Creates (truncates) the ledger file.
     pub(crate) fn create(path: &Path) -> Result<Self, SimError> {
         let file = File::create(path).map_err(SimError::io("create", path))?;
-        Ok(Ledger { out: BufWriter::with_capacity(1 << 20, file), path: path.to_path_buf(), line: Vec::with_capacity(512) })
+        Ok(Ledger {
+            out: BufWriter::with_capacity(1 << 20, file),
+            path: path.to_path_buf(),
+            line: Vec::with_capacity(512),
+        })
     }
 
     /// Records one logical line.
@@ -108,8 +112,14 @@ impl Ledger {
         l.extend_from_slice(content.len().to_string().as_bytes());
         l.extend_from_slice(b",\"sha256\":\"");
         l.extend_from_slice(&hex);
-        l.extend_from_slice(if unterminated { b"\",\"unterminated\":true}\n" as &[u8] } else { b"\"}\n" });
-        self.out.write_all(l).map_err(SimError::io("write", &self.path))
+        l.extend_from_slice(if unterminated {
+            b"\",\"unterminated\":true}\n" as &[u8]
+        } else {
+            b"\"}\n"
+        });
+        self.out
+            .write_all(l)
+            .map_err(SimError::io("write", &self.path))
     }
 
     /// Writes out the buffer.
@@ -127,12 +137,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.jsonl");
         let mut ledger = Ledger::create(&path).unwrap();
-        let who = Writer { namespace: "shop", pod: "cart-x", pod_uid: "u-1", container: "app", container_id: "ab", restart: 3 };
-        ledger.record(&who, Stream::Stderr, Timestamp::from_unix_nanos(1_717_243_200_500_000_000), b"hello", false).unwrap();
-        ledger.record(&who, Stream::Stdout, Timestamp::from_unix_secs(1_717_243_201), b"", true).unwrap();
+        let who = Writer {
+            namespace: "shop",
+            pod: "cart-x",
+            pod_uid: "u-1",
+            container: "app",
+            container_id: "ab",
+            restart: 3,
+        };
+        ledger
+            .record(
+                &who,
+                Stream::Stderr,
+                Timestamp::from_unix_nanos(1_717_243_200_500_000_000),
+                b"hello",
+                false,
+            )
+            .unwrap();
+        ledger
+            .record(
+                &who,
+                Stream::Stdout,
+                Timestamp::from_unix_secs(1_717_243_201),
+                b"",
+                true,
+            )
+            .unwrap();
         ledger.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let entries: Vec<LedgerEntry> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let entries: Vec<LedgerEntry> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(
             entries[0],
             LedgerEntry {
@@ -149,7 +185,14 @@ mod tests {
                 unterminated: false,
             }
         );
-        assert!(entries[1].unterminated && entries[1].len == 0 && entries[1].time == "2024-06-01T12:00:01Z");
-        assert_eq!(serde_json::to_string(&entries[0]).unwrap(), text.lines().next().unwrap());
+        assert!(
+            entries[1].unterminated
+                && entries[1].len == 0
+                && entries[1].time == "2024-06-01T12:00:01Z"
+        );
+        assert_eq!(
+            serde_json::to_string(&entries[0]).unwrap(),
+            text.lines().next().unwrap()
+        );
     }
 }

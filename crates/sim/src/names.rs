@@ -32,28 +32,78 @@ const fn app(
     workload: Workload,
     containers: &'static [(&'static str, Kind)],
 ) -> App {
-    App { namespace, name, workload, containers }
+    App {
+        namespace,
+        name,
+        workload,
+        containers,
+    }
 }
 
 use Kind::{Access, Java, Json, Klog, Syslog};
 use Workload::{DaemonSet, Deployment, StatefulSet};
 
 const APPS: &[App] = &[
-    app("shop", "frontend", Deployment, &[("nginx", Access), ("istio-proxy", Access)]),
-    app("shop", "cart", Deployment, &[("app", Json), ("istio-proxy", Access)]),
-    app("shop", "checkout", Deployment, &[("app", Java), ("istio-proxy", Access)]),
+    app(
+        "shop",
+        "frontend",
+        Deployment,
+        &[("nginx", Access), ("istio-proxy", Access)],
+    ),
+    app(
+        "shop",
+        "cart",
+        Deployment,
+        &[("app", Json), ("istio-proxy", Access)],
+    ),
+    app(
+        "shop",
+        "checkout",
+        Deployment,
+        &[("app", Java), ("istio-proxy", Access)],
+    ),
     app("shop", "payment", Deployment, &[("app", Java)]),
     app("shop", "catalog", Deployment, &[("app", Json)]),
     app("shop", "kafka", StatefulSet, &[("kafka", Java)]),
     app("kube-system", "coredns", Deployment, &[("coredns", Klog)]),
-    app("kube-system", "kube-proxy", DaemonSet, &[("kube-proxy", Klog)]),
-    app("kube-system", "metrics-server", Deployment, &[("metrics-server", Klog)]),
-    app("ingress-nginx", "ingress-nginx-controller", Deployment, &[("controller", Access)]),
-    app("monitoring", "prometheus-k8s", StatefulSet, &[("prometheus", Json), ("config-reloader", Klog)]),
+    app(
+        "kube-system",
+        "kube-proxy",
+        DaemonSet,
+        &[("kube-proxy", Klog)],
+    ),
+    app(
+        "kube-system",
+        "metrics-server",
+        Deployment,
+        &[("metrics-server", Klog)],
+    ),
+    app(
+        "ingress-nginx",
+        "ingress-nginx-controller",
+        Deployment,
+        &[("controller", Access)],
+    ),
+    app(
+        "monitoring",
+        "prometheus-k8s",
+        StatefulSet,
+        &[("prometheus", Json), ("config-reloader", Klog)],
+    ),
     app("monitoring", "grafana", Deployment, &[("grafana", Json)]),
-    app("monitoring", "audit-exporter", DaemonSet, &[("exporter", Json)]),
+    app(
+        "monitoring",
+        "audit-exporter",
+        DaemonSet,
+        &[("exporter", Json)],
+    ),
     app("ops", "bastion", Deployment, &[("sshd", Syslog)]),
-    app("ops", "keycloak", Deployment, &[("keycloak", Java), ("oauth2-proxy", Klog)]),
+    app(
+        "ops",
+        "keycloak",
+        Deployment,
+        &[("keycloak", Java), ("oauth2-proxy", Klog)],
+    ),
 ];
 
 /// Extra containers for `--containers-per-pod` beyond an app's own.
@@ -88,20 +138,35 @@ pub(crate) struct ContainerSpec {
 
 /// The pod in `slot` after `generation` replacements, for `seed`. `containers` forces the
 /// container count; `custom` makes every container replay the user corpus.
-pub(crate) fn pod_spec(seed: u64, slot: usize, generation: u64, containers: Option<u32>, custom: bool) -> PodSpec {
+pub(crate) fn pod_spec(
+    seed: u64,
+    slot: usize,
+    generation: u64,
+    containers: Option<u32>,
+    custom: bool,
+) -> PodSpec {
     let mut rng = Rng::derive(seed, "pod", &[slot as u64, generation]);
     let app = &APPS[rng.index(APPS.len())];
     let name = match app.workload {
         Deployment => {
             // Replicas of one deployment share the pod-template hash.
             let mut h = Rng::derive(seed, app.name, &[]);
-            format!("{}-{}-{}", app.name, h.string(K8S_ALPHABET, 10), rng.string(K8S_ALPHABET, 5))
+            format!(
+                "{}-{}-{}",
+                app.name,
+                h.string(K8S_ALPHABET, 10),
+                rng.string(K8S_ALPHABET, 5)
+            )
         }
         StatefulSet => format!("{}-{slot}", app.name),
         DaemonSet => format!("{}-{}", app.name, rng.string(K8S_ALPHABET, 5)),
     };
     let uid = uuid_v4(&mut rng);
-    let mut list: Vec<(String, Kind)> = app.containers.iter().map(|(n, k)| (n.to_string(), *k)).collect();
+    let mut list: Vec<(String, Kind)> = app
+        .containers
+        .iter()
+        .map(|(n, k)| (n.to_string(), *k))
+        .collect();
     if let Some(want) = containers {
         let want = want as usize;
         list.truncate(want);
@@ -126,7 +191,12 @@ pub(crate) fn pod_spec(seed: u64, slot: usize, generation: u64, containers: Opti
             weight: 1 + rng.below(8) as u32,
         })
         .collect();
-    PodSpec { namespace: app.namespace.to_string(), name, uid, containers }
+    PodSpec {
+        namespace: app.namespace.to_string(),
+        name,
+        uid,
+        containers,
+    }
 }
 
 /// A lowercase version-4 UUID (`8-4-4-4-12` hex digits).
@@ -146,8 +216,23 @@ fn uuid_v4(rng: &mut Rng) -> String {
 }
 
 /// The 64-hex runtime id of an instance of a container.
-pub(crate) fn container_id(seed: u64, slot: usize, generation: u64, container: usize, restart: u32) -> String {
-    let mut rng = Rng::derive(seed, "container-id", &[slot as u64, generation, container as u64, u64::from(restart)]);
+pub(crate) fn container_id(
+    seed: u64,
+    slot: usize,
+    generation: u64,
+    container: usize,
+    restart: u32,
+) -> String {
+    let mut rng = Rng::derive(
+        seed,
+        "container-id",
+        &[
+            slot as u64,
+            generation,
+            container as u64,
+            u64::from(restart),
+        ],
+    );
     (0..4).map(|_| format!("{:016x}", rng.next_u64())).collect()
 }
 
@@ -167,17 +252,33 @@ mod tests {
             let parts: Vec<&str> = p.name.rsplitn(3, '-').collect();
             let app = APPS.iter().find(|a| p.name.starts_with(a.name)).unwrap();
             match app.workload {
-                Deployment => assert!(is_k8s_suffix(parts[0], 5) && is_k8s_suffix(parts[1], 10), "{}", p.name),
+                Deployment => assert!(
+                    is_k8s_suffix(parts[0], 5) && is_k8s_suffix(parts[1], 10),
+                    "{}",
+                    p.name
+                ),
                 DaemonSet => assert!(is_k8s_suffix(parts[0], 5), "{}", p.name),
                 StatefulSet => assert_eq!(parts[0], slot.to_string()),
             }
             let u: Vec<&str> = p.uid.split('-').collect();
-            assert_eq!(u.iter().map(|s| s.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
-            assert!(u[2].starts_with('4') && "89ab".contains(&u[3][..1]), "{}", p.uid);
+            assert_eq!(
+                u.iter().map(|s| s.len()).collect::<Vec<_>>(),
+                [8, 4, 4, 4, 12]
+            );
+            assert!(
+                u[2].starts_with('4') && "89ab".contains(&u[3][..1]),
+                "{}",
+                p.uid
+            );
             assert!(!p.name.contains('_') && !p.namespace.contains('_'));
         }
         let id = container_id(1, 2, 3, 4, 5);
-        assert!(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(
+            id.len() == 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
     }
 
     #[test]

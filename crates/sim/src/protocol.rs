@@ -25,10 +25,7 @@ pub(crate) enum Event {
     /// A container instance started.
     Started(InstanceInfo),
     /// A container instance exited (it will not write again).
-    Exited {
-        pod_uid: String,
-        container: String,
-    },
+    Exited { pod_uid: String, container: String },
     /// A pod was stopped for deletion: remove its directory and symlinks.
     PodRemoved { pod_uid: String, dir: PathBuf },
 }

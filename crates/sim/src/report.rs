@@ -84,7 +84,13 @@ pub struct Report {
 
 impl Counters {
     /// A report of the counters now.
-    pub(crate) fn report(&self, seed: u64, pods: u32, elapsed: Duration, stopped_by: Option<StopReason>) -> Report {
+    pub(crate) fn report(
+        &self,
+        seed: u64,
+        pods: u32,
+        elapsed: Duration,
+        stopped_by: Option<StopReason>,
+    ) -> Report {
         let get = |c: &AtomicU64| c.load(Relaxed);
         let secs = elapsed.as_secs_f64();
         let bytes = get(&self.bytes);
@@ -93,7 +99,11 @@ impl Counters {
             elapsed_secs: secs,
             lines: get(&self.lines),
             bytes,
-            mb_per_sec: if secs > 0.0 { bytes as f64 / 1e6 / secs } else { 0.0 },
+            mb_per_sec: if secs > 0.0 {
+                bytes as f64 / 1e6 / secs
+            } else {
+                0.0
+            },
             records: get(&self.records),
             partial_records: get(&self.partial_records),
             long_lines: get(&self.long_lines),

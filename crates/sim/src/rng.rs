@@ -70,8 +70,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_sequence_and_derivations_differ() {
-        let a: Vec<u64> = (0..4).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..4).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         let x = Rng::derive(7, "pod", &[1, 0]).next_u64();
         let y = Rng::derive(7, "pod", &[0, 1]).next_u64();

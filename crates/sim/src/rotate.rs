@@ -32,7 +32,15 @@ pub(crate) struct Prepared {
 /// its local time zone; a simulated node runs in UTC).
 pub(crate) fn stamp(t: Timestamp) -> String {
     let s = t.to_rfc3339_secs(); // 2024-06-01T12:00:00Z
-    format!("{}{}{}-{}{}{}", &s[0..4], &s[5..7], &s[8..10], &s[11..13], &s[14..16], &s[17..19])
+    format!(
+        "{}{}{}-{}{}{}",
+        &s[0..4],
+        &s[5..7],
+        &s[8..10],
+        &s[11..13],
+        &s[14..16],
+        &s[17..19]
+    )
 }
 
 /// `L.<suffix>` next to `L`.
@@ -46,7 +54,10 @@ pub(crate) fn sibling(live: &Path, suffix: &str) -> PathBuf {
 /// Names of the files `L.*` (the kubelet's glob), sorted: oldest rotation first.
 pub(crate) fn rotated_names(live: &Path) -> Result<Vec<String>, SimError> {
     let dir = live.parent().unwrap_or(Path::new("."));
-    let prefix = format!("{}.", live.file_name().unwrap_or_default().to_string_lossy());
+    let prefix = format!(
+        "{}.",
+        live.file_name().unwrap_or_default().to_string_lossy()
+    );
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(SimError::io("read directory", dir))? {
         let entry = entry.map_err(SimError::io("read directory", dir))?;
@@ -65,7 +76,8 @@ pub(crate) fn prepare(live: &Path, max_files: u32) -> Result<Prepared, SimError>
     let names = rotated_names(live)?;
     let mut kept = Vec::new();
     for name in &names {
-        let leftover = name.ends_with(".tmp") || (!name.ends_with(".gz") && names.contains(&format!("{name}.gz")));
+        let leftover = name.ends_with(".tmp")
+            || (!name.ends_with(".gz") && names.contains(&format!("{name}.gz")));
         if leftover {
             remove(&dir.join(name))?;
         } else {
@@ -94,7 +106,11 @@ pub(crate) fn gzip(x: &Path) -> Result<(), SimError> {
     let tmp = sibling(x, "tmp");
     let gz = sibling(x, "gz");
     let mut input = File::open(x).map_err(SimError::io("open", x))?;
-    let mode = input.metadata().map_err(SimError::io("stat", x))?.permissions().mode();
+    let mode = input
+        .metadata()
+        .map_err(SimError::io("stat", x))?
+        .permissions()
+        .mode();
     let out = OpenOptions::new()
         .create(true)
         .write(true)
@@ -102,7 +118,10 @@ pub(crate) fn gzip(x: &Path) -> Result<(), SimError> {
         .mode(mode)
         .open(&tmp)
         .map_err(SimError::io("create", &tmp))?;
-    let mut enc = GzEncoder::new(BufWriter::with_capacity(256 * 1024, out), Compression::default());
+    let mut enc = GzEncoder::new(
+        BufWriter::with_capacity(256 * 1024, out),
+        Compression::default(),
+    );
     std::io::copy(&mut input, &mut enc).map_err(SimError::io("gzip", x))?;
     enc.finish()
         .and_then(|mut w| w.flush())
@@ -154,19 +173,40 @@ mod tests {
         ] {
             std::fs::write(d.join(name), body).unwrap();
         }
-        std::fs::set_permissions(d.join("0.log.20240601-120400"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::set_permissions(
+            d.join("0.log.20240601-120400"),
+            std::fs::Permissions::from_mode(0o640),
+        )
+        .unwrap();
         // max_files 4: at most 2 rotated files stay before the rename.
         let done = prepare(&live, 4).unwrap();
-        assert_eq!(done, Prepared { deleted: 2, gzipped: 1 });
+        assert_eq!(
+            done,
+            Prepared {
+                deleted: 2,
+                gzipped: 1
+            }
+        );
         assert_eq!(
             names(d),
-            ["0.log", "0.log.20240601-120200.gz", "0.log.20240601-120400.gz", "1.log", "10.log.20240601-120000"]
+            [
+                "0.log",
+                "0.log.20240601-120200.gz",
+                "0.log.20240601-120400.gz",
+                "1.log",
+                "10.log.20240601-120000"
+            ]
         );
         let gz = d.join("0.log.20240601-120400.gz");
         let mut text = String::new();
-        flate2::read::GzDecoder::new(File::open(&gz).unwrap()).read_to_string(&mut text).unwrap();
+        flate2::read::GzDecoder::new(File::open(&gz).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
         assert_eq!(text, "newest\n");
-        assert_eq!(std::fs::metadata(&gz).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&gz).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
     }
 
     #[test]
@@ -175,7 +215,13 @@ mod tests {
         let live = dir.path().join("3.log");
         std::fs::write(&live, "x").unwrap();
         std::fs::write(sibling(&live, "20240601-120000"), "y").unwrap();
-        assert_eq!(prepare(&live, 2).unwrap(), Prepared { deleted: 1, gzipped: 0 });
+        assert_eq!(
+            prepare(&live, 2).unwrap(),
+            Prepared {
+                deleted: 1,
+                gzipped: 0
+            }
+        );
         assert_eq!(names(dir.path()), ["3.log"]);
     }
 }

@@ -44,7 +44,9 @@ impl Instance {
     /// Writes the buffer to the current descriptor.
     fn write_out(&mut self) -> Result<(), SimError> {
         if !self.buf.is_empty() {
-            self.file.write_all(&self.buf).map_err(SimError::io("write", &self.path))?;
+            self.file
+                .write_all(&self.buf)
+                .map_err(SimError::io("write", &self.path))?;
             self.buf.clear();
         }
         Ok(())
@@ -192,10 +194,23 @@ impl<'a> Runtime<'a> {
 
     fn make_pod(&mut self, slot: usize, generation: u64) -> Result<Pod, SimError> {
         let cfg = self.cfg;
-        let spec = pod_spec(cfg.seed, slot, generation, cfg.containers_per_pod, self.corpus.is_custom());
-        let dir = self.pods_dir.join(path::pod_dir_name(&spec.namespace, &spec.name, &spec.uid));
+        let spec = pod_spec(
+            cfg.seed,
+            slot,
+            generation,
+            cfg.containers_per_pod,
+            self.corpus.is_custom(),
+        );
+        let dir = self
+            .pods_dir
+            .join(path::pod_dir_name(&spec.namespace, &spec.name, &spec.uid));
         make_dir(&dir)?;
-        let mut pod = Pod { generation, spec, dir, containers: Vec::new() };
+        let mut pod = Pod {
+            generation,
+            spec,
+            dir,
+            containers: Vec::new(),
+        };
         for (i, cs) in pod.spec.containers.iter().enumerate() {
             let rng = Rng::derive(cfg.seed, "feed", &[slot as u64, generation, i as u64]);
             let feed = Feed::new(self.corpus, cs.kind, rng, cfg.long_line_every);
@@ -207,14 +222,25 @@ impl<'a> Runtime<'a> {
     }
 
     /// Creates `<pod dir>/<container>/<restart>.log` and its symlink, and tells the kubelet.
-    fn start_instance(&self, slot: usize, pod: &Pod, i: usize, restart: u32) -> Result<Instance, SimError> {
+    fn start_instance(
+        &self,
+        slot: usize,
+        pod: &Pod,
+        i: usize,
+        restart: u32,
+    ) -> Result<Instance, SimError> {
         let name = &pod.spec.containers[i].name;
         let dir = pod.dir.join(name);
         make_dir(&dir)?;
         let path = dir.join(path::log_file_name(restart));
         let file = open_log(&path)?;
         let id = container_id(self.cfg.seed, slot, pod.generation, i, restart);
-        let link = self.links_dir.join(path::legacy_symlink_name(&pod.spec.name, &pod.spec.namespace, name, &id));
+        let link = self.links_dir.join(path::legacy_symlink_name(
+            &pod.spec.name,
+            &pod.spec.namespace,
+            name,
+            &id,
+        ));
         std::os::unix::fs::symlink(&path, &link).map_err(SimError::io("symlink", &link))?;
         let reopen = Arc::new(Reopen::default());
         // A kubelet gone (after an error) no longer listens; the abort flag stops us soon.
@@ -225,7 +251,14 @@ impl<'a> Runtime<'a> {
             symlink: link,
             reopen: reopen.clone(),
         }));
-        Ok(Instance { restart, id, path, file, buf: Vec::with_capacity(2 * FLUSH_BYTES), reopen })
+        Ok(Instance {
+            restart,
+            id,
+            path,
+            file,
+            buf: Vec::with_capacity(2 * FLUSH_BYTES),
+            reopen,
+        })
     }
 
     fn rebuild_picker(&mut self) {
@@ -321,7 +354,9 @@ impl<'a> Runtime<'a> {
                 let c = (container % self.pods[p].containers.len() as u64) as usize;
                 self.restart(p, c)
             }
-            Command::DeletePod { slot } => self.replace_pod((slot % self.pods.len() as u64) as usize),
+            Command::DeletePod { slot } => {
+                self.replace_pod((slot % self.pods.len() as u64) as usize)
+            }
         }
     }
 
@@ -358,7 +393,10 @@ impl<'a> Runtime<'a> {
             self.exit(p, c)?;
         }
         let old = &self.pods[p];
-        let _ = self.events.send(Event::PodRemoved { pod_uid: old.spec.uid.clone(), dir: old.dir.clone() });
+        let _ = self.events.send(Event::PodRemoved {
+            pod_uid: old.spec.uid.clone(),
+            dir: old.dir.clone(),
+        });
         let gone = old.containers.len() as u64;
         self.counters.containers.fetch_sub(gone, Relaxed);
         let generation = old.generation + 1;

@@ -33,7 +33,8 @@ impl Simulator {
         };
         make_dir(&config.root)?;
         // Symlink targets must be absolute, as the kubelet makes them.
-        let root = std::fs::canonicalize(&config.root).map_err(SimError::io("resolve", &config.root))?;
+        let root =
+            std::fs::canonicalize(&config.root).map_err(SimError::io("resolve", &config.root))?;
         let log_root = root.join("var").join("log");
         for dir in ["pods", "containers"] {
             let dir = log_root.join(dir);
@@ -43,7 +44,11 @@ impl Simulator {
                 }
             }
         }
-        Ok(Simulator { config, corpus, log_root })
+        Ok(Simulator {
+            config,
+            corpus,
+            log_root,
+        })
     }
 
     /// The validated configuration.
@@ -64,7 +69,11 @@ impl Simulator {
     /// Runs the node until the line or time limit, or until `stop` is raised (checked every
     /// few milliseconds). Calls `on_progress` on the calling thread every
     /// [`SimConfig::progress_interval`]. Leaves the tree as it is and returns the totals.
-    pub fn run(self, stop: &AtomicBool, mut on_progress: impl FnMut(&Report)) -> Result<Report, SimError> {
+    pub fn run(
+        self,
+        stop: &AtomicBool,
+        mut on_progress: impl FnMut(&Report),
+    ) -> Result<Report, SimError> {
         let cfg = &self.config;
         let counters = Counters::default();
         let abort = AtomicBool::new(false);
@@ -75,7 +84,9 @@ impl Simulator {
         let start = Instant::now();
         let report = |stopped_by| counters.report(cfg.seed, cfg.pods, start.elapsed(), stopped_by);
         thread::scope(|s| {
-            let rt = spawn(s, "kelp-sim-runtime", || runtime.run(command_rx, stop, &abort, start))?;
+            let rt = spawn(s, "kelp-sim-runtime", || {
+                runtime.run(command_rx, stop, &abort, start)
+            })?;
             let kl = spawn(s, "kelp-sim-kubelet", || {
                 let result = kubelet.run(event_rx, command_tx);
                 if result.is_err() {
@@ -91,8 +102,12 @@ impl Simulator {
                     next += cfg.progress_interval;
                 }
             }
-            let reason = rt.join().map_err(|_| SimError::Panicked { thread: "runtime" })?;
-            let kubelet_result = kl.join().map_err(|_| SimError::Panicked { thread: "kubelet" })?;
+            let reason = rt
+                .join()
+                .map_err(|_| SimError::Panicked { thread: "runtime" })?;
+            let kubelet_result = kl
+                .join()
+                .map_err(|_| SimError::Panicked { thread: "kubelet" })?;
             let reason = reason?;
             kubelet_result?;
             Ok(report(Some(reason)))

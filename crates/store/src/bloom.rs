@@ -68,9 +68,9 @@ pub(crate) fn may_contain_all(words: &[u64], grams: &[u32]) -> bool {
         return true;
     }
     let mask = (bits - 1) as u32;
-    grams.iter().all(|&g| {
-        probes(g, mask).all(|bit| words[(bit >> 6) as usize] & (1 << (bit & 63)) != 0)
-    })
+    grams
+        .iter()
+        .all(|&g| probes(g, mask).all(|bit| words[(bit >> 6) as usize] & (1 << (bit & 63)) != 0))
 }
 
 #[cfg(test)]
@@ -81,7 +81,9 @@ mod tests {
     #[test]
     fn no_false_negatives_and_few_false_positives() {
         let mut b = BloomBuilder::new();
-        let lines: Vec<String> = (0..2000).map(|i| format!("GET /item/{i} status=200 user{i}x")).collect();
+        let lines: Vec<String> = (0..2000)
+            .map(|i| format!("GET /item/{i} status=200 user{i}x"))
+            .collect();
         for l in &lines {
             b.add_line(l.as_bytes());
         }

@@ -1,6 +1,6 @@
 //! A chunk: one stream's entries in memory, sorted by time, lines in one arena.
 
-use kelp_model::{Entry, LabelPair};
+use kelp_model::LabelPair;
 
 /// Bytes charged per entry on top of its line (the index entry and bookkeeping).
 pub(crate) const ENTRY_OVERHEAD: usize = 24;
@@ -26,15 +26,6 @@ pub(crate) struct Chunk {
 }
 
 impl Chunk {
-    /// Builds a chunk from entries in any order (used by compaction and tests).
-    pub(crate) fn from_entries<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Self {
-        let mut c = Chunk::default();
-        for e in entries {
-            c.insert(e.timestamp.as_unix_nanos(), &e.line, &e.metadata);
-        }
-        c
-    }
-
     /// The number of entries.
     pub(crate) fn len(&self) -> usize {
         self.ents.len()
@@ -150,7 +141,10 @@ mod tests {
         assert!(!c.insert(20, b"b", &[]));
         assert!(!c.insert(30, b"c", &[]));
         let lines: Vec<_> = c.ents().iter().map(|e| c.line(e).to_vec()).collect();
-        assert_eq!(lines, [b"a".to_vec(), b"b".to_vec(), b"b2".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            lines,
+            [b"a".to_vec(), b"b".to_vec(), b"b2".to_vec(), b"c".to_vec()]
+        );
         assert_eq!(c.range(15, 30), 1..3);
         assert_eq!((c.min_ts(), c.max_ts()), (10, 30));
     }

@@ -29,7 +29,10 @@ pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Appends label pairs: a varint count, then name and value as length-prefixed bytes.
-pub(crate) fn put_pairs<'a>(out: &mut Vec<u8>, pairs: impl ExactSizeIterator<Item = &'a LabelPair>) {
+pub(crate) fn put_pairs<'a>(
+    out: &mut Vec<u8>,
+    pairs: impl ExactSizeIterator<Item = &'a LabelPair>,
+) {
     put_uvarint(out, pairs.len() as u64);
     for p in pairs {
         put_bytes(out, p.name.as_bytes());
@@ -50,9 +53,6 @@ pub(crate) type Short = &'static str;
 impl<'a> Cursor<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
-    }
-    pub(crate) fn pos(&self) -> usize {
-        self.pos
     }
     pub(crate) fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
@@ -123,7 +123,8 @@ impl<'a> Cursor<'a> {
     /// A label set as [`put_pairs`] writes it, validated again.
     pub(crate) fn labels(&mut self) -> Result<Labels, Short> {
         let pairs = self.pairs()?;
-        Labels::from_pairs(pairs.into_iter().map(|p| (p.name, p.value))).map_err(|_| "invalid labels")
+        Labels::from_pairs(pairs.into_iter().map(|p| (p.name, p.value)))
+            .map_err(|_| "invalid labels")
     }
     /// A corruption error at the cursor's position, `base` being the slice's file offset.
     pub(crate) fn corrupt(&self, path: &Path, base: u64, why: Short) -> StoreError {
@@ -193,7 +194,11 @@ pub(crate) fn parse_trailer(
         });
     }
     if off < HEADER_LEN as u64 || off.checked_add(len) != Some(at) {
-        return Err(StoreError::corrupt(path, at, "trailer meta bounds do not match the file"));
+        return Err(StoreError::corrupt(
+            path,
+            at,
+            "trailer meta bounds do not match the file",
+        ));
     }
     Ok((off, len, crc))
 }
@@ -209,7 +214,12 @@ pub(crate) fn read_checked(
     if buf.len() < HEADER_LEN + TRAILER_LEN {
         return Err(StoreError::corrupt(path, 0, "file too short"));
     }
-    let (off, len, crc) = parse_trailer(path, &buf[buf.len() - TRAILER_LEN..], buf.len() as u64, magic)?;
+    let (off, len, crc) = parse_trailer(
+        path,
+        &buf[buf.len() - TRAILER_LEN..],
+        buf.len() as u64,
+        magic,
+    )?;
     let range = off as usize..(off + len) as usize;
     if crc32c::crc32c(&buf[range.clone()]) != crc {
         return Err(StoreError::corrupt(path, off, "checksum mismatch"));

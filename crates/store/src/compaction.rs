@@ -38,15 +38,25 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
     let mut parts = state.parts.clone();
     let mut dead = Vec::new();
     for (key, p) in &state.parts {
-        let small: Vec<Arc<Segment>> = p.segments.iter().filter(|s| s.bytes < BIG_SEGMENT).cloned().collect();
+        let small: Vec<Arc<Segment>> = p
+            .segments
+            .iter()
+            .filter(|s| s.bytes < BIG_SEGMENT)
+            .cloned()
+            .collect();
         if small.len() < inner.cfg.compact_min_segments.max(2) {
             continue;
         }
         let (streams, blocks, dups) = merge(inner, &small)?;
         let ids: Vec<u64> = small.iter().map(|s| s.id).collect();
-        let (np, d) = write_partition(inner, &mut m, Some(p), key, |s| !ids.contains(&s.id), |path| {
-            write_encoded(&*inner.cfg.fs, path, &streams, blocks)
-        })?;
+        let (np, d) = write_partition(
+            inner,
+            &mut m,
+            Some(p),
+            key,
+            |s| !ids.contains(&s.id),
+            |path| write_encoded(&*inner.cfg.fs, path, &streams, blocks),
+        )?;
         parts.insert(key.clone(), Arc::new(np));
         dead.push((key.clone(), d));
         report.partitions += 1;
@@ -65,7 +75,11 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
     Ok(report)
 }
 
-type Merged = (Vec<(StreamId, Labels)>, Vec<crate::segment::block::EncodedBlock>, u64);
+type Merged = (
+    Vec<(StreamId, Labels)>,
+    Vec<crate::segment::block::EncodedBlock>,
+    u64,
+);
 
 /// Merges the segments stream by stream; holds one stream's lines at a time.
 fn merge(inner: &Inner, segs: &[Arc<Segment>]) -> Result<Merged> {
@@ -99,15 +113,28 @@ fn merge(inner: &Inner, segs: &[Arc<Segment>]) -> Result<Merged> {
         for (i, e) in chunk.ents().iter().enumerate() {
             bytes += chunk.line(e).len();
             if bytes >= inner.cfg.block_bytes {
-                specs.push(BlockSpec { stream: *id, chunk: chunk.clone(), range: start..i + 1 });
+                specs.push(BlockSpec {
+                    stream: *id,
+                    chunk: chunk.clone(),
+                    range: start..i + 1,
+                });
                 start = i + 1;
                 bytes = 0;
             }
         }
         if start < chunk.len() {
-            specs.push(BlockSpec { stream: *id, chunk: chunk.clone(), range: start..chunk.len() });
+            specs.push(BlockSpec {
+                stream: *id,
+                chunk: chunk.clone(),
+                range: start..chunk.len(),
+            });
         }
-        blocks.extend(encode_blocks(&inner.cfg.dir, &specs, inner.cfg.zstd_level, inner.cfg.use_blooms)?);
+        blocks.extend(encode_blocks(
+            &inner.cfg.dir,
+            &specs,
+            inner.cfg.zstd_level,
+            inner.cfg.use_blooms,
+        )?);
     }
     Ok((streams.into_iter().collect(), blocks, dups))
 }

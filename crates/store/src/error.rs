@@ -54,7 +54,9 @@ pub enum StoreError {
         detail: String,
     },
     /// The head is over its memory cap and no flush freed room in time.
-    #[error("head memory cap of {cap} bytes reached and no flush freed room within {waited_ms} ms")]
+    #[error(
+        "head memory cap of {cap} bytes reached and no flush freed room within {waited_ms} ms"
+    )]
     HeadFull {
         /// The configured cap.
         cap: u64,
@@ -92,7 +94,11 @@ impl StoreError {
     }
 
     /// A corruption error with context.
-    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::Corruption {
             path: path.into(),
             offset,

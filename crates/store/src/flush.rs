@@ -48,7 +48,8 @@ pub(crate) fn plan_blocks(
             }
             let start = i;
             let mut bytes = 0usize;
-            while i < ents.len() && day_of(ents[i].ts) == day && (bytes < block_bytes || i == start) {
+            while i < ents.len() && day_of(ents[i].ts) == day && (bytes < block_bytes || i == start)
+            {
                 bytes += c.line(&ents[i]).len();
                 i += 1;
             }
@@ -86,8 +87,11 @@ pub(crate) fn write_partition(
     let index_id = m.take_id();
     let ipath = dir.join(index_file(index_id));
     let bytes = index.encode();
-    let mut f = fs.create(&ipath).map_err(|e| StoreError::io("create", &ipath, e))?;
-    f.write_all(&bytes).map_err(|e| StoreError::io("write", &ipath, e))?;
+    let mut f = fs
+        .create(&ipath)
+        .map_err(|e| StoreError::io("create", &ipath, e))?;
+    f.write_all(&bytes)
+        .map_err(|e| StoreError::io("write", &ipath, e))?;
     f.sync().map_err(|e| StoreError::io("fsync", &ipath, e))?;
     sync_parent(fs, &ipath)?;
     let entry = m.partitions.entry(key.clone()).or_default();
@@ -110,7 +114,6 @@ pub(crate) fn write_partition(
     entry.index_bytes = bytes.len() as u64;
     Ok((
         Partition {
-            key: key.clone(),
             segments,
             index: Arc::new(index),
         },
@@ -122,7 +125,8 @@ fn create_dirs(fs: &dyn Fs, root: &Path, dir: &Path) -> Result<()> {
     if fs.len(dir).is_ok() {
         return Ok(());
     }
-    fs.create_dir_all(dir).map_err(|e| StoreError::io("create dir", dir, e))?;
+    fs.create_dir_all(dir)
+        .map_err(|e| StoreError::io("create dir", dir, e))?;
     // Make every new directory entry durable, from the partition up to `tenants/`.
     let top = root.join(TENANTS_DIR);
     let mut d = dir;
@@ -146,6 +150,9 @@ pub(crate) fn delete_files(inner: &Inner, key: &PartKey, ids: &[u64]) {
     }
 }
 
+/// Files to delete once a new manifest is committed, per partition.
+type Dead = Vec<(PartKey, Vec<u64>)>;
+
 /// Flushes the whole head.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
     let _m = inner.maintenance.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,19 +161,40 @@ pub(crate) fn flush(inner: &Inner) -> Result<()> {
         let covered = inner.wal.rotate()?;
         (inner.head().take_for_flush(), covered)
     };
-    let result = (|| -> Result<(State, Vec<(PartKey, Vec<u64>)>)> {
+    let result = (|| -> Result<(State, Dead)> {
         let mut plan = BTreeMap::new();
         for (tenant, id, labels, chunks) in &set {
-            plan_blocks(&mut plan, tenant, *id, labels, chunks, inner.cfg.block_bytes);
+            plan_blocks(
+                &mut plan,
+                tenant,
+                *id,
+                labels,
+                chunks,
+                inner.cfg.block_bytes,
+            );
         }
         let state = inner.state();
         let mut m = state.manifest.clone();
         let mut parts = state.parts.clone();
         let mut dead = Vec::new();
         for (key, batch) in &plan {
-            let (p, d) = write_partition(inner, &mut m, state.parts.get(key), key, |_| true, |path| {
-                write_segment(&*inner.cfg.fs, path, &batch.streams, &batch.specs, inner.cfg.zstd_level, inner.cfg.use_blooms)
-            })?;
+            let (p, d) = write_partition(
+                inner,
+                &mut m,
+                state.parts.get(key),
+                key,
+                |_| true,
+                |path| {
+                    write_segment(
+                        &*inner.cfg.fs,
+                        path,
+                        &batch.streams,
+                        &batch.specs,
+                        inner.cfg.zstd_level,
+                        inner.cfg.use_blooms,
+                    )
+                },
+            )?;
             parts.insert(key.clone(), Arc::new(p));
             dead.push((key.clone(), d));
         }
@@ -205,7 +233,10 @@ pub(crate) fn background(inner: &Inner) {
             let (m, c) = &inner.wake;
             let mut woke = m.lock().unwrap_or_else(|e| e.into_inner());
             if !*woke {
-                woke = c.wait_timeout(woke, tick).unwrap_or_else(|e| e.into_inner()).0;
+                woke = c
+                    .wait_timeout(woke, tick)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
             *woke = false;
         }
@@ -222,7 +253,9 @@ pub(crate) fn background(inner: &Inner) {
         if inner.cfg.background && last_maintenance.elapsed() >= Duration::from_secs(10) {
             last_maintenance = Instant::now();
             result = result
-                .and_then(|_| crate::retention::apply(inner, kelp_model::Timestamp::now()).map(|_| ()))
+                .and_then(|_| {
+                    crate::retention::apply(inner, kelp_model::Timestamp::now()).map(|_| ())
+                })
                 .and_then(|_| crate::compaction::compact(inner).map(|_| ()));
         }
         if let Err(e) = result {

@@ -224,7 +224,9 @@ pub(crate) fn write_atomic(fs: &dyn Fs, path: &Path, bytes: &[u8]) -> crate::Res
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(crate::format::TMP_SUFFIX);
     let tmp = std::path::PathBuf::from(tmp);
-    let mut f = fs.create(&tmp).map_err(|e| StoreError::io("create", &tmp, e))?;
+    let mut f = fs
+        .create(&tmp)
+        .map_err(|e| StoreError::io("create", &tmp, e))?;
     f.write_all(bytes)
         .map_err(|e| StoreError::io("write", &tmp, e))?;
     f.sync().map_err(|e| StoreError::io("fsync", &tmp, e))?;

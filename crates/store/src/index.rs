@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use kelp_model::{Labels, StreamId};
 
-use crate::codec::{put_bytes, put_header, put_pairs, put_trailer, put_uvarint, read_checked, Cursor};
+use crate::codec::{
+    put_bytes, put_header, put_pairs, put_trailer, put_uvarint, read_checked, Cursor,
+};
 use crate::format::{HEADER_LEN, INDEX_MAGIC};
 use crate::segment::Segment;
 use crate::{Result, StoreError};
@@ -37,7 +39,9 @@ impl LabelIndex {
         let mut idx = LabelIndex::default();
         for seg in segments {
             for b in &seg.blocks {
-                let Some(labels) = seg.labels(b.stream) else { continue };
+                let Some(labels) = seg.labels(b.stream) else {
+                    continue;
+                };
                 let m = idx.streams.entry(b.stream).or_insert_with(|| StreamMeta {
                     labels: labels.clone(),
                     min_ts: i64::MAX,
@@ -127,7 +131,17 @@ impl LabelIndex {
                 let entries = c.uvarint()?;
                 let raw_bytes = c.uvarint()?;
                 let blocks = c.uvarint()?;
-                Ok((id, StreamMeta { labels, min_ts, max_ts, entries, raw_bytes, blocks }))
+                Ok((
+                    id,
+                    StreamMeta {
+                        labels,
+                        min_ts,
+                        max_ts,
+                        entries,
+                        raw_bytes,
+                        blocks,
+                    },
+                ))
             };
             let (id, m) = f().map_err(|w| bad(&c, w))?;
             idx.streams.insert(id, m);

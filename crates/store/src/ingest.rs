@@ -17,7 +17,11 @@ pub(crate) fn check_labels(tenant: &TenantId, labels: &Labels, limits: &Limits) 
         detail,
     };
     if labels.is_empty() {
-        return Err(err("label names per series", limits.max_label_names_per_series, "a stream needs at least one label".into()));
+        return Err(err(
+            "label names per series",
+            limits.max_label_names_per_series,
+            "a stream needs at least one label".into(),
+        ));
     }
     if labels.len() > limits.max_label_names_per_series {
         return Err(err(
@@ -28,7 +32,11 @@ pub(crate) fn check_labels(tenant: &TenantId, labels: &Labels, limits: &Limits) 
     }
     for p in labels.iter() {
         if p.name.len() > limits.max_label_name_bytes {
-            return Err(err("label name length", limits.max_label_name_bytes, format!("name {:?}…", p.name.get(..32).unwrap_or(&p.name))));
+            return Err(err(
+                "label name length",
+                limits.max_label_name_bytes,
+                format!("name {:?}…", p.name.get(..32).unwrap_or(&p.name)),
+            ));
         }
         if p.value.len() > limits.max_label_value_bytes {
             return Err(err(
@@ -64,7 +72,10 @@ pub(crate) fn precheck(
             tenant: tenant.clone(),
             limit: "streams",
             max: limits.max_streams_per_tenant as u64,
-            detail: format!("{count} active streams, the push adds {}", new_streams.len()),
+            detail: format!(
+                "{count} active streams, the push adds {}",
+                new_streams.len()
+            ),
         });
     }
     let mut out = AppendOutcome::default();

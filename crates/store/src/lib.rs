@@ -1,1 +1,163 @@
-//! placeholder
+//! # kelp-store
+//!
+//! Kelp's storage engine: what `kelp server` writes pushed log entries to and what the
+//! query engine reads them from. It knows labels, streams and entries (`kelp-model`), and
+//! nothing of LogQL, wire formats or HTTP.
+//!
+//! - [`Store::append`]: a batch for a tenant, acknowledged only once durable in the
+//!   write-ahead log (group commit, [`FsyncPolicy`]) and visible to the next query.
+//! - The head keeps recent entries in memory, bounded by [`StoreConfig::max_head_bytes`];
+//!   flushes write them to immutable segment files, one directory per tenant and UTC day,
+//!   with per-block token blooms and a label index. Formats: `docs/format/` and [`format`].
+//! - [`Store::scan`], [`Store::count`], [`Store::series`], [`Store::label_names`],
+//!   [`Store::label_values`], [`Store::stats`]: the read side, with the store's own
+//!   [`LabelMatcher`] and [`LineFilter`] types.
+//! - [`Store::run_retention`] and [`Store::compact`] (also run by a background thread).
+//!
+//! ```
+//! use kelp_model::{Entry, Labels, TenantId, Timestamp};
+//! use kelp_store::{LabelMatcher, LineFilter, ScanRequest, Store, StoreConfig, StreamEntries, Direction};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(StoreConfig::new(dir.path())).unwrap();
+//! let tenant = TenantId::parse("fake").unwrap();
+//! let labels = Labels::from_pairs([("app", "api")]).unwrap();
+//! let t = Timestamp::from_unix_secs(1_700_000_000);
+//! let out = store
+//!     .append(&tenant, &[StreamEntries { labels, entries: vec![Entry::new(t, "GET /health 200")] }])
+//!     .unwrap();
+//! assert_eq!(out.accepted, 1);
+//! store.flush().unwrap(); // optional: data is queryable from the head too
+//!
+//! let hits = store
+//!     .select(&ScanRequest {
+//!         tenant,
+//!         matchers: vec![LabelMatcher::eq("app", "api")],
+//!         start: Timestamp::from_unix_secs(1_699_999_000),
+//!         end: Timestamp::from_unix_secs(1_700_001_000),
+//!         direction: Direction::Backward,
+//!         limit: Some(100),
+//!         filters: vec![LineFilter::Contains(b"health".to_vec())],
+//!     })
+//!     .unwrap();
+//! assert_eq!(&hits[0].line[..], b"GET /health 200");
+//! ```
+
+mod bloom;
+mod chunk;
+mod codec;
+mod compaction;
+mod config;
+mod count;
+mod error;
+mod flush;
+pub mod format;
+mod fs;
+mod head;
+mod index;
+mod ingest;
+mod manifest;
+mod matcher;
+mod retention;
+mod scan;
+mod segment;
+mod state;
+mod store;
+pub mod tokenizer;
+mod wal;
+
+use std::path::PathBuf;
+
+use kelp_model::{Entry, Labels};
+
+pub use compaction::CompactionReport;
+pub use config::{FsyncPolicy, Limits, Retention, StoreConfig};
+pub use count::{CountRequest, IndexStats, StreamCounts};
+pub use error::{Result, StoreError};
+pub use fs::{FaultFs, Faults, Fs, RealFs, WriteFile};
+pub use matcher::{required_literals, LabelMatcher, LineFilter, MatchOp};
+pub use retention::RetentionReport;
+pub use scan::{Direction, ScanEntry, ScanRequest, ScanStats};
+pub use segment::BlockMeta;
+pub use store::Store;
+pub use wal::DroppedTail;
+
+/// One stream's entries in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntries {
+    /// The stream's labels.
+    pub labels: Labels,
+    /// Its entries, in any order.
+    pub entries: Vec<Entry>,
+}
+
+/// What an append did with each entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Entries stored.
+    pub accepted: u64,
+    /// Entries dropped as identical to one already stored (a retried push).
+    pub duplicates: u64,
+    /// Entries rejected as older than their stream's newest entry minus the window.
+    pub too_old: u64,
+    /// Entries rejected for a line over the limit.
+    pub too_long: u64,
+}
+
+impl AppendOutcome {
+    /// A message for the client when some entries were rejected (`None` when none were).
+    pub fn rejection(&self) -> Option<String> {
+        (self.too_old + self.too_long > 0).then(|| {
+            format!(
+                "{} entries rejected: {} older than the out-of-order window, {} lines too long",
+                self.too_old + self.too_long,
+                self.too_old,
+                self.too_long
+            )
+        })
+    }
+}
+
+/// What opening the store recovered and dropped.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    /// WAL files replayed.
+    pub wal_files: usize,
+    /// WAL records replayed.
+    pub wal_records: u64,
+    /// Entries replayed into the head.
+    pub wal_entries: u64,
+    /// Torn or corrupt WAL tails that were dropped (never acknowledged data).
+    pub dropped: Vec<DroppedTail>,
+    /// Files of interrupted flushes or compactions that were removed.
+    pub removed_files: Vec<PathBuf>,
+    /// Segment or index files that failed their checks, and why (segments are left out).
+    pub bad_files: Vec<(PathBuf, String)>,
+}
+
+impl Store {
+    /// Applies retention now (the background thread also does, every few seconds).
+    pub fn run_retention(&self, now: kelp_model::Timestamp) -> Result<RetentionReport> {
+        retention::apply(&self.inner, now)
+    }
+
+    /// Compacts partitions with many small segments now.
+    pub fn compact(&self) -> Result<CompactionReport> {
+        compaction::compact(&self.inner)
+    }
+
+    /// Bytes of segments and indexes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.inner.state().manifest.disk_bytes()
+    }
+
+    /// Number of segments, over all partitions.
+    pub fn segment_count(&self) -> usize {
+        self.inner
+            .state()
+            .parts
+            .values()
+            .map(|p| p.segments.len())
+            .sum()
+    }
+}

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use kelp_model::TenantId;
 
-use crate::codec::{put_bytes, put_header, put_ivarint, put_trailer, put_uvarint, read_checked, Cursor};
+use crate::codec::{
+    put_bytes, put_header, put_ivarint, put_trailer, put_uvarint, read_checked, Cursor,
+};
 use crate::format::{HEADER_LEN, MANIFEST_FILE, MANIFEST_MAGIC};
 use crate::fs::{write_atomic, Fs};
 use crate::{Result, StoreError};

@@ -42,12 +42,22 @@ impl LabelMatcher {
             ),
             _ => None,
         };
-        Ok(Self { name: name.to_owned(), op, value: value.to_owned(), re })
+        Ok(Self {
+            name: name.to_owned(),
+            op,
+            value: value.to_owned(),
+            re,
+        })
     }
 
     /// Shorthand for an `=` matcher.
     pub fn eq(name: &str, value: &str) -> Self {
-        Self { name: name.to_owned(), op: MatchOp::Eq, value: value.to_owned(), re: None }
+        Self {
+            name: name.to_owned(),
+            op: MatchOp::Eq,
+            value: value.to_owned(),
+            re: None,
+        }
     }
 
     /// Whether `labels` satisfy the matcher.
@@ -82,7 +92,7 @@ pub enum LineFilter {
 }
 
 enum Test {
-    Has(Finder<'static>, bool),
+    Has(Box<Finder<'static>>, bool),
     Re(regex::bytes::Regex, bool),
 }
 
@@ -104,7 +114,7 @@ impl Filters {
                     if pos {
                         grams.push(literal_grams(b));
                     }
-                    tests.push(Test::Has(Finder::new(b).into_owned(), pos));
+                    tests.push(Test::Has(Box::new(Finder::new(b).into_owned()), pos));
                 }
                 LineFilter::Regex(r) | LineFilter::NotRegex(r) => {
                     let pos = matches!(f, LineFilter::Regex(_));
@@ -140,7 +150,11 @@ impl Filters {
 
 /// Literals every match of regex `re` must contain (empty when none can be proven).
 pub fn required_literals(re: &str) -> Vec<Vec<u8>> {
-    match regex_syntax::ParserBuilder::new().utf8(false).build().parse(re) {
+    match regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(re)
+    {
         Ok(hir) => {
             let mut out = Vec::new();
             collect(&hir, &mut out);
@@ -185,8 +199,14 @@ mod tests {
 
     #[test]
     fn required_literals_of_regexes() {
-        assert_eq!(required_literals("error.*timeout"), vec![b"error".to_vec(), b"timeout".to_vec()]);
-        assert_eq!(required_literals("(foo|bar)baz+"), vec![b"ba".to_vec(), b"z".to_vec()]);
+        assert_eq!(
+            required_literals("error.*timeout"),
+            vec![b"error".to_vec(), b"timeout".to_vec()]
+        );
+        assert_eq!(
+            required_literals("(foo|bar)baz+"),
+            vec![b"ba".to_vec(), b"z".to_vec()]
+        );
         assert!(required_literals("(?i)error").is_empty());
         assert!(required_literals("a|b").is_empty());
     }

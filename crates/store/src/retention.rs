@@ -55,10 +55,18 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
             let oldest = m
                 .partitions
                 .iter()
-                .flat_map(|(k, p)| p.segments.iter().map(move |s| (s.max_ts, k.clone(), s.id, s.bytes)))
+                .flat_map(|(k, p)| {
+                    p.segments
+                        .iter()
+                        .map(move |s| (s.max_ts, k.clone(), s.id, s.bytes))
+                })
                 .min();
-            let Some((_, key, id, bytes)) = oldest else { break };
-            let Some(p) = m.partitions.get_mut(&key) else { break };
+            let Some((_, key, id, bytes)) = oldest else {
+                break;
+            };
+            let Some(p) = m.partitions.get_mut(&key) else {
+                break;
+            };
             p.segments.retain(|s| s.id != id);
             report.segments += 1;
             report.bytes += bytes;
@@ -75,7 +83,9 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
         }
         // Partitions that lost some segments get a new index.
         for key in touched {
-            let (Some(entry), Some(old)) = (m.partitions.get(&key).cloned(), parts.get(&key).cloned()) else {
+            let (Some(entry), Some(old)) =
+                (m.partitions.get(&key).cloned(), parts.get(&key).cloned())
+            else {
                 continue;
             };
             let segments: Vec<_> = old
@@ -88,13 +98,23 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
             let id = m.take_id();
             let dir = part_dir(&inner.cfg.dir, &key.0, key.1);
             let bytes = index.encode();
-            crate::fs::write_atomic(&*inner.cfg.fs, &dir.join(crate::format::index_file(id)), &bytes)?;
+            crate::fs::write_atomic(
+                &*inner.cfg.fs,
+                &dir.join(crate::format::index_file(id)),
+                &bytes,
+            )?;
             if let Some(e) = m.partitions.get_mut(&key) {
                 gone_files.push((key.clone(), e.index_id));
                 e.index_id = id;
                 e.index_bytes = bytes.len() as u64;
             }
-            parts.insert(key.clone(), Arc::new(Partition { key: key.clone(), segments, index: Arc::new(index) }));
+            parts.insert(
+                key.clone(),
+                Arc::new(Partition {
+                    segments,
+                    index: Arc::new(index),
+                }),
+            );
         }
     }
     if report == RetentionReport::default() {
@@ -107,7 +127,10 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
         crate::flush::delete_files(inner, &key, &[id]);
     }
     for key in gone_parts {
-        let _ = inner.cfg.fs.remove_dir_all(&part_dir(&inner.cfg.dir, &key.0, key.1));
+        let _ = inner
+            .cfg
+            .fs
+            .remove_dir_all(&part_dir(&inner.cfg.dir, &key.0, key.1));
     }
     Ok(report)
 }

@@ -95,7 +95,13 @@ pub(crate) struct Src {
 impl Store {
     /// Every source (block or head chunk) of the streams matching `matchers` that overlaps
     /// `[start, end)`.
-    pub(crate) fn sources(&self, tenant: &TenantId, matchers: &[LabelMatcher], start: i64, end: i64) -> (Vec<Src>, usize) {
+    pub(crate) fn sources(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start: i64,
+        end: i64,
+    ) -> (Vec<Src>, usize) {
         let inner = &*self.inner;
         let mut out = Vec::new();
         let mut labels_of: HashMap<StreamId, Arc<Labels>> = HashMap::new();
@@ -107,7 +113,10 @@ impl Store {
                     if !matches_all(matchers, &s.labels) {
                         continue;
                     }
-                    let l = labels_of.entry(*id).or_insert_with(|| Arc::new(s.labels.clone())).clone();
+                    let l = labels_of
+                        .entry(*id)
+                        .or_insert_with(|| Arc::new(s.labels.clone()))
+                        .clone();
                     for c in s.chunks() {
                         if c.max_ts() >= start && c.min_ts() < end {
                             out.push(Src {
@@ -126,16 +135,25 @@ impl Store {
             inner.state()
         };
         for p in state.partitions(tenant, start, end) {
-            let ids: Vec<StreamId> = match matchers.iter().find(|m| m.op == crate::MatchOp::Eq && !m.value.is_empty()) {
+            let ids: Vec<StreamId> = match matchers
+                .iter()
+                .find(|m| m.op == crate::MatchOp::Eq && !m.value.is_empty())
+            {
                 Some(m) => p.index.postings(&m.name, &m.value).to_vec(),
                 None => p.index.streams.keys().copied().collect(),
             };
             for id in ids {
-                let Some(meta) = p.index.streams.get(&id) else { continue };
-                if meta.max_ts < start || meta.min_ts >= end || !matches_all(matchers, &meta.labels) {
+                let Some(meta) = p.index.streams.get(&id) else {
+                    continue;
+                };
+                if meta.max_ts < start || meta.min_ts >= end || !matches_all(matchers, &meta.labels)
+                {
                     continue;
                 }
-                let l = labels_of.entry(id).or_insert_with(|| Arc::new(meta.labels.clone())).clone();
+                let l = labels_of
+                    .entry(id)
+                    .or_insert_with(|| Arc::new(meta.labels.clone()))
+                    .clone();
                 for seg in &p.segments {
                     for i in seg.blocks_of(id) {
                         let b = &seg.blocks[i];
@@ -163,18 +181,28 @@ impl Store {
     /// order over all streams. Without one, entries arrive in batches of a few blocks each,
     /// each batch in `direction` order (batches of different streams may interleave in
     /// time); memory stays bounded by the batch. `emit` returns `false` to stop early.
-    pub fn scan(&self, req: &ScanRequest, mut emit: impl FnMut(Vec<ScanEntry>) -> bool) -> Result<ScanStats> {
+    pub fn scan(
+        &self,
+        req: &ScanRequest,
+        mut emit: impl FnMut(Vec<ScanEntry>) -> bool,
+    ) -> Result<ScanStats> {
         let filters = Filters::compile(&req.filters)?;
         let (start, end) = (req.start.as_unix_nanos(), req.end.as_unix_nanos());
         let (mut srcs, streams) = self.sources(&req.tenant, &req.matchers, start, end);
-        let mut stats = ScanStats { streams, blocks: srcs.len(), ..ScanStats::default() };
+        let mut stats = ScanStats {
+            streams,
+            blocks: srcs.len(),
+            ..ScanStats::default()
+        };
         let use_blooms = self.inner.cfg.use_blooms && !filters.grams.is_empty();
         if use_blooms {
             let keep: Vec<bool> = srcs
                 .par_iter()
                 .map(|s| match &s.source {
                     Source::Block(seg, i) => match seg.bloom(*i) {
-                        Ok(words) if !words.is_empty() => filters.grams.iter().all(|g| may_contain_all(words, g)),
+                        Ok(words) if !words.is_empty() => {
+                            filters.grams.iter().all(|g| may_contain_all(words, g))
+                        }
                         _ => true,
                     },
                     Source::Head(_) => true,
@@ -195,7 +223,11 @@ impl Store {
         let mut best: Vec<ScanEntry> = Vec::new();
         let order = |a: &ScanEntry, b: &ScanEntry| {
             let o = a.timestamp.cmp(&b.timestamp);
-            if fwd { o } else { o.reverse() }
+            if fwd {
+                o
+            } else {
+                o.reverse()
+            }
         };
         let mut i = 0;
         while i < srcs.len() {
@@ -247,7 +279,14 @@ impl Store {
 }
 
 /// Reads one source's matching entries in direction order, at most `limit`.
-fn read_source(s: &Src, start: i64, end: i64, filters: &Filters, fwd: bool, limit: usize) -> Result<Vec<ScanEntry>> {
+fn read_source(
+    s: &Src,
+    start: i64,
+    end: i64,
+    filters: &Filters,
+    fwd: bool,
+    limit: usize,
+) -> Result<Vec<ScanEntry>> {
     let mut out = Vec::new();
     let mut push = |ts: i64, line: &[u8], meta: &[LabelPair]| {
         out.push(ScanEntry {
@@ -268,7 +307,7 @@ fn read_source(s: &Src, start: i64, end: i64, filters: &Filters, fwd: bool, limi
                 }
             };
             if fwd {
-                ents.iter().take_while(|_| true).for_each(&mut visit);
+                ents.iter().for_each(&mut visit);
             } else {
                 ents.iter().rev().for_each(&mut visit);
             }
@@ -277,7 +316,11 @@ fn read_source(s: &Src, start: i64, end: i64, filters: &Filters, fwd: bool, limi
             let d = seg.decode(*i)?;
             let a = d.ts.partition_point(|t| *t < start);
             let b = d.ts.partition_point(|t| *t < end).max(a);
-            let idx: Box<dyn Iterator<Item = usize>> = if fwd { Box::new(a..b) } else { Box::new((a..b).rev()) };
+            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
+                Box::new(a..b)
+            } else {
+                Box::new((a..b).rev())
+            };
             for k in idx {
                 let line = d.line(k);
                 if filters.pass(line) {

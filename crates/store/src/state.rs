@@ -16,7 +16,6 @@ use crate::{Result, StoreError};
 /// One open day partition.
 #[derive(Debug)]
 pub(crate) struct Partition {
-    pub key: PartKey,
     pub segments: Vec<Arc<Segment>>,
     pub index: Arc<LabelIndex>,
 }
@@ -30,7 +29,9 @@ pub(crate) struct State {
 
 /// The directory of a tenant's day partition.
 pub(crate) fn part_dir(root: &Path, tenant: &TenantId, day: i32) -> PathBuf {
-    root.join(TENANTS_DIR).join(tenant.as_str()).join(day_dir(day))
+    root.join(TENANTS_DIR)
+        .join(tenant.as_str())
+        .join(day_dir(day))
 }
 
 impl State {
@@ -69,7 +70,6 @@ impl State {
             parts.insert(
                 key.clone(),
                 Arc::new(Partition {
-                    key: key.clone(),
                     segments,
                     index: Arc::new(index),
                 }),
@@ -79,8 +79,16 @@ impl State {
     }
 
     /// Partitions of `tenant` whose days overlap `[start, end)`.
-    pub(crate) fn partitions(&self, tenant: &TenantId, start: i64, end: i64) -> Vec<Arc<Partition>> {
-        let (a, b) = (crate::format::day_of(start), crate::format::day_of(end.saturating_sub(1)));
+    pub(crate) fn partitions(
+        &self,
+        tenant: &TenantId,
+        start: i64,
+        end: i64,
+    ) -> Vec<Arc<Partition>> {
+        let (a, b) = (
+            crate::format::day_of(start),
+            crate::format::day_of(end.saturating_sub(1)),
+        );
         self.parts
             .range((tenant.clone(), a)..=(tenant.clone(), b))
             .map(|(_, p)| p.clone())
@@ -119,7 +127,8 @@ pub(crate) fn remove_orphans(fs: &dyn Fs, root: &Path, m: &Manifest) -> Result<V
             for name in list(&dpath)? {
                 if !keep.contains(&name) {
                     let f = dpath.join(&name);
-                    fs.remove_file(&f).map_err(|e| StoreError::io("remove", &f, e))?;
+                    fs.remove_file(&f)
+                        .map_err(|e| StoreError::io("remove", &f, e))?;
                     removed.push(f);
                 }
             }

@@ -65,7 +65,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.inner.cfg.dir).finish()
+        f.debug_struct("Store")
+            .field("dir", &self.inner.cfg.dir)
+            .finish()
     }
 }
 
@@ -77,7 +79,8 @@ impl Store {
         let root = cfg.dir.clone();
         let wal_dir = root.join(WAL_DIR);
         for d in [&root, &wal_dir, &root.join(TENANTS_DIR)] {
-            fs.create_dir_all(d).map_err(|e| StoreError::io("create dir", d, e))?;
+            fs.create_dir_all(d)
+                .map_err(|e| StoreError::io("create dir", d, e))?;
         }
         let manifest = Manifest::load(&*fs, &root)?;
         let mut report = RecoveryReport {
@@ -92,12 +95,21 @@ impl Store {
             for s in &batch.streams {
                 head.apply(&batch.tenant, &s.labels, &s.entries, block);
             }
-            report.wal_entries += batch.streams.iter().map(|s| s.entries.len() as u64).sum::<u64>();
+            report.wal_entries += batch
+                .streams
+                .iter()
+                .map(|s| s.entries.len() as u64)
+                .sum::<u64>();
         })?;
         report.wal_files = replayed.files;
         report.wal_records = replayed.records;
         report.dropped = replayed.dropped;
-        let wal = Wal::create(&wal_dir, fs.clone(), cfg.fsync, replayed.last_number.max(covered) + 1)?;
+        let wal = Wal::create(
+            &wal_dir,
+            fs.clone(),
+            cfg.fsync,
+            replayed.last_number.max(covered) + 1,
+        )?;
         let inner = Arc::new(Inner {
             cfg,
             gate: RwLock::new(()),
@@ -206,7 +218,11 @@ impl Store {
 
     /// The last error of a background flush, compaction or retention run, if any.
     pub fn background_error(&self) -> Option<String> {
-        self.inner.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Flushes the head and stops the background thread.

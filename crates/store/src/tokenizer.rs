@@ -73,13 +73,18 @@ mod tests {
         assert_eq!(literal_grams(b"eedle0").len(), 3);
         // Substring of a token: its grams are a subset of the token's grams.
         let line: Vec<u32> = literal_grams(b"xxneedle0123yy");
-        assert!(literal_grams(b"needle0123").iter().all(|g| line.contains(g)));
+        assert!(literal_grams(b"needle0123")
+            .iter()
+            .all(|g| line.contains(g)));
     }
 
     #[test]
     fn hash_is_pinned() {
         // Part of the format: bloom bits on disk depend on it.
-        assert_eq!(gram_hash(0x61626364), gram_hash(u32::from_be_bytes(*b"abcd")));
+        assert_eq!(
+            gram_hash(0x61626364),
+            gram_hash(u32::from_be_bytes(*b"abcd"))
+        );
         assert_ne!(gram_hash(1), gram_hash(2));
     }
 }

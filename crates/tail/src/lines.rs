@@ -143,31 +143,34 @@ mod tests {
         (out, b.pending())
     }
 
+    /// max_line, the reads, the lines they give, and the bytes left pending.
+    type Case = (
+        usize,
+        &'static [&'static [u8]],
+        &'static [(&'static str, LineEnd)],
+        usize,
+    );
+
     #[test]
     fn table() {
         use LineEnd::*;
-        let s = |x: &str| x.to_string();
-        let table: &[(usize, &[&[u8]], &[(String, LineEnd)], usize)] = &[
-            (10, &[b"a\nb\n"], &[(s("a"), Newline), (s("b"), Newline)], 0),
-            (10, &[b"\n\n"], &[(s(""), Newline), (s(""), Newline)], 0),
-            (10, &[b"hel", b"lo\nwo"], &[(s("hello"), Newline)], 2),
-            (10, &[b"crlf\r\n"], &[(s("crlf\r"), Newline)], 0),
+        let table: &[Case] = &[
+            (10, &[b"a\nb\n"], &[("a", Newline), ("b", Newline)], 0),
+            (10, &[b"\n\n"], &[("", Newline), ("", Newline)], 0),
+            (10, &[b"hel", b"lo\nwo"], &[("hello", Newline)], 2),
+            (10, &[b"crlf\r\n"], &[("crlf\r", Newline)], 0),
             // Exactly max_line bytes then `\n` is one line, not a split and an empty line.
-            (3, &[b"abc", b"\n"], &[(s("abc"), Newline)], 0),
-            (3, &[b"abcd\n"], &[(s("abc"), Split), (s("d"), Newline)], 0),
-            (
-                3,
-                &[b"abcdef\n"],
-                &[(s("abc"), Split), (s("def"), Newline)],
-                0,
-            ),
+            (3, &[b"abc", b"\n"], &[("abc", Newline)], 0),
+            (3, &[b"abcd\n"], &[("abc", Split), ("d", Newline)], 0),
+            (3, &[b"abcdef\n"], &[("abc", Split), ("def", Newline)], 0),
             // max_line bytes without `\n` wait for the next byte before being cut.
             (3, &[b"abc"], &[], 3),
-            (3, &[b"abcdefg"], &[(s("abc"), Split), (s("def"), Split)], 1),
+            (3, &[b"abcdefg"], &[("abc", Split), ("def", Split)], 1),
         ];
         for (max, chunks, want, pending) in table {
             let (got, left) = cut(*max, chunks);
-            assert_eq!(&got, want, "max {max} chunks {chunks:?}");
+            let want: Vec<_> = want.iter().map(|(s, e)| (s.to_string(), *e)).collect();
+            assert_eq!(got, want, "max {max} chunks {chunks:?}");
             assert_eq!(left, *pending, "max {max} chunks {chunks:?}");
         }
     }

@@ -33,7 +33,7 @@ pub struct Clock(pub Instant);
 
 impl Clock {
     /// A clock reading the real time now.
-    pub fn new() -> Self {
+    pub fn start() -> Self {
         Self(Instant::now())
     }
 

@@ -222,7 +222,7 @@ proptest! {
             rotations: 0,
             writer: None,
             written: Vec::new(),
-            clock: Clock::new(),
+            clock: Clock::start(),
             got: Vec::new(),
         };
         for op in &ops {

@@ -194,7 +194,9 @@ impl<'a> Scanner<'a> {
                 self.i += word.len();
                 Ok(())
             }
-            _ if self.s.len() < self.i + word.len() && self.s[self.i..] == word[..self.s.len() - self.i] => {
+            _ if self.s.len() < self.i + word.len()
+                && self.s[self.i..] == word[..self.s.len() - self.i] =>
+            {
                 Err((self.s.len(), DockerReason::UnexpectedEnd))
             }
             _ => Err((self.i, DockerReason::ExpectedValue)),
@@ -287,7 +289,10 @@ impl<'a> Scanner<'a> {
                     }
                     continue 'value;
                 }
-                self.expect(if object { b'}' } else { b']' }, DockerReason::ExpectedCommaOrClose)?;
+                self.expect(
+                    if object { b'}' } else { b']' },
+                    DockerReason::ExpectedCommaOrClose,
+                )?;
                 depth -= 1;
             }
         }

@@ -46,14 +46,24 @@ impl<'a> ContainerLogLink<'a> {
             return Err(fail(file_name.len(), PathReason::MissingLogExtension));
         };
         if stem.len() > MAX_SYMLINK_STEM {
-            return Err(fail(MAX_SYMLINK_STEM, PathReason::TooLong { max: MAX_SYMLINK_STEM }));
+            return Err(fail(
+                MAX_SYMLINK_STEM,
+                PathReason::TooLong {
+                    max: MAX_SYMLINK_STEM,
+                },
+            ));
         }
         let truncated = stem.len() == MAX_SYMLINK_STEM;
         let mut fields = stem.split('_');
         let (Some(pod), Some(namespace), Some(rest), None) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         else {
-            return Err(fail(0, PathReason::Fields { found: stem.split('_').count() }));
+            return Err(fail(
+                0,
+                PathReason::Fields {
+                    found: stem.split('_').count(),
+                },
+            ));
         };
         let ns_at = pod.len() + 1;
         let rest_at = ns_at + namespace.len() + 1;
@@ -64,10 +74,22 @@ impl<'a> ContainerLogLink<'a> {
         dns_subdomain(pod)
             .map_err(|(i, rule)| fail(i, PathReason::InvalidName { field: "pod", rule }))?;
         dns_label(namespace).map_err(|(i, rule)| {
-            fail(ns_at + i, PathReason::InvalidName { field: "namespace", rule })
+            fail(
+                ns_at + i,
+                PathReason::InvalidName {
+                    field: "namespace",
+                    rule,
+                },
+            )
         })?;
         dns_label(container).map_err(|(i, rule)| {
-            fail(rest_at + i, PathReason::InvalidName { field: "container", rule })
+            fail(
+                rest_at + i,
+                PathReason::InvalidName {
+                    field: "container",
+                    rule,
+                },
+            )
         })?;
         let id_at = rest_at + dash + 1;
         if container_id.is_empty() && !truncated {
@@ -83,7 +105,10 @@ impl<'a> ContainerLogLink<'a> {
             .bytes()
             .position(|b| !(b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         {
-            return Err(fail(id_at + i, PathReason::InvalidContainerId("not lowercase hex")));
+            return Err(fail(
+                id_at + i,
+                PathReason::InvalidContainerId("not lowercase hex"),
+            ));
         }
         Ok(Self {
             pod,

@@ -24,7 +24,11 @@ pub(crate) fn dns_subdomain(s: &str) -> Result<(), Violation> {
     }
     let mut at = 0;
     for label in s.split('.') {
-        label_chars(label, at, "must consist of lowercase alphanumerics, '-' and '.'")?;
+        label_chars(
+            label,
+            at,
+            "must consist of lowercase alphanumerics, '-' and '.'",
+        )?;
         at += label.len() + 1;
     }
     Ok(())
@@ -72,7 +76,13 @@ mod tests {
         for (s, at) in bad {
             assert_eq!(dns_label(s).map_err(|e| e.0), Err(*at), "{s}");
         }
-        for ok in ["a", "api-7d9c5b6f4d-x2x9q", "a.b.c", "kube-apiserver-node1.example", &"x".repeat(253)] {
+        for ok in [
+            "a",
+            "api-7d9c5b6f4d-x2x9q",
+            "a.b.c",
+            "kube-apiserver-node1.example",
+            &"x".repeat(253),
+        ] {
             assert_eq!(dns_subdomain(ok), Ok(()), "{ok}");
         }
         let bad: &[(&str, usize)] = &[

@@ -79,7 +79,12 @@ impl<'a> PodLogPath<'a> {
         let mut at = 0;
         for part in relative.split('/') {
             if found == 3 {
-                return Err(fail(at, PathReason::Depth { found: relative.split('/').count() }));
+                return Err(fail(
+                    at,
+                    PathReason::Depth {
+                        found: relative.split('/').count(),
+                    },
+                ));
             }
             if part.is_empty() {
                 return Err(fail(at, PathReason::EmptyComponent));
@@ -95,7 +100,13 @@ impl<'a> PodLogPath<'a> {
         let [dir, container, file] = parts;
         let (namespace, pod, uid) = pod_dir(dir, starts[0])?;
         dns_label(container).map_err(|(i, rule)| {
-            fail(starts[1] + i, PathReason::InvalidName { field: "container", rule })
+            fail(
+                starts[1] + i,
+                PathReason::InvalidName {
+                    field: "container",
+                    rule,
+                },
+            )
         })?;
         let (restart, rotation) = log_file_name(file, starts[2])?;
         Ok(Self {
@@ -199,10 +210,21 @@ fn pod_dir(dir: &str, at: usize) -> Result<(&str, &str, &str), K8sError> {
     let (Some(namespace), Some(pod), Some(uid), None) =
         (fields.next(), fields.next(), fields.next(), fields.next())
     else {
-        return Err(fail(at, PathReason::Fields { found: dir.split('_').count() }));
+        return Err(fail(
+            at,
+            PathReason::Fields {
+                found: dir.split('_').count(),
+            },
+        ));
     };
     dns_label(namespace).map_err(|(i, rule)| {
-        fail(at + i, PathReason::InvalidName { field: "namespace", rule })
+        fail(
+            at + i,
+            PathReason::InvalidName {
+                field: "namespace",
+                rule,
+            },
+        )
     })?;
     let pod_at = at + namespace.len() + 1;
     dns_subdomain(pod)
@@ -218,7 +240,8 @@ fn log_file_name(name: &str, at: usize) -> Result<(u32, Rotation), K8sError> {
     let fail = |offset, reason| K8sError::PodLogPath { offset, reason };
     let b = name.as_bytes();
     let digits = memchr(b'.', b).unwrap_or(b.len());
-    let restart = restart_count(&name[..digits]).map_err(|(i, rule)| fail(at + i, PathReason::InvalidRestart(rule)))?;
+    let restart = restart_count(&name[..digits])
+        .map_err(|(i, rule)| fail(at + i, PathReason::InvalidRestart(rule)))?;
     let Some(suffix) = name[digits..].strip_prefix(".log") else {
         return Err(fail(at + digits, PathReason::NotALogFile));
     };

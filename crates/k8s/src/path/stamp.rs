@@ -57,7 +57,8 @@ impl RotationStamp {
         let b = text.as_bytes();
         let n = |at: usize, len: usize| {
             b.get(at..at + len).map_or(0, |d| {
-                d.iter().fold(0u16, |v, c| v * 10 + u16::from(c.wrapping_sub(b'0')))
+                d.iter()
+                    .fold(0u16, |v, c| v * 10 + u16::from(c.wrapping_sub(b'0')))
             })
         };
         // Formatted from a valid instant, so every field is in range.
@@ -208,15 +209,28 @@ mod tests {
             ("20240601-121560", 13),
         ];
         for (s, at) in table {
-            assert_eq!(RotationStamp::parse(s).map_err(|e| e.offset()), Err(at), "{s}");
+            assert_eq!(
+                RotationStamp::parse(s).map_err(|e| e.offset()),
+                Err(at),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn from_timestamp_uses_the_offset() {
         let t = Timestamp::from_unix_secs(1_717_244_130); // 2024-06-01T12:15:30Z
-        assert_eq!(RotationStamp::from_timestamp(t, 0).to_string(), "20240601-121530");
-        assert_eq!(RotationStamp::from_timestamp(t, 8 * 3600).to_string(), "20240601-201530");
-        assert_eq!(RotationStamp::from_timestamp(t, -13 * 3600).to_string(), "20240531-231530");
+        assert_eq!(
+            RotationStamp::from_timestamp(t, 0).to_string(),
+            "20240601-121530"
+        );
+        assert_eq!(
+            RotationStamp::from_timestamp(t, 8 * 3600).to_string(),
+            "20240601-201530"
+        );
+        assert_eq!(
+            RotationStamp::from_timestamp(t, -13 * 3600).to_string(),
+            "20240531-231530"
+        );
     }
 }

@@ -10,7 +10,9 @@ pub fn read_ledger(path: &Path) -> Result<Vec<LedgerEntry>, SimError> {
     let text = std::fs::read_to_string(path).map_err(SimError::io("read", path))?;
     text.lines()
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| corrupt(path, format!("line {}: {e}", i + 1))))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| corrupt(path, format!("line {}: {e}", i + 1)))
+        })
         .collect()
 }
 
@@ -35,22 +37,37 @@ pub struct LedgerComparison {
 /// lines must be the ledger's lines for that instance (same stream, first-record time,
 /// bytes and termination), except that a prefix may be missing, lost to rotation; the
 /// first line left may then be the tail of a line whose first records were deleted.
-pub fn compare_with_ledger(tree: &super::Tree, ledger: &[LedgerEntry]) -> Result<LedgerComparison, SimError> {
+pub fn compare_with_ledger(
+    tree: &super::Tree,
+    ledger: &[LedgerEntry],
+) -> Result<LedgerComparison, SimError> {
     use std::collections::BTreeMap;
     let mut by_instance: BTreeMap<(&str, &str, u32), Vec<&LedgerEntry>> = BTreeMap::new();
     for e in ledger {
-        by_instance.entry((&e.pod_uid, &e.container, e.restart)).or_default().push(e);
+        by_instance
+            .entry((&e.pod_uid, &e.container, e.restart))
+            .or_default()
+            .push(e);
     }
-    let mut cmp = LedgerComparison { lines_in_ledger: ledger.len(), ..Default::default() };
+    let mut cmp = LedgerComparison {
+        lines_in_ledger: ledger.len(),
+        ..Default::default()
+    };
     for pod in &tree.pods {
         for c in &pod.containers {
             for inst in &c.instances {
                 let lines = super::read_lines(inst)?;
                 cmp.lines_in_files += lines.len();
-                let expected = by_instance.remove(&(pod.uid.as_str(), c.name.as_str(), inst.restart)).unwrap_or_default();
+                let expected = by_instance
+                    .remove(&(pod.uid.as_str(), c.name.as_str(), inst.restart))
+                    .unwrap_or_default();
                 let name = format!("{}/{}/{}.log", pod.path.display(), c.name, inst.restart);
                 if lines.len() > expected.len() {
-                    cmp.problems.push(format!("{name}: {} lines, the ledger has {}", lines.len(), expected.len()));
+                    cmp.problems.push(format!(
+                        "{name}: {} lines, the ledger has {}",
+                        lines.len(),
+                        expected.len()
+                    ));
                     continue;
                 }
                 let lost = expected.len() - lines.len();
@@ -62,7 +79,8 @@ pub fn compare_with_ledger(tree: &super::Tree, ledger: &[LedgerEntry]) -> Result
                         && got.terminated != want.unterminated;
                     let tail_of_lost = i == 0 && lost > 0 && (got.content.len() as u64) < want.len;
                     if !same && !tail_of_lost {
-                        cmp.problems.push(format!("{name}: line {} differs from the ledger's", i + 1));
+                        cmp.problems
+                            .push(format!("{name}: line {} differs from the ledger's", i + 1));
                         break;
                     }
                 }

@@ -65,7 +65,11 @@ pub fn read_lines(inst: &InstanceFiles) -> Result<Vec<LogicalLine>, SimError> {
         for (no, rec) in body.split(|b| *b == b'\n').enumerate() {
             let bad = |why: &str| corrupt(path, format!("record {}: {why}", no + 1));
             let mut f = rec.splitn(4, |b| *b == b' ');
-            let (ts, stream, tag) = (f.next().unwrap_or_default(), f.next().unwrap_or_default(), f.next().unwrap_or_default());
+            let (ts, stream, tag) = (
+                f.next().unwrap_or_default(),
+                f.next().unwrap_or_default(),
+                f.next().unwrap_or_default(),
+            );
             let content = f.next().ok_or_else(|| bad("fewer than three spaces"))?;
             let time = Timestamp::parse_rfc3339(ts).map_err(|e| bad(&e.to_string()))?;
             if time.to_rfc3339_nano().as_bytes() != ts {
@@ -78,7 +82,13 @@ pub fn read_lines(inst: &InstanceFiles) -> Result<Vec<LogicalLine>, SimError> {
                 _ => return Err(bad("tag is neither P nor F")),
             };
             let slot = &mut pending[usize::from(stream == Stream::Stderr)];
-            let line = slot.get_or_insert_with(|| LogicalLine { stream, time, content: vec![], parts: vec![], terminated: false });
+            let line = slot.get_or_insert_with(|| LogicalLine {
+                stream,
+                time,
+                content: vec![],
+                parts: vec![],
+                terminated: false,
+            });
             line.content.extend_from_slice(content);
             line.parts.push(content.len());
             if !partial {
@@ -92,4 +102,3 @@ pub fn read_lines(inst: &InstanceFiles) -> Result<Vec<LogicalLine>, SimError> {
     out.extend(pending.into_iter().flatten());
     Ok(out)
 }
-

@@ -91,14 +91,20 @@ pub struct Symlink {
 }
 
 pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> SimError {
-    SimError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+    SimError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 fn names_in(dir: &Path) -> Result<Vec<(String, PathBuf)>, SimError> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(SimError::io("read directory", dir))? {
         let entry = entry.map_err(SimError::io("read directory", dir))?;
-        let name = entry.file_name().into_string().map_err(|_| corrupt(&entry.path(), "name is not UTF-8"))?;
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| corrupt(&entry.path(), "name is not UTF-8"))?;
         out.push((name, entry.path()));
     }
     out.sort();
@@ -108,7 +114,8 @@ fn names_in(dir: &Path) -> Result<Vec<(String, PathBuf)>, SimError> {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -116,7 +123,10 @@ fn is_dns_label(s: &str) -> bool {
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Reads the tree under `<root>/var/log`. Any name the kubelet would not make is an error.
@@ -129,12 +139,21 @@ pub fn scan(root: &Path) -> Result<Tree, SimError> {
         if f.len() != 3 || !is_dns_label(f[0]) || !is_dns_label(f[1]) || !is_uuid(f[2]) {
             return Err(corrupt(&path, "not <namespace>_<pod>_<uuid>"));
         }
-        let mut pod = PodDir { namespace: f[0].into(), pod: f[1].into(), uid: f[2].into(), path: path.clone(), containers: vec![] };
+        let mut pod = PodDir {
+            namespace: f[0].into(),
+            pod: f[1].into(),
+            uid: f[2].into(),
+            path: path.clone(),
+            containers: vec![],
+        };
         for (cname, cpath) in names_in(&path)? {
             if !is_dns_label(&cname) || !cpath.is_dir() {
                 return Err(corrupt(&cpath, "not a container directory"));
             }
-            pod.containers.push(ContainerDir { name: cname, instances: scan_instances(&cpath)? });
+            pod.containers.push(ContainerDir {
+                name: cname,
+                instances: scan_instances(&cpath)?,
+            });
         }
         tree.pods.push(pod);
     }
@@ -142,7 +161,10 @@ pub fn scan(root: &Path) -> Result<Tree, SimError> {
         let bad = || corrupt(&path, "not <pod>_<namespace>_<container>-<id>.log");
         let stem = name.strip_suffix(".log").ok_or_else(bad)?;
         let f: Vec<&str> = stem.split('_').collect();
-        let (container, id) = f.get(2).and_then(|rest| rest.rsplit_once('-')).ok_or_else(bad)?;
+        let (container, id) = f
+            .get(2)
+            .and_then(|rest| rest.rsplit_once('-'))
+            .ok_or_else(bad)?;
         if f.len() != 3 || !is_dns_label(container) {
             return Err(bad());
         }
@@ -171,7 +193,11 @@ fn scan_instances(dir: &Path) -> Result<Vec<InstanceFiles>, SimError> {
         let i = match out.iter().position(|x| x.restart == restart) {
             Some(i) => i,
             None => {
-                out.push(InstanceFiles { restart, live: None, rotated: vec![] });
+                out.push(InstanceFiles {
+                    restart,
+                    live: None,
+                    rotated: vec![],
+                });
                 out.len() - 1
             }
         };
@@ -185,11 +211,19 @@ fn scan_instances(dir: &Path) -> Result<Vec<InstanceFiles>, SimError> {
             None => (rest, false),
         };
         let b = stamp.as_bytes();
-        let ok = b.len() == 15 && b[8] == b'-' && b.iter().enumerate().all(|(j, c)| j == 8 || c.is_ascii_digit());
+        let ok = b.len() == 15
+            && b[8] == b'-'
+            && b.iter()
+                .enumerate()
+                .all(|(j, c)| j == 8 || c.is_ascii_digit());
         if !ok {
             return Err(bad());
         }
-        out[i].rotated.push(RotatedFile { path, stamp: stamp.into(), gzipped });
+        out[i].rotated.push(RotatedFile {
+            path,
+            stamp: stamp.into(),
+            gzipped,
+        });
     }
     out.sort_by_key(|x| x.restart);
     for inst in &mut out {
@@ -210,21 +244,33 @@ impl Tree {
             for c in &pod.containers {
                 let where_ = format!("{}/{}", pod.path.display(), c.name);
                 if c.instances.len() > 2 {
-                    out.push(format!("{where_}: {} instances, garbage collection keeps 2", c.instances.len()));
+                    out.push(format!(
+                        "{where_}: {} instances, garbage collection keeps 2",
+                        c.instances.len()
+                    ));
                 }
                 for (k, inst) in c.instances.iter().enumerate() {
                     let current = k + 1 == c.instances.len();
                     let files = inst.rotated.len() + usize::from(inst.live.is_some());
                     if files > max_files as usize {
-                        out.push(format!("{where_}/{}.log: {files} files, more than {max_files}", inst.restart));
+                        out.push(format!(
+                            "{where_}/{}.log: {files} files, more than {max_files}",
+                            inst.restart
+                        ));
                     }
                     let n = inst.rotated.len();
                     for (j, r) in inst.rotated.iter().enumerate() {
                         if j + 1 < n && !r.gzipped {
-                            out.push(format!("{}: an older rotated file is not gzipped", r.path.display()));
+                            out.push(format!(
+                                "{}: an older rotated file is not gzipped",
+                                r.path.display()
+                            ));
                         }
                         if j + 1 == n && current && r.gzipped {
-                            out.push(format!("{}: the newest rotated file is gzipped", r.path.display()));
+                            out.push(format!(
+                                "{}: the newest rotated file is gzipped",
+                                r.path.display()
+                            ));
                         }
                     }
                     match &inst.live {
@@ -241,16 +287,31 @@ impl Tree {
             match targets.iter().position(|(t, _, _)| *t == link.target) {
                 Some(i) => {
                     let (_, pod, c) = targets.swap_remove(i);
-                    if (link.pod.as_str(), link.namespace.as_str(), link.container.as_str())
-                        != (pod.pod.as_str(), pod.namespace.as_str(), c.name.as_str())
+                    if (
+                        link.pod.as_str(),
+                        link.namespace.as_str(),
+                        link.container.as_str(),
+                    ) != (pod.pod.as_str(), pod.namespace.as_str(), c.name.as_str())
                     {
-                        out.push(format!("{}: names another container than its target", link.path.display()));
+                        out.push(format!(
+                            "{}: names another container than its target",
+                            link.path.display()
+                        ));
                     }
-                    if link.container_id.len() != 64 || !link.container_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        out.push(format!("{}: container id is not 64 hex digits", link.path.display()));
+                    if link.container_id.len() != 64
+                        || !link.container_id.bytes().all(|b| b.is_ascii_hexdigit())
+                    {
+                        out.push(format!(
+                            "{}: container id is not 64 hex digits",
+                            link.path.display()
+                        ));
                     }
                 }
-                None => out.push(format!("{}: target {} is not an instance's live file", link.path.display(), link.target.display())),
+                None => out.push(format!(
+                    "{}: target {} is not an instance's live file",
+                    link.path.display(),
+                    link.target.display()
+                )),
             }
         }
         for (t, _, _) in targets {
@@ -259,4 +320,3 @@ impl Tree {
         out
     }
 }
-

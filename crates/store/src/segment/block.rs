@@ -161,7 +161,9 @@ pub(crate) fn decode(data: &[u8], meta: &BlockMeta) -> Result<Decoded, &'static 
     let mut t = 0usize;
     for _ in 0..n {
         let len = lens.uvarint()? as usize;
-        let tpl = templates.get(t..t + len).ok_or("templates column too short")?;
+        let tpl = templates
+            .get(t..t + len)
+            .ok_or("templates column too short")?;
         joiner.join(tpl, &mut lines)?;
         t += len;
         offs.push(lines.len() as u32);

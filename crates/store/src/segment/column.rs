@@ -59,7 +59,8 @@ pub(crate) fn get_frame(buf: &[u8]) -> Result<(Vec<u8>, usize), &'static str> {
             *d = Some(zstd::bulk::Decompressor::new().map_err(|_| "zstd context")?);
         }
         let d = d.as_mut().ok_or("zstd context")?;
-        d.decompress(z, raw).map_err(|_| "zstd frame does not decompress")
+        d.decompress(z, raw)
+            .map_err(|_| "zstd frame does not decompress")
     })?;
     if out.len() != raw {
         return Err("frame length mismatch");
@@ -136,7 +137,8 @@ impl<'a> LineJoiner<'a> {
     pub(crate) fn join(&mut self, template: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
         let mut i = 0;
         while i < template.len() {
-            let end = memchr::memchr(TEMPLATE_MARKER, &template[i..]).map_or(template.len(), |p| i + p);
+            let end =
+                memchr::memchr(TEMPLATE_MARKER, &template[i..]).map_or(template.len(), |p| i + p);
             out.extend_from_slice(&template[i..end]);
             if end == template.len() {
                 break;
@@ -146,8 +148,15 @@ impl<'a> LineJoiner<'a> {
                 out.push(TEMPLATE_MARKER);
             } else {
                 for _ in 0..n {
-                    let byte = *self.digits.get(self.nibble / 2).ok_or("digits column too short")?;
-                    let d = if self.nibble % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+                    let byte = *self
+                        .digits
+                        .get(self.nibble / 2)
+                        .ok_or("digits column too short")?;
+                    let d = if self.nibble % 2 == 0 {
+                        byte >> 4
+                    } else {
+                        byte & 0x0f
+                    };
                     if d > 9 {
                         return Err("bad digit nibble");
                     }

@@ -31,13 +31,19 @@ pub(crate) struct Segment {
 impl Segment {
     /// Opens and checks the segment at `path`.
     pub(crate) fn open(fs: &dyn Fs, path: &Path, id: u64) -> Result<Self> {
-        let file = fs.open_read(path).map_err(|e| StoreError::io("open", path, e))?;
+        let file = fs
+            .open_read(path)
+            .map_err(|e| StoreError::io("open", path, e))?;
         let len = file
             .metadata()
             .map_err(|e| StoreError::io("stat", path, e))?
             .len();
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
-            return Err(StoreError::corrupt(path, 0, "segment shorter than header and trailer"));
+            return Err(StoreError::corrupt(
+                path,
+                0,
+                "segment shorter than header and trailer",
+            ));
         }
         let mut header = [0u8; HEADER_LEN];
         read_at(&file, path, &mut header, 0)?;
@@ -48,7 +54,11 @@ impl Segment {
         let mut meta = vec![0u8; mlen as usize];
         read_at(&file, path, &mut meta, off)?;
         if crc32c::crc32c(&meta) != crc {
-            return Err(StoreError::corrupt(path, off, "segment meta checksum mismatch"));
+            return Err(StoreError::corrupt(
+                path,
+                off,
+                "segment meta checksum mismatch",
+            ));
         }
         let mut c = Cursor::new(&meta);
         let bad = |c: &Cursor<'_>, w| c.corrupt(path, off, w);
@@ -103,7 +113,11 @@ impl Segment {
         let mut buf = vec![0u8; m.data_len as usize];
         read_at(&self.file, &self.path, &mut buf, m.data_off)?;
         if crc32c::crc32c(&buf) != m.data_crc {
-            return Err(StoreError::corrupt(&self.path, m.data_off, "block checksum mismatch"));
+            return Err(StoreError::corrupt(
+                &self.path,
+                m.data_off,
+                "block checksum mismatch",
+            ));
         }
         Ok(buf)
     }
@@ -117,7 +131,11 @@ impl Segment {
         let mut buf = vec![0u8; m.bloom_words as usize * 8];
         read_at(&self.file, &self.path, &mut buf, m.bloom_off)?;
         if crc32c::crc32c(&buf) != m.bloom_crc {
-            return Err(StoreError::corrupt(&self.path, m.bloom_off, "bloom checksum mismatch"));
+            return Err(StoreError::corrupt(
+                &self.path,
+                m.bloom_off,
+                "bloom checksum mismatch",
+            ));
         }
         let words = buf
             .chunks_exact(8)
@@ -144,7 +162,11 @@ impl Segment {
         read_at(&self.file, &self.path, &mut buf, m.data_off)?;
         let len = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
         if 8 + len > m.data_len as usize {
-            return Err(StoreError::corrupt(&self.path, m.data_off, "timestamp frame past the block"));
+            return Err(StoreError::corrupt(
+                &self.path,
+                m.data_off,
+                "timestamp frame past the block",
+            ));
         }
         buf.resize(8 + len, 0);
         read_at(&self.file, &self.path, &mut buf[8..], m.data_off + 8)?;

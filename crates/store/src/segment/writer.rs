@@ -65,7 +65,10 @@ pub(crate) fn write_encoded(
     mut blocks: Vec<EncodedBlock>,
 ) -> Result<SegmentInfo> {
     blocks.sort_by_key(|b| (b.meta.stream, b.meta.min_ts, b.meta.max_ts));
-    let total: usize = blocks.iter().map(|b| b.data.len() + b.bloom.len() * 8 + 80).sum();
+    let total: usize = blocks
+        .iter()
+        .map(|b| b.data.len() + b.bloom.len() * 8 + 80)
+        .sum();
     let mut out = Vec::with_capacity(total + 4096);
     put_header(&mut out, &SEGMENT_MAGIC);
     for b in &mut blocks {
@@ -103,8 +106,11 @@ pub(crate) fn write_encoded(
     }
     put_trailer(&mut out, meta_off, &SEGMENT_MAGIC);
     info.bytes = out.len() as u64;
-    let mut f = fs.create(path).map_err(|e| StoreError::io("create", path, e))?;
-    f.write_all(&out).map_err(|e| StoreError::io("write", path, e))?;
+    let mut f = fs
+        .create(path)
+        .map_err(|e| StoreError::io("create", path, e))?;
+    f.write_all(&out)
+        .map_err(|e| StoreError::io("write", path, e))?;
     f.sync().map_err(|e| StoreError::io("fsync", path, e))?;
     Ok(info)
 }

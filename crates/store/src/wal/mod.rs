@@ -11,8 +11,9 @@
 mod record;
 mod replay;
 
-pub(crate) use record::{decode_batch, encode_batch, WalBatch};
-pub(crate) use replay::{replay, DroppedTail};
+pub(crate) use record::encode_batch;
+pub(crate) use replay::replay;
+pub use replay::DroppedTail;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -53,7 +54,12 @@ pub(crate) struct Wal {
 
 impl Wal {
     /// Starts a new WAL file numbered `number` in `dir`.
-    pub(crate) fn create(dir: &Path, fs: Arc<dyn Fs>, policy: FsyncPolicy, number: u64) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        fs: Arc<dyn Fs>,
+        policy: FsyncPolicy,
+        number: u64,
+    ) -> Result<Self> {
         let file = open_file(&*fs, dir, number, policy)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -126,7 +132,8 @@ impl Wal {
                 }
             };
             let path = || record::wal_path(&self.dir, number);
-            f.write_all(&buf).map_err(|e| StoreError::io("write", path(), e))?;
+            f.write_all(&buf)
+                .map_err(|e| StoreError::io("write", path(), e))?;
             if self.policy != FsyncPolicy::Never {
                 f.sync().map_err(|e| StoreError::io("fsync", path(), e))?;
             }
@@ -195,19 +202,28 @@ pub(crate) fn delete_through(fs: &dyn Fs, dir: &Path, through: u64) -> Result<()
         if let Some(n) = crate::format::parse_wal_file(&name) {
             if n <= through {
                 let p = dir.join(&name);
-                fs.remove_file(&p).map_err(|e| StoreError::io("remove", &p, e))?;
+                fs.remove_file(&p)
+                    .map_err(|e| StoreError::io("remove", &p, e))?;
             }
         }
     }
     Ok(())
 }
 
-fn open_file(fs: &dyn Fs, dir: &Path, number: u64, policy: FsyncPolicy) -> Result<Box<dyn WriteFile>> {
+fn open_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    number: u64,
+    policy: FsyncPolicy,
+) -> Result<Box<dyn WriteFile>> {
     let path = record::wal_path(dir, number);
-    let mut f = fs.create(&path).map_err(|e| StoreError::io("create", &path, e))?;
+    let mut f = fs
+        .create(&path)
+        .map_err(|e| StoreError::io("create", &path, e))?;
     let mut header = Vec::with_capacity(crate::format::HEADER_LEN);
     put_header(&mut header, &WAL_MAGIC);
-    f.write_all(&header).map_err(|e| StoreError::io("write", &path, e))?;
+    f.write_all(&header)
+        .map_err(|e| StoreError::io("write", &path, e))?;
     if policy != FsyncPolicy::Never {
         f.sync().map_err(|e| StoreError::io("fsync", &path, e))?;
         sync_parent(fs, &path)?;

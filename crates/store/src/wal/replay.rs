@@ -56,7 +56,9 @@ pub(crate) fn replay(
             continue;
         }
         out.files += 1;
-        let buf = fs.read(&path).map_err(|e| StoreError::io("read", &path, e))?;
+        let buf = fs
+            .read(&path)
+            .map_err(|e| StoreError::io("read", &path, e))?;
         if let Err(e) = check_header(&path, &buf, &WAL_MAGIC) {
             if matches!(e, StoreError::UnsupportedVersion { .. }) {
                 return Err(e);

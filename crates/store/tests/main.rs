@@ -1,0 +1,12 @@
+//! kelp-store's integration tests (one binary, modules by concern).
+
+mod common;
+
+mod crash;
+mod faults;
+mod format_v1;
+mod ingest;
+mod maintenance;
+mod scan;
+mod semantics;
+mod wal;

@@ -1,0 +1,212 @@
+//! The read side: filters, blooms, directions, limits, counts, labels, stats.
+
+use kelp_model::Timestamp;
+use kelp_store::{CountRequest, Direction, LabelMatcher, LineFilter, MatchOp, ScanRequest, Store};
+
+use crate::common::*;
+
+const SEC: i64 = 1_000_000_000;
+
+fn loaded(blooms: bool) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.block_bytes = 2048;
+    cfg.use_blooms = blooms;
+    let store = Store::open(cfg).unwrap();
+    for pod in ["a", "b", "c"] {
+        let lines: Vec<String> = (0..600)
+            .map(|i| {
+                format!(
+                    "{pod} GET /api/v1/items/{i} status={} took={}ms",
+                    200 + i % 3,
+                    i * 7
+                )
+            })
+            .collect();
+        let entries: Vec<(i64, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as i64 * SEC, l.as_str()))
+            .collect();
+        store.append(&tenant(), &[batch(pod, &entries)]).unwrap();
+    }
+    store
+        .append(
+            &tenant(),
+            &[batch("b", &[(300 * SEC + 1, "x needle0123abcd y")])],
+        )
+        .unwrap();
+    store.flush().unwrap();
+    // Some entries stay in the head.
+    store
+        .append(
+            &tenant(),
+            &[batch(
+                "c",
+                &[(700 * SEC, "late needle0123abcd"), (701 * SEC, "c tail")],
+            )],
+        )
+        .unwrap();
+    (dir, store)
+}
+
+fn req(filters: Vec<LineFilter>) -> ScanRequest {
+    ScanRequest {
+        tenant: tenant(),
+        matchers: vec![LabelMatcher::new("pod", MatchOp::Re, "a|b|c").unwrap()],
+        start: Timestamp::from_unix_nanos(T0),
+        end: Timestamp::from_unix_nanos(T0 + 1000 * SEC),
+        direction: Direction::Forward,
+        limit: None,
+        filters,
+    }
+}
+
+#[test]
+fn needle_is_found_with_and_without_blooms_and_blooms_prune() {
+    for blooms in [true, false] {
+        let (_d, store) = loaded(blooms);
+        let r = req(vec![LineFilter::Contains(b"needle0123abcd".to_vec())]);
+        let mut n = 0;
+        let stats = store
+            .scan(&r, |b| {
+                n += b.len();
+                true
+            })
+            .unwrap();
+        assert_eq!(n, 2, "blooms={blooms}");
+        if blooms {
+            assert!(stats.blocks_pruned > stats.blocks / 2, "{stats:?}");
+        } else {
+            assert_eq!(stats.blocks_pruned, 0);
+        }
+        // Substring semantics: a piece of the token is found too.
+        let r = req(vec![LineFilter::Contains(b"eedle0123ab".to_vec())]);
+        assert_eq!(store.select(&r).unwrap().len(), 2);
+        let r = req(vec![LineFilter::Regex("needle[0-9]+abcd".into())]);
+        assert_eq!(store.select(&r).unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn filters_combine_and_negate() {
+    let (_d, store) = loaded(true);
+    let r = req(vec![
+        LineFilter::Contains(b"status=201".to_vec()),
+        LineFilter::NotContains(b"a GET".to_vec()),
+        LineFilter::NotRegex("items/1[0-9]{2} ".into()),
+    ]);
+    let got = store.select(&r).unwrap();
+    assert!(!got.is_empty());
+    for e in &got {
+        let l = std::str::from_utf8(&e.line).unwrap();
+        assert!(l.contains("status=201") && !l.starts_with("a "), "{l}");
+        let i: usize = l
+            .split('/')
+            .nth(4)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(!(100..200).contains(&i), "{l}");
+    }
+    let expected = 2 * (600 / 3) - 2 * 34;
+    assert_eq!(got.len(), expected);
+}
+
+#[test]
+fn limits_and_directions_give_the_newest_or_oldest_over_all_streams() {
+    let (_d, store) = loaded(true);
+    let mut r = req(vec![]);
+    r.limit = Some(1000);
+    r.direction = Direction::Backward;
+    let got = store.select(&r).unwrap();
+    assert_eq!(got.len(), 1000);
+    assert_eq!(&got[0].line[..], b"c tail");
+    assert!(got.windows(2).all(|w| w[0].timestamp >= w[1].timestamp));
+    // The full result, sorted, ends with exactly these.
+    let mut all: Vec<i64> = dump(&store).iter().map(|e| e.1).collect();
+    all.sort_unstable();
+    let newest: Vec<i64> = all.iter().rev().take(1000).copied().collect();
+    let got_ts: Vec<i64> = got
+        .iter()
+        .map(|e| e.timestamp.as_unix_nanos() - T0)
+        .collect();
+    assert_eq!(got_ts, newest);
+    r.direction = Direction::Forward;
+    r.limit = Some(5);
+    let got: Vec<i64> = store
+        .select(&r)
+        .unwrap()
+        .iter()
+        .map(|e| e.timestamp.as_unix_nanos() - T0)
+        .collect();
+    assert_eq!(got, [0, 0, 0, SEC, SEC]);
+    // One stream, time range cut inside blocks.
+    r.matchers = vec![LabelMatcher::eq("pod", "a")];
+    r.start = Timestamp::from_unix_nanos(T0 + 10 * SEC);
+    r.end = Timestamp::from_unix_nanos(T0 + 20 * SEC);
+    r.limit = None;
+    assert_eq!(store.select(&r).unwrap().len(), 10);
+}
+
+#[test]
+fn counts_per_stream_per_step_are_exact() {
+    let (_d, store) = loaded(true);
+    let step = 60 * SEC;
+    let c = CountRequest {
+        tenant: tenant(),
+        matchers: vec![LabelMatcher::eq("namespace", "shop")],
+        start: Timestamp::from_unix_nanos(T0 + 30 * SEC),
+        end: Timestamp::from_unix_nanos(T0 + 720 * SEC),
+        step_ns: step,
+        filters: vec![],
+    };
+    let got = store.count(&c).unwrap();
+    let all = dump(&store);
+    for sc in &got {
+        let pod = sc.labels.get("pod").unwrap();
+        for (i, n) in sc.counts.iter().enumerate() {
+            let (a, b) = (30 * SEC + i as i64 * step, 30 * SEC + (i as i64 + 1) * step);
+            let want = all
+                .iter()
+                .filter(|e| e.0 == pod && e.1 >= a && e.1 < b)
+                .count() as u64;
+            assert_eq!(*n, want, "pod {pod} bucket {i}");
+        }
+    }
+    assert_eq!(got.len(), 3);
+    let mut f = c.clone();
+    f.filters = vec![LineFilter::Contains(b"needle".to_vec())];
+    let total: u64 = store
+        .count(&f)
+        .unwrap()
+        .iter()
+        .flat_map(|s| s.counts.clone())
+        .sum();
+    assert_eq!(total, 2);
+}
+
+#[test]
+fn labels_series_and_stats() {
+    let (_d, store) = loaded(true);
+    let (s, e) = (
+        Timestamp::from_unix_nanos(T0),
+        Timestamp::from_unix_nanos(T0 + 1000 * SEC),
+    );
+    assert_eq!(
+        store.label_names(&tenant(), &[], s, e),
+        ["namespace", "pod"]
+    );
+    assert_eq!(
+        store.label_values(&tenant(), "pod", &[], s, e),
+        ["a", "b", "c"]
+    );
+    let m = [LabelMatcher::new("pod", MatchOp::Neq, "a").unwrap()];
+    assert_eq!(store.series(&tenant(), &m, s, e).len(), 2);
+    let st = store.stats(&tenant(), &[], s, e);
+    assert_eq!((st.streams, st.entries), (3, 1803));
+    assert!(st.chunks > 3 && st.bytes > 0);
+}

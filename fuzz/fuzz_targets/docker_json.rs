@@ -1,0 +1,22 @@
+//! `docker::parse` on arbitrary bytes: never panics; attrs of a parsed line always
+//! iterate; a log borrowed from the line is a slice of it.
+#![no_main]
+
+use std::borrow::Cow;
+
+use kelp_k8s::docker;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(r) = docker::parse(data) else { return };
+    for (k, v) in r.attrs.iter() {
+        assert_eq!(r.attrs.get(&k).is_some(), true, "{k}={v}");
+    }
+    if let Cow::Borrowed(log) = r.log {
+        let start = log.as_ptr() as usize;
+        let base = data.as_ptr() as usize;
+        assert!(log.is_empty() || (start >= base && start + log.len() <= base + data.len()));
+    }
+    let c = r.as_cri();
+    assert_eq!(c.content, &*r.log);
+});
