@@ -31,3 +31,4 @@ take kubelet-windows-klog/kubelet.log 2000
 take otrf-zeek-json/apt29/day1/zeek/combined_zeek.log 400
 take audit2rbac-k8s-audit-json/demo.log 0
 take otrf-windows-eventlog-json/psh_python_webserver_2020-10-2900161507.json 40
+chmod -R u+w "$dst"

@@ -3,8 +3,8 @@
 //! The input is a few MB of containerd-format records built in memory from real log lines
 //! (nginx/Apache access, JSON app logs, Java stack traces, klog) read from the shared
 //! corpus when it is there (`$KELP_CORPUS`, else `/work/shared/corpus`), otherwise from
-//! embedded synthetic samples of the same kinds. About one record in 400 is a long JSON
-//! line that containerd splits at 16 KiB into `P` records.
+//! embedded synthetic samples of the same kinds. About one line in 1000 is a long JSON
+//! document (20–48 KB) that containerd splits at 16 KiB into `P` records.
 //!
 //! Benchmarks (throughput in input bytes):
 //! - `cri/parse`: cut records at LF with memchr and parse each one;
@@ -160,10 +160,11 @@ fn synthetic_kinds() -> Vec<Kind> {
     ]
 }
 
-/// A long JSON document (about 40 KB), which containerd splits into `P` records.
+/// A long JSON document (20–48 KB), which containerd splits into `P` records.
 fn long_line(r: &mut Rng) -> Vec<u8> {
     let mut s = String::from(r#"{"event":"snapshot","items":["#);
-    while s.len() < 40_000 {
+    let len = 20_000 + r.below(28_000);
+    while s.len() < len {
         s.push_str(&format!(
             r#"{{"id":{},"sku":"SKU-{:06}","qty":{}}},"#,
             r.below(1 << 20),
@@ -193,7 +194,7 @@ fn logical_lines() -> Vec<(Stream, Vec<u8>)> {
     let mut out = Vec::new();
     let mut bytes = 0;
     while bytes < TARGET_BYTES {
-        let line = if r.below(400) == 0 {
+        let line = if r.below(1000) == 0 {
             long_line(&mut r)
         } else {
             let mut pick = r.below(total);

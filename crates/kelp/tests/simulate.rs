@@ -339,7 +339,14 @@ fn sigterm_stops_cleanly_and_the_ledger_is_complete() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The ledger fills once the simulator runs, after its signal handler is in place.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&ledger).map_or(0, |m| m.len()) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let killed = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

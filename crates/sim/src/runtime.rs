@@ -256,7 +256,7 @@ impl<'a> Runtime<'a> {
             id,
             path,
             file,
-            buf: Vec::with_capacity(2 * FLUSH_BYTES),
+            buf: Vec::new(),
             reopen,
         })
     }

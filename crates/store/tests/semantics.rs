@@ -42,8 +42,14 @@ fn retried_pushes_do_not_duplicate_in_head_or_after_flush() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(config(dir.path())).unwrap();
     let b = batch("a", &[(1, "x"), (2, "y"), (2, "y2")]);
-    assert_eq!(store.append(&tenant(), &[b.clone()]).unwrap().accepted, 3);
-    let again = store.append(&tenant(), &[b.clone()]).unwrap();
+    assert_eq!(
+        store
+            .append(&tenant(), std::slice::from_ref(&b))
+            .unwrap()
+            .accepted,
+        3
+    );
+    let again = store.append(&tenant(), std::slice::from_ref(&b)).unwrap();
     assert_eq!((again.accepted, again.duplicates), (0, 3));
     store.flush().unwrap();
     let after = store.append(&tenant(), &[b]).unwrap();
