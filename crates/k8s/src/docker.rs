@@ -94,7 +94,9 @@ impl<'a> Attrs<'a> {
             .map(|(k, v)| (to_str(k.decode()), to_str(v.decode())))
     }
 
-    /// The value of `key` (the last one, if it is repeated, as Go's map keeps).
+    /// The value of `key` (the last one, if it is repeated, as Go's map keeps). Keys are
+    /// compared decoded, byte for byte, so a key holding bytes that are not UTF-8 cannot
+    /// be looked up (docker never writes one; [`Self::iter`] shows it with U+FFFD).
     pub fn get(&self, key: &str) -> Option<Cow<'a, str>> {
         self.raw_pairs()
             .filter(|(k, _)| k.equals(key.as_bytes()))

@@ -127,6 +127,14 @@ fn attrs_are_exposed() {
     assert!(ok(br#"{"stream":"stdout","time":"2024-06-01T12:00:00Z"}"#)
         .attrs
         .is_empty());
+    // Regression (fuzz/docker_json, first smoke run): a key that is not UTF-8 is shown
+    // lossily by `iter` and cannot be looked up by `get`; its neighbours still can.
+    let line = b"{\"attrs\":{\"\xff\":\"a\",\"tag\":\"x\"},\"stream\":\"stdout\",\"time\":\"2024-06-01T12:00:00Z\"}";
+    let r = ok(line);
+    let keys: Vec<String> = r.attrs.iter().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(keys, ["\u{fffd}", "tag"]);
+    assert_eq!(r.attrs.get("\u{fffd}"), None);
+    assert_eq!(r.attrs.get("tag").as_deref(), Some("x"));
 }
 
 #[test]
