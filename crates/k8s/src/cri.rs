@@ -87,10 +87,11 @@ pub struct CriRecord<'a> {
 /// The content is not scanned, so the caller must split records at LF first.
 ///
 /// The fields are found as the kubelet finds them: the first space ends the timestamp
-/// (RFC 3339, 0–9+ fraction digits, `Z` or `±hh:mm`), the second the stream (`stdout` or
-/// `stderr`), the third the tags (split on `:`; a first tag `P` means partial). The
-/// content is everything after the third space and may contain spaces. An empty tag field
-/// (`<ts> stdout  x`) counts as full, as it does for the kubelet.
+/// (RFC 3339 with any number of fraction digits, those past the ninth dropped, and `Z` or
+/// `±hh:mm`), the second the stream (`stdout` or `stderr`), the third the tags (split on
+/// `:`; a first tag `P` means partial). The content is everything after the third space
+/// and may contain spaces. An empty tag field (`<ts> stdout  x`) counts as full, as it
+/// does for the kubelet.
 ///
 /// # Errors
 ///

@@ -84,7 +84,7 @@ impl<'a> Attrs<'a> {
 
     /// Whether there are no attributes.
     pub fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        self.raw_pairs().next().is_none()
     }
 
     /// The pairs in the order written (duplicates included). Keys and values are decoded;

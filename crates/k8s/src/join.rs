@@ -18,7 +18,8 @@
 //!
 //! A line that arrives whole in one full record is handed back borrowed from the record,
 //! without copying. Only partial records are copied, into a per-stream buffer that is
-//! reused from line to line and never holds more than twice the maximum line size.
+//! reused from line to line. It never holds more than twice the maximum line size, and
+//! keeps at most [`RETAINED_BYTES`] of capacity once a long line has gone out.
 //!
 //! ```
 //! use kelp_k8s::cri;
@@ -64,6 +65,10 @@ use kelp_model::Timestamp;
 
 use crate::cri::CriRecord;
 use crate::Stream;
+
+/// Buffer capacity a stream keeps between lines; a larger buffer, grown for a long line,
+/// is freed once that line has gone out.
+pub const RETAINED_BYTES: usize = 64 * 1024;
 
 /// Limits of a [`Joiner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,11 +158,74 @@ struct Pending {
 }
 
 impl Pending {
-    /// Drops what the previous call handed out.
+    /// Drops what the previous call handed out, and the memory of a long line once the
+    /// buffer is empty.
     fn compact(&mut self) {
         if self.handed > 0 {
             self.buf.drain(..self.handed);
             self.handed = 0;
+            if self.buf.is_empty() && self.buf.capacity() > RETAINED_BYTES {
+                self.buf = Vec::new();
+            }
+        }
+    }
+
+    /// Adds a record to the open line (at most `max` bytes long) and hands out what
+    /// leaves: the whole line if the record is full and it fits; otherwise, once the line
+    /// outgrows `max`, the buffer tops up to exactly one piece, handed out first, and the
+    /// rest of the record follows in place in `max`-byte pieces, except for what stays
+    /// pending (copied behind the piece, so the buffer holds at most `2 * max`).
+    fn append<'a>(&'a mut self, record: CriRecord<'a>, max: usize) -> Lines<'a> {
+        let CriRecord {
+            timestamp,
+            stream,
+            partial,
+            content,
+        } = record;
+        let held = self.buf.len();
+        debug_assert!(held <= max, "an open line never holds more than max bytes");
+        if held + content.len() <= max {
+            self.buf.extend_from_slice(content);
+            if partial {
+                return Lines::default();
+            }
+            self.close();
+            let p: &'a Pending = self;
+            return Lines::body(Chunks::new(
+                stream,
+                max,
+                Some(&p.buf),
+                p.start,
+                p.piece,
+                LineEnd::Full,
+            ));
+        }
+        let (head_ts, head_piece) = (self.start, self.piece);
+        let next_piece = head_piece.saturating_add(1);
+        let (top_up, rest) = content.split_at(max - held);
+        self.buf.extend_from_slice(top_up);
+        self.handed = max;
+        let (body, end) = if partial {
+            let cut = cut_len(rest.len(), max);
+            self.buf.extend_from_slice(&rest[cut..]);
+            self.start = timestamp;
+            self.piece = next_piece.saturating_add(pieces(cut, max));
+            ((cut > 0).then_some(&rest[..cut]), LineEnd::Continued)
+        } else {
+            self.open = false;
+            (Some(rest), LineEnd::Full)
+        };
+        let p: &'a Pending = self;
+        Lines {
+            first: Some(LogicalLine {
+                timestamp: head_ts,
+                stream,
+                content: &p.buf[..max],
+                piece: head_piece,
+                end: LineEnd::Continued,
+            }),
+            body: Chunks::new(stream, max, body, timestamp, next_piece, end),
+            last: None,
         }
     }
 
@@ -205,89 +273,37 @@ impl Joiner {
     /// borrow from the record and the joiner, so take them before the next call.
     pub fn push<'a>(&'a mut self, record: CriRecord<'a>, now: Timestamp) -> Lines<'a> {
         let max = self.max;
-        let stream = record.stream;
-        let content = record.content;
-        let ts = record.timestamp;
-        let p = &mut self.pending[stream_index(stream)];
+        let p = &mut self.pending[stream_index(record.stream)];
         p.compact();
-
         if !p.open {
             if !record.partial {
                 // The common case: a whole line in one record, handed out without a copy.
+                let CriRecord {
+                    timestamp,
+                    stream,
+                    content,
+                    ..
+                } = record;
                 return Lines::body(Chunks::new(
                     stream,
                     max,
                     Some(content),
-                    ts,
+                    timestamp,
                     0,
                     LineEnd::Full,
                 ));
             }
-            let cut = cut_len(content.len(), max);
-            p.buf.extend_from_slice(&content[cut..]);
             p.open = true;
-            p.start = ts;
-            p.touched = now;
-            p.piece = pieces(cut, max);
-            let body = (cut > 0).then_some(&content[..cut]);
-            return Lines::body(Chunks::new(stream, max, body, ts, 0, LineEnd::Continued));
+            p.start = record.timestamp;
+            p.piece = 0;
         }
-
-        let held = p.buf.len();
-        debug_assert!(
-            held <= max,
-            "a partial line never holds more than max bytes"
-        );
-        if held + content.len() <= max {
-            p.buf.extend_from_slice(content);
-            if record.partial {
-                p.touched = now;
-                return Lines::default();
-            }
-            p.close();
-            let p: &'a Pending = p;
-            let chunks = Chunks::new(stream, max, Some(&p.buf), p.start, p.piece, LineEnd::Full);
-            return Lines::body(chunks);
-        }
-
-        // The line outgrows the maximum: the buffer tops up to exactly one piece, which is
-        // handed out; the rest of the record is handed out in place, in `max`-byte pieces,
-        // except for what stays pending (copied behind the piece in the buffer).
-        let (top_up, rest) = content.split_at(max - held);
-        p.buf.extend_from_slice(top_up);
-        p.handed = max;
-        let head = LogicalLine {
-            timestamp: p.start,
-            stream,
-            content: &[],
-            piece: p.piece,
-            end: LineEnd::Continued,
-        };
-        let next_piece = p.piece.saturating_add(1);
-        let (body, end) = if record.partial {
-            let cut = cut_len(rest.len(), max);
-            p.buf.extend_from_slice(&rest[cut..]);
-            p.start = ts;
-            p.touched = now;
-            p.piece = next_piece.saturating_add(pieces(cut, max));
-            ((cut > 0).then_some(&rest[..cut]), LineEnd::Continued)
-        } else {
-            p.open = false;
-            (Some(rest), LineEnd::Full)
-        };
-        let p: &'a Pending = p;
-        Lines {
-            first: Some(LogicalLine {
-                content: &p.buf[..max],
-                ..head
-            }),
-            body: Chunks::new(stream, max, body, ts, next_piece, end),
-            last: None,
-        }
+        p.touched = now;
+        p.append(record, max)
     }
 
     /// Flushes, as [`LineEnd::TimedOut`], the partial lines that got no record for the
-    /// configured timeout before `now`. Call it when the file is idle, e.g. at EOF.
+    /// configured timeout before `now`. Call it whenever convenient (at EOF, on a timer,
+    /// at [`Self::next_deadline`]); it costs nothing when no line is partial.
     pub fn expire(&mut self, now: Timestamp) -> Lines<'_> {
         let timeout = self.timeout_ns;
         self.flush(LineEnd::TimedOut, |p| {
@@ -466,5 +482,31 @@ impl<'a> Iterator for Chunks<'a> {
         };
         self.piece = self.piece.saturating_add(1);
         Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_does_not_pin_its_memory() {
+        let mut j = Joiner::new(JoinerConfig {
+            max_line_bytes: 1 << 20,
+            ..JoinerConfig::default()
+        });
+        let big = vec![b'x'; 4 * RETAINED_BYTES];
+        let rec = |partial, content| CriRecord {
+            timestamp: Timestamp::default(),
+            stream: Stream::Stderr,
+            partial,
+            content,
+        };
+        assert_eq!(j.push(rec(true, &big), Timestamp::default()).count(), 0);
+        assert_eq!(j.push(rec(false, b"end"), Timestamp::default()).count(), 1);
+        let small = [b'y'; 10];
+        assert_eq!(j.push(rec(true, &small), Timestamp::default()).count(), 0);
+        assert!(j.pending[1].buf.capacity() <= RETAINED_BYTES);
+        assert_eq!(j.pending_bytes(), 10);
     }
 }

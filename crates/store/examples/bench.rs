@@ -26,9 +26,14 @@ fn cpu_secs() -> f64 {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// A `/proc/self/status` field in MiB (`VmHWM:`, `VmRSS:`).
+fn status_mib(field: &str) -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0)
@@ -100,12 +105,12 @@ fn main() {
                     ["namespace", "pod", "container"].map(|k| (k, s[k].as_str().unwrap())),
                 )
                 .unwrap();
-                let data = bytes::Bytes::from(
-                    std::fs::read(ds.join(s["path"].as_str().unwrap())).unwrap(),
-                );
+                // Read the file 1 MiB at a time, as a pushing client would, so the loader's
+                // own memory stays small next to the store's.
+                let mut file = std::fs::File::open(ds.join(s["path"].as_str().unwrap())).unwrap();
                 let n = s["lines"].as_i64().unwrap();
                 let step = (end - start) / n.max(1);
-                let (mut batch, mut size, mut k, mut pos) = (Vec::new(), 0usize, 0i64, 0usize);
+                let (mut batch, mut size, mut k) = (Vec::new(), 0usize, 0i64);
                 let send = |batch: &mut Vec<Entry>| {
                     let entries = std::mem::take(batch);
                     store
@@ -118,20 +123,41 @@ fn main() {
                         )
                         .unwrap();
                 };
-                while pos < data.len() {
-                    let e = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |p| pos + p);
-                    let line = data.slice(pos..e);
-                    raw.fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
-                    size += line.len();
-                    batch.push(Entry::new(
-                        Timestamp::from_unix_nanos(start + k * step),
-                        line,
-                    ));
-                    k += 1;
-                    pos = e + 1;
-                    if size >= 1 << 20 {
-                        send(&mut batch);
-                        size = 0;
+                let mut carry: Vec<u8> = Vec::new();
+                loop {
+                    let mut buf = std::mem::take(&mut carry);
+                    let have = buf.len();
+                    buf.resize(have + (1 << 20), 0);
+                    let got = std::io::Read::read(&mut file, &mut buf[have..]).unwrap();
+                    buf.truncate(have + got);
+                    let eof = got == 0;
+                    let cut = if eof {
+                        buf.len()
+                    } else {
+                        memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1)
+                    };
+                    carry = buf[cut..].to_vec();
+                    buf.truncate(cut);
+                    let data = bytes::Bytes::from(buf);
+                    let mut pos = 0;
+                    while pos < data.len() {
+                        let e = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |p| pos + p);
+                        let line = data.slice(pos..e);
+                        raw.fetch_add(line.len() as u64 + 1, std::sync::atomic::Ordering::Relaxed);
+                        size += line.len();
+                        batch.push(Entry::new(
+                            Timestamp::from_unix_nanos(start + k * step),
+                            line,
+                        ));
+                        k += 1;
+                        pos = e + 1;
+                        if size >= 1 << 20 {
+                            send(&mut batch);
+                            size = 0;
+                        }
+                    }
+                    if eof {
+                        break;
                     }
                 }
                 if !batch.is_empty() {
@@ -140,8 +166,28 @@ fn main() {
             })
         })
         .collect();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = std::env::var_os("KELP_BENCH_TRACE").map(|_| {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!(
+                    "trace t={:.1}s rss={:.0}MiB head={:.0}MiB segments={}",
+                    t0.elapsed().as_secs_f64(),
+                    status_mib("VmRSS:"),
+                    store.head_bytes() as f64 / 1048576.0,
+                    store.segment_count()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        })
+    });
     for l in loaders {
         l.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(s) = sampler {
+        s.join().unwrap();
     }
     let (ingest_wall, ingest_cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);
     let raw = raw.load(std::sync::atomic::Ordering::SeqCst);

@@ -2,11 +2,20 @@
 
 use kelp_model::LabelPair;
 
-/// Bytes charged per entry on top of its line (the index entry and bookkeeping).
-pub(crate) const ENTRY_OVERHEAD: usize = 24;
+/// First capacity of a chunk's line arena.
+const MIN_ARENA: usize = 16 << 10;
 
 /// No metadata for this entry.
 const NO_META: u32 = u32::MAX;
+
+/// Heap bytes of a copy of `meta`.
+fn meta_heap_bytes(meta: &[LabelPair]) -> usize {
+    meta.len() * std::mem::size_of::<LabelPair>()
+        + meta
+            .iter()
+            .map(|p| p.name.len() + p.value.len())
+            .sum::<usize>()
+}
 
 /// One entry of a chunk: its time and where its line is.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +32,8 @@ pub(crate) struct Chunk {
     ents: Vec<Ent>,
     arena: Vec<u8>,
     metas: Vec<Vec<LabelPair>>,
+    /// Heap bytes of the metadata pairs.
+    meta_bytes: usize,
 }
 
 impl Chunk {
@@ -36,9 +47,26 @@ impl Chunk {
         self.ents.is_empty()
     }
 
-    /// Memory charged for this chunk.
+    /// Memory charged for this chunk: what its buffers hold (capacity, not length, so the
+    /// head cap bounds real memory), and the metadata.
     pub(crate) fn bytes(&self) -> usize {
-        self.arena.len() + self.ents.len() * ENTRY_OVERHEAD
+        self.arena.capacity()
+            + self.ents.capacity() * std::mem::size_of::<Ent>()
+            + self.metas.capacity() * std::mem::size_of::<Vec<LabelPair>>()
+            + self.meta_bytes
+    }
+
+    /// Gives back spare capacity (a chunk about to be frozen takes no more entries).
+    pub(crate) fn shrink(&mut self) {
+        self.arena.shrink_to_fit();
+        self.ents.shrink_to_fit();
+        self.metas.shrink_to_fit();
+    }
+
+    /// Lines and entry records held (length, not capacity): what decides when a chunk is
+    /// full.
+    pub(crate) fn fill(&self) -> usize {
+        self.arena.len() + self.ents.len() * std::mem::size_of::<Ent>()
     }
 
     /// Sum of line lengths.
@@ -93,6 +121,39 @@ impl Chunk {
             .any(|e| self.line(e) == line)
     }
 
+    /// Moves the first `n` entries out into a chunk of their own.
+    pub(crate) fn take_front(&mut self, n: usize) -> Chunk {
+        let n = n.min(self.len());
+        let mut front = Chunk::default();
+        let mut rest = Chunk::default();
+        for (i, e) in self.ents.iter().enumerate() {
+            let to = if i < n { &mut front } else { &mut rest };
+            to.push_last(e.ts, self.line(e), self.meta(e));
+        }
+        *self = rest;
+        front
+    }
+
+    /// Appends an entry known to sort last.
+    fn push_last(&mut self, ts: i64, line: &[u8], meta: &[LabelPair]) {
+        debug_assert!(self.ents.last().is_none_or(|e| e.ts <= ts));
+        let off = self.arena.len() as u32;
+        self.arena.extend_from_slice(line);
+        let meta = if meta.is_empty() {
+            NO_META
+        } else {
+            self.meta_bytes += meta_heap_bytes(meta);
+            self.metas.push(meta.to_vec());
+            (self.metas.len() - 1) as u32
+        };
+        self.ents.push(Ent {
+            ts,
+            off,
+            len: line.len() as u32,
+            meta,
+        });
+    }
+
     /// Inserts an entry at its place in time order; returns false (and inserts nothing) if
     /// an identical entry (timestamp and line) is present.
     pub(crate) fn insert(&mut self, ts: i64, line: &[u8], meta: &[LabelPair]) -> bool {
@@ -105,10 +166,17 @@ impl Chunk {
             self.ents.partition_point(|e| e.ts <= ts)
         };
         let off = self.arena.len() as u32;
+        if self.arena.capacity() - self.arena.len() < line.len() {
+            // Fewer, larger steps than doubling from a few bytes: less copying and fewer
+            // freed small buffers for the allocator to hold on to.
+            let want = (self.arena.capacity() * 2).max(MIN_ARENA).max(off as usize + line.len());
+            self.arena.reserve_exact(want - self.arena.len());
+        }
         self.arena.extend_from_slice(line);
         let meta = if meta.is_empty() {
             NO_META
         } else {
+            self.meta_bytes += meta_heap_bytes(meta);
             self.metas.push(meta.to_vec());
             (self.metas.len() - 1) as u32
         };

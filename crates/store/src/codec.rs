@@ -158,7 +158,13 @@ pub(crate) fn check_header(path: &Path, buf: &[u8], magic: &[u8; 8]) -> Result<(
 /// Appends the common trailer for a meta section at `meta_off..` (the meta section is
 /// everything from `meta_off` to the trailer).
 pub(crate) fn put_trailer(out: &mut Vec<u8>, meta_off: u64, magic: &[u8; 8]) {
-    let meta = &out[meta_off as usize..];
+    put_trailer_at(out, meta_off as usize, meta_off, magic);
+}
+
+/// Appends a trailer for the meta section `out[meta_start..]`, which starts at `meta_off`
+/// in the file (`out` being the file's tail).
+pub(crate) fn put_trailer_at(out: &mut Vec<u8>, meta_start: usize, meta_off: u64, magic: &[u8; 8]) {
+    let meta = &out[meta_start..];
     let crc = crc32c::crc32c(meta);
     let len = meta.len() as u64;
     out.extend_from_slice(&meta_off.to_le_bytes());

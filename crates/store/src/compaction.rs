@@ -1,17 +1,25 @@
-//! Compaction: a partition with many segments has its small ones merged into one, stream by
-//! stream, re-cut into full blocks, identical entries dropped. Crash-safe: the new segment
-//! and index are written and fsynced, a new manifest switches to them atomically, and only
-//! then are the old files deleted (leftovers of a crash are removed at open).
+//! Compaction: a partition with many small segments of about the same size has them merged
+//! into one, stream by stream, re-cut into full blocks, identical entries dropped.
+//!
+//! Size-tiered: segments are grouped by size (tiers a factor of 4 apart), and a tier is
+//! merged once it holds `compact_min_segments` segments, so each entry is rewritten a
+//! logarithmic number of times rather than once per run. Memory stays bounded: blocks
+//! are merged in time order and written out as soon as no later block can interleave with
+//! them, a few encoded blocks at a time.
+//!
+//! Crash-safe: the new segment is written and fsynced with no lock held (flushes go on),
+//! then, under the commit lock, the new index and manifest switch to it atomically, and
+//! only then are the old files deleted (leftovers of a crash are removed at open).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use kelp_model::{Labels, StreamId};
 
 use crate::chunk::Chunk;
-use crate::flush::{delete_files, write_partition};
-use crate::segment::{encode_blocks, write_encoded, BlockSpec, Segment};
-use crate::state::State;
+use crate::flush::{commit, delete_files, new_segment_path, PartChange};
+use crate::segment::{encode_blocks, BlockSpec, Segment, SegmentWriter};
 use crate::store::Inner;
 use crate::Result;
 
@@ -29,67 +37,94 @@ pub struct CompactionReport {
     pub duplicates: u64,
 }
 
-/// Compacts every partition with at least `compact_min_segments` small segments.
+/// The size tier of a segment: 0 under 1 MiB, then one tier per factor of 4.
+fn tier(bytes: u64) -> u32 {
+    match bytes >> 20 {
+        0 => 0,
+        mib => mib.ilog2() / 2 + 1,
+    }
+}
+
+/// The segments to merge in a partition: those of the smallest tier that has at least
+/// `min` of them.
+fn pick(segments: &[Arc<Segment>], min: usize) -> Vec<Arc<Segment>> {
+    let mut tiers: BTreeMap<u32, Vec<Arc<Segment>>> = BTreeMap::new();
+    for s in segments.iter().filter(|s| s.bytes < BIG_SEGMENT) {
+        tiers.entry(tier(s.bytes)).or_default().push(s.clone());
+    }
+    tiers
+        .into_values()
+        .find(|v| v.len() >= min.max(2))
+        .unwrap_or_default()
+}
+
+/// Compacts every partition with a tier of at least `compact_min_segments` segments.
 pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
     let _m = inner.maintenance.lock().unwrap_or_else(|e| e.into_inner());
     let mut report = CompactionReport::default();
     let state = inner.state();
-    let mut m = state.manifest.clone();
-    let mut parts = state.parts.clone();
-    let mut dead = Vec::new();
     for (key, p) in &state.parts {
-        let small: Vec<Arc<Segment>> = p
-            .segments
-            .iter()
-            .filter(|s| s.bytes < BIG_SEGMENT)
-            .cloned()
-            .collect();
-        if small.len() < inner.cfg.compact_min_segments.max(2) {
+        let small = pick(&p.segments, inner.cfg.compact_min_segments);
+        if small.is_empty() {
             continue;
         }
-        let (streams, blocks, dups) = merge(inner, &small)?;
+        let (id, path) = new_segment_path(inner, key)?;
+        let mut w = SegmentWriter::create(&*inner.cfg.fs, &path)?;
+        let (streams, dups) = merge(inner, &small, &path, &mut w)?;
+        let info = w.finish(&streams)?;
+        let seg = Arc::new(Segment::open(&*inner.cfg.fs, &path, id)?);
         let ids: Vec<u64> = small.iter().map(|s| s.id).collect();
-        let (np, d) = write_partition(
-            inner,
-            &mut m,
-            Some(p),
-            key,
-            |s| !ids.contains(&s.id),
-            |path| write_encoded(&*inner.cfg.fs, path, &streams, blocks),
-        )?;
-        parts.insert(key.clone(), Arc::new(np));
-        dead.push((key.clone(), d));
+        let dead = {
+            let _c = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
+            let now = inner.state();
+            let live = now
+                .parts
+                .get(key)
+                .is_some_and(|p| ids.iter().all(|i| p.segments.iter().any(|s| s.id == *i)));
+            if !live {
+                // Retention took some of them meanwhile: drop this merge.
+                let _ = inner.cfg.fs.remove_file(&path);
+                continue;
+            }
+            let change = PartChange {
+                key: key.clone(),
+                removed: ids,
+                added: vec![(seg, info)],
+            };
+            let (st, dead) = commit(inner, &now, vec![change], None)?;
+            inner.set_state(st);
+            dead
+        };
+        for (key, ids) in dead {
+            delete_files(inner, &key, &ids);
+        }
         report.partitions += 1;
         report.segments_in += small.len();
         report.duplicates += dups;
     }
-    if report.partitions == 0 {
-        return Ok(report);
-    }
-    m.generation += 1;
-    m.save(&*inner.cfg.fs, &inner.cfg.dir)?;
-    inner.set_state(State { manifest: m, parts });
-    for (key, ids) in dead {
-        delete_files(inner, &key, &ids);
-    }
     Ok(report)
 }
 
-type Merged = (
-    Vec<(StreamId, Labels)>,
-    Vec<crate::segment::block::EncodedBlock>,
-    u64,
-);
-
-/// Merges the segments stream by stream; holds one stream's lines at a time.
-fn merge(inner: &Inner, segs: &[Arc<Segment>]) -> Result<Merged> {
+/// Merges the segments stream by stream into `w`; returns the streams and the duplicates
+/// dropped.
+fn merge(
+    inner: &Inner,
+    segs: &[Arc<Segment>],
+    path: &Path,
+    w: &mut SegmentWriter,
+) -> Result<(Vec<(StreamId, Labels)>, u64)> {
     let mut streams: BTreeMap<StreamId, Labels> = BTreeMap::new();
     for s in segs {
         for (id, l) in &s.streams {
             streams.insert(*id, l.clone());
         }
     }
-    let mut blocks = Vec::new();
+    let mut out = BlockOut {
+        inner,
+        path,
+        w,
+        wave: Vec::new(),
+    };
     let mut dups = 0;
     for id in streams.keys() {
         let mut parts: Vec<(i64, &Arc<Segment>, usize)> = segs
@@ -98,43 +133,64 @@ fn merge(inner: &Inner, segs: &[Arc<Segment>]) -> Result<Merged> {
             .collect();
         parts.sort_by_key(|p| p.0);
         let mut chunk = Chunk::default();
-        for (_, seg, i) in parts {
-            let d = seg.decode(i)?;
-            for (k, ts) in d.ts.iter().enumerate() {
-                if !chunk.insert(*ts, d.line(k), d.meta(k)) {
+        for (k, (_, seg, i)) in parts.iter().enumerate() {
+            let d = seg.decode(*i)?;
+            for (j, ts) in d.ts.iter().enumerate() {
+                if !chunk.insert(*ts, d.line(j), d.meta(j)) {
                     dups += 1;
                 }
             }
-        }
-        let chunk = Arc::new(chunk);
-        let mut specs = Vec::new();
-        let mut start = 0;
-        let mut bytes = 0;
-        for (i, e) in chunk.ents().iter().enumerate() {
-            bytes += chunk.line(e).len();
-            if bytes >= inner.cfg.block_bytes {
-                specs.push(BlockSpec {
-                    stream: *id,
-                    chunk: chunk.clone(),
-                    range: start..i + 1,
-                });
-                start = i + 1;
-                bytes = 0;
+            // Entries before the next block's start are final: no later block has any.
+            let next = parts.get(k + 1).map_or(i64::MAX, |p| p.0);
+            loop {
+                let ents = chunk.ents();
+                let fin = ents.partition_point(|e| e.ts < next);
+                let (mut n, mut bytes) = (0, 0);
+                while n < fin && bytes < inner.cfg.block_bytes {
+                    bytes += chunk.line(&ents[n]).len();
+                    n += 1;
+                }
+                // Cut a full block, or the rest once nothing can follow.
+                if n == 0 || (bytes < inner.cfg.block_bytes && next != i64::MAX) {
+                    break;
+                }
+                let block = Arc::new(chunk.take_front(n));
+                out.push(*id, block)?;
             }
         }
-        if start < chunk.len() {
-            specs.push(BlockSpec {
-                stream: *id,
-                chunk: chunk.clone(),
-                range: start..chunk.len(),
-            });
-        }
-        blocks.extend(encode_blocks(
-            &inner.cfg.dir,
-            &specs,
-            inner.cfg.zstd_level,
-            inner.cfg.use_blooms,
-        )?);
     }
-    Ok((streams.into_iter().collect(), blocks, dups))
+    out.drain()?;
+    Ok((streams.into_iter().collect(), dups))
+}
+
+/// Encodes cut blocks a wave at a time (in parallel) and writes them.
+struct BlockOut<'a> {
+    inner: &'a Inner,
+    path: &'a Path,
+    w: &'a mut SegmentWriter,
+    wave: Vec<BlockSpec>,
+}
+
+impl BlockOut<'_> {
+    fn push(&mut self, stream: StreamId, chunk: Arc<Chunk>) -> Result<()> {
+        let range = 0..chunk.len();
+        self.wave.push(BlockSpec {
+            stream,
+            chunk,
+            range,
+        });
+        if self.wave.len() >= (rayon::current_num_threads() * 4).max(4) {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        let cfg = &self.inner.cfg;
+        for b in encode_blocks(self.path, &self.wave, cfg.zstd_level, cfg.use_blooms)? {
+            self.w.add(b)?;
+        }
+        self.wave.clear();
+        Ok(())
+    }
 }

@@ -74,9 +74,11 @@ pub struct StoreConfig {
     pub flush_bytes: u64,
     /// The oldest unflushed data is flushed after this long.
     pub flush_age: Duration,
-    /// The head's memory cap: over it, appends wait for a flush (up to `append_wait`).
+    /// The head's memory cap: over it, appends wait for a flush (backpressure).
     pub max_head_bytes: u64,
-    /// How long an append waits for room under `max_head_bytes` before failing.
+    /// How long appends wait over `max_head_bytes` without any flush completing before they
+    /// fail with `HeadFull` (flushes failing, or the disk not keeping up). Appends wait as
+    /// long as flushes keep completing.
     pub append_wait: Duration,
     /// Target raw size of a block (one stream's lines); a stream's head is cut into a block
     /// when it reaches this.

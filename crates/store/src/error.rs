@@ -53,15 +53,18 @@ pub enum StoreError {
         /// What exceeded it.
         detail: String,
     },
-    /// The head is over its memory cap and no flush freed room in time.
+    /// The head is over its memory cap and no flush freed room for `append_wait`: flushes
+    /// are failing or the disk cannot keep up. (While flushes complete, appends only wait.)
     #[error(
-        "head memory cap of {cap} bytes reached and no flush freed room within {waited_ms} ms"
+        "head memory cap of {cap} bytes reached, waited {waited_ms} ms for room: {reason}"
     )]
     HeadFull {
         /// The configured cap.
         cap: u64,
         /// How long the append waited.
         waited_ms: u64,
+        /// Why no room was made: the flush error, or how long the running flush has taken.
+        reason: String,
     },
     /// An earlier write or fsync of the write-ahead log failed; this append was not made
     /// durable and must be retried.

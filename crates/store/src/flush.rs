@@ -2,7 +2,7 @@
 //! retention and compaction.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +13,8 @@ use crate::chunk::Chunk;
 use crate::format::{day_of, index_file, segment_file, TENANTS_DIR};
 use crate::fs::{sync_parent, Fs};
 use crate::index::LabelIndex;
-use crate::manifest::{Manifest, PartKey, SegEntry};
-use crate::segment::{write_segment, BlockSpec, Segment};
+use crate::manifest::{PartKey, SegEntry};
+use crate::segment::{write_segment, BlockSpec, Segment, SegmentInfo};
 use crate::state::{part_dir, Partition, State};
 use crate::store::Inner;
 use crate::{Result, StoreError};
@@ -62,66 +62,100 @@ pub(crate) fn plan_blocks(
     }
 }
 
-/// Writes one partition's new segment and index; returns the new partition and its
-/// manifest entry changes (applied to `m`).
-pub(crate) fn write_partition(
-    inner: &Inner,
-    m: &mut Manifest,
-    old: Option<&Arc<Partition>>,
-    key: &PartKey,
-    keep: impl Fn(&Segment) -> bool,
-    write: impl FnOnce(&Path) -> Result<crate::segment::SegmentInfo>,
-) -> Result<(Partition, Vec<u64>)> {
-    let fs = &*inner.cfg.fs;
+/// A new segment file for partition `key`: its id and path (directories created).
+pub(crate) fn new_segment_path(inner: &Inner, key: &PartKey) -> Result<(u64, PathBuf)> {
     let dir = part_dir(&inner.cfg.dir, &key.0, key.1);
-    create_dirs(fs, &inner.cfg.dir, &dir)?;
-    let id = m.take_id();
-    let path = dir.join(segment_file(id));
-    let info = write(&path)?;
-    let seg = Arc::new(Segment::open(fs, &path, id)?);
-    let mut segments: Vec<Arc<Segment>> = old
-        .map(|p| p.segments.iter().filter(|s| keep(s)).cloned().collect())
-        .unwrap_or_default();
-    segments.push(seg);
-    let index = LabelIndex::build(&segments);
-    let index_id = m.take_id();
-    let ipath = dir.join(index_file(index_id));
-    let bytes = index.encode();
-    let mut f = fs
-        .create(&ipath)
-        .map_err(|e| StoreError::io("create", &ipath, e))?;
-    f.write_all(&bytes)
-        .map_err(|e| StoreError::io("write", &ipath, e))?;
-    f.sync().map_err(|e| StoreError::io("fsync", &ipath, e))?;
-    sync_parent(fs, &ipath)?;
-    let entry = m.partitions.entry(key.clone()).or_default();
-    let mut dead = vec![entry.index_id];
-    entry.segments.retain(|s| {
-        let k = segments.iter().any(|x| x.id == s.id);
-        if !k {
-            dead.push(s.id);
-        }
-        k
-    });
-    entry.segments.push(SegEntry {
-        id,
-        bytes: info.bytes,
-        min_ts: info.min_ts,
-        max_ts: info.max_ts,
-        entries: info.entries,
-    });
-    entry.index_id = index_id;
-    entry.index_bytes = bytes.len() as u64;
-    Ok((
-        Partition {
-            segments,
-            index: Arc::new(index),
-        },
-        dead,
-    ))
+    create_dirs(&*inner.cfg.fs, &inner.cfg.dir, &dir)?;
+    let id = inner.take_id();
+    Ok((id, dir.join(segment_file(id))))
 }
 
-fn create_dirs(fs: &dyn Fs, root: &Path, dir: &Path) -> Result<()> {
+/// One partition's change: segments removed (by id) and segments added (written and
+/// fsynced, not yet named by the manifest).
+pub(crate) struct PartChange {
+    pub key: PartKey,
+    pub removed: Vec<u64>,
+    pub added: Vec<(Arc<Segment>, SegmentInfo)>,
+}
+
+/// Applies changes to `state` (the current one; the caller holds the commit lock): writes
+/// each changed partition's new index, then the new manifest. Returns the new state and
+/// the files no longer named (to delete once the caller installed the state).
+pub(crate) fn commit(
+    inner: &Inner,
+    state: &State,
+    changes: Vec<PartChange>,
+    wal_covered: Option<u64>,
+) -> Result<(State, Dead)> {
+    let fs = &*inner.cfg.fs;
+    let mut m = state.manifest.clone();
+    let mut parts = state.parts.clone();
+    let mut dead = Vec::new();
+    for ch in changes {
+        let key = ch.key;
+        let dir = part_dir(&inner.cfg.dir, &key.0, key.1);
+        create_dirs(fs, &inner.cfg.dir, &dir)?;
+        let mut segments: Vec<Arc<Segment>> = parts
+            .get(&key)
+            .map(|p| {
+                p.segments
+                    .iter()
+                    .filter(|s| !ch.removed.contains(&s.id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        segments.extend(ch.added.iter().map(|(s, _)| s.clone()));
+        let index = LabelIndex::build(&segments);
+        let index_id = inner.take_id();
+        let ipath = dir.join(index_file(index_id));
+        let bytes = index.encode();
+        let mut f = fs
+            .create(&ipath)
+            .map_err(|e| StoreError::io("create", &ipath, e))?;
+        f.write_all(&bytes)
+            .map_err(|e| StoreError::io("write", &ipath, e))?;
+        f.sync().map_err(|e| StoreError::io("fsync", &ipath, e))?;
+        sync_parent(fs, &ipath)?;
+        let entry = m.partitions.entry(key.clone()).or_default();
+        let mut gone = vec![entry.index_id];
+        entry.segments.retain(|s| {
+            let keep = !ch.removed.contains(&s.id);
+            if !keep {
+                gone.push(s.id);
+            }
+            keep
+        });
+        for (s, info) in &ch.added {
+            entry.segments.push(SegEntry {
+                id: s.id,
+                bytes: info.bytes,
+                min_ts: info.min_ts,
+                max_ts: info.max_ts,
+                entries: info.entries,
+            });
+        }
+        entry.index_id = index_id;
+        entry.index_bytes = bytes.len() as u64;
+        parts.insert(
+            key.clone(),
+            Arc::new(Partition {
+                segments,
+                index: Arc::new(index),
+            }),
+        );
+        dead.push((key, gone));
+    }
+    if let Some(w) = wal_covered {
+        m.wal_covered = w;
+    }
+    m.next_id = m.next_id.max(inner.ids.load(Ordering::SeqCst));
+    m.generation += 1;
+    m.save(fs, &inner.cfg.dir)?;
+    Ok((State { manifest: m, parts }, dead))
+}
+
+fn create_dirs(fs: &dyn Fs, root: &std::path::Path, dir: &std::path::Path) -> Result<()> {
     if fs.len(dir).is_ok() {
         return Ok(());
     }
@@ -151,17 +185,37 @@ pub(crate) fn delete_files(inner: &Inner, key: &PartKey, ids: &[u64]) {
 }
 
 /// Files to delete once a new manifest is committed, per partition.
-type Dead = Vec<(PartKey, Vec<u64>)>;
+pub(crate) type Dead = Vec<(PartKey, Vec<u64>)>;
 
-/// Flushes the whole head.
+/// Flushes the whole head. Never waits for compaction: only for another flush and, briefly,
+/// for a commit.
 pub(crate) fn flush(inner: &Inner) -> Result<()> {
-    let _m = inner.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+    let _f = inner.flushing.lock().unwrap_or_else(|e| e.into_inner());
+    inner.flush_status().running_since = Some(Instant::now());
+    let r = flush_locked(inner);
+    {
+        let mut st = inner.flush_status();
+        st.running_since = None;
+        match &r {
+            Ok(()) => {
+                st.done += 1;
+                st.error = None;
+            }
+            Err(e) => st.error = Some(e.to_string()),
+        }
+    }
+    // Waiting appenders re-check the head (room made) or the status (a failure).
+    inner.room.notify_all();
+    r
+}
+
+fn flush_locked(inner: &Inner) -> Result<()> {
     let (set, covered) = {
         let _g = inner.gate.write().unwrap_or_else(|e| e.into_inner());
         let covered = inner.wal.rotate()?;
         (inner.head().take_for_flush(), covered)
     };
-    let result = (|| -> Result<(State, Dead)> {
+    let result = (|| -> Result<Dead> {
         let mut plan = BTreeMap::new();
         for (tenant, id, labels, chunks) in &set {
             plan_blocks(
@@ -173,50 +227,44 @@ pub(crate) fn flush(inner: &Inner) -> Result<()> {
                 inner.cfg.block_bytes,
             );
         }
-        let state = inner.state();
-        let mut m = state.manifest.clone();
-        let mut parts = state.parts.clone();
-        let mut dead = Vec::new();
+        let mut changes = Vec::new();
         for (key, batch) in &plan {
-            let (p, d) = write_partition(
-                inner,
-                &mut m,
-                state.parts.get(key),
-                key,
-                |_| true,
-                |path| {
-                    write_segment(
-                        &*inner.cfg.fs,
-                        path,
-                        &batch.streams,
-                        &batch.specs,
-                        inner.cfg.zstd_level,
-                        inner.cfg.use_blooms,
-                    )
-                },
+            let (id, path) = new_segment_path(inner, key)?;
+            let info = write_segment(
+                &*inner.cfg.fs,
+                &path,
+                &batch.streams,
+                &batch.specs,
+                inner.cfg.zstd_level,
+                inner.cfg.use_blooms,
             )?;
-            parts.insert(key.clone(), Arc::new(p));
-            dead.push((key.clone(), d));
+            let seg = Arc::new(Segment::open(&*inner.cfg.fs, &path, id)?);
+            changes.push(PartChange {
+                key: key.clone(),
+                removed: Vec::new(),
+                added: vec![(seg, info)],
+            });
         }
-        m.wal_covered = covered;
-        m.generation += 1;
-        m.save(&*inner.cfg.fs, &inner.cfg.dir)?;
-        Ok((State { manifest: m, parts }, dead))
-    })();
-    let (state, dead) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            inner.head().abort_flush();
-            return Err(e);
-        }
-    };
-    {
+        drop(plan);
+        let _c = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
+        let (state, dead) = commit(inner, &inner.state(), changes, Some(covered))?;
+        // Scans read the head and the state under the head lock: they see the flushed
+        // chunks either in the head or in segments, never in both or neither.
         let mut head = inner.head();
         inner.set_state(state);
         let window = inner.cfg.unordered_window.as_nanos().min(i64::MAX as u128) as i64;
         head.finish_flush(window);
-    }
-    inner.room.notify_all();
+        Ok(dead)
+    })();
+    let dead = match result {
+        Ok(d) => d,
+        Err(e) => {
+            // Files written so far are named by no manifest: removed at the next open.
+            inner.head().abort_flush();
+            return Err(e);
+        }
+    };
+    drop(set);
     for (key, ids) in dead {
         delete_files(inner, &key, &ids);
     }
@@ -224,42 +272,55 @@ pub(crate) fn flush(inner: &Inner) -> Result<()> {
     Ok(())
 }
 
-/// The background thread: flush by size and age; retention and compaction now and then.
+fn record_error(inner: &Inner, result: Result<()>) {
+    if let Err(e) = result {
+        *inner.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+    }
+}
+
+/// Waits up to `tick` for a wake-up; returns whether the store is shutting down.
+fn sleep(inner: &Inner, tick: Duration) -> bool {
+    let (m, c) = &inner.wake;
+    let mut woke = m.lock().unwrap_or_else(|e| e.into_inner());
+    if !*woke {
+        woke = c
+            .wait_timeout(woke, tick)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    *woke = false;
+    inner.shutdown.load(Ordering::SeqCst)
+}
+
+/// The flusher thread: flushes by size and age, nothing else.
 pub(crate) fn background(inner: &Inner) {
-    let tick = Duration::from_millis(200);
-    let mut last_maintenance = Instant::now();
-    loop {
-        {
-            let (m, c) = &inner.wake;
-            let mut woke = m.lock().unwrap_or_else(|e| e.into_inner());
-            if !*woke {
-                woke = c
-                    .wait_timeout(woke, tick)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            *woke = false;
+    while !sleep(inner, Duration::from_millis(200)) {
+        let due = {
+            let h = inner.head();
+            h.bytes >= inner.cfg.flush_bytes.min(inner.cfg.max_head_bytes)
+                || h.oldest.is_some_and(|t| t.elapsed() >= inner.cfg.flush_age)
+        };
+        if due {
+            record_error(inner, flush(inner));
         }
+    }
+}
+
+/// The maintenance thread: retention and compaction every 10 s, apart from flushes.
+pub(crate) fn maintenance(inner: &Inner) {
+    let every = Duration::from_secs(10);
+    let mut last = Instant::now();
+    loop {
+        std::thread::park_timeout(Duration::from_millis(200));
         if inner.shutdown.load(Ordering::SeqCst) {
             return;
         }
-        let due = {
-            let h = inner.head();
-            h.bytes >= inner.cfg.flush_bytes
-                || h.bytes >= inner.cfg.max_head_bytes
-                || h.oldest.is_some_and(|t| t.elapsed() >= inner.cfg.flush_age)
-        };
-        let mut result = if due { flush(inner) } else { Ok(()) };
-        if inner.cfg.background && last_maintenance.elapsed() >= Duration::from_secs(10) {
-            last_maintenance = Instant::now();
-            result = result
-                .and_then(|_| {
-                    crate::retention::apply(inner, kelp_model::Timestamp::now()).map(|_| ())
-                })
-                .and_then(|_| crate::compaction::compact(inner).map(|_| ()));
+        if last.elapsed() < every {
+            continue;
         }
-        if let Err(e) = result {
-            *inner.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
-        }
+        last = Instant::now();
+        let r = crate::retention::apply(inner, kelp_model::Timestamp::now())
+            .and_then(|_| crate::compaction::compact(inner).map(|_| ()));
+        record_error(inner, r);
     }
 }

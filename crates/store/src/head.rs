@@ -118,9 +118,12 @@ impl Head {
             } else {
                 out.duplicates += 1;
             }
-            if s.pending.bytes() >= block_bytes {
-                frozen_bytes += s.pending.bytes();
-                let full = std::mem::take(&mut s.pending);
+            if s.pending.fill() >= block_bytes {
+                let mut full = std::mem::take(&mut s.pending);
+                if let Some(c) = Arc::get_mut(&mut full) {
+                    c.shrink();
+                }
+                frozen_bytes += full.bytes();
                 s.frozen.push(full);
             }
         }
@@ -138,7 +141,12 @@ impl Head {
         for (tenant, streams) in &mut self.tenants {
             for (id, s) in streams.iter_mut() {
                 if !s.pending.is_empty() {
-                    let p = std::mem::take(&mut s.pending);
+                    let mut p = std::mem::take(&mut s.pending);
+                    if let Some(c) = Arc::get_mut(&mut p) {
+                        let before = c.bytes();
+                        c.shrink();
+                        self.bytes = self.bytes.saturating_sub((before - c.bytes()) as u64);
+                    }
                     s.frozen.push(p);
                 }
                 s.flushing = s.frozen.len();
@@ -157,16 +165,26 @@ impl Head {
         let mut freed = 0u64;
         for streams in self.tenants.values_mut() {
             streams.retain(|_, s| {
-                for c in s.frozen.drain(..s.flushing) {
-                    freed += c.bytes() as u64;
-                    s.recent
-                        .extend(c.ents().iter().map(|e| (e.ts, xxh3_64(c.line(e)))));
-                }
-                s.flushing = 0;
-                s.recent.sort_unstable();
+                // Only entries within the window are kept (a flush can hold a whole day
+                // of a stream: pushing all of it and cutting afterwards left the vector's
+                // capacity at the size of the whole flush, per stream).
                 let horizon = s.max_ts.saturating_sub(window_ns);
                 let cut = s.recent.partition_point(|r| r.0 < horizon);
                 s.recent.drain(..cut);
+                for c in s.frozen.drain(..s.flushing) {
+                    freed += c.bytes() as u64;
+                    let from = c.ents().partition_point(|e| e.ts < horizon);
+                    s.recent.extend(
+                        c.ents()[from..]
+                            .iter()
+                            .map(|e| (e.ts, xxh3_64(c.line(e)))),
+                    );
+                }
+                s.flushing = 0;
+                s.recent.sort_unstable();
+                if s.recent.capacity() > 2 * s.recent.len() + 64 {
+                    s.recent.shrink_to_fit();
+                }
                 !(s.frozen.is_empty() && s.pending.is_empty() && s.recent.is_empty())
             });
         }

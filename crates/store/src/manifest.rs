@@ -50,12 +50,6 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
-    /// Hands out a new file id.
-    pub(crate) fn take_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
     /// Bytes of all segments and indexes.
     pub(crate) fn disk_bytes(&self) -> u64 {
         self.partitions

@@ -27,6 +27,10 @@ pub struct RetentionReport {
 /// Applies the retention rules as of `now`.
 pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
     let _m = inner.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+    // No flush may add a segment to a partition being deleted; changes are committed under
+    // the commit lock. Both are short here (no segment is written).
+    let _f = inner.flushing.lock().unwrap_or_else(|e| e.into_inner());
+    let _c = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = &inner.cfg.retention;
     let state = inner.state();
     let mut m = state.manifest.clone();
@@ -95,7 +99,7 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
                 .cloned()
                 .collect();
             let index = LabelIndex::build(&segments);
-            let id = m.take_id();
+            let id = inner.take_id();
             let dir = part_dir(&inner.cfg.dir, &key.0, key.1);
             let bytes = index.encode();
             crate::fs::write_atomic(
@@ -120,6 +124,7 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
     if report == RetentionReport::default() {
         return Ok(report);
     }
+    m.next_id = m.next_id.max(inner.ids.load(std::sync::atomic::Ordering::SeqCst));
     m.generation += 1;
     m.save(&*inner.cfg.fs, &inner.cfg.dir)?;
     inner.set_state(State { manifest: m, parts });

@@ -1,7 +1,7 @@
 //! [`Store`]: opening (recovery), appending, and the background flusher.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,16 +25,37 @@ pub(crate) struct Inner {
     pub gate: RwLock<()>,
     pub wal: Wal,
     pub head: Mutex<Head>,
-    /// Signalled when a flush frees head memory.
+    /// Signalled when a flush frees head memory (or fails).
     pub room: Condvar,
-    /// The durable state; replaced (never mutated) under the head lock.
+    /// The durable state; replaced (never mutated) under the commit lock.
     pub state: RwLock<Arc<State>>,
-    /// Serializes flush, compaction and retention.
+    /// Serializes flushes. Held for a whole flush (a few hundred ms); never waits for
+    /// compaction, so a long compaction cannot hold appends back.
+    pub flushing: Mutex<()>,
+    /// Serializes compaction and retention runs (held for a whole run).
     pub maintenance: Mutex<()>,
-    /// Wakes the background thread.
+    /// Serializes state changes: taken briefly to write indexes and the manifest and to
+    /// install the new state. Lock order: `flushing`, then `commit`, then `head`.
+    pub commit: Mutex<()>,
+    /// The last file id handed out (segment and index files of all partitions).
+    pub ids: AtomicU64,
+    /// How flushes are doing, for appends waiting on the head cap.
+    pub flush_status: Mutex<FlushStatus>,
+    /// Wakes the flusher thread.
     pub wake: (Mutex<bool>, Condvar),
     pub shutdown: AtomicBool,
     pub last_error: Mutex<Option<String>>,
+}
+
+/// What appenders waiting for head room need to know about flushes.
+#[derive(Debug, Default)]
+pub(crate) struct FlushStatus {
+    /// Flushes completed since open.
+    pub done: u64,
+    /// When the running flush started.
+    pub running_since: Option<Instant>,
+    /// Why the last flush failed (cleared by a successful one).
+    pub error: Option<String>,
 }
 
 impl Inner {
@@ -49,6 +70,13 @@ impl Inner {
     pub(crate) fn set_state(&self, s: State) {
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
+    pub(crate) fn flush_status(&self) -> MutexGuard<'_, FlushStatus> {
+        self.flush_status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Hands out a new file id (recorded in the next manifest saved).
+    pub(crate) fn take_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::SeqCst) + 1
+    }
     pub(crate) fn wake_flusher(&self) {
         let (m, c) = &self.wake;
         *m.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -59,7 +87,7 @@ impl Inner {
 /// The storage engine. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
-    background: Option<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
     recovery: RecoveryReport,
 }
 
@@ -88,6 +116,7 @@ impl Store {
             ..RecoveryReport::default()
         };
         let covered = manifest.wal_covered;
+        let next_id = manifest.next_id;
         let state = State::open(&*fs, &root, manifest, &mut report.bad_files)?;
         let mut head = Head::default();
         let block = cfg.block_bytes;
@@ -117,19 +146,34 @@ impl Store {
             head: Mutex::new(head),
             room: Condvar::new(),
             state: RwLock::new(Arc::new(state)),
+            flushing: Mutex::new(()),
             maintenance: Mutex::new(()),
+            commit: Mutex::new(()),
+            ids: AtomicU64::new(next_id),
+            flush_status: Mutex::new(FlushStatus::default()),
             wake: (Mutex::new(false), Condvar::new()),
             shutdown: AtomicBool::new(false),
             last_error: Mutex::new(None),
         });
         let bg = inner.clone();
-        let background = std::thread::Builder::new()
+        let mut threads = vec![std::thread::Builder::new()
             .name("kelp-store-flush".into())
             .spawn(move || crate::flush::background(&bg))
-            .map_err(|e| StoreError::io("spawn flusher", PathBuf::from(&root), e))?;
+            .map_err(|e| StoreError::io("spawn flusher", PathBuf::from(&root), e))?];
+        if inner.cfg.background {
+            // Compaction and retention run on their own thread: a long compaction must
+            // never delay the flushes that make room for appends.
+            let bg = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("kelp-store-maint".into())
+                    .spawn(move || crate::flush::maintenance(&bg))
+                    .map_err(|e| StoreError::io("spawn maintenance", PathBuf::from(&root), e))?,
+            );
+        }
         Ok(Self {
             inner,
-            background: Some(background),
+            background: threads,
             recovery: report,
         })
     }
@@ -163,7 +207,12 @@ impl Store {
             return Ok(outcome);
         }
         let accepted: &[StreamEntries] = accepted.as_deref().unwrap_or(streams);
-        let mut record = Vec::new();
+        // Sized up front: a 1 MiB batch would otherwise grow through a dozen reallocations.
+        let size: usize = accepted
+            .iter()
+            .map(|s| 64 + s.entries.iter().map(|e| e.line.len() + 12).sum::<usize>())
+            .sum();
+        let mut record = Vec::with_capacity(size + 64);
         encode_batch(&mut record, tenant, accepted);
         inner.wal.append(&record)?;
         let mut head = inner.head();
@@ -182,21 +231,41 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Waits while the head is over its cap (backpressure). Appends wait as long as
+    /// flushes keep completing; they fail only when no flush has freed room for
+    /// `append_wait`, with the reason: flushes failing, or one flush that slow.
     fn wait_for_room(&self) -> Result<()> {
         let inner = &*self.inner;
         let cap = inner.cfg.max_head_bytes;
         let start = Instant::now();
         let mut head = inner.head();
+        let mut progress = (inner.flush_status().done, start);
         while head.bytes >= cap {
-            let waited = start.elapsed();
-            if waited >= inner.cfg.append_wait {
+            let done = inner.flush_status().done;
+            if done != progress.0 {
+                progress = (done, Instant::now());
+            }
+            let stalled = progress.1.elapsed();
+            if stalled >= inner.cfg.append_wait {
+                let reason = {
+                    let st = inner.flush_status();
+                    match (&st.error, st.running_since) {
+                        (Some(e), _) => format!("flushes are failing: {e}"),
+                        (None, Some(t)) => format!(
+                            "a flush has been writing for {} ms: the disk is not keeping up",
+                            t.elapsed().as_millis()
+                        ),
+                        (None, None) => "no flush is running".to_owned(),
+                    }
+                };
                 return Err(StoreError::HeadFull {
                     cap,
-                    waited_ms: waited.as_millis() as u64,
+                    waited_ms: start.elapsed().as_millis() as u64,
+                    reason,
                 });
             }
             inner.wake_flusher();
-            let left = (inner.cfg.append_wait - waited).min(Duration::from_millis(100));
+            let left = (inner.cfg.append_wait - stalled).min(Duration::from_millis(100));
             head = inner
                 .room
                 .wait_timeout(head, left)
@@ -235,7 +304,10 @@ impl Store {
     fn stop(&mut self) {
         self.inner.shutdown.store(true, Ordering::SeqCst);
         self.inner.wake_flusher();
-        if let Some(h) = self.background.take() {
+        for h in &self.background {
+            h.thread().unpark();
+        }
+        for h in self.background.drain(..) {
             let _ = h.join();
         }
     }

@@ -157,11 +157,113 @@ fn head_memory_cap_makes_appends_wait_or_fail() {
         .append(&tenant(), &[batch("a", &[(2, "y")])])
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::HeadFull { cap: 1000, .. }),
+        matches!(&err, StoreError::HeadFull { cap: 1000, reason, .. } if reason.starts_with("flushes are failing")),
         "{err}"
     );
     // Once flushes work again, the waiting append goes through.
     fs.faults.heal();
     store.append(&tenant(), &[batch("a", &[(2, "y")])]).unwrap();
     assert_eq!(dump(&store).len(), 2);
+}
+
+/// A filesystem that holds segment creation on threads named `compactor` until released.
+#[derive(Debug, Default)]
+struct GateFs {
+    /// (open, reached): the compactor waits while `open` is false.
+    gate: std::sync::Mutex<(bool, bool)>,
+    cv: std::sync::Condvar,
+}
+
+impl GateFs {
+    fn wait_reached(&self) {
+        let g = self.gate.lock().unwrap();
+        let _g = self.cv.wait_while(g, |g| !g.1).unwrap();
+    }
+    fn open(&self) {
+        self.gate.lock().unwrap().0 = true;
+        self.cv.notify_all();
+    }
+}
+
+impl kelp_store::Fs for GateFs {
+    fn create_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
+        kelp_store::RealFs.create_dir_all(p)
+    }
+    fn create(&self, p: &std::path::Path) -> std::io::Result<Box<dyn kelp_store::WriteFile>> {
+        let compactor = std::thread::current().name() == Some("compactor");
+        if compactor && p.extension().is_some_and(|e| e == "kseg") {
+            let mut g = self.gate.lock().unwrap();
+            g.1 = true;
+            self.cv.notify_all();
+            let _g = self.cv.wait_while(g, |g| !g.0).unwrap();
+        }
+        kelp_store::RealFs.create(p)
+    }
+    fn open_read(&self, p: &std::path::Path) -> std::io::Result<std::fs::File> {
+        kelp_store::RealFs.open_read(p)
+    }
+    fn read(&self, p: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        kelp_store::RealFs.read(p)
+    }
+    fn rename(&self, a: &std::path::Path, b: &std::path::Path) -> std::io::Result<()> {
+        kelp_store::RealFs.rename(a, b)
+    }
+    fn remove_file(&self, p: &std::path::Path) -> std::io::Result<()> {
+        kelp_store::RealFs.remove_file(p)
+    }
+    fn remove_dir_all(&self, p: &std::path::Path) -> std::io::Result<()> {
+        kelp_store::RealFs.remove_dir_all(p)
+    }
+    fn list(&self, p: &std::path::Path) -> std::io::Result<Vec<String>> {
+        kelp_store::RealFs.list(p)
+    }
+    fn sync_dir(&self, p: &std::path::Path) -> std::io::Result<()> {
+        kelp_store::RealFs.sync_dir(p)
+    }
+    fn len(&self, p: &std::path::Path) -> std::io::Result<u64> {
+        kelp_store::RealFs.len(p)
+    }
+}
+
+/// Regression: the 2 GiB bench load with `MALLOC_MMAP_THRESHOLD_=131072` failed with
+/// `HeadFull { cap: 134217728, waited_ms: 10000 }`. Compaction ran on the flusher's thread
+/// under the lock flushes take, and by then rewrote every small segment of the day (over
+/// 10 s), so no flush could free head memory and appends under load failed. Appends must
+/// only wait for flushes, and flushes must go on while a compaction is writing.
+#[test]
+fn appends_under_the_head_cap_do_not_wait_for_a_running_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let fs = std::sync::Arc::new(GateFs::default());
+    cfg.fs = fs.clone();
+    cfg.compact_min_segments = 2;
+    cfg.max_head_bytes = 4 << 10;
+    cfg.flush_bytes = 2 << 10;
+    cfg.append_wait = Duration::from_secs(2);
+    let store = std::sync::Arc::new(Store::open(cfg).unwrap());
+    for t in 0..3 {
+        store
+            .append(&tenant(), &[batch("a", &[(t, "before compaction")])])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let s = store.clone();
+    let compactor = std::thread::Builder::new()
+        .name("compactor".into())
+        .spawn(move || s.compact().unwrap())
+        .unwrap();
+    fs.wait_reached();
+    // The compaction is now stuck writing its segment. Push ~10x the head cap through.
+    let line = "x".repeat(1000);
+    for t in 0..40 {
+        store
+            .append(&tenant(), &[batch("b", &[(t, &line)])])
+            .unwrap();
+    }
+    store.flush().unwrap();
+    fs.open();
+    let report = compactor.join().unwrap();
+    assert_eq!(report.segments_in, 3);
+    assert_eq!(dump(&store).len(), 43);
+    drop(store);
 }

@@ -188,18 +188,17 @@ impl<'a> Scanner<'a> {
         Ok(k)
     }
 
+    /// `true`, `false` or `null`; a line that ends inside the word is
+    /// [`DockerReason::UnexpectedEnd`].
     fn literal(&mut self, word: &[u8]) -> Result<(), Fail> {
-        match self.s.get(self.i..self.i + word.len()) {
-            Some(w) if w == word => {
-                self.i += word.len();
-                Ok(())
-            }
-            _ if self.s.len() < self.i + word.len()
-                && self.s[self.i..] == word[..self.s.len() - self.i] =>
-            {
-                Err((self.s.len(), DockerReason::UnexpectedEnd))
-            }
-            _ => Err((self.i, DockerReason::ExpectedValue)),
+        let rest = &self.s[self.i..];
+        if rest.starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else if word.starts_with(rest) {
+            Err((self.s.len(), DockerReason::UnexpectedEnd))
+        } else {
+            Err((self.i, DockerReason::ExpectedValue))
         }
     }
 

@@ -9,4 +9,4 @@ mod writer;
 
 pub use block::BlockMeta;
 pub(crate) use reader::Segment;
-pub(crate) use writer::{encode_blocks, write_encoded, write_segment, BlockSpec, SegmentInfo};
+pub(crate) use writer::{encode_blocks, write_segment, BlockSpec, SegmentInfo, SegmentWriter};

@@ -1,16 +1,16 @@
 //! Writing a segment file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kelp_model::{Labels, StreamId};
 use rayon::prelude::*;
 
-use super::block::{encode, put_meta, EncodedBlock};
+use super::block::{encode, put_meta, BlockMeta, EncodedBlock};
 use crate::chunk::Chunk;
-use crate::codec::{put_header, put_pairs, put_trailer, put_uvarint};
-use crate::format::SEGMENT_MAGIC;
-use crate::fs::Fs;
+use crate::codec::{put_header, put_pairs, put_trailer_at, put_uvarint};
+use crate::format::{HEADER_LEN, SEGMENT_MAGIC};
+use crate::fs::{Fs, WriteFile};
 use crate::{Result, StoreError};
 
 /// One block to write: a range of a stream's chunk.
@@ -43,8 +43,8 @@ pub(crate) fn encode_blocks(
         .map_err(|e| StoreError::io("compress", path, e))
 }
 
-/// Encodes the blocks (in parallel) and writes and fsyncs a segment file at `path`; the
-/// caller fsyncs the directory.
+/// Encodes the blocks (in parallel, a few at a time so memory stays bounded) and writes
+/// and fsyncs a segment file at `path`; the caller fsyncs the directory.
 pub(crate) fn write_segment(
     fs: &dyn Fs,
     path: &Path,
@@ -53,64 +53,101 @@ pub(crate) fn write_segment(
     level: i32,
     blooms: bool,
 ) -> Result<SegmentInfo> {
-    let blocks = encode_blocks(path, specs, level, blooms)?;
-    write_encoded(fs, path, streams, blocks)
+    let mut w = SegmentWriter::create(fs, path)?;
+    let wave = (rayon::current_num_threads() * 4).max(4);
+    for part in specs.chunks(wave) {
+        for b in encode_blocks(path, part, level, blooms)? {
+            w.add(b)?;
+        }
+    }
+    w.finish(streams)
 }
 
-/// Writes and fsyncs a segment of encoded blocks.
-pub(crate) fn write_encoded(
-    fs: &dyn Fs,
-    path: &Path,
-    streams: &[(StreamId, Labels)],
-    mut blocks: Vec<EncodedBlock>,
-) -> Result<SegmentInfo> {
-    blocks.sort_by_key(|b| (b.meta.stream, b.meta.min_ts, b.meta.max_ts));
-    let total: usize = blocks
-        .iter()
-        .map(|b| b.data.len() + b.bloom.len() * 8 + 80)
-        .sum();
-    let mut out = Vec::with_capacity(total + 4096);
-    put_header(&mut out, &SEGMENT_MAGIC);
-    for b in &mut blocks {
-        b.meta.data_off = out.len() as u64;
-        out.extend_from_slice(&b.data);
+/// Writes a segment block by block: block data goes to the file as blocks come (in any
+/// order); the blooms and the block index, small, are written by [`SegmentWriter::finish`].
+pub(crate) struct SegmentWriter {
+    file: Box<dyn WriteFile>,
+    path: PathBuf,
+    off: u64,
+    blocks: Vec<(BlockMeta, Vec<u64>)>,
+}
+
+impl SegmentWriter {
+    /// Creates the file and writes its header.
+    pub(crate) fn create(fs: &dyn Fs, path: &Path) -> Result<Self> {
+        let file = fs
+            .create(path)
+            .map_err(|e| StoreError::io("create", path, e))?;
+        let mut w = Self {
+            file,
+            path: path.to_owned(),
+            off: 0,
+            blocks: Vec::new(),
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        put_header(&mut header, &SEGMENT_MAGIC);
+        w.write(&header)?;
+        Ok(w)
     }
-    for b in &mut blocks {
-        b.meta.bloom_off = out.len() as u64;
-        let start = out.len();
-        for w in &b.bloom {
-            out.extend_from_slice(&w.to_le_bytes());
+
+    fn write(&mut self, buf: &[u8]) -> Result<()> {
+        self.file
+            .write_all(buf)
+            .map_err(|e| StoreError::io("write", &self.path, e))?;
+        self.off += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Appends one block's data.
+    pub(crate) fn add(&mut self, mut b: EncodedBlock) -> Result<()> {
+        b.meta.data_off = self.off;
+        self.write(&b.data)?;
+        self.blocks.push((b.meta, b.bloom));
+        Ok(())
+    }
+
+    /// Writes the blooms, the meta section and the trailer, and fsyncs the file.
+    pub(crate) fn finish(mut self, streams: &[(StreamId, Labels)]) -> Result<SegmentInfo> {
+        let mut blocks = std::mem::take(&mut self.blocks);
+        blocks.sort_by_key(|(m, _)| (m.stream, m.min_ts, m.max_ts));
+        let mut out = Vec::new();
+        for (meta, bloom) in &mut blocks {
+            meta.bloom_off = self.off + out.len() as u64;
+            let start = out.len();
+            for w in bloom.iter() {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+            meta.bloom_crc = crc32c::crc32c(&out[start..]);
+            *bloom = Vec::new();
         }
-        b.meta.bloom_crc = crc32c::crc32c(&out[start..]);
+        let meta_off = self.off + out.len() as u64;
+        let meta_start = out.len();
+        let mut sorted: Vec<&(StreamId, Labels)> = streams.iter().collect();
+        sorted.sort_by_key(|s| s.0);
+        sorted.dedup_by_key(|s| s.0);
+        put_uvarint(&mut out, sorted.len() as u64);
+        for (id, labels) in sorted {
+            out.extend_from_slice(&id.0.to_le_bytes());
+            put_pairs(&mut out, labels.iter());
+        }
+        put_uvarint(&mut out, blocks.len() as u64);
+        let mut info = SegmentInfo {
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+            ..SegmentInfo::default()
+        };
+        for (b, _) in &blocks {
+            put_meta(&mut out, b);
+            info.min_ts = info.min_ts.min(b.min_ts);
+            info.max_ts = info.max_ts.max(b.max_ts);
+            info.entries += u64::from(b.entries);
+        }
+        put_trailer_at(&mut out, meta_start, meta_off, &SEGMENT_MAGIC);
+        self.write(&out)?;
+        info.bytes = self.off;
+        self.file
+            .sync()
+            .map_err(|e| StoreError::io("fsync", &self.path, e))?;
+        Ok(info)
     }
-    let meta_off = out.len() as u64;
-    let mut sorted: Vec<&(StreamId, Labels)> = streams.iter().collect();
-    sorted.sort_by_key(|s| s.0);
-    sorted.dedup_by_key(|s| s.0);
-    put_uvarint(&mut out, sorted.len() as u64);
-    for (id, labels) in sorted {
-        out.extend_from_slice(&id.0.to_le_bytes());
-        put_pairs(&mut out, labels.iter());
-    }
-    put_uvarint(&mut out, blocks.len() as u64);
-    let mut info = SegmentInfo {
-        min_ts: i64::MAX,
-        max_ts: i64::MIN,
-        ..SegmentInfo::default()
-    };
-    for b in &blocks {
-        put_meta(&mut out, &b.meta);
-        info.min_ts = info.min_ts.min(b.meta.min_ts);
-        info.max_ts = info.max_ts.max(b.meta.max_ts);
-        info.entries += u64::from(b.meta.entries);
-    }
-    put_trailer(&mut out, meta_off, &SEGMENT_MAGIC);
-    info.bytes = out.len() as u64;
-    let mut f = fs
-        .create(path)
-        .map_err(|e| StoreError::io("create", path, e))?;
-    f.write_all(&out)
-        .map_err(|e| StoreError::io("write", path, e))?;
-    f.sync().map_err(|e| StoreError::io("fsync", path, e))?;
-    Ok(info)
 }
