@@ -2,7 +2,7 @@
 //!
 //! One record is one physical line of a container log file. [`parse`] decodes a record the
 //! way the kubelet does (`cri-client pkg/logs`), borrowing the content from the input;
-//! [`format`] writes one the way containerd does; [`split_containerd`] cuts a logical line
+//! [`format()`] writes one the way containerd does; [`split_containerd`] cuts a logical line
 //! into record contents as containerd does. Joining `P` records back into logical lines is
 //! [`crate::join`]'s job.
 //!
@@ -148,7 +148,7 @@ pub fn parse(line: &[u8]) -> Result<CriRecord<'_>, K8sError> {
 }
 
 impl CriRecord<'_> {
-    /// Appends this record, with its LF, as containerd writes it (see [`format`]).
+    /// Appends this record, with its LF, as containerd writes it (see [`format()`]).
     pub fn write(&self, out: &mut Vec<u8>) {
         format(out, self.timestamp, self.stream, self.partial, self.content);
     }

@@ -24,6 +24,9 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
     }
 }
 
+/// The longest unit suffix tried after a number (`1h30m15s`, `2.5KiB`).
+const MAX_UNIT_RUN: usize = 64;
+
 /// A lexing failure: where, and why.
 type LexError = (usize, String);
 
@@ -147,20 +150,19 @@ impl<'a> Lexer<'a> {
     /// `--strict` and `--keep-empty` are flags; any other `--word` is two minus signs.
     fn flag_or_minus(&mut self) -> Tok {
         let rest = self.rest();
-        let len = 2 + rest[2..]
-            .char_indices()
-            .find(|&(_, c)| !(c.is_alphabetic() || c == '-'))
-            .map_or(rest.len() - 2, |(i, _)| i);
-        let flag = match &rest[..len] {
-            "--strict" => Flag::Strict,
-            "--keep-empty" => Flag::KeepEmpty,
-            _ => {
-                self.pos += 1;
-                return Tok::Sub;
+        for (text, flag) in [
+            ("--strict", Flag::Strict),
+            ("--keep-empty", Flag::KeepEmpty),
+        ] {
+            let after = rest.get(text.len()..).and_then(|r| r.chars().next());
+            let ends = !after.is_some_and(|c| c.is_alphabetic() || c == '-');
+            if rest.starts_with(text) && ends {
+                self.pos += text.len();
+                return Tok::Flag(flag);
             }
-        };
-        self.pos += len;
-        Tok::Flag(flag)
+        }
+        self.pos += 1;
+        Tok::Sub
     }
 
     /// A number as Go's scanner reads it, then, directly attached, duration or byte units.
@@ -222,22 +224,25 @@ impl<'a> Lexer<'a> {
 
     /// Duration units, else byte units, attached to the number that starts at `start`, as
     /// Loki's `tryScanDuration` and `tryScanBytes` read them.
+    /// Runs longer than [`MAX_UNIT_RUN`] bytes are not tried, which keeps lexing linear
+    /// (Loki tries them all, so `1.1.1.1...` is quadratic there).
     fn units(&mut self, start: usize) -> Option<Tok> {
         let rest = self.rest();
         let run = |units: &str| {
             rest.char_indices()
+                .take(MAX_UNIT_RUN + 1)
                 .find(|&(_, c)| !(c.is_ascii_digit() || c == '.' || units.contains(c)))
                 .map_or(rest.len(), |(i, _)| i)
         };
         let len = run("nsuµmhdwy");
-        if len > 0 {
+        if len > 0 && len <= MAX_UNIT_RUN {
             if let Some(d) = units::parse_duration(&self.src[start..self.pos + len]) {
                 self.pos += len;
                 return Some(Tok::Duration(d));
             }
         }
         let len = run("BikKMGTP");
-        if len > 0 {
+        if len > 0 && len <= MAX_UNIT_RUN {
             if let Some(b) = units::parse_bytes(&self.src[start..self.pos + len]) {
                 self.pos += len;
                 return Some(Tok::Bytes(b));

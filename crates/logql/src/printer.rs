@@ -10,7 +10,7 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use crate::ast::{
-    BinaryOp, Expr, GroupModifier, Grouping, LabelExtraction, LabelFilter, LabelFormat,
+    BinOp, BinaryOp, Expr, GroupModifier, Grouping, LabelExtraction, LabelFilter, LabelFormat,
     LabelPredicate, LabelReplace, LineFilter, LineFilterOp, LineFilterValue, LogExpr, LogRange,
     MatchOp, Matcher, MetricExpr, NamedMatcher, RangeAggregation, RangeOp, Stage, Unwrap,
     VectorAggregation,
@@ -334,28 +334,42 @@ impl Display for VectorAggregation {
     }
 }
 
+/// Whether `child`, an operand of `parent`, needs parentheses: it binds more loosely, or
+/// equally on the side `parent` does not associate to.
+fn needs_parens(parent: BinOp, child: &MetricExpr, left: bool) -> bool {
+    match child {
+        MetricExpr::BinaryOp(b) => {
+            let (p, q) = (parent.precedence(), b.op.precedence());
+            q < p || (q == p && left == parent.is_right_associative())
+        }
+        _ => false,
+    }
+}
+
+/// Whether the printed operand `e` of `parent` starts with `(`.
+fn starts_with_paren(parent: BinOp, mut e: &MetricExpr, left: bool) -> bool {
+    if needs_parens(parent, e, left) {
+        return true;
+    }
+    while let MetricExpr::BinaryOp(b) = e {
+        if needs_parens(b.op, &b.lhs, true) {
+            return true;
+        }
+        e = &b.lhs;
+    }
+    false
+}
+
 impl Display for BinaryOp {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let precedence = self.op.precedence();
-        let right_assoc = self.op.is_right_associative();
-        // An operand needs parentheses when it binds more loosely, or equally on the side
-        // the operator does not associate to.
-        let needs_parens = |e: &MetricExpr, left: bool| match e {
-            MetricExpr::BinaryOp(b) => {
-                let p = b.op.precedence();
-                p < precedence || (p == precedence && left == right_assoc)
-            }
-            _ => false,
-        };
-        let operand = |f: &mut Formatter<'_>, e: &MetricExpr, parens: bool| {
-            if parens {
+        let operand = |f: &mut Formatter<'_>, e: &MetricExpr, left: bool| {
+            if needs_parens(self.op, e, left) {
                 write!(f, "({e})")
             } else {
                 e.fmt(f)
             }
         };
-        let rhs_parens = needs_parens(&self.rhs, false);
-        operand(f, &self.lhs, needs_parens(&self.lhs, true))?;
+        operand(f, &self.lhs, true)?;
         write!(f, " {}", self.op.as_str())?;
         if self.modifier.return_bool {
             f.write_str(" bool")?;
@@ -369,14 +383,15 @@ impl Display for BinaryOp {
                 None => ("", &[]),
             };
             f.write_str(word)?;
-            // `group_left (x)` would read a parenthesized right operand as labels.
-            if !word.is_empty() && (!names.is_empty() || rhs_parens) {
+            // `group_left (x)` would read a right operand starting with `(` as labels.
+            let ambiguous = starts_with_paren(self.op, &self.rhs, false);
+            if !word.is_empty() && (!names.is_empty() || ambiguous) {
                 f.write_char(' ')?;
                 labels(f, names)?;
             }
         }
         f.write_char(' ')?;
-        operand(f, &self.rhs, rhs_parens)
+        operand(f, &self.rhs, false)
     }
 }
 

@@ -343,12 +343,12 @@ fn vector_aggregation_rules() {
             32,
         ),
         (
-            format!("sum({{a=\"b\"}})"),
+            "sum({a=\"b\"})".to_string(),
             "syntax error: unexpected log query, expecting metric expression",
             5,
         ),
         (
-            format!("sum({{a=\"b\"}} |= \"x\")"),
+            "sum({a=\"b\"} |= \"x\")".to_string(),
             "unexpected log query",
             5,
         ),

@@ -347,8 +347,8 @@ fn vector_aggregations() {
         (format!("sort_desc({r})"), String::new()),
         (format!("approx_topk(3, {r})"), String::new()),
         (format!("sum(sum by (a) ({r}))"), String::new()),
-        (format!("sum(1)"), String::new()),
-        (format!("sum(vector(0))"), String::new()),
+        ("sum(1)".to_string(), String::new()),
+        ("sum(vector(0))".to_string(), String::new()),
         (format!("count by (rate) ({r})"), String::new()),
     ];
     let table: Vec<(&str, &str)> = table
@@ -408,6 +408,10 @@ fn binary_operations() {
             format!("{a} * on () group_left () ({b} + 1)"),
             String::new(),
         ),
+        (
+            format!("{a} != ignoring () group_right () ({b} or {b}) + 1"),
+            String::new(),
+        ),
         (format!("{a} > bool ignoring (pod) {b}"), String::new()),
         (format!("{a} and {b} or {b} unless {a}"), String::new()),
         (format!("{a} and ({b} or {b})"), String::new()),
@@ -419,7 +423,7 @@ fn binary_operations() {
             String::new(),
         ),
         (
-            format!("label_replace(vector(0), \"\", \"\", \"\", \"\")"),
+            "label_replace(vector(0), \"\", \"\", \"\", \"\")".to_string(),
             String::new(),
         ),
         (

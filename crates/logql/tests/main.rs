@@ -4,6 +4,7 @@
 mod corpus;
 mod errors;
 mod grammar;
+mod robustness;
 mod roundtrip;
 
 /// Parses, or fails the test with the error.

@@ -78,13 +78,30 @@ fn main() {
         m["start_ns"].as_i64().unwrap(),
         m["end_ns"].as_i64().unwrap(),
     );
-    let needle = m["needle"].as_str().unwrap().to_owned();
     let streams: Vec<serde_json::Value> = m["streams"].as_array().unwrap().clone();
     let tenant = TenantId::parse("bench").unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    // `--queries-only`: query the store a previous run loaded.
+    if !args.iter().any(|a| a == "--queries-only") {
+        load(&ds, &dir, &tenant, &streams, (start, end));
+    }
+    // `--quick`: skip the (slow) needle search with blooms disabled.
+    let passes: &[bool] = if args.iter().any(|a| a == "--quick") {
+        &[true]
+    } else {
+        &[true, false]
+    };
+    queries(&dir, &tenant, &streams, &m, runs, passes);
+}
 
-    // Load.
-    let store = Arc::new(Store::open(config(&dir, true)).unwrap());
+fn load(
+    ds: &Path,
+    dir: &Path,
+    tenant: &TenantId,
+    streams: &[serde_json::Value],
+    (start, end): (i64, i64),
+) {
+    let _ = std::fs::remove_dir_all(dir);
+    let store = Arc::new(Store::open(config(dir, true)).unwrap());
     let (cpu0, t0) = (cpu_secs(), Instant::now());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let raw = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -94,8 +111,8 @@ fn main() {
                 store.clone(),
                 next.clone(),
                 raw.clone(),
-                streams.clone(),
-                ds.clone(),
+                streams.to_vec(),
+                ds.to_owned(),
                 tenant.clone(),
             );
             std::thread::spawn(move || loop {
@@ -214,9 +231,30 @@ fn main() {
         store.segment_count()
     );
     drop(store);
+}
 
-    for blooms in [true, false] {
-        let store = Store::open(config(&dir, blooms)).unwrap();
+fn queries(
+    dir: &Path,
+    tenant: &TenantId,
+    streams: &[serde_json::Value],
+    m: &serde_json::Value,
+    runs: usize,
+    passes: &[bool],
+) {
+    let end = m["end_ns"].as_i64().unwrap();
+    let needle = m["needle"].as_str().unwrap().to_owned();
+    // Queries run on a quiet store: compacted first, then no background work.
+    let mut cfg = config(dir, true);
+    cfg.background = false;
+    let store = Store::open(cfg.clone()).unwrap();
+    while store.compact().unwrap().partitions > 0 {}
+    drop(store);
+    for &blooms in passes {
+        let store = Store::open(StoreConfig {
+            use_blooms: blooms,
+            ..cfg.clone()
+        })
+        .unwrap();
         let all = vec![LabelMatcher::new("namespace", kelp_store::MatchOp::Re, ".+").unwrap()];
         let req = ScanRequest {
             tenant: tenant.clone(),

@@ -187,7 +187,8 @@ impl BlockOut<'_> {
 
     fn drain(&mut self) -> Result<()> {
         let cfg = &self.inner.cfg;
-        for b in encode_blocks(self.path, &self.wave, cfg.zstd_level, cfg.use_blooms)? {
+        // Blooms are always written: `use_blooms` only switches their use in scans.
+        for b in encode_blocks(self.path, &self.wave, cfg.zstd_level, true)? {
             self.w.add(b)?;
         }
         self.wave.clear();

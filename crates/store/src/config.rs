@@ -94,7 +94,8 @@ pub struct StoreConfig {
     pub retention: Retention,
     /// A partition with at least this many segments is compacted into one.
     pub compact_min_segments: usize,
-    /// Whether scans use the block blooms (off only to measure them).
+    /// Whether scans use the block blooms (off only to measure them; they are always
+    /// written).
     pub use_blooms: bool,
     /// Whether a background thread flushes by age and runs retention and compaction.
     pub background: bool,

@@ -110,16 +110,18 @@ impl Store {
                         if inside && bucket(s.min_ts) == bucket(s.max_ts) {
                             v.push((bucket(s.min_ts), s.entries));
                         } else {
-                            seg.decode_ts(*i)?.into_iter().for_each(add);
+                            seg.count_ts(*i, (start, end, step), &mut v)?;
                         }
                     }
                     Source::Block(seg, i) => {
-                        let d = seg.decode(*i)?;
-                        for (k, ts) in d.ts.iter().enumerate() {
-                            if filters.pass(d.line(k)) {
-                                add(*ts);
-                            }
-                        }
+                        let d = seg.decode_matching(
+                *i,
+                start,
+                end,
+                filters.template_literal.as_deref(),
+                |l| filters.pass(l),
+            )?;
+                        d.ts.iter().copied().for_each(add);
                     }
                 }
                 Ok((s.stream, s.labels.clone(), v))

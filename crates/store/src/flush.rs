@@ -236,7 +236,7 @@ fn flush_locked(inner: &Inner) -> Result<()> {
                 &batch.streams,
                 &batch.specs,
                 inner.cfg.zstd_level,
-                inner.cfg.use_blooms,
+                true, // always written; `use_blooms` only switches their use in scans
             )?;
             let seg = Arc::new(Segment::open(&*inner.cfg.fs, &path, id)?);
             changes.push(PartChange {

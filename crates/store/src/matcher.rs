@@ -101,6 +101,10 @@ pub(crate) struct Filters {
     tests: Vec<Test>,
     /// Every group must pass the block's bloom.
     pub grams: Vec<Vec<u32>>,
+    /// A byte string every passing line's *template* contains (see `segment/column.rs`):
+    /// the longest run without digits or template markers of a `|=` literal, when at least
+    /// 4 bytes long. Lines whose template lacks it are not rebuilt.
+    pub template_literal: Option<Box<Finder<'static>>>,
 }
 
 impl Filters {
@@ -130,7 +134,22 @@ impl Filters {
             }
         }
         grams.retain(|g| !g.is_empty());
-        Ok(Self { tests, grams })
+        let template_literal = filters
+            .iter()
+            .filter_map(|f| match f {
+                LineFilter::Contains(b) => b
+                    .split(|c| c.is_ascii_digit() || *c == crate::format::TEMPLATE_MARKER)
+                    .max_by_key(|r| r.len()),
+                _ => None,
+            })
+            .filter(|r| r.len() >= 4)
+            .max_by_key(|r| r.len())
+            .map(|r| Box::new(Finder::new(r).into_owned()));
+        Ok(Self {
+            tests,
+            grams,
+            template_literal,
+        })
     }
 
     /// Whether no filter is set.

@@ -312,6 +312,24 @@ fn read_source(
                 ents.iter().rev().for_each(&mut visit);
             }
         }
+        Source::Block(seg, i) if !filters.is_empty() => {
+            // Only the passing entries are kept (a needle search keeps a handful).
+            let d = seg.decode_matching(
+                *i,
+                start,
+                end,
+                filters.template_literal.as_deref(),
+                |l| filters.pass(l),
+            )?;
+            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
+                Box::new(0..d.ts.len())
+            } else {
+                Box::new((0..d.ts.len()).rev())
+            };
+            for k in idx {
+                push(d.ts[k], d.line(k), d.meta(k));
+            }
+        }
         Source::Block(seg, i) => {
             let d = seg.decode(*i)?;
             let a = d.ts.partition_point(|t| *t < start);

@@ -2,7 +2,7 @@
 
 use super::{Node, NodeExpr, Parser, Result};
 use crate::ast::{
-    BinOp, BinOpModifier, BinaryOp, GroupModifier, Grouping, LabelReplace, MetricExpr,
+    BinOp, BinOpModifier, BinaryOp, GroupModifier, Grouping, LabelReplace, LogRange, MetricExpr,
     RangeAggregation, RangeOp, VectorAggregation, VectorMatching, VectorOp,
 };
 use crate::lexer::{Keyword, Tok, Token};
@@ -64,7 +64,7 @@ impl Parser<'_> {
     ) -> Result<Node> {
         let (start, depth) = (lhs.start, 1 + lhs.depth.max(rhs.depth));
         let (lhs_at, rhs_at) = (lhs.start, rhs.start);
-        let leg = |node: Node, side: &str| match node.expr {
+        let leg = |node: Node, side: &str| match *node.expr {
             NodeExpr::Metric(m) => Ok(m),
             NodeExpr::Log(_) => Err(self.invalid(
                 node.start,
@@ -164,25 +164,11 @@ impl Parser<'_> {
 
     /// A literal, a parenthesized expression, a log query or a function call.
     fn operand(&mut self) -> Result<Node> {
-        let start = self.start();
         match self.peek() {
-            Tok::Add | Tok::Sub if matches!(self.peek_nth(1), Tok::Number { .. }) => {
-                let negative = self.bump().kind == Tok::Sub;
-                let token = self.bump();
-                let v = self.float(&token)?;
-                let v = if negative { -v } else { v };
-                Ok(Node::metric(MetricExpr::Literal(v), start, 1))
-            }
-            Tok::Number { .. } => {
-                let token = self.bump();
-                Ok(Node::metric(
-                    MetricExpr::Literal(self.float(&token)?),
-                    start,
-                    1,
-                ))
-            }
+            Tok::Add | Tok::Sub if matches!(self.peek_nth(1), Tok::Number { .. }) => self.literal(),
+            Tok::Number { .. } => self.literal(),
             Tok::LParen => {
-                self.bump();
+                let start = self.bump().start;
                 let mut inner = self.nested(|p| p.expr())?;
                 self.expect(&Tok::RParen, &[")"])?;
                 inner.start = start;
@@ -192,6 +178,19 @@ impl Parser<'_> {
             Tok::Ident if self.at_call() => self.call(),
             _ => Err(self.unexpected(OPERAND)),
         }
+    }
+
+    /// A number, with an optional sign.
+    fn literal(&mut self) -> Result<Node> {
+        let start = self.start();
+        let negative = match self.peek() {
+            Tok::Add | Tok::Sub => self.bump().kind == Tok::Sub,
+            _ => false,
+        };
+        let token = self.bump();
+        let v = self.float(&token)?;
+        let v = if negative { -v } else { v };
+        Ok(Node::metric(MetricExpr::Literal(v), start, 1))
     }
 
     /// Whether the next token is a word used as a function: followed by `(`, or by
@@ -259,13 +258,13 @@ impl Parser<'_> {
 
     /// The metric expression an aggregation or function applies to.
     fn metric_operand(&self, node: Node) -> Result<(MetricExpr, usize)> {
-        match node.expr {
+        match *node.expr {
             NodeExpr::Metric(m) => Ok((m, node.depth)),
-            NodeExpr::Log(_) => Err(crate::ParseError::Syntax {
+            NodeExpr::Log(_) => Err(Box::new(crate::ParseError::Syntax {
                 pos: self.position(node.start),
                 found: "log query".into(),
                 expected: vec!["metric expression"],
-            }),
+            })),
         }
     }
 
@@ -279,6 +278,19 @@ impl Parser<'_> {
         if grouping.is_none() {
             grouping = self.grouping()?;
         }
+        self.vector_node(start, name, grouping, parameter, inner)
+    }
+
+    /// Checks and builds a vector aggregation (apart from the parsing, to keep the recursive
+    /// frame small).
+    fn vector_node(
+        &self,
+        start: usize,
+        name: &'static str,
+        grouping: Option<Grouping>,
+        parameter: Option<Token>,
+        inner: Node,
+    ) -> Result<Node> {
         let (inner, depth) = self.metric_operand(inner)?;
         let k = match (VectorOp::takes_k(name), parameter) {
             (true, Some(token)) => self.k(name, &token)?,
@@ -322,12 +334,24 @@ impl Parser<'_> {
 
     /// `op([param,] logRange) [grouping]`, after the name.
     fn range_aggregation(&mut self, start: usize, op: RangeOp) -> Result<Node> {
-        let name = op.name();
         self.expect(&Tok::LParen, &["("])?;
         let parameter = self.parameter();
         let range = self.nested(|p| p.log_range())?;
         self.expect(&Tok::RParen, &[")"])?;
         let grouping = self.grouping()?;
+        self.range_node(start, op, parameter, range, grouping)
+    }
+
+    /// Checks and builds a range aggregation.
+    fn range_node(
+        &self,
+        start: usize,
+        op: RangeOp,
+        parameter: Option<Token>,
+        range: LogRange,
+        grouping: Option<Grouping>,
+    ) -> Result<Node> {
+        let name = op.name();
         let op = match (op, parameter) {
             (RangeOp::QuantileOverTime(_), Some(token)) => {
                 RangeOp::QuantileOverTime(self.float(&token)?)
@@ -357,12 +381,25 @@ impl Parser<'_> {
     fn label_replace(&mut self, start: usize) -> Result<Node> {
         self.expect(&Tok::LParen, &["("])?;
         let inner = self.nested(|p| p.expr())?;
-        let (_, dst) = self.comma_string()?;
-        let (_, replacement) = self.comma_string()?;
-        let (_, src) = self.comma_string()?;
-        let (regex_at, regex) = self.comma_string()?;
+        let strings = [
+            self.comma_string()?,
+            self.comma_string()?,
+            self.comma_string()?,
+            self.comma_string()?,
+        ];
         self.expect(&Tok::RParen, &[")"])?;
+        self.label_replace_node(start, inner, strings)
+    }
+
+    /// Checks and builds a `label_replace`.
+    fn label_replace_node(
+        &self,
+        start: usize,
+        inner: Node,
+        strings: [(usize, String); 4],
+    ) -> Result<Node> {
         let (inner, depth) = self.metric_operand(inner)?;
+        let [(_, dst), (_, replacement), (_, src), (regex_at, regex)] = strings;
         validate::label_replace_regex(&regex).map_err(|reason| self.invalid(regex_at, reason))?;
         self.check_depth(depth + 1, start)?;
         let expr = MetricExpr::LabelReplace(LabelReplace {

@@ -57,7 +57,7 @@ impl Parser<'_> {
             return Err(self.unexpected(&[]));
         }
         Ok(Node {
-            expr: NodeExpr::Log(LogExpr { selector, pipeline }),
+            expr: Box::new(NodeExpr::Log(LogExpr { selector, pipeline })),
             start,
             depth: 1,
         })

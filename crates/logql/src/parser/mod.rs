@@ -20,10 +20,11 @@ use crate::error::{ParseError, Position};
 use crate::lexer::{tokenize, Tok, Token};
 use crate::{MAX_DEPTH, MAX_QUERY_BYTES};
 
-type Result<T> = std::result::Result<T, ParseError>;
+/// Errors are boxed inside the parser: small results keep the recursive frames small.
+type Result<T> = std::result::Result<T, Box<ParseError>>;
 
 /// Parses and validates a query.
-pub(crate) fn parse(input: &str) -> Result<Expr> {
+pub(crate) fn parse(input: &str) -> std::result::Result<Expr, ParseError> {
     if input.len() > MAX_QUERY_BYTES {
         return Err(ParseError::TooLong {
             len: input.len(),
@@ -36,11 +37,11 @@ pub(crate) fn parse(input: &str) -> Result<Expr> {
         next: 0,
         depth: 0,
     };
-    let node = parser.expr()?;
+    let node = parser.expr().map_err(|e| *e)?;
     if !matches!(parser.peek(), Tok::Eof) {
-        return Err(parser.unexpected(&[]));
+        return Err(*parser.unexpected(&[]));
     }
-    Ok(match node.expr {
+    Ok(match *node.expr {
         NodeExpr::Log(log) => Expr::Log(log),
         NodeExpr::Metric(m) => Expr::Metric(m),
     })
@@ -48,7 +49,7 @@ pub(crate) fn parse(input: &str) -> Result<Expr> {
 
 /// A parsed operand: where it starts and how deep its tree is.
 struct Node {
-    expr: NodeExpr,
+    expr: Box<NodeExpr>,
     start: usize,
     depth: usize,
 }
@@ -61,7 +62,7 @@ enum NodeExpr {
 impl Node {
     fn metric(expr: MetricExpr, start: usize, depth: usize) -> Self {
         Self {
-            expr: NodeExpr::Metric(expr),
+            expr: Box::new(NodeExpr::Metric(expr)),
             start,
             depth,
         }
@@ -161,10 +162,10 @@ impl<'a> Parser<'a> {
     }
 
     /// A syntax error at the next token (or the lexical error that stopped the lexer).
-    fn unexpected(&self, expected: &[&'static str]) -> ParseError {
+    fn unexpected(&self, expected: &[&'static str]) -> Box<ParseError> {
         let token = &self.tokens[self.next];
         let pos = self.position(token.start);
-        match &token.kind {
+        Box::new(match &token.kind {
             Tok::Error(reason) => ParseError::Lexical {
                 pos,
                 reason: reason.clone(),
@@ -174,14 +175,14 @@ impl<'a> Parser<'a> {
                 found: kind.describe(),
                 expected: expected.to_vec(),
             },
-        }
+        })
     }
 
-    fn invalid(&self, offset: usize, reason: impl Into<String>) -> ParseError {
-        ParseError::Invalid {
+    fn invalid(&self, offset: usize, reason: impl Into<String>) -> Box<ParseError> {
+        Box::new(ParseError::Invalid {
             pos: self.position(offset),
             reason: reason.into(),
-        }
+        })
     }
 
     fn position(&self, offset: usize) -> Position {
@@ -208,10 +209,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn too_deep(&self, at: usize) -> ParseError {
-        ParseError::TooDeep {
+    fn too_deep(&self, at: usize) -> Box<ParseError> {
+        Box::new(ParseError::TooDeep {
             pos: self.position(at),
             limit: MAX_DEPTH,
-        }
+        })
     }
 }

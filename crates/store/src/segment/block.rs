@@ -97,17 +97,60 @@ pub(crate) fn encode(
     })
 }
 
-/// Decodes only the timestamps of a block.
-pub(crate) fn decode_ts(data: &[u8], meta: &BlockMeta) -> Result<Vec<i64>, &'static str> {
-    let (col, _) = get_frame(data)?;
-    let mut c = Cursor::new(&col);
-    let mut out = Vec::with_capacity(meta.entries as usize);
+/// Counts the entries of a block with `start <= ts < end` per bucket of `step` from
+/// `start`, straight from its timestamp column `col` (no vector of timestamps): adds
+/// `(bucket, count)` pairs to `out`, merging with its last pair.
+pub(crate) fn count_ts(
+    col: &[u8],
+    meta: &BlockMeta,
+    (start, end, step): (i64, i64, i64),
+    out: &mut Vec<(usize, u64)>,
+) -> Result<(), &'static str> {
+    let mut add = |bucket: usize, n: u64| match out.last_mut() {
+        Some(last) if last.0 == bucket => last.1 += n,
+        _ => out.push((bucket, n)),
+    };
+    let (mut lo, mut hi) = (1i64, 0i64); // the current bucket's range, empty at first
+    let (mut bucket, mut n) = (0usize, 0u64);
     let mut prev = meta.min_ts;
+    let mut pos = 0;
     for _ in 0..meta.entries {
-        prev = prev.wrapping_add(c.ivarint()?);
-        out.push(prev);
+        let mut u = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *col.get(pos).ok_or("timestamp column too short")?;
+            pos += 1;
+            u |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return Err("varint too long");
+            }
+        }
+        prev = prev.wrapping_add(((u >> 1) as i64) ^ -((u & 1) as i64));
+        if prev >= lo && prev < hi {
+            n += 1;
+            continue;
+        }
+        if n > 0 {
+            add(bucket, n);
+            n = 0;
+        }
+        if prev < start || prev >= end {
+            (lo, hi) = (1, 0);
+            continue;
+        }
+        bucket = ((prev - start) / step) as usize;
+        lo = start + bucket as i64 * step;
+        hi = lo.saturating_add(step).min(end);
+        n = 1;
     }
-    Ok(out)
+    if n > 0 {
+        add(bucket, n);
+    }
+    Ok(())
 }
 
 /// A decoded block: timestamps, lines in one buffer, optional metadata.
@@ -181,6 +224,116 @@ pub(crate) fn decode(data: &[u8], meta: &BlockMeta) -> Result<Decoded, &'static 
         offs,
         meta: metas,
     })
+}
+
+/// The five frames of a block, still compressed: `(start, end)` of each frame.
+fn frame_spans(data: &[u8]) -> Result<[(usize, usize); 5], &'static str> {
+    let mut spans = [(0, 0); 5];
+    let mut at = 0;
+    for s in &mut spans {
+        let h = data.get(at..at + 8).ok_or("truncated frame header")?;
+        let len = u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize;
+        if data.len() < at + 8 + len {
+            return Err("truncated frame");
+        }
+        *s = (at, at + 8 + len);
+        at += 8 + len;
+    }
+    Ok(spans)
+}
+
+/// Entries of a block that pass a line test, decoded lazily: lines are rebuilt one at a
+/// time into a reused buffer and tested, and only the passing ones are kept; timestamps are
+/// decoded first (a small frame) to skip entries outside the time range; metadata only when
+/// something passed.
+pub(crate) fn decode_matching(
+    data: &[u8],
+    meta: &BlockMeta,
+    start: i64,
+    end: i64,
+    template_literal: Option<&memchr::memmem::Finder<'_>>,
+    mut test: impl FnMut(&[u8]) -> bool,
+) -> Result<Decoded, &'static str> {
+    let n = meta.entries as usize;
+    let spans = frame_spans(data)?;
+    let frame = |i: usize| get_frame(&data[spans[i].0..spans[i].1]).map(|f| f.0);
+    let ts = {
+        let col = frame(0)?;
+        let mut c = Cursor::new(&col);
+        let mut prev = meta.min_ts;
+        let mut v = Vec::with_capacity(n);
+        for _ in 0..n {
+            prev = prev.wrapping_add(c.ivarint()?);
+            v.push(prev);
+        }
+        v
+    };
+    let a = ts.partition_point(|t| *t < start);
+    let b = ts.partition_point(|t| *t < end).max(a);
+    let mut out = Decoded {
+        offs: vec![0],
+        ..Decoded::default()
+    };
+    if a == b {
+        return Ok(out);
+    }
+    let lens_col = frame(1)?;
+    let templates = frame(2)?;
+    // Where the template literal occurs: lines without an occurrence cannot pass.
+    let hits: Option<Vec<usize>> = template_literal.map(|f| f.find_iter(&templates).collect());
+    if hits.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(out);
+    }
+    let lit_len = template_literal.map_or(0, |f| f.needle().len());
+    let mut next_hit = 0;
+    let digits = frame(3)?;
+    let mut lens = Cursor::new(&lens_col);
+    let mut joiner = LineJoiner::new(&digits);
+    let mut line = Vec::new();
+    let mut t = 0usize;
+    let mut kept = Vec::new();
+    for k in 0..b {
+        let len = lens.uvarint()? as usize;
+        let tpl = templates
+            .get(t..t + len)
+            .ok_or("templates column too short")?;
+        let span = (t, t + len);
+        t += len;
+        if let Some(h) = &hits {
+            while next_hit < h.len() && h[next_hit] < span.0 {
+                next_hit += 1;
+            }
+            let candidate = h.get(next_hit).is_some_and(|&m| m + lit_len <= span.1);
+            if k < a || !candidate {
+                joiner.skip(tpl)?;
+                continue;
+            }
+        }
+        line.clear();
+        joiner.join(tpl, &mut line)?;
+        if k >= a && test(&line) {
+            kept.push(k);
+            out.ts.push(ts[k]);
+            out.lines.extend_from_slice(&line);
+            out.offs.push(out.lines.len() as u32);
+        }
+    }
+    if !kept.is_empty() && spans[4].1 - spans[4].0 > 8 {
+        let col = frame(4)?;
+        let mut c = Cursor::new(&col);
+        let mut next = kept.iter().peekable();
+        for k in 0..n {
+            let pairs = c.pairs()?;
+            if next.peek() == Some(&&k) {
+                out.meta.push(pairs);
+                next.next();
+            }
+            if next.peek().is_none() {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Writes a block-index entry (64 bytes).

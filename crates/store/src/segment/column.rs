@@ -133,6 +133,20 @@ impl<'a> LineJoiner<'a> {
         Self { digits, nibble: 0 }
     }
 
+    /// Steps over the line of `template` without rebuilding it.
+    pub(crate) fn skip(&mut self, template: &[u8]) -> Result<(), &'static str> {
+        let mut i = 0;
+        while let Some(p) = memchr::memchr(TEMPLATE_MARKER, &template[i..]) {
+            let n = *template.get(i + p + 1).ok_or("truncated template marker")?;
+            self.nibble += usize::from(n);
+            i += p + 2;
+            if i >= template.len() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends the line of `template` to `out`.
     pub(crate) fn join(&mut self, template: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
         let mut i = 0;

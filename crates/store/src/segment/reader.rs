@@ -155,8 +155,38 @@ impl Segment {
             .map_err(|w| StoreError::corrupt(&self.path, self.blocks[i].data_off, w))
     }
 
-    /// Decodes only block `i`'s timestamps.
-    pub(crate) fn decode_ts(&self, i: usize) -> Result<Vec<i64>> {
+    /// Decodes the entries of block `i` in `[start, end)` whose line passes `test` (see
+    /// [`super::block::decode_matching`]).
+    pub(crate) fn decode_matching(
+        &self,
+        i: usize,
+        start: i64,
+        end: i64,
+        template_literal: Option<&memchr::memmem::Finder<'_>>,
+        test: impl FnMut(&[u8]) -> bool,
+    ) -> Result<super::block::Decoded> {
+        let data = self.read_block(i)?;
+        super::block::decode_matching(&data, &self.blocks[i], start, end, template_literal, test)
+            .map_err(|w| StoreError::corrupt(&self.path, self.blocks[i].data_off, w))
+    }
+
+    /// Counts block `i`'s entries per bucket from its timestamp column alone (see
+    /// [`super::block::count_ts`]).
+    pub(crate) fn count_ts(
+        &self,
+        i: usize,
+        range: (i64, i64, i64),
+        out: &mut Vec<(usize, u64)>,
+    ) -> Result<()> {
+        let m = &self.blocks[i];
+        let buf = self.read_ts_frame(i)?;
+        let bad = |w| StoreError::corrupt(&self.path, m.data_off, w);
+        let (col, _) = super::column::get_frame(&buf).map_err(bad)?;
+        super::block::count_ts(&col, m, range, out).map_err(bad)
+    }
+
+    /// Reads block `i`'s timestamp frame (still compressed).
+    fn read_ts_frame(&self, i: usize) -> Result<Vec<u8>> {
         let m = &self.blocks[i];
         let mut buf = vec![0u8; 8];
         read_at(&self.file, &self.path, &mut buf, m.data_off)?;
@@ -170,7 +200,7 @@ impl Segment {
         }
         buf.resize(8 + len, 0);
         read_at(&self.file, &self.path, &mut buf[8..], m.data_off + 8)?;
-        super::block::decode_ts(&buf, m).map_err(|w| StoreError::corrupt(&self.path, m.data_off, w))
+        Ok(buf)
     }
 }
 
