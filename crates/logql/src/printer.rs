@@ -11,9 +11,8 @@ use std::fmt::{self, Display, Formatter, Write};
 
 use crate::ast::{
     BinOp, BinaryOp, Expr, GroupModifier, Grouping, LabelExtraction, LabelFilter, LabelFormat,
-    LabelPredicate, LabelReplace, LineFilter, LineFilterOp, LineFilterValue, LogExpr, LogRange,
-    MatchOp, Matcher, MetricExpr, NamedMatcher, RangeAggregation, RangeOp, Stage, Unwrap,
-    VectorAggregation,
+    LabelPredicate, LabelReplace, LineFilter, LineFilterValue, LogExpr, LogRange, Matcher,
+    MetricExpr, NamedMatcher, RangeAggregation, RangeOp, Stage, Unwrap, VectorAggregation,
 };
 use crate::units::{fmt_bytes, fmt_duration, Show};
 
@@ -75,36 +74,10 @@ impl Display for LogExpr {
     }
 }
 
-impl MatchOp {
-    /// The operator as written.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchOp::Eq => "=",
-            MatchOp::Neq => "!=",
-            MatchOp::Re => "=~",
-            MatchOp::Nre => "!~",
-        }
-    }
-}
-
 impl Display for Matcher {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "{}{}", self.name, self.op.as_str())?;
         quote(f, &self.value)
-    }
-}
-
-impl LineFilterOp {
-    /// The operator as written.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineFilterOp::Contains => "|=",
-            LineFilterOp::NotContains => "!=",
-            LineFilterOp::Match => "|~",
-            LineFilterOp::NotMatch => "!~",
-            LineFilterOp::Pattern => "|>",
-            LineFilterOp::NotPattern => "!>",
-        }
     }
 }
 

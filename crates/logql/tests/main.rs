@@ -20,3 +20,11 @@ fn assert_fixpoint(query: &str, expr: &kelp_logql::Expr) {
         Err(e) => panic!("{query}\nprinted as {printed}\nwhich fails: {e}"),
     }
 }
+
+/// Property-test cases: `default`, or `PROPTEST_CASES` when set (for long runs).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

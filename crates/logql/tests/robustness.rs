@@ -197,7 +197,7 @@ fn edited() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases(1000)))]
 
     #[test]
     fn never_panics_on_arbitrary_text(s in any::<String>()) {

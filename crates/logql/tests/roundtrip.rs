@@ -453,7 +453,7 @@ fn expr() -> impl Strategy<Value = Expr> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(600))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases(600)))]
 
     #[test]
     fn print_then_parse_gives_the_same_tree(e in expr()) {

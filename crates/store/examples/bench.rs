@@ -211,7 +211,7 @@ fn load(
     let rss = peak_rss_mib();
     store.flush().unwrap();
     let (flush_wall, flush_cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);
-    let disk = du(&dir);
+    let disk = du(dir);
     println!(
         "ingest: {:.1} MB raw, {:.1} s wall until acked ({:.1} s incl. final flush), {:.1} CPU-s \
          -> {:.1} raw MB per CPU-second (incl. final flush: {:.1}); peak RSS {:.0} MiB",

@@ -10,7 +10,7 @@ const NO_META: u32 = u32::MAX;
 
 /// Heap bytes of a copy of `meta`.
 fn meta_heap_bytes(meta: &[LabelPair]) -> usize {
-    meta.len() * std::mem::size_of::<LabelPair>()
+    std::mem::size_of_val(meta)
         + meta
             .iter()
             .map(|p| p.name.len() + p.value.len())
@@ -169,7 +169,9 @@ impl Chunk {
         if self.arena.capacity() - self.arena.len() < line.len() {
             // Fewer, larger steps than doubling from a few bytes: less copying and fewer
             // freed small buffers for the allocator to hold on to.
-            let want = (self.arena.capacity() * 2).max(MIN_ARENA).max(off as usize + line.len());
+            let want = (self.arena.capacity() * 2)
+                .max(MIN_ARENA)
+                .max(off as usize + line.len());
             self.arena.reserve_exact(want - self.arena.len());
         }
         self.arena.extend_from_slice(line);

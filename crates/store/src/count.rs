@@ -115,12 +115,12 @@ impl Store {
                     }
                     Source::Block(seg, i) => {
                         let d = seg.decode_matching(
-                *i,
-                start,
-                end,
-                filters.template_literal.as_deref(),
-                |l| filters.pass(l),
-            )?;
+                            *i,
+                            start,
+                            end,
+                            filters.template_literal.as_deref(),
+                            |l| filters.pass(l),
+                        )?;
                         d.ts.iter().copied().for_each(add);
                     }
                 }

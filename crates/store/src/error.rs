@@ -55,9 +55,7 @@ pub enum StoreError {
     },
     /// The head is over its memory cap and no flush freed room for `append_wait`: flushes
     /// are failing or the disk cannot keep up. (While flushes complete, appends only wait.)
-    #[error(
-        "head memory cap of {cap} bytes reached, waited {waited_ms} ms for room: {reason}"
-    )]
+    #[error("head memory cap of {cap} bytes reached, waited {waited_ms} ms for room: {reason}")]
     HeadFull {
         /// The configured cap.
         cap: u64,

@@ -174,11 +174,8 @@ impl Head {
                 for c in s.frozen.drain(..s.flushing) {
                     freed += c.bytes() as u64;
                     let from = c.ents().partition_point(|e| e.ts < horizon);
-                    s.recent.extend(
-                        c.ents()[from..]
-                            .iter()
-                            .map(|e| (e.ts, xxh3_64(c.line(e)))),
-                    );
+                    s.recent
+                        .extend(c.ents()[from..].iter().map(|e| (e.ts, xxh3_64(c.line(e)))));
                 }
                 s.flushing = 0;
                 s.recent.sort_unstable();

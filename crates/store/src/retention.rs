@@ -124,7 +124,9 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
     if report == RetentionReport::default() {
         return Ok(report);
     }
-    m.next_id = m.next_id.max(inner.ids.load(std::sync::atomic::Ordering::SeqCst));
+    m.next_id = m
+        .next_id
+        .max(inner.ids.load(std::sync::atomic::Ordering::SeqCst));
     m.generation += 1;
     m.save(&*inner.cfg.fs, &inner.cfg.dir)?;
     inner.set_state(State { manifest: m, parts });

@@ -314,13 +314,10 @@ fn read_source(
         }
         Source::Block(seg, i) if !filters.is_empty() => {
             // Only the passing entries are kept (a needle search keeps a handful).
-            let d = seg.decode_matching(
-                *i,
-                start,
-                end,
-                filters.template_literal.as_deref(),
-                |l| filters.pass(l),
-            )?;
+            let d =
+                seg.decode_matching(*i, start, end, filters.template_literal.as_deref(), |l| {
+                    filters.pass(l)
+                })?;
             let idx: Box<dyn Iterator<Item = usize>> = if fwd {
                 Box::new(0..d.ts.len())
             } else {

@@ -36,6 +36,18 @@ pub enum MatchOp {
     Nre,
 }
 
+impl MatchOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOp::Eq => "=",
+            MatchOp::Neq => "!=",
+            MatchOp::Re => "=~",
+            MatchOp::Nre => "!~",
+        }
+    }
+}
+
 /// One pipeline stage.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
@@ -93,6 +105,18 @@ pub enum LineFilterOp {
 }
 
 impl LineFilterOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineFilterOp::Contains => "|=",
+            LineFilterOp::NotContains => "!=",
+            LineFilterOp::Match => "|~",
+            LineFilterOp::NotMatch => "!~",
+            LineFilterOp::Pattern => "|>",
+            LineFilterOp::NotPattern => "!>",
+        }
+    }
+
     /// Whether the operator keeps lines that do *not* match.
     pub fn is_negative(self) -> bool {
         matches!(self, Self::NotContains | Self::NotMatch | Self::NotPattern)

@@ -10,6 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
+use kelp_k8s::path::{ContainerLogLink, PodLogPath, Rotation};
+
 use crate::SimError;
 
 mod ledger;
@@ -111,117 +113,77 @@ fn names_in(dir: &Path) -> Result<Vec<(String, PathBuf)>, SimError> {
     Ok(out)
 }
 
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| {
-            g.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-}
-
-/// Reads the tree under `<root>/var/log`. Any name the kubelet would not make is an error.
+/// Reads the tree under `<root>/var/log`. Any name the kubelet would not make is an error;
+/// names are parsed by `kelp_k8s::path`, the same parser the agent uses.
 pub fn scan(root: &Path) -> Result<Tree, SimError> {
     let pods_dir = root.join("var/log/pods");
     let links_dir = root.join("var/log/containers");
     let mut tree = Tree::default();
     for (name, path) in names_in(&pods_dir)? {
-        let f: Vec<&str> = name.split('_').collect();
-        if f.len() != 3 || !is_dns_label(f[0]) || !is_dns_label(f[1]) || !is_uuid(f[2]) {
-            return Err(corrupt(&path, "not <namespace>_<pod>_<uuid>"));
-        }
+        // The container and file parts are placeholders: only the pod directory is checked here.
+        let probe = format!("{name}/c/0.log");
+        let id = PodLogPath::parse(&probe).map_err(|e| corrupt(&path, e.to_string()))?;
         let mut pod = PodDir {
-            namespace: f[0].into(),
-            pod: f[1].into(),
-            uid: f[2].into(),
+            namespace: id.namespace.into(),
+            pod: id.pod.into(),
+            uid: id.uid.into(),
             path: path.clone(),
             containers: vec![],
         };
         for (cname, cpath) in names_in(&path)? {
-            if !is_dns_label(&cname) || !cpath.is_dir() {
+            if !cpath.is_dir() {
                 return Err(corrupt(&cpath, "not a container directory"));
             }
+            let instances = scan_instances(&name, &cname, &cpath)?;
             pod.containers.push(ContainerDir {
                 name: cname,
-                instances: scan_instances(&cpath)?,
+                instances,
             });
         }
         tree.pods.push(pod);
     }
     for (name, path) in names_in(&links_dir)? {
-        let bad = || corrupt(&path, "not <pod>_<namespace>_<container>-<id>.log");
-        let stem = name.strip_suffix(".log").ok_or_else(bad)?;
-        let f: Vec<&str> = stem.split('_').collect();
-        let (container, id) = f
-            .get(2)
-            .and_then(|rest| rest.rsplit_once('-'))
-            .ok_or_else(bad)?;
-        if f.len() != 3 || !is_dns_label(container) {
-            return Err(bad());
-        }
+        let link = ContainerLogLink::parse(&name).map_err(|e| corrupt(&path, e.to_string()))?;
         let target = std::fs::read_link(&path).map_err(SimError::io("read link", &path))?;
         tree.symlinks.push(Symlink {
             path: path.clone(),
-            pod: f[0].into(),
-            namespace: f[1].into(),
-            container: container.into(),
-            container_id: id.into(),
+            pod: link.pod.into(),
+            namespace: link.namespace.into(),
+            container: link.container.into(),
+            container_id: link.container_id.into(),
             target,
         });
     }
     Ok(tree)
 }
 
-fn scan_instances(dir: &Path) -> Result<Vec<InstanceFiles>, SimError> {
+fn scan_instances(pod: &str, container: &str, dir: &Path) -> Result<Vec<InstanceFiles>, SimError> {
     let mut out: Vec<InstanceFiles> = Vec::new();
     for (name, path) in names_in(dir)? {
-        let bad = || corrupt(&path, "not <n>.log or <n>.log.<YYYYMMDD-HHMMSS>[.gz]");
-        let (num, rest) = name.split_once(".log").ok_or_else(bad)?;
-        let restart: u32 = num.parse().map_err(|_| bad())?;
-        if num != restart.to_string() {
-            return Err(bad());
-        }
-        let i = match out.iter().position(|x| x.restart == restart) {
+        let rel = format!("{pod}/{container}/{name}");
+        let id = PodLogPath::parse(&rel).map_err(|e| corrupt(&path, e.to_string()))?;
+        let i = match out.iter().position(|x| x.restart == id.restart) {
             Some(i) => i,
             None => {
                 out.push(InstanceFiles {
-                    restart,
+                    restart: id.restart,
                     live: None,
                     rotated: vec![],
                 });
                 out.len() - 1
             }
         };
-        if rest.is_empty() {
-            out[i].live = Some(path);
-            continue;
-        }
-        let rest = rest.strip_prefix('.').ok_or_else(bad)?;
-        let (stamp, gzipped) = match rest.strip_suffix(".gz") {
-            Some(s) => (s, true),
-            None => (rest, false),
+        let (stamp, gzipped) = match id.rotation {
+            Rotation::Live => {
+                out[i].live = Some(path);
+                continue;
+            }
+            Rotation::Rotated { stamp } => (stamp, false),
+            Rotation::RotatedGz { stamp } => (stamp, true),
         };
-        let b = stamp.as_bytes();
-        let ok = b.len() == 15
-            && b[8] == b'-'
-            && b.iter()
-                .enumerate()
-                .all(|(j, c)| j == 8 || c.is_ascii_digit());
-        if !ok {
-            return Err(bad());
-        }
         out[i].rotated.push(RotatedFile {
             path,
-            stamp: stamp.into(),
+            stamp: stamp.to_string(),
             gzipped,
         });
     }

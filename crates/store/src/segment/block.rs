@@ -292,7 +292,7 @@ pub(crate) fn decode_matching(
     let mut line = Vec::new();
     let mut t = 0usize;
     let mut kept = Vec::new();
-    for k in 0..b {
+    for (k, &tk) in ts[..b].iter().enumerate() {
         let len = lens.uvarint()? as usize;
         let tpl = templates
             .get(t..t + len)
@@ -313,7 +313,7 @@ pub(crate) fn decode_matching(
         joiner.join(tpl, &mut line)?;
         if k >= a && test(&line) {
             kept.push(k);
-            out.ts.push(ts[k]);
+            out.ts.push(tk);
             out.lines.extend_from_slice(&line);
             out.offs.push(out.lines.len() as u32);
         }
@@ -366,4 +366,71 @@ pub(crate) fn get_meta(c: &mut Cursor<'_>) -> Result<BlockMeta, &'static str> {
         bloom_words: c.u32()?,
         bloom_crc: c.u32()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::Chunk;
+
+    fn block(lines: &[(i64, &str)]) -> (EncodedBlock, Chunk) {
+        let mut c = Chunk::default();
+        for (ts, l) in lines {
+            assert!(c.insert(*ts, l.as_bytes(), &[]));
+        }
+        let b = encode(StreamId(1), &c, 0..c.len(), 3, false).unwrap();
+        (b, c)
+    }
+
+    #[test]
+    fn decode_matching_finds_lines_through_templates_and_time_range() {
+        let (b, _) = block(&[
+            (10, "GET /a 200 needle12ab34"),
+            (20, "needle12ab3 near miss 4"),
+            (30, "x needle12ab34 \u{1} y"),
+            (40, "needle12ab34 out of range"),
+        ]);
+        let lit = memchr::memmem::Finder::new(b"needle");
+        for pre in [None, Some(&lit)] {
+            let d = decode_matching(&b.data, &b.meta, 0, 40, pre, |l| {
+                memchr::memmem::find(l, b"needle12ab34").is_some()
+            })
+            .unwrap();
+            assert_eq!(d.ts, [10, 30]);
+            assert_eq!(d.line(1), "x needle12ab34 \u{1} y".as_bytes());
+        }
+    }
+
+    #[test]
+    fn count_ts_matches_counting_one_by_one() {
+        let lines: Vec<(i64, String)> = (0..500i64)
+            .map(|i| (i * i % 997 + i * 7, format!("l{i}")))
+            .collect();
+        let mut sorted = lines.clone();
+        sorted.sort();
+        sorted.dedup_by_key(|l| l.0);
+        let refs: Vec<(i64, &str)> = sorted.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        let (b, _) = block(&refs);
+        let (col, _) = get_frame(&b.data).unwrap();
+        for (start, end, step) in [
+            (0, 5000, 100),
+            (13, 3001, 7),
+            (-50, 10, 1000),
+            (400, 401, 1),
+        ] {
+            let mut got = Vec::new();
+            count_ts(&col, &b.meta, (start, end, step), &mut got).unwrap();
+            let mut want: Vec<(usize, u64)> = Vec::new();
+            for (ts, _) in &refs {
+                if *ts >= start && *ts < end {
+                    let k = ((ts - start) / step) as usize;
+                    match want.last_mut() {
+                        Some(l) if l.0 == k => l.1 += 1,
+                        _ => want.push((k, 1)),
+                    }
+                }
+            }
+            assert_eq!(got, want, "{start} {end} {step}");
+        }
+    }
 }
