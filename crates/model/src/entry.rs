@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::{LabelPair, Timestamp};
+use crate::{LabelPair, Labels, Timestamp};
 
 /// One log line as Kelp stores it.
 ///
@@ -28,4 +28,14 @@ impl Entry {
             metadata: Vec::new(),
         }
     }
+}
+
+/// The entries of one stream in a batch: what every ingest path (native, Loki push,
+/// Elasticsearch `_bulk`, OTLP) decodes into, and what the store appends.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamEntries {
+    /// The stream's labels.
+    pub labels: Labels,
+    /// Its entries, in any order.
+    pub entries: Vec<Entry>,
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`Labels`]: a stream's identity, a sorted set of validated `name="value"` pairs, as
 //!   Prometheus and Loki define them; [`StreamId`] is its stable 64-bit hash.
-//! - [`Entry`]: one log line with its nanosecond [`Timestamp`] and structured metadata.
+//! - [`Entry`]: one log line with its nanosecond [`Timestamp`] and structured metadata;
+//!   [`StreamEntries`]: a stream's entries in a batch, what every ingest path decodes into.
 //! - [`TenantId`]: a tenant as Loki's `X-Scope-OrgID` names it.
 //! - Parsers for the value syntaxes users type: RFC 3339 and Unix timestamps
 //!   ([`Timestamp::parse_rfc3339`], [`Timestamp::parse_loki`]), Go durations
@@ -34,7 +35,7 @@ mod time;
 
 pub use bytesize::ByteSize;
 pub use duration::GoDuration;
-pub use entry::Entry;
+pub use entry::{Entry, StreamEntries};
 pub use error::ModelError;
 pub use labels::{is_valid_label_name, LabelPair, Labels, StreamId};
 pub use tenant::TenantId;
