@@ -79,13 +79,15 @@ impl ByteSize {
                 den_scale *= 10u128.pow(e.unsigned_abs());
             }
         } else {
-            return Err(err("unknown suffix (use Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E)"));
+            return Err(err(
+                "unknown suffix (use Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E)",
+            ));
         }
-        let scaled = mantissa.checked_mul(num_scale).ok_or_else(|| err("too large"))?;
+        let scaled = mantissa
+            .checked_mul(num_scale)
+            .ok_or_else(|| err("too large"))?;
         let value = scaled.div_ceil(den_scale);
-        u64::try_from(value)
-            .map(Self)
-            .map_err(|_| err("too large"))
+        u64::try_from(value).map(Self).map_err(|_| err("too large"))
     }
 }
 
@@ -133,7 +135,9 @@ mod tests {
             assert_eq!(ByteSize::parse(input).unwrap().0, *want, "{input}");
         }
         assert_eq!(ByteSize::parse("15Ei").unwrap().0, 15 << 60);
-        for bad in ["", "-1", "10MB", "1m", "abc", ".", "1.2.3", "16Ei", "1e40", "Mi"] {
+        for bad in [
+            "", "-1", "10MB", "1m", "abc", ".", "1.2.3", "16Ei", "1e40", "Mi",
+        ] {
             assert!(ByteSize::parse(bad).is_err(), "{bad}");
         }
     }

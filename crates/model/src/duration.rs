@@ -70,7 +70,9 @@ impl GoDuration {
             return Err(err("empty"));
         }
         let total = parse_terms(body, UNITS_GO, true).map_err(err)?;
-        signed(total, neg).map(Self).ok_or_else(|| err("out of range"))
+        signed(total, neg)
+            .map(Self)
+            .ok_or_else(|| err("out of range"))
     }
 
     /// Parses Prometheus's syntax (used by LogQL ranges and Loki's `since`): integers with
@@ -230,16 +232,35 @@ mod tests {
         for (input, want) in table {
             assert_eq!(GoDuration::parse(input).unwrap().0, *want, "{input}");
         }
-        for bad in ["", "-", "1", "1d", "h", "1.5", "1h 30m", "2562047h47m16.854775808s", ".s"] {
+        for bad in [
+            "",
+            "-",
+            "1",
+            "1d",
+            "h",
+            "1.5",
+            "1h 30m",
+            "2562047h47m16.854775808s",
+            ".s",
+        ] {
             assert!(GoDuration::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn prometheus_syntax() {
-        assert_eq!(GoDuration::parse_prometheus("1h30m").unwrap().0, 5_400_000_000_000);
-        assert_eq!(GoDuration::parse_prometheus("7d").unwrap().0, 604_800_000_000_000);
-        assert_eq!(GoDuration::parse_prometheus("1y").unwrap().0, 31_536_000_000_000_000);
+        assert_eq!(
+            GoDuration::parse_prometheus("1h30m").unwrap().0,
+            5_400_000_000_000
+        );
+        assert_eq!(
+            GoDuration::parse_prometheus("7d").unwrap().0,
+            604_800_000_000_000
+        );
+        assert_eq!(
+            GoDuration::parse_prometheus("1y").unwrap().0,
+            31_536_000_000_000_000
+        );
         for bad in ["1.5h", "30m1h", "1m1m", "-1s", "5", "1us"] {
             assert!(GoDuration::parse_prometheus(bad).is_err(), "{bad}");
         }

@@ -59,7 +59,10 @@ fn label_name_error(name: &str) -> Option<&'static str> {
         }
         _ => {}
     }
-    if bytes.iter().any(|b| !(b.is_ascii_alphanumeric() || *b == b'_')) {
+    if bytes
+        .iter()
+        .any(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+    {
         return Some("only letters, digits and '_' are allowed");
     }
     None

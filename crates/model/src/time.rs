@@ -327,7 +327,10 @@ mod tests {
     fn runtime_forms_parse() {
         // containerd (trimmed), conmon (9 digits, +00:00), no fraction, local offsets.
         assert_eq!(p("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(p("2024-06-01T12:00:00.5Z").unwrap(), 1_717_243_200_500_000_000);
+        assert_eq!(
+            p("2024-06-01T12:00:00.5Z").unwrap(),
+            1_717_243_200_500_000_000
+        );
         assert_eq!(
             p("2024-06-01T12:00:00.000000001+00:00").unwrap(),
             1_717_243_200_000_000_001
@@ -384,9 +387,18 @@ mod tests {
         assert_eq!(t.to_rfc3339_fixed(), "2024-06-01T12:00:00.500000000Z");
         assert_eq!(t.to_rfc3339_secs(), "2024-06-01T12:00:00Z");
         assert_eq!(Timestamp(0).to_rfc3339_nano(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp(-1).to_rfc3339_nano(), "1969-12-31T23:59:59.999999999Z");
-        assert_eq!(Timestamp::MIN.to_rfc3339_nano(), "1677-09-21T00:12:43.145224192Z");
-        assert_eq!(Timestamp::MAX.to_rfc3339_nano(), "2262-04-11T23:47:16.854775807Z");
+        assert_eq!(
+            Timestamp(-1).to_rfc3339_nano(),
+            "1969-12-31T23:59:59.999999999Z"
+        );
+        assert_eq!(
+            Timestamp::MIN.to_rfc3339_nano(),
+            "1677-09-21T00:12:43.145224192Z"
+        );
+        assert_eq!(
+            Timestamp::MAX.to_rfc3339_nano(),
+            "2262-04-11T23:47:16.854775807Z"
+        );
         let mut out = b"x ".to_vec();
         t.write_rfc3339_nano(&mut out);
         assert_eq!(out, b"x 2024-06-01T12:00:00.5Z");

@@ -203,6 +203,7 @@ impl Parser<'_> {
         }
     }
 
+    /// A function call: an aggregation, `vector(...)` or `label_replace(...)`.
     fn call(&mut self) -> Result<Node> {
         let start = self.start();
         let name = self.text(&self.tokens[self.next]).to_ascii_lowercase();

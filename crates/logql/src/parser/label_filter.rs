@@ -69,57 +69,42 @@ impl Parser<'_> {
     fn predicate(&mut self) -> Result<LabelPredicate> {
         let at = self.start();
         let name = self.ident()?;
-        let op = self.peek().clone();
-        let cmp = match op {
-            Tok::Eq | Tok::Neq => {
-                self.bump();
-                let negated = op == Tok::Neq;
-                if let Tok::Str(_) = self.peek() {
-                    let op = if negated { MatchOp::Neq } else { MatchOp::Eq };
-                    let value = self.string()?;
-                    return Ok(LabelPredicate::Matcher(Matcher { name, op, value }));
-                }
-                if self.at_word("ip") && self.peek_nth(1) == &Tok::LParen {
-                    self.bump();
-                    let pattern = self.paren_string()?;
-                    return Ok(LabelPredicate::Ip {
-                        name,
-                        negated,
-                        pattern,
-                    });
-                }
-                if negated {
-                    CmpOp::Neq
-                } else {
-                    CmpOp::Eq
-                }
-            }
-            Tok::Re | Tok::Nre => {
-                self.bump();
-                let op = if op == Tok::Re {
-                    MatchOp::Re
-                } else {
-                    MatchOp::Nre
-                };
-                let m = Matcher {
-                    name,
-                    op,
-                    value: self.string()?,
-                };
-                validate::matcher(&m).map_err(|reason| self.invalid(at, reason))?;
-                return Ok(LabelPredicate::Matcher(m));
-            }
-            Tok::CmpEq => CmpOp::Eq,
-            Tok::Gt => CmpOp::Gt,
-            Tok::Ge => CmpOp::Ge,
-            Tok::Lt => CmpOp::Lt,
-            Tok::Le => CmpOp::Le,
+        // What the operator means with a string, and with a number.
+        let (string_op, number_op) = match self.peek() {
+            Tok::Eq => (Some(MatchOp::Eq), Some(CmpOp::Eq)),
+            Tok::Neq => (Some(MatchOp::Neq), Some(CmpOp::Neq)),
+            Tok::Re => (Some(MatchOp::Re), None),
+            Tok::Nre => (Some(MatchOp::Nre), None),
+            Tok::CmpEq => (None, Some(CmpOp::Eq)),
+            Tok::Gt => (None, Some(CmpOp::Gt)),
+            Tok::Ge => (None, Some(CmpOp::Ge)),
+            Tok::Lt => (None, Some(CmpOp::Lt)),
+            Tok::Le => (None, Some(CmpOp::Le)),
             _ => return Err(self.unexpected(COMPARISON)),
         };
-        if !matches!(op, Tok::Eq | Tok::Neq) {
-            self.bump();
+        self.bump();
+        match (string_op, number_op) {
+            (Some(op), _) if matches!(self.peek(), Tok::Str(_)) => {
+                let value = self.string()?;
+                let m = Matcher { name, op, value };
+                validate::matcher(&m).map_err(|reason| self.invalid(at, reason))?;
+                Ok(LabelPredicate::Matcher(m))
+            }
+            (Some(op @ (MatchOp::Eq | MatchOp::Neq)), _)
+                if self.at_word("ip") && self.peek_nth(1) == &Tok::LParen =>
+            {
+                self.bump();
+                let pattern = self.paren_string()?;
+                let negated = op == MatchOp::Neq;
+                Ok(LabelPredicate::Ip {
+                    name,
+                    negated,
+                    pattern,
+                })
+            }
+            (_, Some(op)) => self.comparison(name, op),
+            (_, None) => Err(self.unexpected(&["STRING"])),
         }
-        self.comparison(name, cmp)
     }
 
     /// The right-hand side of a numeric comparison: a number (with an optional sign), a
