@@ -5,6 +5,11 @@
 //! line `i` of a stream at `start + i * (span / n)`, batches of about 1 MiB, 2 loaders.
 //!
 //! usage: cargo run --release -p kelp-store --example bench -- DATASET STORE_DIR [--runs 5]
+//!
+//! With `--corpus DIR STORE_DIR` it measures compression instead: every data file under
+//! `DIR` (`shared/corpus`) is loaded as one stream into a fresh store and flushed, and the
+//! ratio raw bytes / bytes on disk (segments and label index) is printed per file as a
+//! Markdown table, next to `zstd -3` of the same file (the `zstd` command, if installed).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,6 +72,9 @@ fn config(dir: &Path, blooms: bool) -> StoreConfig {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a == "--corpus") {
+        return corpus(Path::new(&args[2]), Path::new(&args[3]));
+    }
     let (ds, dir) = (PathBuf::from(&args[1]), PathBuf::from(&args[2]));
     let runs: usize = args
         .iter()
@@ -341,4 +349,115 @@ fn queries(
             median(times)
         );
     }
+}
+
+/// Data files under `dir` (licences and READMEs left out), sorted.
+fn corpus_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            corpus_files(&p, out);
+        } else if !name.starts_with("UPSTREAM-LICENSE") && !name.starts_with("README") {
+            out.push(p);
+        }
+    }
+    out.sort();
+}
+
+/// Bytes of `zstd -3` of `path` (the command-line tool), if it is installed.
+fn zstd3(path: &Path) -> Option<u64> {
+    let out = std::process::Command::new("zstd")
+        .args(["-3", "-q", "-c"])
+        .arg(path)
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout.len() as u64)
+}
+
+/// `--corpus`: raw/disk per corpus file, each file one stream in a fresh store.
+fn corpus(corpus: &Path, dir: &Path) {
+    let mut files = Vec::new();
+    corpus_files(corpus, &mut files);
+    let tenant = TenantId::parse("corpus").unwrap();
+    let labels = Labels::from_pairs([("job", "corpus")]).unwrap();
+    println!("| file | lines | raw bytes | kelp on disk | kelp raw/disk | `zstd -3` bytes | `zstd -3` ratio | kelp / zstd |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let (mut raw_sum, mut disk_sum, mut zstd_sum) = (0u64, 0u64, 0u64);
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        let _ = std::fs::remove_dir_all(dir);
+        let mut cfg = config(dir, true);
+        cfg.background = false;
+        cfg.limits.max_line_bytes = usize::MAX; // store every line whole
+        let store = Store::open(cfg).unwrap();
+        // Line `i` at 1 ms steps (one day partition); the newline is not stored but is
+        // counted in the raw bytes, as in the 2 GiB load.
+        let t0 = 1_700_000_000_000_000_000i64;
+        let mut lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
+        if data.ends_with(b"\n") {
+            lines.pop();
+        }
+        let mut i = 0usize;
+        for part in lines.chunks(4096) {
+            let entries = part
+                .iter()
+                .map(|l| {
+                    i += 1;
+                    Entry::new(
+                        Timestamp::from_unix_nanos(t0 + i as i64 * 1_000_000),
+                        bytes::Bytes::copy_from_slice(l),
+                    )
+                })
+                .collect();
+            let out = store
+                .append(
+                    &tenant,
+                    &[StreamEntries {
+                        labels: labels.clone(),
+                        entries,
+                    }],
+                )
+                .unwrap();
+            assert_eq!(
+                out.accepted as usize,
+                part.len(),
+                "{}: {out:?}",
+                f.display()
+            );
+        }
+        store.flush().unwrap();
+        let raw = data.len() as u64;
+        let disk = store.disk_bytes();
+        drop(store);
+        let z = zstd3(f);
+        raw_sum += raw;
+        disk_sum += disk;
+        zstd_sum += z.unwrap_or(0);
+        let name = f.strip_prefix(corpus).unwrap_or(f).display();
+        let (zb, zr, rel) = match z {
+            Some(z) => (
+                z.to_string(),
+                format!("{:.2}", raw as f64 / z as f64),
+                format!("{:.2}", z as f64 / disk as f64),
+            ),
+            None => ("n/a".into(), "n/a".into(), "n/a".into()),
+        };
+        println!(
+            "| `{name}` | {} | {raw} | {disk} | {:.2} | {zb} | {zr} | {rel} |",
+            lines.len(),
+            raw as f64 / disk as f64
+        );
+    }
+    println!(
+        "| **all {} files** (sums) | | {raw_sum} | {disk_sum} | {:.2} | {zstd_sum} | {:.2} | {:.2} |",
+        files.len(),
+        raw_sum as f64 / disk_sum as f64,
+        raw_sum as f64 / zstd_sum.max(1) as f64,
+        zstd_sum as f64 / disk_sum as f64
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

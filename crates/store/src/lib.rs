@@ -68,28 +68,20 @@ mod wal;
 
 use std::path::PathBuf;
 
-use kelp_model::{Entry, Labels};
-
 pub use compaction::CompactionReport;
 pub use config::{FsyncPolicy, Limits, Retention, StoreConfig};
 pub use count::{CountRequest, IndexStats, StreamCounts};
 pub use error::{Result, StoreError};
 pub use fs::{FaultFs, Faults, Fs, RealFs, WriteFile};
+/// One stream's entries in a batch: the batch type every ingest path decodes into, defined
+/// in `kelp-model` and re-exported here so `kelp_store::StreamEntries` keeps working.
+pub use kelp_model::StreamEntries;
 pub use matcher::{required_literals, LabelMatcher, LineFilter, MatchOp};
 pub use retention::RetentionReport;
 pub use scan::{Direction, ScanEntry, ScanRequest, ScanStats};
 pub use segment::BlockMeta;
 pub use store::Store;
 pub use wal::DroppedTail;
-
-/// One stream's entries in a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamEntries {
-    /// The stream's labels.
-    pub labels: Labels,
-    /// Its entries, in any order.
-    pub entries: Vec<Entry>,
-}
 
 /// What an append did with each entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

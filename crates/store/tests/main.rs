@@ -2,6 +2,7 @@
 
 mod common;
 
+mod concurrency;
 mod crash;
 mod faults;
 mod format_v1;

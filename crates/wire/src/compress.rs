@@ -172,13 +172,22 @@ mod tests {
             "request body too large: decompressed snappy body exceeds the limit of 1000 bytes"
         );
         // Exactly at the limit is fine.
-        assert_eq!(gunzip(&gzip(&zeros), zeros.len()).unwrap().len(), zeros.len());
+        assert_eq!(
+            gunzip(&gzip(&zeros), zeros.len()).unwrap().len(),
+            zeros.len()
+        );
     }
 
     #[test]
     fn encodings_parse_like_loki() {
-        assert_eq!(ContentEncoding::parse(None).unwrap(), ContentEncoding::Identity);
-        assert_eq!(ContentEncoding::parse(Some(" GZIP ")).unwrap(), ContentEncoding::Gzip);
+        assert_eq!(
+            ContentEncoding::parse(None).unwrap(),
+            ContentEncoding::Identity
+        );
+        assert_eq!(
+            ContentEncoding::parse(Some(" GZIP ")).unwrap(),
+            ContentEncoding::Gzip
+        );
         let err = ContentEncoding::parse(Some("br")).unwrap_err();
         assert_eq!(err.to_string(), r#"Content-Encoding "br" not supported"#);
         assert!(gunzip(b"not gzip", 100).is_err());

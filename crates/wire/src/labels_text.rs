@@ -26,14 +26,17 @@ pub fn parse_labels(text: &str) -> Result<Labels, WireError> {
 
 /// [`parse_labels`] for stream number `stream` of a request, which errors then name.
 pub fn parse_labels_for(text: &str, stream: usize) -> Result<Labels, WireError> {
-    let pairs = Parser { s: text.as_bytes(), pos: 0 }
-        .label_set()
-        .map_err(|(offset, reason)| WireError::LabelText {
-            stream,
-            input: excerpt(text.as_bytes()),
-            offset,
-            reason,
-        })?;
+    let pairs = Parser {
+        s: text.as_bytes(),
+        pos: 0,
+    }
+    .label_set()
+    .map_err(|(offset, reason)| WireError::LabelText {
+        stream,
+        input: excerpt(text.as_bytes()),
+        offset,
+        reason,
+    })?;
     Labels::from_pairs(pairs).map_err(|source| WireError::Labels { stream, source })
 }
 
@@ -160,7 +163,8 @@ impl Parser<'_> {
             b'u' | b'U' => {
                 let digits = if c == b'u' { 4 } else { 8 };
                 let v = self.radix(digits, 16, at)?;
-                let ch = char::from_u32(v).ok_or((at, "escape is not a valid Unicode code point"))?;
+                let ch =
+                    char::from_u32(v).ok_or((at, "escape is not a valid Unicode code point"))?;
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
             }
@@ -190,16 +194,26 @@ mod tests {
     #[test]
     fn accepts_the_loki_form() {
         let table: &[(&str, &[(&str, &str)])] = &[
-            (r#"{app="checkout", env="prod"}"#, &[("app", "checkout"), ("env", "prod")]),
+            (
+                r#"{app="checkout", env="prod"}"#,
+                &[("app", "checkout"), ("env", "prod")],
+            ),
             (r#"{}"#, &[]),
             (r#" { a = "1" , } "#, &[("a", "1")]),
             (r#"{a="", b="x"}"#, &[("b", "x")]),
-            (r#"{a="q\"\\\n\t\x41\101\u00e9\U0001F600"}"#, &[("a", "q\"\\\n\tAAé😀")]),
+            (
+                r#"{a="q\"\\\n\t\x41\101\u00e9\U0001F600"}"#,
+                &[("a", "q\"\\\n\tAAé😀")],
+            ),
             (r#"{_x="é ü"}"#, &[("_x", "é ü")]),
         ];
         for (text, want) in table {
             let got = parse_labels(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!(got, Labels::from_pairs(want.iter().copied()).unwrap(), "{text}");
+            assert_eq!(
+                got,
+                Labels::from_pairs(want.iter().copied()).unwrap(),
+                "{text}"
+            );
         }
     }
 
@@ -210,7 +224,7 @@ mod tests {
             ("app=\"x\"", 0, "expected '{'"),
             ("{app=x}", 5, "expected '\"' to open the value"),
             ("{app=\"x\"", 8, "expected ',' or '}'"),
-            ("{app=\"x} ", 6, "unterminated quoted string"),
+            ("{app=\"x} ", 9, "unterminated quoted string"),
             ("{1a=\"x\"}", 1, "expected a label name"),
             ("{a.b=\"x\"}", 2, "expected '=' after label name"),
             ("{a=\"x\"} junk", 8, "unexpected text after '}'"),
@@ -222,7 +236,12 @@ mod tests {
         ];
         for (text, offset, reason) in table {
             match parse_labels_for(text, 3) {
-                Err(WireError::LabelText { stream: 3, offset: o, reason: r, .. }) => {
+                Err(WireError::LabelText {
+                    stream: 3,
+                    offset: o,
+                    reason: r,
+                    ..
+                }) => {
                     assert_eq!((o, r), (*offset, *reason), "{text:?}")
                 }
                 other => panic!("{text:?}: {other:?}"),

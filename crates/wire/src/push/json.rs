@@ -14,6 +14,7 @@ use serde::Deserializer as _;
 
 use crate::error::{excerpt, WireError};
 use crate::names::sanitize_label_name;
+use crate::push::json_de::{reject_other_types, Key, Nullable, Scalar, ScalarVisitor, Text};
 use crate::push::metadata_pair;
 
 /// Decodes a JSON push body (already without its `Content-Encoding`).
@@ -27,7 +28,11 @@ pub fn decode_json(body: Bytes) -> Result<Vec<StreamEntries>, WireError> {
     let parsed = de
         .deserialize_map(RequestVisitor(ctx))
         .and_then(|streams| de.end().map(|()| streams));
-    parsed.map_err(|e| failure.take().unwrap_or_else(|| WireError::json("push request", e.to_string())))
+    parsed.map_err(|e| {
+        failure
+            .take()
+            .unwrap_or_else(|| WireError::json("push request", e.to_string()))
+    })
 }
 
 /// Encodes `streams` as a JSON push body; lines that are not UTF-8 are converted lossily.
@@ -94,97 +99,6 @@ impl Ctx<'_> {
     }
 }
 
-/// A string value, or the name of the JSON type found instead.
-enum Scalar<'de> {
-    Str(Text<'de>),
-    Number(String),
-    Other(&'static str),
-}
-
-enum Text<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Text<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Text::Borrowed(s) => s,
-            Text::Owned(s) => s,
-        }
-    }
-}
-
-struct ScalarVisitor;
-
-impl<'de> Visitor<'de> for ScalarVisitor {
-    type Value = Scalar<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Text::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Text::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Scalar::Str(Text::Owned(v)))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Scalar::Number(v.to_string()))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Scalar::Number(v.to_string()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Scalar::Number(v.to_string()))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Scalar::Other("a boolean"))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Scalar::Other("null"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other("an array"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other("an object"))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for ScalarVisitor {
-    type Value = Scalar<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-/// A map key, borrowed when it has no escapes.
-struct Key<'de>(Text<'de>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Text::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Text::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 struct RequestVisitor<'a>(Ctx<'a>);
 
 impl<'de> Visitor<'de> for RequestVisitor<'_> {
@@ -202,40 +116,6 @@ impl<'de> Visitor<'de> for RequestVisitor<'_> {
             }
         }
         Ok(streams)
-    }
-}
-
-/// `null` or the inner seed's value; `null` gives the default.
-struct Nullable<S>(S);
-
-impl<'de, S> DeserializeSeed<'de> for Nullable<S>
-where
-    S: DeserializeSeed<'de> + Visitor<'de, Value = <S as DeserializeSeed<'de>>::Value>,
-    <S as DeserializeSeed<'de>>::Value: Default,
-{
-    type Value = <S as DeserializeSeed<'de>>::Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de, S> Visitor<'de> for Nullable<S>
-where
-    S: DeserializeSeed<'de> + Visitor<'de, Value = <S as DeserializeSeed<'de>>::Value>,
-    <S as DeserializeSeed<'de>>::Value: Default,
-{
-    type Value = <S as DeserializeSeed<'de>>::Value;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        self.0.expecting(f)
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Default::default())
-    }
-    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        self.0.deserialize(d)
     }
 }
 
@@ -295,8 +175,8 @@ impl<'de> Visitor<'de> for StreamSeed<'_> {
                 }
             }
         }
-        let labels =
-            Labels::from_pairs(pairs).map_err(|source| ctx.fail(WireError::Labels { stream, source }))?;
+        let labels = Labels::from_pairs(pairs)
+            .map_err(|source| ctx.fail(WireError::Labels { stream, source }))?;
         if labels.is_empty() {
             return Err(ctx.fail(WireError::MissingLabels { stream }));
         }
@@ -330,7 +210,10 @@ impl<'de> Visitor<'de> for LabelsSeed<'_> {
                 Scalar::Other(kind) => {
                     return Err(self.ctx.fail(WireError::json(
                         format!("stream {}", self.stream),
-                        format!("label {:?} must have a string value, got {kind}", k.as_str()),
+                        format!(
+                            "label {:?} must have a string value, got {kind}",
+                            k.as_str()
+                        ),
                     )))
                 }
             };
@@ -385,6 +268,12 @@ impl EntrySeed<'_> {
             format!("stream {}, entry {}", self.stream, self.entry),
             reason,
         ))
+    }
+}
+
+impl EntrySeed<'_> {
+    fn wrong<E: de::Error>(&self, kind: &str) -> E {
+        self.fail(format!("an entry must be an array, got {kind}"))
     }
 }
 
@@ -447,71 +336,67 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
         })
     }
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-        Err(self.fail("an entry must be an array, got an object".into()))
+        Err(self.wrong("an object"))
     }
-    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got a string".into()))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got a string".into()))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got a number".into()))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got a number".into()))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got a number".into()))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got a boolean".into()))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Err(self.fail("an entry must be an array, got null".into()))
-    }
+    reject_other_types!();
 }
 
 struct MetadataSeed<'s, 'a>(&'s EntrySeed<'a>);
 
-impl<'de> DeserializeSeed<'de> for MetadataSeed<'_, '_> {
-    type Value = Vec<LabelPair>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        match ScalarVisitor.deserialize(d)? {
-            Scalar::Other("an object") => unreachable_object(self.0),
-            _ => Err(self
-                .0
-                .fail("structured metadata must be a JSON object of string values".into())),
-        }
+impl MetadataSeed<'_, '_> {
+    fn wrong<E: de::Error>(&self, kind: &str) -> E {
+        self.0.fail(format!(
+            "structured metadata must be a JSON object of string values, got {kind}"
+        ))
     }
 }
 
-/// `ScalarVisitor` consumed the object already; metadata objects take a dedicated path.
-fn unreachable_object<E: de::Error>(_: &EntrySeed<'_>) -> Result<Vec<LabelPair>, E> {
-    Ok(Vec::new())
+impl<'de> DeserializeSeed<'de> for MetadataSeed<'_, '_> {
+    type Value = Vec<LabelPair>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetadataSeed<'_, '_> {
+    type Value = Vec<LabelPair>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a structured metadata object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(Key(k)) = map.next_key()? {
+            match map.next_value_seed(ScalarVisitor)? {
+                Scalar::Str(v) => {
+                    let name = sanitize_label_name(k.as_str()).into_owned();
+                    out.extend(metadata_pair(name, v.as_str().to_owned()));
+                }
+                Scalar::Number(_) => return Err(self.value_not_string(&k, "a number")),
+                Scalar::Other(kind) => return Err(self.value_not_string(&k, kind)),
+            }
+        }
+        Ok(out)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(self.wrong("an array"))
+    }
+    reject_other_types!();
+}
+
+impl MetadataSeed<'_, '_> {
+    fn value_not_string<E: de::Error>(&self, key: &Text<'_>, kind: &str) -> E {
+        self.0.fail(format!(
+            "structured metadata value for {:?} must be a string, got {kind}",
+            key.as_str()
+        ))
+    }
 }
 
 /// Parses Loki's timestamp string: an optional `-` and decimal digits, fitting an i64.
 pub(crate) fn parse_nanos(s: &str) -> Option<Timestamp> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
+    let digits = s.strip_prefix('-').unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n: i64 = if neg {
-        format!("-{digits}").parse().ok()?
-    } else {
-        digits.parse().ok()?
-    };
-    Some(Timestamp::from_unix_nanos(n))
-}
-
-#[allow(dead_code)]
-fn metadata_from(pairs: Vec<(String, String)>) -> Vec<LabelPair> {
-    pairs
-        .into_iter()
-        .filter_map(|(n, v)| metadata_pair(sanitize_label_name(&n).into_owned(), v))
-        .collect()
+    s.parse().ok().map(Timestamp::from_unix_nanos)
 }

@@ -1,0 +1,377 @@
+//! The engine: limits, cancellation, and the two entry points the HTTP server calls.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kelp_logql::ast::Expr;
+use kelp_model::{GoDuration, TenantId, Timestamp};
+use kelp_store::{Direction, Store};
+
+use crate::error::{QueryError, Result};
+use crate::eval::{self, Value};
+use crate::plan::Steps;
+use crate::result::{QueryResponse, QueryResult, QueryStats, Sample, Series};
+
+/// What one query may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most entries a log query may ask for (`limit`); Loki's `max_entries_limit_per_query`.
+    pub max_entries_per_query: usize,
+    /// Most series a metric query may hold at any stage (Loki's `max_query_series`).
+    pub max_series: usize,
+    /// Most samples a metric query's generic path may hold in memory.
+    pub max_samples: usize,
+    /// Wall-clock limit per query.
+    pub query_timeout: Duration,
+    /// Longest `end - start` (plus the longest range and offset) a query may cover;
+    /// `None` for no limit (Loki's `max_query_length`).
+    pub max_query_range: Option<Duration>,
+    /// Size limit of each compiled regex, in bytes.
+    pub max_regex_bytes: usize,
+    /// Most evaluation steps of a range query (Loki: 11 000).
+    pub max_steps: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries_per_query: 5000,
+            max_series: 500,
+            max_samples: 50_000_000,
+            query_timeout: Duration::from_secs(300),
+            max_query_range: Some(Duration::from_secs(721 * 3600)),
+            max_regex_bytes: 1 << 20,
+            max_steps: 11_000,
+        }
+    }
+}
+
+/// Cancels a running query from another thread (say, when the client disconnects).
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels every query holding a clone of this token.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A query as text or as an already parsed tree.
+#[derive(Debug, Clone, Copy)]
+pub enum Query<'a> {
+    /// LogQL text, parsed (and validated) by the engine.
+    Text(&'a str),
+    /// A tree from [`kelp_logql::parse`].
+    Expr(&'a Expr),
+}
+
+impl<'a> From<&'a str> for Query<'a> {
+    fn from(s: &'a str) -> Self {
+        Query::Text(s)
+    }
+}
+
+impl<'a> From<&'a Expr> for Query<'a> {
+    fn from(e: &'a Expr) -> Self {
+        Query::Expr(e)
+    }
+}
+
+/// Parameters of a range query (`/loki/api/v1/query_range`).
+#[derive(Debug, Clone)]
+pub struct RangeParams {
+    /// Start (inclusive).
+    pub start: Timestamp,
+    /// End: exclusive for log queries; the last evaluation time is `<= end`.
+    pub end: Timestamp,
+    /// Distance between evaluation times of a metric query (> 0).
+    pub step: Duration,
+    /// Order of log lines.
+    pub direction: Direction,
+    /// Most log lines over all streams.
+    pub limit: usize,
+    /// Cancels the query when triggered.
+    pub cancel: Option<CancelToken>,
+}
+
+/// Parameters of an instant query (`/loki/api/v1/query`).
+#[derive(Debug, Clone)]
+pub struct InstantParams {
+    /// The evaluation time.
+    pub time: Timestamp,
+    /// Order of log lines (unused: log queries are rejected).
+    pub direction: Direction,
+    /// Most log lines (unused).
+    pub limit: usize,
+    /// Cancels the query when triggered.
+    pub cancel: Option<CancelToken>,
+}
+
+/// Runs LogQL queries against a store.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    store: Arc<Store>,
+    limits: Limits,
+    count_fast_path: bool,
+}
+
+/// What a running query carries: store, tenant, limits, deadline and statistics.
+pub(crate) struct Ctx<'a> {
+    pub store: &'a Store,
+    pub tenant: &'a TenantId,
+    pub limits: &'a Limits,
+    deadline: Instant,
+    cancel: Option<&'a CancelToken>,
+    pub stats: Mutex<QueryStats>,
+    /// Whether `count_over_time`/`rate` may use the store's counts.
+    pub count_fast_path: bool,
+}
+
+impl Ctx<'_> {
+    /// Fails when the query is past its deadline or cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.cancel.is_some_and(CancelToken::is_cancelled) {
+            return Err(QueryError::Cancelled);
+        }
+        if Instant::now() > self.deadline {
+            return Err(QueryError::Timeout(format!(
+                "{:?}",
+                self.limits.query_timeout
+            )));
+        }
+        Ok(())
+    }
+
+    /// Updates the statistics.
+    pub fn stats(&self, f: impl FnOnce(&mut QueryStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+impl Engine {
+    /// An engine over `store` with `limits`.
+    pub fn new(store: Arc<Store>, limits: Limits) -> Self {
+        Self {
+            store,
+            limits,
+            count_fast_path: true,
+        }
+    }
+
+    /// Turns the `count_over_time`/`rate` fast path ([`Store::count`]) on or off (on by
+    /// default; off only to compare it with the generic path).
+    pub fn with_count_fast_path(mut self, on: bool) -> Self {
+        self.count_fast_path = on;
+        self
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    fn ctx<'a>(&'a self, tenant: &'a TenantId, cancel: Option<&'a CancelToken>) -> Ctx<'a> {
+        Ctx {
+            store: &self.store,
+            tenant,
+            limits: &self.limits,
+            deadline: Instant::now() + self.limits.query_timeout,
+            cancel,
+            stats: Mutex::new(QueryStats::default()),
+            count_fast_path: self.count_fast_path,
+        }
+    }
+
+    /// A range query: streams for a log query, a matrix for a metric query.
+    pub fn query_range<'q>(
+        &self,
+        tenant: &TenantId,
+        query: impl Into<Query<'q>>,
+        p: &RangeParams,
+    ) -> Result<QueryResponse> {
+        let began = Instant::now();
+        let parsed;
+        let expr = match query.into() {
+            Query::Text(t) => {
+                parsed = kelp_logql::parse(t)?;
+                &parsed
+            }
+            Query::Expr(e) => e,
+        };
+        if p.end < p.start {
+            return Err(QueryError::Invalid(
+                "end timestamp must not be before or equal to start time".into(),
+            ));
+        }
+        self.check_range(expr, p.start, p.end)?;
+        let ctx = self.ctx(tenant, p.cancel.as_ref());
+        let result = match expr {
+            Expr::Log(log) => {
+                if p.limit > self.limits.max_entries_per_query {
+                    return Err(QueryError::TooManyEntries {
+                        asked: p.limit,
+                        max: self.limits.max_entries_per_query,
+                    });
+                }
+                QueryResult::Streams(crate::logs::run(
+                    &ctx,
+                    log,
+                    p.start,
+                    p.end,
+                    p.direction,
+                    p.limit,
+                )?)
+            }
+            Expr::Metric(m) => {
+                let step = i64::try_from(p.step.as_nanos()).unwrap_or(i64::MAX);
+                if step <= 0 {
+                    return Err(QueryError::Invalid(
+                        "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+                    ));
+                }
+                let span = p
+                    .end
+                    .as_unix_nanos()
+                    .saturating_sub(p.start.as_unix_nanos());
+                let n = (span / step) as usize + 1;
+                if n > self.limits.max_steps {
+                    return Err(QueryError::TooManySteps);
+                }
+                let steps = Steps {
+                    start: p.start.as_unix_nanos(),
+                    step,
+                    n,
+                };
+                QueryResult::Matrix(to_matrix(eval::eval(&ctx, m, &steps)?, &steps))
+            }
+        };
+        Ok(finish(ctx, result, began))
+    }
+
+    /// An instant query at `time`: a vector, or a scalar for a literal query. Log queries
+    /// are rejected, as Loki does.
+    pub fn query_instant<'q>(
+        &self,
+        tenant: &TenantId,
+        query: impl Into<Query<'q>>,
+        p: &InstantParams,
+    ) -> Result<QueryResponse> {
+        let began = Instant::now();
+        let parsed;
+        let expr = match query.into() {
+            Query::Text(t) => {
+                parsed = kelp_logql::parse(t)?;
+                &parsed
+            }
+            Query::Expr(e) => e,
+        };
+        let Expr::Metric(m) = expr else {
+            return Err(QueryError::InstantLogQuery);
+        };
+        self.check_range(expr, p.time, p.time)?;
+        let ctx = self.ctx(tenant, p.cancel.as_ref());
+        let steps = Steps {
+            start: p.time.as_unix_nanos(),
+            step: 1,
+            n: 1,
+        };
+        let result = match (m.constant_value(), eval::eval(&ctx, m, &steps)?) {
+            (Some(v), _) => QueryResult::Scalar(p.time, v),
+            (None, Value::Scalar(v)) => QueryResult::Scalar(p.time, v),
+            (None, Value::Vector(series)) => QueryResult::Vector(
+                series
+                    .into_iter()
+                    .filter_map(|s| {
+                        Some(Sample {
+                            labels: s.labels,
+                            timestamp: p.time,
+                            value: s.values[0]?,
+                        })
+                    })
+                    .collect(),
+            ),
+        };
+        Ok(finish(ctx, result, began))
+    }
+
+    fn check_range(&self, expr: &Expr, start: Timestamp, end: Timestamp) -> Result<()> {
+        let Some(max) = self.limits.max_query_range else {
+            return Ok(());
+        };
+        let longest = match expr {
+            Expr::Log(_) => 0,
+            Expr::Metric(m) => m
+                .log_ranges()
+                .iter()
+                .map(|r| r.interval.as_nanos())
+                .max()
+                .unwrap_or(0),
+        };
+        let span = end
+            .as_unix_nanos()
+            .saturating_sub(start.as_unix_nanos())
+            .saturating_add(longest);
+        let max_ns = i64::try_from(max.as_nanos()).unwrap_or(i64::MAX);
+        if span > max_ns {
+            return Err(QueryError::RangeTooLong {
+                length: GoDuration::from_nanos(span).to_string(),
+                limit: GoDuration::from_nanos(max_ns).to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn finish(ctx: Ctx<'_>, result: QueryResult, began: Instant) -> QueryResponse {
+    let mut stats = ctx.stats.into_inner().unwrap_or_else(|e| e.into_inner());
+    stats.exec_time = began.elapsed();
+    stats.entries_returned = match &result {
+        QueryResult::Streams(s) => s.iter().map(|s| s.entries.len() as u64).sum(),
+        QueryResult::Matrix(m) => m.iter().map(|s| s.points.len() as u64).sum(),
+        QueryResult::Vector(v) => v.len() as u64,
+        QueryResult::Scalar(..) => 1,
+    };
+    QueryResponse { result, stats }
+}
+
+fn to_matrix(v: Value, steps: &Steps) -> Vec<Series> {
+    let series = match v {
+        Value::Scalar(x) => vec![eval::SeriesV {
+            labels: kelp_model::Labels::empty(),
+            values: vec![Some(x); steps.n],
+        }],
+        Value::Vector(s) => s,
+    };
+    let mut out: Vec<Series> = series
+        .into_iter()
+        .map(|s| Series {
+            labels: s.labels,
+            points: s
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(k, v)| Some((Timestamp::from_unix_nanos(steps.at(k)), (*v)?)))
+                .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}

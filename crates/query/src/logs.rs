@@ -1,0 +1,183 @@
+//! Log queries: scan, pipeline, direction and limit across streams.
+//!
+//! When the whole pipeline is line filters the store can run, one limited scan answers
+//! the query. Otherwise the range is scanned in windows in query direction, growing
+//! each time, and the scan stops after the first window that completes the limit: lines
+//! beyond it cannot come before the lines already kept.
+
+use std::collections::BTreeMap;
+
+use kelp_logql::ast::LogExpr;
+use kelp_model::{LabelPair, Labels, Timestamp};
+use kelp_store::{Direction, ScanEntry, ScanRequest};
+use rayon::prelude::*;
+
+use crate::engine::Ctx;
+use crate::error::Result;
+use crate::pipeline::{labels_of, Pipeline, Row};
+use crate::plan;
+use crate::result::{LogEntry, StreamResult};
+
+/// One kept line and its output labels.
+struct Out {
+    labels: Labels,
+    entry: LogEntry,
+}
+
+/// Runs a log query over `[start, end)`.
+pub(crate) fn run(
+    ctx: &Ctx<'_>,
+    log: &LogExpr,
+    start: Timestamp,
+    end: Timestamp,
+    direction: Direction,
+    limit: usize,
+) -> Result<Vec<StreamResult>> {
+    let matchers = plan::matchers(&log.selector)?;
+    let (filters, rest) = plan::pushdown(&log.pipeline, ctx.limits)?;
+    let pipeline = Pipeline::compile(&rest, ctx.limits)?;
+    if limit == 0 || end <= start {
+        return Ok(Vec::new());
+    }
+    let fwd = direction == Direction::Forward;
+    let mut req = ScanRequest {
+        tenant: ctx.tenant.clone(),
+        matchers,
+        start,
+        end,
+        direction,
+        limit: None,
+        filters,
+    };
+    let mut kept: Vec<Out> = Vec::new();
+    if pipeline.is_empty() {
+        req.limit = Some(limit);
+        scan_into(ctx, &req, &pipeline, &mut kept, limit)?;
+        return Ok(group(kept));
+    }
+    let (s, e) = (start.as_unix_nanos(), end.as_unix_nanos());
+    let mut width: i64 = ((e - s) / 64).max(60_000_000_000);
+    let mut edge = if fwd { s } else { e };
+    while if fwd { edge < e } else { edge > s } {
+        ctx.check()?;
+        let (ws, we) = if fwd {
+            (edge, edge.saturating_add(width).min(e))
+        } else {
+            (edge.saturating_sub(width).max(s), edge)
+        };
+        req.start = Timestamp::from_unix_nanos(ws);
+        req.end = Timestamp::from_unix_nanos(we);
+        scan_into(ctx, &req, &pipeline, &mut kept, limit)?;
+        if kept.len() >= limit {
+            break;
+        }
+        edge = if fwd { we } else { ws };
+        width = width.saturating_mul(2);
+    }
+    Ok(group(kept))
+}
+
+/// Scans, runs the pipeline on every batch (on all cores) and keeps the `limit` first
+/// lines in direction order.
+fn scan_into(
+    ctx: &Ctx<'_>,
+    req: &ScanRequest,
+    pipeline: &Pipeline,
+    kept: &mut Vec<Out>,
+    limit: usize,
+) -> Result<()> {
+    let fwd = req.direction == Direction::Forward;
+    let order = |a: &Out, b: &Out| {
+        let o = a.entry.timestamp.cmp(&b.entry.timestamp);
+        if fwd {
+            o
+        } else {
+            o.reverse()
+        }
+    };
+    let mut failed = None;
+    let stats = ctx.store.scan(req, |batch| {
+        if let Err(e) = ctx.check() {
+            failed = Some(e);
+            return false;
+        }
+        let bytes: u64 = batch.iter().map(|e| e.line.len() as u64).sum();
+        ctx.stats(|s| {
+            s.lines_processed += batch.len() as u64;
+            s.bytes_processed += bytes;
+        });
+        let outs: Vec<Out> = if batch.len() > 256 {
+            batch
+                .par_iter()
+                .filter_map(|e| process(pipeline, e))
+                .collect()
+        } else {
+            batch.iter().filter_map(|e| process(pipeline, e)).collect()
+        };
+        kept.extend(outs);
+        if kept.len() > limit.saturating_mul(2).max(1024) {
+            kept.sort_by(order);
+            kept.truncate(limit);
+        }
+        true
+    })?;
+    ctx.stats(|s| s.add_scan(&stats));
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    kept.sort_by(order);
+    kept.truncate(limit);
+    Ok(())
+}
+
+/// Runs the pipeline on one entry.
+fn process(pipeline: &Pipeline, e: &ScanEntry) -> Option<Out> {
+    if pipeline.is_empty() && e.metadata.is_empty() {
+        return Some(Out {
+            labels: (*e.labels).clone(),
+            entry: LogEntry {
+                timestamp: e.timestamp,
+                line: String::from_utf8_lossy(&e.line).into_owned(),
+                metadata: Vec::new(),
+                parsed: Vec::new(),
+            },
+        });
+    }
+    let mut row = Row::new(e.timestamp, &e.line, &e.labels, &e.metadata);
+    if !pipeline.run(&mut row) {
+        return None;
+    }
+    let labels = row.to_labels();
+    let metadata: Vec<LabelPair> = e
+        .metadata
+        .iter()
+        .filter(|p| labels.get(&p.name) == Some(p.value.as_str()))
+        .cloned()
+        .collect();
+    let parsed = labels_of(row.labels.iter().filter(|(n, v)| {
+        e.labels.get(n) != Some(v.as_str()) && !e.metadata.iter().any(|p| &p.name == *n)
+    }))
+    .iter()
+    .cloned()
+    .collect();
+    Some(Out {
+        labels,
+        entry: LogEntry {
+            timestamp: e.timestamp,
+            line: String::from_utf8_lossy(&row.line).into_owned(),
+            metadata,
+            parsed,
+        },
+    })
+}
+
+/// Groups kept lines (in direction order) into streams, sorted by labels.
+fn group(kept: Vec<Out>) -> Vec<StreamResult> {
+    let mut by: BTreeMap<Labels, Vec<LogEntry>> = BTreeMap::new();
+    for o in kept {
+        by.entry(o.labels).or_default().push(o.entry);
+    }
+    by.into_iter()
+        .map(|(labels, entries)| StreamResult { labels, entries })
+        .collect()
+}
