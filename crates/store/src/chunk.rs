@@ -1,9 +1,21 @@
-//! A chunk: one stream's entries in memory, sorted by time, lines in one arena.
+//! A chunk: one stream's entries in memory, sorted by time, lines in fixed-size pages.
+//!
+//! Lines live in pages of [`PAGE_BYTES`] taken from the store's [`PagePool`] and given back
+//! to it when the chunk is dropped, so the head's churn (chunks filled, flushed, dropped
+//! over and over) reuses the same pages instead of leaving the allocator with freed
+//! buffers of every size scattered over its per-thread arenas. A line too long for a page
+//! gets an allocation of its own.
+
+use std::sync::{Arc, Mutex};
 
 use kelp_model::LabelPair;
 
-/// First capacity of a chunk's line arena.
-const MIN_ARENA: usize = 16 << 10;
+/// Size of a line page.
+pub(crate) const PAGE_BYTES: usize = 16 << 10;
+
+/// Lines longer than this get an allocation of their own rather than a fresh page (at most
+/// a quarter of a page is left unused when a line does not fit).
+const OWN_ALLOCATION: usize = PAGE_BYTES / 4;
 
 /// No metadata for this entry.
 const NO_META: u32 = u32::MAX;
@@ -17,10 +29,56 @@ fn meta_heap_bytes(meta: &[LabelPair]) -> usize {
             .sum::<usize>()
 }
 
+/// Free line pages, shared by every chunk of a head.
+#[derive(Debug)]
+pub(crate) struct PagePool {
+    free: Mutex<Vec<Vec<u8>>>,
+    /// Most free pages kept; more are given back to the allocator.
+    max_free: usize,
+}
+
+impl PagePool {
+    /// A pool keeping up to `max_bytes` of free pages.
+    pub(crate) fn new(max_bytes: u64) -> Arc<Self> {
+        Arc::new(Self {
+            free: Mutex::new(Vec::new()),
+            max_free: usize::try_from(max_bytes / PAGE_BYTES as u64).unwrap_or(usize::MAX),
+        })
+    }
+
+    fn free(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        // A list of empty pages: a panicked holder cannot leave it inconsistent.
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self) -> Vec<u8> {
+        self.free()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(PAGE_BYTES))
+    }
+
+    fn put(&self, pages: impl Iterator<Item = Vec<u8>>) {
+        let mut free = self.free();
+        for mut p in pages {
+            if p.capacity() == PAGE_BYTES && free.len() < self.max_free {
+                p.clear();
+                free.push(p);
+            }
+        }
+    }
+
+    /// Bytes of free pages held.
+    #[cfg(test)]
+    pub(crate) fn free_bytes(&self) -> usize {
+        self.free().len() * PAGE_BYTES
+    }
+}
+
 /// One entry of a chunk: its time and where its line is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ent {
     pub ts: i64,
+    page: u32,
     off: u32,
     len: u32,
     meta: u32,
@@ -30,13 +88,36 @@ pub(crate) struct Ent {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunk {
     ents: Vec<Ent>,
-    arena: Vec<u8>,
+    /// Line pages; the last one takes new lines.
+    pages: Vec<Vec<u8>>,
+    /// Where pages come from and go back to (`None`: plain allocations).
+    pool: Option<Arc<PagePool>>,
+    /// Sum of line lengths.
+    line_bytes: usize,
+    /// Sum of page capacities.
+    page_bytes: usize,
     metas: Vec<Vec<LabelPair>>,
     /// Heap bytes of the metadata pairs.
     meta_bytes: usize,
 }
 
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.put(self.pages.drain(..));
+        }
+    }
+}
+
 impl Chunk {
+    /// An empty chunk whose pages come from `pool`.
+    pub(crate) fn pooled(pool: &Arc<PagePool>) -> Self {
+        Self {
+            pool: Some(pool.clone()),
+            ..Self::default()
+        }
+    }
+
     /// The number of entries.
     pub(crate) fn len(&self) -> usize {
         self.ents.len()
@@ -50,15 +131,16 @@ impl Chunk {
     /// Memory charged for this chunk: what its buffers hold (capacity, not length, so the
     /// head cap bounds real memory), and the metadata.
     pub(crate) fn bytes(&self) -> usize {
-        self.arena.capacity()
+        self.page_bytes
+            + self.pages.capacity() * std::mem::size_of::<Vec<u8>>()
             + self.ents.capacity() * std::mem::size_of::<Ent>()
             + self.metas.capacity() * std::mem::size_of::<Vec<LabelPair>>()
             + self.meta_bytes
     }
 
-    /// Gives back spare capacity (a chunk about to be frozen takes no more entries).
+    /// Gives back spare capacity (a chunk about to be frozen takes no more entries). The
+    /// last page keeps its spare room: pages are recycled whole.
     pub(crate) fn shrink(&mut self) {
-        self.arena.shrink_to_fit();
         self.ents.shrink_to_fit();
         self.metas.shrink_to_fit();
     }
@@ -66,12 +148,12 @@ impl Chunk {
     /// Lines and entry records held (length, not capacity): what decides when a chunk is
     /// full.
     pub(crate) fn fill(&self) -> usize {
-        self.arena.len() + self.ents.len() * std::mem::size_of::<Ent>()
+        self.line_bytes + self.ents.len() * std::mem::size_of::<Ent>()
     }
 
     /// Sum of line lengths.
     pub(crate) fn line_bytes(&self) -> usize {
-        self.arena.len()
+        self.line_bytes
     }
 
     /// The entries, sorted.
@@ -81,7 +163,7 @@ impl Chunk {
 
     /// The line of `e`.
     pub(crate) fn line(&self, e: &Ent) -> &[u8] {
-        &self.arena[e.off as usize..(e.off + e.len) as usize]
+        &self.pages[e.page as usize][e.off as usize..(e.off + e.len) as usize]
     }
 
     /// The metadata of `e`.
@@ -137,8 +219,38 @@ impl Chunk {
     /// Appends an entry known to sort last.
     fn push_last(&mut self, ts: i64, line: &[u8], meta: &[LabelPair]) {
         debug_assert!(self.ents.last().is_none_or(|e| e.ts <= ts));
-        let off = self.arena.len() as u32;
-        self.arena.extend_from_slice(line);
+        let e = self.store(ts, line, meta);
+        self.ents.push(e);
+    }
+
+    /// Copies a line (and its metadata) in; returns the entry pointing at it.
+    fn store(&mut self, ts: i64, line: &[u8], meta: &[LabelPair]) -> Ent {
+        let room = self.pages.last().map_or(0, |p| p.capacity() - p.len());
+        if room < line.len() {
+            let page = if line.len() > OWN_ALLOCATION {
+                line.to_vec()
+            } else {
+                match &self.pool {
+                    Some(pool) => pool.get(),
+                    None => Vec::with_capacity(PAGE_BYTES),
+                }
+            };
+            self.page_bytes += page.capacity();
+            self.pages.push(page);
+        }
+        let at = self.pages.len() - 1;
+        // The page was just chosen to have room (or holds the line already).
+        let (page, off) = match self.pages.last_mut() {
+            Some(p) if p.as_ptr() == line.as_ptr() => (p, 0),
+            Some(p) => {
+                let off = p.len();
+                p.extend_from_slice(line);
+                (p, off)
+            }
+            None => unreachable!("a page was pushed above"),
+        };
+        debug_assert!(page.len() >= off + line.len());
+        self.line_bytes += line.len();
         let meta = if meta.is_empty() {
             NO_META
         } else {
@@ -146,12 +258,13 @@ impl Chunk {
             self.metas.push(meta.to_vec());
             (self.metas.len() - 1) as u32
         };
-        self.ents.push(Ent {
+        Ent {
             ts,
-            off,
+            page: at as u32,
+            off: off as u32,
             len: line.len() as u32,
             meta,
-        });
+        }
     }
 
     /// Inserts an entry at its place in time order; returns false (and inserts nothing) if
@@ -165,29 +278,7 @@ impl Chunk {
             }
             self.ents.partition_point(|e| e.ts <= ts)
         };
-        let off = self.arena.len() as u32;
-        if self.arena.capacity() - self.arena.len() < line.len() {
-            // Fewer, larger steps than doubling from a few bytes: less copying and fewer
-            // freed small buffers for the allocator to hold on to.
-            let want = (self.arena.capacity() * 2)
-                .max(MIN_ARENA)
-                .max(off as usize + line.len());
-            self.arena.reserve_exact(want - self.arena.len());
-        }
-        self.arena.extend_from_slice(line);
-        let meta = if meta.is_empty() {
-            NO_META
-        } else {
-            self.meta_bytes += meta_heap_bytes(meta);
-            self.metas.push(meta.to_vec());
-            (self.metas.len() - 1) as u32
-        };
-        let e = Ent {
-            ts,
-            off,
-            len: line.len() as u32,
-            meta,
-        };
+        let e = self.store(ts, line, meta);
         if at == self.ents.len() {
             self.ents.push(e);
         } else {

@@ -88,9 +88,11 @@ impl LinePattern {
                     }
                     parts.push(None)
                 }
-                crate::pattern::Part::Capture(name) => return Err(QueryError::Invalid(format!(
+                crate::pattern::Part::Capture(name) => {
+                    return Err(QueryError::Invalid(format!(
                     "invalid pattern {p:?}: named capture <{name}> is not allowed in a line filter"
-                ))),
+                )))
+                }
             }
         }
         Ok(Self { parts })

@@ -6,6 +6,7 @@
 
 mod funcs;
 mod parse;
+mod text;
 mod value;
 
 use parse::{Arg, Node, Pipeline};

@@ -1,0 +1,22 @@
+//! Loki push decoding on arbitrary bodies, as JSON, as snappy protobuf, and as Kelp's
+//! native zstd push: never panics, and whatever decodes re-encodes to the same streams.
+#![no_main]
+
+use kelp_wire::{decode_push, encode_push_protobuf, native};
+use libfuzzer_sys::fuzz_target;
+
+const MAX: usize = 1 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    for content_type in ["application/json", "application/x-protobuf"] {
+        if let Ok(streams) = decode_push(Some(content_type), data) {
+            let again = decode_push(
+                Some("application/x-protobuf"),
+                &encode_push_protobuf(&streams),
+            )
+            .expect("our own encoding decodes");
+            assert_eq!(again, streams);
+        }
+    }
+    let _ = native::decode(data, MAX);
+});
