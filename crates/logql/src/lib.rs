@@ -53,7 +53,7 @@ pub mod ast;
 mod error;
 mod lexer;
 mod parser;
-mod pattern;
+pub mod pattern;
 mod printer;
 mod units;
 mod validate;

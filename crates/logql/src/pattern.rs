@@ -3,7 +3,7 @@
 
 /// A piece of a pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Part<'a> {
+pub enum Part<'a> {
     /// Text that must appear as is.
     Literal(&'a str),
     /// `<name>`; `_` for the unnamed capture.
@@ -12,7 +12,7 @@ pub(crate) enum Part<'a> {
 
 /// Splits a pattern into literals and captures. A `<` that does not start `<identifier>` is
 /// literal text.
-pub(crate) fn parts(pattern: &str) -> Vec<Part<'_>> {
+pub fn parts(pattern: &str) -> Vec<Part<'_>> {
     let mut out = Vec::new();
     let mut literal_start = 0;
     let mut i = 0;

@@ -37,34 +37,9 @@ pub(crate) fn parse_range(s: &str) -> Result<GoDuration, String> {
     })
 }
 
-/// A byte size the way go-humanize's `ParseBytes` reads it (`250kB`, `2.5KiB`, `3G`):
-/// a decimal number and a case-insensitive unit, decimal (`k`, `kB` = 1000) or binary
-/// (`Ki`, `KiB` = 1024). Fractions are truncated to whole bytes.
+/// A byte size the way go-humanize's `ParseBytes` reads it (`250kB`, `2.5KiB`, `3G`).
 pub(crate) fn parse_bytes(s: &str) -> Option<u64> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.replace(',', "").parse().ok()?;
-    let shift = |k: u32| 1u64 << (10 * k);
-    let pow = |k: u32| 1000u64.pow(k);
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => pow(1),
-        "ki" | "kib" => shift(1),
-        "m" | "mb" => pow(2),
-        "mi" | "mib" => shift(2),
-        "g" | "gb" => pow(3),
-        "gi" | "gib" => shift(3),
-        "t" | "tb" => pow(4),
-        "ti" | "tib" => shift(4),
-        "p" | "pb" => pow(5),
-        "pi" | "pib" => shift(5),
-        _ => return None,
-    };
-    let total = value * mult as f64;
-    // 2^64 as f64: anything at or above does not fit, as in go-humanize.
-    (total < 18_446_744_073_709_551_616.0).then_some(total as u64)
+    ByteSize::parse_humanize(s).ok().map(ByteSize::as_u64)
 }
 
 /// Prints a duration so that the lexer reads it back exactly: Prometheus style (`1h30m`,

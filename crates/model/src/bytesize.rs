@@ -91,6 +91,52 @@ impl ByteSize {
     }
 }
 
+impl ByteSize {
+    /// Parses a size the way go-humanize's `ParseBytes` does, as LogQL's bytes literals and
+    /// `unwrap bytes()` read them: a decimal number (commas allowed) and a case-insensitive
+    /// unit, decimal (`k`, `kB` = 1000) or binary (`Ki`, `KiB` = 1024), up to exa; the
+    /// result is truncated to whole bytes.
+    pub fn parse_humanize(s: &str) -> Result<Self, ModelError> {
+        let err = |reason| ModelError::InvalidByteSize {
+            input: s.chars().take(64).collect(),
+            reason,
+        };
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let value: f64 = num
+            .replace(',', "")
+            .parse()
+            .map_err(|_| err("expected a number"))?;
+        let pow = |k: i32| 1000f64.powi(k);
+        let shift = |k: i32| 1024f64.powi(k);
+        let mult = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kb" => pow(1),
+            "ki" | "kib" => shift(1),
+            "m" | "mb" => pow(2),
+            "mi" | "mib" => shift(2),
+            "g" | "gb" => pow(3),
+            "gi" | "gib" => shift(3),
+            "t" | "tb" => pow(4),
+            "ti" | "tib" => shift(4),
+            "p" | "pb" => pow(5),
+            "pi" | "pib" => shift(5),
+            "e" | "eb" => pow(6),
+            "ei" | "eib" => shift(6),
+            _ => return Err(err("unknown unit")),
+        };
+        let total = value * mult;
+        // 2^64 as f64: at or above it does not fit, as in go-humanize.
+        if total >= 18_446_744_073_709_551_616.0 {
+            return Err(err("too large"));
+        }
+        Ok(Self(total as u64))
+    }
+}
+
 /// Prints the canonical Kubernetes form for bytes: the largest exact binary suffix, or the
 /// plain number.
 impl fmt::Display for ByteSize {
@@ -139,6 +185,27 @@ mod tests {
             "", "-1", "10MB", "1m", "abc", ".", "1.2.3", "16Ei", "1e40", "Mi",
         ] {
             assert!(ByteSize::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn humanize_sizes() {
+        let table: &[(&str, u64)] = &[
+            ("42", 42),
+            ("42b", 42),
+            ("3k", 3000),
+            ("250kB", 250_000),
+            ("2.5KiB", 2560),
+            ("5 MiB", 5 << 20),
+            ("1.5GB", 1_500_000_000),
+            ("1,000", 1000),
+            ("1EiB", 1 << 60),
+        ];
+        for (input, want) in table {
+            assert_eq!(ByteSize::parse_humanize(input).unwrap().0, *want, "{input}");
+        }
+        for bad in ["", "k", "1 parsec", "16EiB", "-1"] {
+            assert!(ByteSize::parse_humanize(bad).is_err(), "{bad}");
         }
     }
 

@@ -59,7 +59,6 @@ mod engine;
 mod error;
 mod eval;
 mod logs;
-mod pattern;
 mod pipeline;
 mod plan;
 mod range;

@@ -77,10 +77,10 @@ pub(crate) struct LinePattern {
 impl LinePattern {
     fn parse(p: &str) -> Result<Self> {
         let mut parts: Vec<Option<Vec<u8>>> = Vec::new();
-        for part in crate::pattern::parts(p) {
+        for part in kelp_logql::pattern::parts(p) {
             match part {
-                crate::pattern::Part::Literal(l) => parts.push(Some(l.as_bytes().to_vec())),
-                crate::pattern::Part::Capture("_") => {
+                kelp_logql::pattern::Part::Literal(l) => parts.push(Some(l.as_bytes().to_vec())),
+                kelp_logql::pattern::Part::Capture("_") => {
                     if matches!(parts.last(), Some(None)) {
                         return Err(QueryError::Invalid(format!(
                             "invalid pattern {p:?}: consecutive captures are not allowed"
@@ -88,7 +88,7 @@ impl LinePattern {
                     }
                     parts.push(None)
                 }
-                crate::pattern::Part::Capture(name) => {
+                kelp_logql::pattern::Part::Capture(name) => {
                     return Err(QueryError::Invalid(format!(
                     "invalid pattern {p:?}: named capture <{name}> is not allowed in a line filter"
                 )))

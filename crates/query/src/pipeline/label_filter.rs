@@ -179,29 +179,9 @@ pub(crate) fn parse_go_duration_secs(v: &str) -> Option<f64> {
 }
 
 /// go-humanize's `ParseBytes`: `42`, `3k`, `5 MiB`, `1.5GB` (`kB` and `k` are 1000, `KiB`
-/// is 1024; case-insensitive units).
+/// is 1024; case-insensitive units), truncated to whole bytes as Loki does.
 pub(crate) fn parse_bytes(v: &str) -> Option<f64> {
-    let v = v.trim();
-    let split = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
-        .unwrap_or(v.len());
-    let num: f64 = v[..split].replace(',', "").parse().ok()?;
-    let unit = v[split..].trim().to_ascii_lowercase();
-    let mult = match unit.as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "ki" | "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mi" | "mib" => 1024f64.powi(2),
-        "g" | "gb" => 1e9,
-        "gi" | "gib" => 1024f64.powi(3),
-        "t" | "tb" => 1e12,
-        "ti" | "tib" => 1024f64.powi(4),
-        "p" | "pb" => 1e15,
-        "pi" | "pib" => 1024f64.powi(5),
-        "e" | "eb" => 1e18,
-        "ei" | "eib" => 1024f64.powi(6),
-        _ => return None,
-    };
-    Some(num * mult)
+    kelp_model::ByteSize::parse_humanize(v)
+        .ok()
+        .map(|b| b.as_u64() as f64)
 }

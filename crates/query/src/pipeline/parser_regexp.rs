@@ -2,8 +2,8 @@
 
 use super::Row;
 use crate::error::{QueryError, Result};
-use crate::pattern::{parts, Part};
 use crate::Limits;
+use kelp_logql::pattern::{parts, Part};
 
 /// A compiled `regexp` stage.
 #[derive(Debug)]
