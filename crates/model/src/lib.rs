@@ -9,7 +9,8 @@
 //!   [`StreamEntries`]: a stream's entries in a batch, what every ingest path decodes into.
 //! - [`TenantId`]: a tenant as Loki's `X-Scope-OrgID` names it.
 //! - Parsers for the value syntaxes users type: RFC 3339 and Unix timestamps
-//!   ([`Timestamp::parse_rfc3339`], [`Timestamp::parse_loki`]), Go durations
+//!   ([`Timestamp::parse_rfc3339`], [`Timestamp::parse_unix`], [`Timestamp::parse_any`],
+//!   [`Timestamp::parse_loki`]), Go durations
 //!   ([`GoDuration`]) and Kubernetes byte quantities ([`ByteSize`]).
 //!
 //! ```
@@ -39,4 +40,4 @@ pub use entry::{Entry, StreamEntries};
 pub use error::ModelError;
 pub use labels::{is_valid_label_name, LabelPair, Labels, StreamId};
 pub use tenant::TenantId;
-pub use time::Timestamp;
+pub use time::{Timestamp, UnixUnit};

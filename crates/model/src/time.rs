@@ -81,6 +81,69 @@ impl Timestamp {
         Self::parse_rfc3339(s.as_bytes())
     }
 
+    /// Parses a Unix timestamp in the given unit: an optional sign, digits, and for
+    /// [`UnixUnit::Secs`] and [`UnixUnit::Millis`] an optional fraction (kept to the
+    /// nanosecond, further digits dropped). Out-of-range values are errors.
+    pub fn parse_unix(s: &str, unit: UnixUnit) -> Result<Self, ModelError> {
+        let err = |offset, reason| ModelError::InvalidTimestamp {
+            input: excerpt(s.as_bytes()),
+            offset,
+            reason,
+        };
+        let (neg, body) = match s.as_bytes().first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let sign_len = s.len() - body.len();
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        let digits_ok = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits_ok(int) {
+            return Err(err(sign_len, "expected digits"));
+        }
+        if !digits_ok(frac) || (body.contains('.') && (frac.is_empty() || unit == UnixUnit::Nanos))
+        {
+            return Err(err(sign_len + int.len(), "bad fraction"));
+        }
+        let per_unit: i128 = match unit {
+            UnixUnit::Secs => 1_000_000_000,
+            UnixUnit::Millis => 1_000_000,
+            UnixUnit::Nanos => 1,
+        };
+        let whole: i128 = int.parse().map_err(|_| err(sign_len, "out of range"))?;
+        let mut nanos = whole * per_unit;
+        let mut scale = per_unit;
+        for d in frac.bytes() {
+            scale /= 10;
+            nanos += i128::from(d - b'0') * scale;
+        }
+        let nanos = if neg { -nanos } else { nanos };
+        i64::try_from(nanos)
+            .map(Self)
+            .map_err(|_| err(0, "out of the representable range (1677..2262)"))
+    }
+
+    /// Parses what a user may type for a point in time: RFC 3339, or a Unix timestamp
+    /// whose unit is told by its magnitude as most tools do (up to 10 integer digits:
+    /// seconds, up to 13: milliseconds, more: nanoseconds).
+    pub fn parse_any(s: &str) -> Result<Self, ModelError> {
+        if s.contains('T') {
+            return Self::parse_rfc3339(s.as_bytes());
+        }
+        let int_digits = s
+            .trim_start_matches(['-', '+'])
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .len();
+        let unit = match int_digits {
+            0..=10 => UnixUnit::Secs,
+            11..=13 => UnixUnit::Millis,
+            _ => UnixUnit::Nanos,
+        };
+        Self::parse_unix(s, unit)
+    }
+
     /// Go's `RFC3339Nano` as containerd writes it: UTC, `Z`, fraction with trailing zeros
     /// trimmed and left out when zero (`2024-06-01T12:00:00.5Z`).
     pub fn to_rfc3339_nano(self) -> String {
@@ -169,6 +232,17 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339_nano())
     }
+}
+
+/// The unit of a Unix timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnixUnit {
+    /// Seconds since the epoch.
+    Secs,
+    /// Milliseconds since the epoch.
+    Millis,
+    /// Nanoseconds since the epoch.
+    Nanos,
 }
 
 #[derive(Clone, Copy)]
@@ -421,6 +495,44 @@ mod tests {
         assert!(Timestamp::parse_loki("").is_err());
     }
 
+    #[test]
+    fn unix_forms() {
+        let table: &[(&str, UnixUnit, i64)] = &[
+            ("1700000000", UnixUnit::Secs, 1_700_000_000_000_000_000),
+            ("1700000000.25", UnixUnit::Secs, 1_700_000_000_250_000_000),
+            ("-1.5", UnixUnit::Secs, -1_500_000_000),
+            ("1700000000123", UnixUnit::Millis, 1_700_000_000_123_000_000),
+            ("1.0000005", UnixUnit::Millis, 1_000_000),
+            (
+                "1700000000123456789",
+                UnixUnit::Nanos,
+                1_700_000_000_123_456_789,
+            ),
+        ];
+        for (input, unit, want) in table {
+            assert_eq!(
+                Timestamp::parse_unix(input, *unit).unwrap().0,
+                *want,
+                "{input}"
+            );
+        }
+        for (bad, unit) in [
+            ("", UnixUnit::Secs),
+            ("1.", UnixUnit::Secs),
+            ("1.5", UnixUnit::Nanos),
+            ("1e9", UnixUnit::Secs),
+            ("9300000000", UnixUnit::Secs),
+            ("x", UnixUnit::Millis),
+        ] {
+            assert!(Timestamp::parse_unix(bad, unit).is_err(), "{bad}");
+        }
+        let any = |s: &str| Timestamp::parse_any(s).unwrap().0;
+        assert_eq!(any("1700000000"), 1_700_000_000_000_000_000);
+        assert_eq!(any("1700000000123"), 1_700_000_000_123_000_000);
+        assert_eq!(any("1700000000123456789"), 1_700_000_000_123_456_789);
+        assert_eq!(any("2023-11-14T22:13:20Z"), 1_700_000_000_000_000_000);
+    }
+
     proptest! {
         #[test]
         fn format_parse_round_trip(n in any::<i64>()) {
@@ -454,8 +566,11 @@ mod tests {
         }
 
         #[test]
-        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40), text in "[-+0-9.TZ:]{0,30}") {
             let _ = Timestamp::parse_rfc3339(&bytes);
+            let _ = Timestamp::parse_any(&text);
+            let _ = Timestamp::parse_loki(&text);
+            let _ = Timestamp::parse_any(&String::from_utf8_lossy(&bytes));
         }
     }
 }
