@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod server;
 mod simulate;
 mod stream;
 
@@ -23,6 +24,9 @@ enum Command {
     /// Write a Kubernetes node's pod log tree as containerd and the kubelet do.
     #[command(after_help = simulate::EXAMPLES)]
     Simulate(simulate::SimulateArgs),
+    /// Serve the log store behind Loki's HTTP API (plus ES `_bulk`, OTLP and live tail).
+    #[command(after_help = server::EXAMPLES)]
+    Server(server::ServerArgs),
     /// Streaming sidecar: follow files through rotation and copy their lines to stdout.
     #[command(after_help = stream::EXAMPLES)]
     Stream(stream::StreamArgs),
@@ -33,6 +37,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Server(args) => server::run(args),
         Command::Stream(args) => stream::run(args),
     };
     match result {

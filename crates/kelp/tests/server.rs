@@ -1,0 +1,116 @@
+//! End-to-end tests of `kelp server`: the real binary on a random port, real sockets, a
+//! real SIGTERM, and a restart on the same data.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Starts `kelp server --listen 127.0.0.1:0 --data-dir DIR` and reads its address.
+fn start(dir: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kelp"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        if let Some(a) = line.trim().strip_prefix("kelp server listening on http://") {
+            break a.parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let began = Instant::now();
+    while http(addr, "GET", "/ready", "").0 != 200 {
+        assert!(began.elapsed() < DEADLINE, "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, addr)
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn terminate(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let began = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            return;
+        }
+        assert!(began.elapsed() < DEADLINE, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_flushes_and_a_restart_serves_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr) = start(dir.path());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        - 5_000_000_000;
+    let body = format!(
+        r#"{{"streams":[{{"stream":{{"app":"e2e"}},"values":[["{t}","first"],["{}","second"]]}}]}}"#,
+        t + 1
+    );
+    assert_eq!(http(addr, "POST", "/loki/api/v1/push", &body).0, 204);
+    terminate(child);
+    let tenants = std::fs::read_dir(dir.path().join("tenants"))
+        .unwrap()
+        .count();
+    assert!(tenants > 0, "shutdown wrote segments");
+
+    let (child, addr) = start(dir.path());
+    let (status, body) = http(
+        addr,
+        "GET",
+        "/loki/api/v1/query_range?query=%7Bapp%3D%22e2e%22%7D",
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"["#) && body.contains("\"first\"") && body.contains("\"second\""),
+        "{body}"
+    );
+    terminate(child);
+}

@@ -1,0 +1,375 @@
+//! The server's configuration: YAML with `deny_unknown_fields`, a default for every key,
+//! environment overrides, then validation into the store's and the engine's configs.
+//!
+//! Environment overrides: `KELP_SERVER_<KEY>` sets a top-level key and
+//! `KELP_SERVER_<SECTION>__<KEY>` a key of a section (names upper-cased, `__` between
+//! levels), for example `KELP_SERVER_LISTEN=0.0.0.0:3100`,
+//! `KELP_SERVER_AUTH_ENABLED=true`, `KELP_SERVER_LIMITS__MAX_LINE_BYTES=1048576`. Values
+//! are read as YAML scalars; unknown names are rejected like unknown YAML keys.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kelp_model::TenantId;
+use kelp_store::{FsyncPolicy, StoreConfig};
+use kelp_wire::bulk::BulkMapping;
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::error::ConfigError;
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "KELP_SERVER_";
+
+/// Everything `kelp server` reads from its config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:3100`).
+    pub listen: String,
+    /// The store's directory (`./kelp-data`).
+    pub data_dir: PathBuf,
+    /// Whether `X-Scope-OrgID` is required (Loki's `auth_enabled`; default false: every
+    /// request belongs to `no_auth_tenant`).
+    pub auth_enabled: bool,
+    /// The tenant of every request when auth is disabled (`fake`, as Loki).
+    pub no_auth_tenant: String,
+    /// Largest request body as sent, in bytes (64 MiB); larger is 413.
+    pub max_body_bytes: usize,
+    /// Largest request body after decompression, in bytes (256 MiB); larger is 413.
+    pub max_decompressed_bytes: usize,
+    /// Whether streams without `service_name` get one by Loki's discovery rules (§2.5).
+    pub discover_service_name: bool,
+    /// Default `tracing` filter when `RUST_LOG` is unset (`info`).
+    pub log_level: String,
+    /// How long shutdown waits for in-flight requests before closing anyway.
+    pub shutdown_timeout_secs: u64,
+    /// The storage engine.
+    pub store: StoreSection,
+    /// Per-tenant and per-query limits.
+    pub limits: LimitsSection,
+    /// The Elasticsearch-compatible endpoints.
+    pub elasticsearch: EsSection,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3100".into(),
+            data_dir: PathBuf::from("./kelp-data"),
+            auth_enabled: false,
+            no_auth_tenant: "fake".into(),
+            max_body_bytes: 64 << 20,
+            max_decompressed_bytes: 256 << 20,
+            discover_service_name: true,
+            log_level: "info".into(),
+            shutdown_timeout_secs: 30,
+            store: StoreSection::default(),
+            limits: LimitsSection::default(),
+            elasticsearch: EsSection::default(),
+        }
+    }
+}
+
+/// The store's settings (see `kelp_store::StoreConfig` for their meaning).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `always`, `batch` (group commit, the default) or `never`.
+    pub fsync: String,
+    /// With `fsync: batch`, how long a group waits for more appenders (2 ms).
+    pub fsync_batch_delay_ms: u64,
+    /// Head bytes that start a flush (64 MiB).
+    pub flush_bytes: u64,
+    /// Age of the oldest unflushed data that starts a flush (300 s).
+    pub flush_age_secs: u64,
+    /// The head's memory cap (128 MiB).
+    pub max_head_bytes: u64,
+    /// Raw bytes per block (1 MiB).
+    pub block_bytes: usize,
+    /// zstd level of blocks (3).
+    pub zstd_level: i32,
+    /// Out-of-order window (3600 s).
+    pub unordered_window_secs: u64,
+    /// Delete data older than this (unset: keep forever).
+    pub retention_max_age_secs: Option<u64>,
+    /// Total segment bytes on disk before the oldest go (unset: no limit).
+    pub max_disk_bytes: Option<u64>,
+    /// Segments per partition that trigger compaction (8).
+    pub compact_min_segments: usize,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            fsync: "batch".into(),
+            fsync_batch_delay_ms: 2,
+            flush_bytes: 64 << 20,
+            flush_age_secs: 300,
+            max_head_bytes: 128 << 20,
+            block_bytes: 1 << 20,
+            zstd_level: 3,
+            unordered_window_secs: 3600,
+            retention_max_age_secs: None,
+            max_disk_bytes: None,
+            compact_min_segments: 8,
+        }
+    }
+}
+
+/// Limits, each answered with a clear error (spec §2.6, §3.2).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Streams per tenant in the head (10 000).
+    pub max_streams_per_tenant: usize,
+    /// Labels per stream (15).
+    pub max_label_names_per_series: usize,
+    /// Longest label name (1024 bytes).
+    pub max_label_name_bytes: usize,
+    /// Longest label value (2048 bytes).
+    pub max_label_value_bytes: usize,
+    /// Longest line (256 KiB); longer entries are rejected.
+    pub max_line_bytes: usize,
+    /// Sustained ingestion rate per tenant in line bytes per second (0: unlimited).
+    pub ingestion_rate_bytes_per_sec: u64,
+    /// Burst allowed above the rate (default: one second of rate, at least 6 MiB).
+    pub ingestion_burst_bytes: u64,
+    /// Most entries a log query may ask for (5000).
+    pub max_entries_per_query: usize,
+    /// Most series a metric query may hold (500).
+    pub max_query_series: usize,
+    /// Longest query range (721 h; 0: unlimited).
+    pub max_query_range_secs: u64,
+    /// Largest compiled regex (1 MiB).
+    pub max_regex_bytes: usize,
+    /// Queries running at once; more are answered 429 (16).
+    pub max_concurrent_queries: usize,
+    /// Query timeout (300 s); over it, 504.
+    pub query_timeout_secs: u64,
+    /// Entries buffered per tail client before entries are dropped (1024).
+    pub tail_buffer_entries: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let store = kelp_store::Limits::default();
+        let query = kelp_query::Limits::default();
+        Self {
+            max_streams_per_tenant: store.max_streams_per_tenant,
+            max_label_names_per_series: store.max_label_names_per_series,
+            max_label_name_bytes: store.max_label_name_bytes,
+            max_label_value_bytes: store.max_label_value_bytes,
+            max_line_bytes: store.max_line_bytes,
+            ingestion_rate_bytes_per_sec: 0,
+            ingestion_burst_bytes: 0,
+            max_entries_per_query: query.max_entries_per_query,
+            max_query_series: query.max_series,
+            max_query_range_secs: query.max_query_range.map_or(0, |d| d.as_secs()),
+            max_regex_bytes: query.max_regex_bytes,
+            max_concurrent_queries: 16,
+            query_timeout_secs: query.query_timeout.as_secs(),
+            tail_buffer_entries: 1024,
+        }
+    }
+}
+
+/// The Elasticsearch-compatible endpoints (spec §10).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EsSection {
+    /// `version.number` reported by `GET /` (`8.17.0`).
+    pub version: String,
+    /// `cluster_name` reported by `GET /` and `_cluster/health` (`kelp`).
+    pub cluster_name: String,
+    /// How documents become entries (see `docs/wire.md`).
+    pub mapping: BulkMapping,
+}
+
+impl Default for EsSection {
+    fn default() -> Self {
+        let info = kelp_wire::bulk::EsInfo::default();
+        Self {
+            version: info.version,
+            cluster_name: info.cluster_name,
+            mapping: BulkMapping::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parses YAML text (empty text gives the defaults), then applies `env` overrides
+    /// (name, value pairs; pass `std::env::vars()`).
+    pub fn from_yaml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut root: Value = serde_yaml_ng::from_str(text).map_err(ConfigError::yaml)?;
+        if root.is_null() {
+            root = Value::Mapping(Mapping::new());
+        }
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let value: Value = serde_yaml_ng::from_str(&value).unwrap_or(Value::String(value));
+            set_path(&mut root, &path.to_ascii_lowercase(), value)
+                .map_err(|reason| ConfigError::Env { name, reason })?;
+        }
+        let cfg: Self = serde_yaml_ng::from_value(root).map_err(ConfigError::yaml)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { key, reason };
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| invalid("listen", e.to_string()))?;
+        TenantId::parse(&self.no_auth_tenant)
+            .map_err(|e| invalid("no_auth_tenant", e.to_string()))?;
+        self.fsync_policy()?;
+        if self.max_body_bytes == 0 || self.max_decompressed_bytes == 0 {
+            return Err(invalid("max_body_bytes", "must be > 0".into()));
+        }
+        if self.limits.max_concurrent_queries == 0 {
+            return Err(invalid(
+                "limits.max_concurrent_queries",
+                "must be > 0".into(),
+            ));
+        }
+        if self.limits.tail_buffer_entries == 0 {
+            return Err(invalid("limits.tail_buffer_entries", "must be > 0".into()));
+        }
+        Ok(())
+    }
+
+    /// The tenant of unauthenticated requests.
+    pub fn no_auth_tenant(&self) -> TenantId {
+        // Checked by `validate`; "fake" is a valid id.
+        TenantId::parse(&self.no_auth_tenant)
+            .unwrap_or_else(|_| TenantId::parse("fake").expect("a valid tenant id"))
+    }
+
+    fn fsync_policy(&self) -> Result<FsyncPolicy, ConfigError> {
+        Ok(match self.store.fsync.as_str() {
+            "always" => FsyncPolicy::Always,
+            "never" => FsyncPolicy::Never,
+            "batch" => FsyncPolicy::Batch {
+                max_delay: Duration::from_millis(self.store.fsync_batch_delay_ms),
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "store.fsync",
+                    reason: format!("{other:?} is not one of always, batch, never"),
+                })
+            }
+        })
+    }
+
+    /// The store's configuration, composed from `data_dir`, `store` and `limits`.
+    pub fn store_config(&self) -> Result<StoreConfig, ConfigError> {
+        let s = &self.store;
+        let l = &self.limits;
+        let mut c = StoreConfig::new(&self.data_dir);
+        c.fsync = self.fsync_policy()?;
+        c.flush_bytes = s.flush_bytes;
+        c.flush_age = Duration::from_secs(s.flush_age_secs);
+        c.max_head_bytes = s.max_head_bytes;
+        c.block_bytes = s.block_bytes;
+        c.zstd_level = s.zstd_level;
+        c.unordered_window = Duration::from_secs(s.unordered_window_secs);
+        c.retention.max_age = s.retention_max_age_secs.map(Duration::from_secs);
+        c.retention.max_disk_bytes = s.max_disk_bytes;
+        c.compact_min_segments = s.compact_min_segments;
+        c.limits = kelp_store::Limits {
+            max_streams_per_tenant: l.max_streams_per_tenant,
+            max_label_names_per_series: l.max_label_names_per_series,
+            max_label_name_bytes: l.max_label_name_bytes,
+            max_label_value_bytes: l.max_label_value_bytes,
+            max_line_bytes: l.max_line_bytes,
+        };
+        Ok(c)
+    }
+
+    /// The query engine's limits.
+    pub fn query_limits(&self) -> kelp_query::Limits {
+        let l = &self.limits;
+        kelp_query::Limits {
+            max_entries_per_query: l.max_entries_per_query,
+            max_series: l.max_query_series,
+            query_timeout: Duration::from_secs(l.query_timeout_secs),
+            max_query_range: (l.max_query_range_secs > 0)
+                .then(|| Duration::from_secs(l.max_query_range_secs)),
+            max_regex_bytes: l.max_regex_bytes,
+            ..kelp_query::Limits::default()
+        }
+    }
+}
+
+/// Sets `path` (`a__b`) in a YAML mapping, creating sections as needed.
+fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let mut node = root;
+    let mut parts = path.split("__").peekable();
+    while let Some(part) = parts.next() {
+        let Value::Mapping(map) = node else {
+            return Err(format!("{part:?} is inside a value that is not a section"));
+        };
+        let key = Value::String(part.to_owned());
+        if parts.peek().is_none() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map
+            .entry(key)
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    Err("empty name".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = ServerConfig::from_yaml("", env(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3100");
+        assert_eq!(c.no_auth_tenant, "fake");
+        let c = ServerConfig::from_yaml(
+            "listen: 0.0.0.0:9000\nlimits:\n  max_line_bytes: 10\n",
+            env(&[
+                ("KELP_SERVER_AUTH_ENABLED", "true"),
+                ("KELP_SERVER_LIMITS__MAX_ENTRIES_PER_QUERY", "7"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert!(c.auth_enabled);
+        assert_eq!(c.limits.max_line_bytes, 10);
+        assert_eq!(c.limits.max_entries_per_query, 7);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_rejected() {
+        for (yaml, vars) in [
+            ("lisen: x", vec![]),
+            ("limits: {nope: 1}", vec![]),
+            ("", env(&[("KELP_SERVER_NOPE", "1")])),
+            ("store: {fsync: sometimes}", vec![]),
+            ("listen: nowhere", vec![]),
+            ("no_auth_tenant: 'a b'", vec![]),
+        ] {
+            assert!(ServerConfig::from_yaml(yaml, vars).is_err(), "{yaml}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! # kelp-server
+//!
+//! `kelp server`: Kelp's log store behind Loki's HTTP API, so Grafana, logcli, Promtail,
+//! Alloy and Fluent Bit work unchanged, plus Elasticsearch `_bulk`, OTLP/HTTP logs, Kelp's
+//! native push and live tail. The API is specified in `shared/spec/loki-http-api.md`.
+//!
+//! - [`ServerConfig`]: the YAML configuration (every key has a default; environment
+//!   overrides `KELP_SERVER_<KEY>` and `KELP_SERVER_<SECTION>__<KEY>`).
+//! - [`app`]: the `Router` of every route, over an [`AppState`]; tests drive it without a
+//!   socket.
+//! - [`serve`]: binds nothing itself; given a listener it answers at once (`/ready` is 503
+//!   while the store recovers on the blocking pool), and on shutdown stops accepting,
+//!   finishes in-flight requests, then flushes and closes the store.
+//! - [`ApiError`]: the one place errors become HTTP statuses and plain-text bodies.
+//! - Every ingest protocol decodes (kelp-wire) and appends through one function on the
+//!   blocking pool; the store acknowledges only durable entries, and every stored batch is
+//!   broadcast to live-tail clients.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kelp_server::{app, AppState, ServerConfig};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let config = ServerConfig::from_yaml("", []).unwrap();
+//! let store = kelp_store::Store::open(kelp_store::StoreConfig::new(dir.path())).unwrap();
+//! let router = app(AppState::with_store(config, Arc::new(store)));
+//! # drop(router);
+//! ```
+
+pub mod config;
+mod error;
+pub mod ingest;
+pub mod limits;
+pub mod metrics;
+pub mod params;
+pub mod routes;
+pub mod state;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::ServerConfig;
+pub use error::{ApiError, ConfigError, ServerError};
+pub use routes::app;
+pub use state::AppState;
+
+/// Serves the API on `listener` until `shutdown` completes, then stops accepting, lets
+/// in-flight requests finish (at most `shutdown_timeout_secs`), and flushes and closes
+/// the store. The store is opened (WAL replay) on the blocking pool while the server
+/// already answers `/ready` with 503.
+pub async fn serve(
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store_config = config.store_config()?;
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    let state = AppState::new(config);
+    let opener = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
+            let began = std::time::Instant::now();
+            let store = kelp_store::Store::open(store_config)?;
+            let r = store.recovery();
+            tracing::info!(
+                wal_records = r.wal_records,
+                wal_entries = r.wal_entries,
+                dropped_tails = r.dropped.len(),
+                bad_files = r.bad_files.len(),
+                took_ms = began.elapsed().as_millis() as u64,
+                "store recovered; ready"
+            );
+            state.set_store(Arc::new(store));
+            Ok(())
+        })
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal_state = state.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests");
+        signal_state.begin_shutdown();
+        let _ = stop_tx.send(());
+    });
+    let server = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        })
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    let mut shutdown_seen = state.shutdown_signal();
+    let served = tokio::select! {
+        r = &mut server => r,
+        _ = async {
+            let _ = shutdown_seen.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "in-flight requests did not finish in time");
+            Ok(())
+        }
+    };
+    let opened = opener.await.map_err(|e| ServerError::Io {
+        op: "open store",
+        source: std::io::Error::other(e),
+    })?;
+    if let Some(store) = state.take_store() {
+        drop(state);
+        tokio::task::spawn_blocking(move || close_store(store))
+            .await
+            .map_err(|e| ServerError::Io {
+                op: "close store",
+                source: std::io::Error::other(e),
+            })??;
+    }
+    opened?;
+    served.map_err(|source| ServerError::Io {
+        op: "serve",
+        source,
+    })
+}
+
+/// Flushes the head to segments and closes the store (once no handler holds it).
+fn close_store(store: Arc<kelp_store::Store>) -> Result<(), ServerError> {
+    store.flush()?;
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close()?,
+        // A detached task (a tail look-back) still holds it: flushed is enough; the
+        // background threads stop when it is dropped.
+        Err(_) => tracing::warn!("store still referenced at shutdown; flushed, not closed"),
+    }
+    tracing::info!("store flushed and closed");
+    Ok(())
+}

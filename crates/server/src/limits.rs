@@ -1,0 +1,114 @@
+//! Server-side limits: the per-tenant ingestion rate (a token bucket) and the number of
+//! queries running at once. The store enforces label and line limits; the engine the
+//! per-query ones.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kelp_model::TenantId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
+
+/// A token bucket of line bytes per tenant.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<TenantId, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// `rate` bytes per second with `burst` bytes of headroom; a rate of 0 disables it.
+    pub fn new(rate: u64, burst: u64) -> Self {
+        let burst = if burst == 0 { rate.max(6 << 20) } else { burst };
+        Self {
+            rate: rate as f64,
+            burst: burst as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes `bytes` from `tenant`'s bucket, or answers 429 with Loki's message and a
+    /// `Retry-After`. A request larger than the burst is refused outright.
+    pub fn take(&self, tenant: &TenantId, bytes: u64, lines: usize) -> Result<(), ApiError> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = buckets.entry(tenant.clone()).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        let want = bytes as f64;
+        if want <= *tokens {
+            *tokens -= want;
+            return Ok(());
+        }
+        let wait = ((want - *tokens) / self.rate).ceil().max(1.0) as u64;
+        Err(ApiError::RateLimited {
+            message: format!(
+                "ingestion rate limit exceeded for user {tenant} (limit: {} bytes/sec) while attempting to ingest '{lines}' lines totaling '{bytes}' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased",
+                self.rate as u64
+            ),
+            retry_after_secs: wait,
+        })
+    }
+}
+
+/// Bounds the queries running at once.
+#[derive(Debug, Clone)]
+pub struct QuerySlots(Arc<Semaphore>);
+
+impl QuerySlots {
+    /// At most `n` at once.
+    pub fn new(n: usize) -> Self {
+        Self(Arc::new(Semaphore::new(n)))
+    }
+
+    /// A slot, or 429 `too many outstanding requests` (Loki's queue-full answer).
+    pub fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::RateLimited {
+                message: "too many outstanding requests".into(),
+                retry_after_secs: 1,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refuses_over_burst_and_disabled_accepts_all() {
+        let t = TenantId::parse("a").unwrap();
+        let off = RateLimiter::new(0, 0);
+        assert!(off.take(&t, u64::MAX, 1).is_ok());
+        let rl = RateLimiter::new(100, 1000);
+        assert!(rl.take(&t, 900, 1).is_ok());
+        let Err(ApiError::RateLimited {
+            message,
+            retry_after_secs,
+        }) = rl.take(&t, 900, 3)
+        else {
+            panic!("expected 429")
+        };
+        assert!(message.starts_with("ingestion rate limit exceeded for user a"));
+        assert!(retry_after_secs >= 1);
+        let other = TenantId::parse("b").unwrap();
+        assert!(rl.take(&other, 900, 1).is_ok());
+    }
+
+    #[test]
+    fn query_slots() {
+        let s = QuerySlots::new(1);
+        let p = s.acquire().unwrap();
+        assert!(s.acquire().is_err());
+        drop(p);
+        assert!(s.acquire().is_ok());
+    }
+}

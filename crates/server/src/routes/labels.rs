@@ -1,0 +1,300 @@
+//! Metadata endpoints (spec §4): `labels`, `label/<name>/values`, `series`, `index/stats`,
+//! `index/volume` and `index/volume_range`, GET and POST.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use kelp_model::{Labels, Timestamp};
+use kelp_store::LabelMatcher;
+use kelp_wire::response::{
+    self, IndexStats, InstantSample, Point, QueryResponse, QueryResult, Series,
+};
+
+use crate::error::ApiError;
+use crate::metrics::Endpoint;
+use crate::params::{selector, Params};
+use crate::routes::query::params;
+use crate::routes::{blocking, json};
+use crate::state::AppState;
+
+/// The default window of `labels`, `label values` and `series` (Loki's code: 1h).
+const DEFAULT_SINCE: Duration = Duration::from_secs(3600);
+
+/// The metadata routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/loki/api/v1/labels", get(labels).post(labels))
+        .route("/loki/api/v1/label/{name}/values", get(values).post(values))
+        .route("/loki/api/v1/series", get(series).post(series))
+        .route("/loki/api/v1/index/stats", get(stats).post(stats))
+        .route("/loki/api/v1/index/volume", get(volume).post(volume))
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(volume_range).post(volume_range),
+        )
+}
+
+/// Runs a metadata handler body with metrics.
+async fn timed<F>(st: &AppState, f: F) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<Response, ApiError>>,
+{
+    let began = Instant::now();
+    let out = f.await;
+    st.metrics
+        .query(Endpoint::Metadata, out.is_ok(), began.elapsed());
+    out
+}
+
+async fn labels(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    timed(&st, async {
+        let tenant = st.tenant(&headers)?;
+        let p = params(q, &headers, body).await?;
+        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let m = selector(p.get("query"))?;
+        let store = st.store()?.clone();
+        let names = blocking(move || Ok(store.label_names(&tenant, &m, start, end))).await?;
+        Ok(json(response::success(&names)))
+    })
+    .await
+}
+
+async fn values(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    timed(&st, async {
+        let tenant = st.tenant(&headers)?;
+        let p = params(q, &headers, body).await?;
+        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let m = selector(p.get("query"))?;
+        let store = st.store()?.clone();
+        let values =
+            blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end))).await?;
+        Ok(json(response::success(&values)))
+    })
+    .await
+}
+
+async fn series(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    timed(&st, async {
+        let tenant = st.tenant(&headers)?;
+        let p = params(q, &headers, body).await?;
+        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let mut selectors: Vec<&str> = p.all("match[]").chain(p.all("match")).collect();
+        selectors.sort_unstable();
+        selectors.dedup();
+        let matchers: Vec<Vec<LabelMatcher>> = selectors
+            .iter()
+            .map(|s| selector(Some(s)))
+            .collect::<Result<_, _>>()?;
+        let store = st.store()?.clone();
+        let found = blocking(move || {
+            let mut all: Vec<Labels> = if matchers.is_empty() {
+                store.series(&tenant, &[], start, end)
+            } else {
+                matchers
+                    .iter()
+                    .flat_map(|m| store.series(&tenant, m, start, end))
+                    .collect()
+            };
+            all.sort();
+            all.dedup();
+            Ok(all)
+        })
+        .await?;
+        Ok(json(response::series_response(&found)))
+    })
+    .await
+}
+
+async fn stats(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    timed(&st, async {
+        let tenant = st.tenant(&headers)?;
+        let p = params(q, &headers, body).await?;
+        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let m = selector(Some(p.query()?))?;
+        let store = st.store()?.clone();
+        let s = blocking(move || Ok(store.stats(&tenant, &m, start, end))).await?;
+        Ok(json(
+            IndexStats {
+                streams: s.streams,
+                chunks: s.chunks,
+                bytes: s.bytes,
+                entries: s.entries,
+            }
+            .to_json(),
+        ))
+    })
+    .await
+}
+
+/// What `index/volume` aggregates by: `targetLabels`, else the selector's label names;
+/// `aggregateBy=labels` gives one series per label name.
+struct VolumeQuery {
+    matchers: Vec<LabelMatcher>,
+    targets: Vec<String>,
+    by_labels: bool,
+    limit: usize,
+}
+
+fn volume_query(p: &Params) -> Result<VolumeQuery, ApiError> {
+    let matchers = selector(Some(p.query()?))?;
+    let targets: Vec<String> = match p.get("targetLabels") {
+        Some(t) => t
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => matchers.iter().map(|m| m.name.clone()).collect(),
+    };
+    let by_labels = p.get("aggregateBy") == Some("labels");
+    Ok(VolumeQuery {
+        matchers,
+        targets,
+        by_labels,
+        limit: p.limit()?,
+    })
+}
+
+/// Byte volume per group over `[start, end)`, largest first, at most `limit` groups.
+fn volumes(
+    store: &kelp_store::Store,
+    tenant: &kelp_model::TenantId,
+    v: &VolumeQuery,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<(Labels, u64)> {
+    let mut groups: BTreeMap<Labels, Vec<LabelMatcher>> = BTreeMap::new();
+    for s in store.series(tenant, &v.matchers, start, end) {
+        let (key, extra): (Vec<(&str, &str)>, Vec<LabelMatcher>) = if v.by_labels {
+            for p in s
+                .iter()
+                .filter(|p| v.targets.is_empty() || v.targets.contains(&p.name))
+            {
+                let key = Labels::from_pairs([(p.name.as_str(), "")]).unwrap_or_default();
+                let m = LabelMatcher::new(&p.name, kelp_store::MatchOp::Re, ".+");
+                groups.entry(key).or_insert_with(|| m.into_iter().collect());
+            }
+            continue;
+        } else {
+            s.iter()
+                .filter(|p| v.targets.contains(&p.name))
+                .map(|p| {
+                    (
+                        (p.name.as_str(), p.value.as_str()),
+                        LabelMatcher::eq(&p.name, &p.value),
+                    )
+                })
+                .unzip()
+        };
+        let key = Labels::from_pairs(key).unwrap_or_default();
+        groups.entry(key).or_insert(extra);
+    }
+    let mut out: Vec<(Labels, u64)> = groups
+        .into_iter()
+        .map(|(labels, extra)| {
+            let mut m = v.matchers.clone();
+            m.extend(extra);
+            (labels, store.stats(tenant, &m, start, end).bytes)
+        })
+        .filter(|(_, b)| *b > 0)
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.truncate(v.limit);
+    out
+}
+
+async fn volume(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    timed(&st, async {
+        let tenant = st.tenant(&headers)?;
+        let p = params(q, &headers, body).await?;
+        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let v = volume_query(&p)?;
+        let store = st.store()?.clone();
+        let found = blocking(move || Ok(volumes(&store, &tenant, &v, start, end))).await?;
+        let t_ms = end.as_unix_nanos().div_euclid(1_000_000);
+        let result = QueryResult::Vector(
+            found
+                .into_iter()
+                .map(|(metric, b)| InstantSample {
+                    metric,
+                    value: Point::new(t_ms, b as f64),
+                })
+                .collect(),
+        );
+        Ok(json(
+            QueryResponse {
+                stats: None,
+                ..QueryResponse::new(result)
+            }
+            .to_json(),
+        ))
+    })
+    .await
+}
+
+async fn volume_range(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    timed(&st, async {
+        let tenant = st.tenant(&headers)?;
+        let p = params(q, &headers, body).await?;
+        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let step = i64::try_from(p.step(start, end)?.as_nanos()).unwrap_or(i64::MAX);
+        let v = volume_query(&p)?;
+        let steps = (end.as_unix_nanos() - start.as_unix_nanos()) / step + 1;
+        if steps > 11_000 {
+            return Err(ApiError::bad("exceeded maximum resolution of 11,000 points per timeseries. Try increasing the value of the step parameter"));
+        }
+        let store = st.store()?.clone();
+        let series = blocking(move || {
+            let mut by: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+            let mut t = start.as_unix_nanos();
+            while t <= end.as_unix_nanos() {
+                let (a, b) = (Timestamp::from_unix_nanos(t - step), Timestamp::from_unix_nanos(t));
+                for (labels, bytes) in volumes(&store, &tenant, &v, a, b) {
+                    by.entry(labels).or_default().push(Point::new(t.div_euclid(1_000_000), bytes as f64));
+                }
+                t += step;
+            }
+            Ok(by.into_iter().map(|(metric, values)| Series { metric, values }).collect())
+        })
+        .await?;
+        let result = QueryResult::Matrix(series);
+        Ok(json(QueryResponse { stats: None, ..QueryResponse::new(result) }.to_json()))
+    })
+    .await
+}

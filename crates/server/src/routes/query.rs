@@ -1,0 +1,268 @@
+//! `GET|POST /loki/api/v1/query` and `/query_range` (spec §3): parameters, evaluation by
+//! kelp-query on the blocking pool, and the answer in Loki's JSON (with `stats`, and
+//! `categorize-labels` when asked for).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use kelp_model::{LabelPair, Labels};
+use kelp_query::{CancelToken, Direction, InstantParams, QueryStats, RangeParams};
+use kelp_wire::response::{
+    InstantSample, LogStream, LogValue, Point, QueryResponse, QueryResult, Series, Stats,
+    CATEGORIZE_LABELS,
+};
+
+use crate::error::ApiError;
+use crate::metrics::Endpoint;
+use crate::params::Params;
+use crate::routes::{blocking, json, read_body};
+use crate::state::AppState;
+
+/// Largest form body of a query request.
+const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// The query routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/loki/api/v1/query_range", get(range).post(range))
+        .route("/loki/api/v1/query", get(instant).post(instant))
+}
+
+/// Reads the merged parameters of a GET or form POST.
+pub async fn params(
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Params, ApiError> {
+    let body = read_body(body, MAX_FORM_BYTES).await?;
+    Ok(Params::new(query.as_deref(), headers, &body))
+}
+
+/// Whether the client sent `X-Loki-Response-Encoding-Flags: categorize-labels`.
+pub fn categorize(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|f| f.trim().eq_ignore_ascii_case(CATEGORIZE_LABELS))
+}
+
+/// Cancels the running query when the request goes away (the handler's future is dropped).
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+async fn range(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let began = Instant::now();
+    let out = run_range(&st, q, &headers, body).await;
+    st.metrics
+        .query(Endpoint::Range, out.is_ok(), began.elapsed());
+    out
+}
+
+async fn run_range(
+    st: &AppState,
+    q: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let tenant = st.tenant(headers)?;
+    let p = params(q, headers, body).await?;
+    let query = p.query()?.to_owned();
+    let (start, end) = p.bounds(Duration::from_secs(3600))?;
+    let direction = p.direction()?;
+    let rp = RangeParams {
+        start,
+        end,
+        step: p.step(start, end)?,
+        direction,
+        limit: p.limit()?,
+        cancel: Some(CancelToken::new()),
+    };
+    let _guard = CancelOnDrop(rp.cancel.clone().unwrap_or_default());
+    let _slot = st.queries.acquire()?;
+    let engine = st.engine()?.clone();
+    let resp = blocking(move || Ok(engine.query_range(&tenant, query.as_str(), &rp)?)).await?;
+    Ok(json(
+        to_wire(resp, categorize(headers), direction).to_json(),
+    ))
+}
+
+async fn instant(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let began = Instant::now();
+    let out = run_instant(&st, q, &headers, body).await;
+    st.metrics
+        .query(Endpoint::Instant, out.is_ok(), began.elapsed());
+    out
+}
+
+async fn run_instant(
+    st: &AppState,
+    q: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let tenant = st.tenant(headers)?;
+    let p = params(q, headers, body).await?;
+    let query = p.query()?.to_owned();
+    let direction = p.direction()?;
+    let ip = InstantParams {
+        time: p.time("time", kelp_model::Timestamp::now())?,
+        direction,
+        limit: p.limit()?,
+        cancel: Some(CancelToken::new()),
+    };
+    let _guard = CancelOnDrop(ip.cancel.clone().unwrap_or_default());
+    let _slot = st.queries.acquire()?;
+    let engine = st.engine()?.clone();
+    let resp = blocking(move || Ok(engine.query_instant(&tenant, query.as_str(), &ip)?)).await?;
+    Ok(json(
+        to_wire(resp, categorize(headers), direction).to_json(),
+    ))
+}
+
+/// The engine's answer in kelp-wire's response types.
+pub fn to_wire(
+    resp: kelp_query::QueryResponse,
+    categorize: bool,
+    direction: Direction,
+) -> QueryResponse {
+    use kelp_query::QueryResult as Q;
+    let ms = |t: kelp_model::Timestamp| t.as_unix_nanos().div_euclid(1_000_000);
+    let result = match resp.result {
+        Q::Streams(streams) => QueryResult::Streams(if categorize {
+            categorized(streams, direction)
+        } else {
+            streams
+                .into_iter()
+                .map(|s| LogStream {
+                    labels: s.labels,
+                    values: s
+                        .entries
+                        .into_iter()
+                        .map(|e| LogValue {
+                            timestamp: e.timestamp,
+                            line: Bytes::from(e.line),
+                            structured_metadata: Vec::new(),
+                            parsed: Vec::new(),
+                        })
+                        .collect(),
+                })
+                .collect()
+        }),
+        Q::Matrix(series) => QueryResult::Matrix(
+            series
+                .into_iter()
+                .map(|s| Series {
+                    metric: s.labels,
+                    values: s
+                        .points
+                        .into_iter()
+                        .map(|(t, v)| Point::new(ms(t), v))
+                        .collect(),
+                })
+                .collect(),
+        ),
+        Q::Vector(samples) => QueryResult::Vector(
+            samples
+                .into_iter()
+                .map(|s| InstantSample {
+                    metric: s.labels,
+                    value: Point::new(ms(s.timestamp), s.value),
+                })
+                .collect(),
+        ),
+        Q::Scalar(t, v) => QueryResult::Scalar(Point::new(ms(t), v)),
+    };
+    QueryResponse {
+        warnings: Vec::new(),
+        categorize_labels: categorize,
+        result,
+        stats: Some(stats(&resp.stats)),
+    }
+}
+
+/// `categorize-labels`: streams keyed by their indexed labels only; metadata and parsed
+/// labels travel with each entry.
+fn categorized(streams: Vec<kelp_query::StreamResult>, direction: Direction) -> Vec<LogStream> {
+    let mut by_stream: BTreeMap<String, LogStream> = BTreeMap::new();
+    for s in streams {
+        for e in s.entries {
+            let extra =
+                |p: &&LabelPair| e.metadata.iter().chain(&e.parsed).any(|m| m.name == p.name);
+            let pairs: Vec<_> = s.labels.iter().filter(|p| !extra(p)).collect();
+            // A subset of a valid label set is valid.
+            let labels =
+                Labels::from_pairs(pairs.iter().map(|p| (p.name.as_str(), p.value.as_str())))
+                    .unwrap_or_default();
+            let entry = by_stream
+                .entry(labels.to_string())
+                .or_insert_with(|| LogStream {
+                    labels,
+                    values: Vec::new(),
+                });
+            entry.values.push(LogValue {
+                timestamp: e.timestamp,
+                line: Bytes::from(e.line),
+                structured_metadata: e.metadata,
+                parsed: e.parsed,
+            });
+        }
+    }
+    let mut out: Vec<LogStream> = by_stream.into_values().collect();
+    for s in &mut out {
+        match direction {
+            Direction::Forward => s.values.sort_by_key(|v| v.timestamp),
+            Direction::Backward => s.values.sort_by_key(|v| std::cmp::Reverse(v.timestamp)),
+        }
+    }
+    out
+}
+
+/// Loki's `stats` with `summary` filled in.
+fn stats(s: &QueryStats) -> Stats {
+    let secs = s.exec_time.as_secs_f64();
+    let per_sec = |n: u64| {
+        if secs > 0.0 {
+            (n as f64 / secs) as i64
+        } else {
+            0
+        }
+    };
+    let mut out = Stats::default();
+    let m = &mut out.summary;
+    m.exec_time = secs;
+    m.total_bytes_processed = s.bytes_processed as i64;
+    m.total_lines_processed = s.lines_processed as i64;
+    m.bytes_processed_per_second = per_sec(s.bytes_processed);
+    m.lines_processed_per_second = per_sec(s.lines_processed);
+    m.total_entries_returned = s.entries_returned as i64;
+    m.total_post_filter_lines = s.lines_processed as i64;
+    m.splits = 1;
+    m.shards = 1;
+    out.index.total_chunks = s.chunks_total as i64;
+    out.index.post_filter_chunks = s.chunks_read as i64;
+    out
+}

@@ -1,0 +1,156 @@
+//! What every handler shares: configuration, the store once recovered, the query engine,
+//! metrics, limits and the live-tail fan-out.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::http::HeaderMap;
+use kelp_model::{StreamEntries, TenantId};
+use kelp_query::Engine;
+use kelp_store::Store;
+use tokio::sync::{broadcast, watch};
+
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::limits::{QuerySlots, RateLimiter};
+use crate::metrics::{Metrics, StoreGauges};
+
+/// Batches sent to tail clients: what one append stored, for one tenant.
+#[derive(Debug)]
+pub struct TailBatch {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The streams as appended (after `service_name` discovery).
+    pub streams: Arc<Vec<StreamEntries>>,
+}
+
+/// Batches buffered in the tail channel before the slowest receiver lags.
+const TAIL_CHANNEL_BATCHES: usize = 1024;
+
+/// The shared state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The fields behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: ServerConfig,
+    /// The tenant of unauthenticated requests.
+    pub no_auth_tenant: TenantId,
+    store: OnceLock<(Arc<Store>, Engine)>,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// The per-tenant ingestion rate limit.
+    pub rate: RateLimiter,
+    /// Queries running at once.
+    pub queries: QuerySlots,
+    /// Every stored batch, for live tail.
+    pub tail: broadcast::Sender<Arc<TailBatch>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State for `config`, without a store yet (`/ready` answers 503 until
+    /// [`AppState::set_store`]).
+    pub fn new(config: ServerConfig) -> Self {
+        let l = &config.limits;
+        let rate = RateLimiter::new(l.ingestion_rate_bytes_per_sec, l.ingestion_burst_bytes);
+        let queries = QuerySlots::new(l.max_concurrent_queries);
+        Self(Arc::new(Shared {
+            no_auth_tenant: config.no_auth_tenant(),
+            store: OnceLock::new(),
+            metrics: Metrics::default(),
+            rate,
+            queries,
+            tail: broadcast::channel(TAIL_CHANNEL_BATCHES).0,
+            shutdown: watch::channel(false).0,
+            config,
+        }))
+    }
+
+    /// State with an open store, ready at once (for tests).
+    pub fn with_store(config: ServerConfig, store: Arc<Store>) -> Self {
+        let s = Self::new(config);
+        s.set_store(store);
+        s
+    }
+
+    /// Makes the recovered store available; from now on `/ready` answers 200.
+    pub fn set_store(&self, store: Arc<Store>) {
+        let engine = Engine::new(store.clone(), self.config.query_limits());
+        let _ = self.0.store.set((store, engine));
+    }
+
+    /// The store, or 503 while it is recovering.
+    pub fn store(&self) -> Result<&Arc<Store>, ApiError> {
+        self.0
+            .store
+            .get()
+            .map(|(s, _)| s)
+            .ok_or_else(|| ApiError::NotReady("the store is still recovering".into()))
+    }
+
+    /// The query engine, or 503 while the store is recovering.
+    pub fn engine(&self) -> Result<&Engine, ApiError> {
+        self.0
+            .store
+            .get()
+            .map(|(_, e)| e)
+            .ok_or_else(|| ApiError::NotReady("the store is still recovering".into()))
+    }
+
+    /// The store, once opened, for shutdown.
+    pub fn take_store(&self) -> Option<Arc<Store>> {
+        self.0.store.get().map(|(s, _)| s.clone())
+    }
+
+    /// The tenant of a request (spec §1.2): with auth disabled the header is ignored;
+    /// with auth enabled it is required, must be valid and name exactly one tenant.
+    pub fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+        if !self.config.auth_enabled {
+            return Ok(self.no_auth_tenant.clone());
+        }
+        let value = headers
+            .get("x-scope-orgid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(ApiError::NoOrgId)?;
+        if value.contains('|') {
+            return Err(ApiError::bad(
+                "multiple org ids are not supported by this endpoint",
+            ));
+        }
+        TenantId::parse(value).map_err(|e| ApiError::bad(e.to_string()))
+    }
+
+    /// Tells long-lived handlers (tail) that the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// A receiver that changes to `true` at shutdown.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Store figures for `/metrics`.
+    pub fn store_gauges(&self) -> StoreGauges {
+        match self.0.store.get() {
+            Some((s, _)) => StoreGauges {
+                head_bytes: s.head_bytes(),
+                disk_bytes: s.disk_bytes(),
+                segments: s.segment_count() as u64,
+                ready: 1,
+            },
+            None => StoreGauges::default(),
+        }
+    }
+}
