@@ -1,5 +1,6 @@
 //! End-to-end tests: they run the real `kelp` binary on real files.
 
+mod agent;
 mod architecture;
 mod server;
 mod simulate;

@@ -1,0 +1,280 @@
+//! The reader thread: discovery by rescan, polling every chain, labelling, batching.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Instant;
+
+use bytes::Bytes;
+use kelp_k8s::path::{PodLogPath, Rotation};
+use kelp_k8s::Stream;
+use kelp_model::{Entry, LabelPair, Labels, StreamEntries};
+
+use crate::chain::{Chain, ChainTiming, Out};
+use crate::checkpoint::Checkpoints;
+use crate::{AgentConfig, AgentError, Batch};
+
+/// A chain and what labels its lines.
+struct Tracked {
+    chain: Chain,
+    labels: [Labels; 2],
+    metadata: Vec<LabelPair>,
+    /// Whether a newer instance of the container exists, or the pod is gone.
+    over: bool,
+}
+
+pub(crate) struct Reader<'a> {
+    config: &'a AgentConfig,
+    /// Checkpoints read at startup, used when a chain is first opened.
+    resume: Checkpoints,
+    chains: BTreeMap<String, Tracked>,
+    /// Chains finished; not reopened while their files exist.
+    done: HashSet<String>,
+    batch: Vec<StreamEntries>,
+    index: HashMap<(String, usize), usize>,
+    batch_bytes: usize,
+    batch_since: Option<Instant>,
+    last_send: Instant,
+}
+
+/// The container logs under the pods directory: live path (relative) → rotated files.
+type Listing = BTreeMap<String, (PathBuf, Vec<PathBuf>)>;
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(config: &'a AgentConfig, resume: Checkpoints) -> Self {
+        Self {
+            config,
+            resume,
+            chains: BTreeMap::new(),
+            done: HashSet::new(),
+            batch: Vec::new(),
+            index: HashMap::new(),
+            batch_bytes: 0,
+            batch_since: None,
+            last_send: Instant::now(),
+        }
+    }
+
+    pub(crate) fn run(
+        mut self,
+        stop: &AtomicBool,
+        tx: &SyncSender<Batch>,
+    ) -> Result<(), AgentError> {
+        let mut next_scan = Instant::now();
+        while !stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= next_scan {
+                self.scan(now);
+                next_scan = now + self.config.scan_interval;
+            }
+            let mut progress = false;
+            let keys: Vec<String> = self.chains.keys().cloned().collect();
+            for key in keys {
+                progress |= self.poll_chain(&key, now);
+                if self.batch_bytes >= self.config.batch_bytes && !self.send(tx) {
+                    return Ok(());
+                }
+            }
+            let waited = self
+                .batch_since
+                .is_some_and(|t| now - t >= self.config.batch_wait)
+                || now - self.last_send >= self.config.batch_wait;
+            if waited && !self.send(tx) {
+                return Ok(());
+            }
+            if !progress {
+                std::thread::sleep(self.config.poll_interval);
+            }
+        }
+        self.send(tx);
+        Ok(())
+    }
+
+    fn poll_chain(&mut self, key: &str, now: Instant) -> bool {
+        let Some(t) = self.chains.get_mut(key) else {
+            return false;
+        };
+        let (batch, index, bytes, since) = (
+            &mut self.batch,
+            &mut self.index,
+            &mut self.batch_bytes,
+            &mut self.batch_since,
+        );
+        let mut emit = |o: Out<'_>| {
+            let k = match o.line.stream {
+                Stream::Stdout => 0,
+                Stream::Stderr => 1,
+            };
+            let i = *index.entry((key.to_owned(), k)).or_insert_with(|| {
+                batch.push(StreamEntries {
+                    labels: t.labels[k].clone(),
+                    entries: Vec::new(),
+                });
+                batch.len() - 1
+            });
+            *bytes += o.line.content.len() + 64;
+            since.get_or_insert(now);
+            batch[i].entries.push(Entry {
+                timestamp: o.line.timestamp,
+                line: Bytes::copy_from_slice(o.line.content),
+                metadata: t.metadata.clone(),
+            });
+        };
+        let progress = t.chain.poll(now, &mut emit);
+        let quiet = t
+            .chain
+            .idle_for(now)
+            .is_some_and(|d| d >= self.config.finish_wait);
+        if t.over && quiet {
+            t.chain.finish(&mut emit);
+            self.done.insert(key.to_owned());
+            // Its last mark goes out with the next batch; see `marks`.
+            return true;
+        }
+        progress
+    }
+
+    /// Sends the batch with every moved mark; false once the sender is gone.
+    fn send(&mut self, tx: &SyncSender<Batch>) -> bool {
+        let mut marks = Vec::new();
+        let mut finished = Vec::new();
+        for (key, t) in &mut self.chains {
+            if let Some(mark) = t.chain.mark() {
+                if t.chain.sent.as_ref() != Some(&mark) {
+                    t.chain.sent = Some(mark.clone());
+                    marks.push((key.clone(), mark));
+                }
+            }
+            if self.done.contains(key) {
+                finished.push(key.clone());
+            }
+        }
+        for key in finished {
+            self.chains.remove(&key);
+        }
+        self.last_send = Instant::now();
+        if self.batch.is_empty() && marks.is_empty() {
+            return true;
+        }
+        let batch = Batch {
+            streams: std::mem::take(&mut self.batch),
+            marks,
+        };
+        self.index.clear();
+        self.batch_bytes = 0;
+        self.batch_since = None;
+        tx.send(batch).is_ok()
+    }
+
+    /// Lists the pods directory; opens chains for new container logs, marks instances
+    /// that are over, forgets finished chains whose files are gone.
+    fn scan(&mut self, now: Instant) {
+        let listing = list(&self.config.pods_dir);
+        // The newest restart per container directory.
+        let mut newest: HashMap<PathBuf, u32> = HashMap::new();
+        for (live, _) in listing.values() {
+            if let Some((dir, n)) = restart_of(live) {
+                let e = newest.entry(dir).or_insert(n);
+                *e = (*e).max(n);
+            }
+        }
+        self.done.retain(|k| listing.contains_key(k));
+        for (key, t) in &mut self.chains {
+            let newer = restart_of(t.chain.live())
+                .is_some_and(|(dir, n)| newest.get(&dir).is_some_and(|&m| m > n));
+            t.over = newer || !listing.contains_key(key);
+        }
+        for (key, (live, rotated)) in listing {
+            if self.chains.contains_key(&key) || self.done.contains(&key) {
+                continue;
+            }
+            let Some((labels, metadata)) = self.labels_of(&key) else {
+                continue;
+            };
+            let timing = ChainTiming {
+                rotate_wait: self.config.rotate_wait,
+            };
+            let chain = Chain::open(live, &rotated, self.resume.files.get(&key), timing, now);
+            let over = restart_of(chain.live())
+                .is_some_and(|(dir, n)| newest.get(&dir).is_some_and(|&m| m > n));
+            self.chains.insert(
+                key,
+                Tracked {
+                    chain,
+                    labels,
+                    metadata,
+                    over,
+                },
+            );
+        }
+    }
+
+    fn labels_of(&self, key: &str) -> Option<([Labels; 2], Vec<LabelPair>)> {
+        let p = PodLogPath::parse(key).ok()?;
+        let base = [
+            ("container", p.container),
+            ("namespace", p.namespace),
+            ("node", self.config.node.as_str()),
+            ("pod", p.pod),
+        ];
+        let with = |stream: &str| {
+            Labels::from_pairs(base.iter().copied().chain([("stream", stream)])).ok()
+        };
+        let restart = p.restart.to_string();
+        let metadata = vec![
+            LabelPair {
+                name: "pod_uid".into(),
+                value: p.uid.to_owned(),
+            },
+            LabelPair {
+                name: "restart".into(),
+                value: restart,
+            },
+        ];
+        Some(([with("stdout")?, with("stderr")?], metadata))
+    }
+}
+
+/// `(container directory, restart)` of a live path.
+fn restart_of(live: &Path) -> Option<(PathBuf, u32)> {
+    let n = live.file_stem()?.to_str()?.parse().ok()?;
+    Some((live.parent()?.to_owned(), n))
+}
+
+/// Every container log under `pods_dir`, grouped by live path.
+fn list(pods_dir: &Path) -> Listing {
+    let mut out = Listing::new();
+    let Ok(pods) = std::fs::read_dir(pods_dir) else {
+        return out;
+    };
+    for pod in pods.flatten() {
+        let Ok(containers) = std::fs::read_dir(pod.path()) else {
+            continue;
+        };
+        for container in containers.flatten() {
+            let Ok(files) = std::fs::read_dir(container.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let path = file.path();
+                let Some(rel) = path.strip_prefix(pods_dir).ok().and_then(|r| r.to_str()) else {
+                    continue;
+                };
+                let Ok(parsed) = PodLogPath::parse(rel) else {
+                    continue;
+                };
+                let live_rel = format!(
+                    "{}_{}_{}/{}/{}.log",
+                    parsed.namespace, parsed.pod, parsed.uid, parsed.container, parsed.restart
+                );
+                let live = pods_dir.join(&live_rel);
+                let entry = out.entry(live_rel).or_insert_with(|| (live, Vec::new()));
+                if !matches!(parsed.rotation, Rotation::Live) {
+                    entry.1.push(path);
+                }
+            }
+        }
+    }
+    out
+}

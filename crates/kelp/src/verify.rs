@@ -1,0 +1,164 @@
+//! `kelp verify`: compares a `kelp simulate` ledger with what a Kelp server stored, through
+//! the query API, and reports lost, duplicated and altered lines.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use kelp_client::{Client, RetryPolicy};
+use kelp_model::Timestamp;
+use sha2::{Digest, Sha256};
+
+/// Examples shown by `kelp verify --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  # After `kelp simulate --ledger /tmp/node/ledger.jsonl` and `kelp agent`:
+  kelp verify --ledger /tmp/node/ledger.jsonl --server http://127.0.0.1:3100
+
+Lines are compared as multisets of (timestamp, sha256 of the line) per
+(namespace, pod, container, stream). Exit status 1 when any line is lost, duplicated
+or altered.";
+
+/// Flags of `kelp verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The ledger `kelp simulate --ledger` wrote.
+    #[arg(long, value_name = "FILE")]
+    ledger: PathBuf,
+    /// The Kelp server.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:3100")]
+    server: String,
+    /// Entries asked for per query.
+    #[arg(long, default_value_t = 5000)]
+    page: usize,
+}
+
+/// What the comparison found.
+#[derive(Debug, Default, serde::Serialize)]
+struct Report {
+    ledger_lines: u64,
+    stored_lines: u64,
+    lost: u64,
+    duplicated: u64,
+    altered: u64,
+    examples: Vec<String>,
+}
+
+type Multiset = HashMap<(i64, String), u64>;
+
+/// Runs the comparison and prints the report as one JSON line.
+pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
+    let ledger = kelp_sim::verify::read_ledger(&args.ledger)?;
+    let mut want: BTreeMap<[String; 4], Multiset> = BTreeMap::new();
+    for e in &ledger {
+        let t = Timestamp::parse_rfc3339(e.time.as_bytes())
+            .with_context(|| format!("ledger time {}", e.time))?;
+        let key = [
+            e.namespace.clone(),
+            e.pod.clone(),
+            e.container.clone(),
+            e.stream.clone(),
+        ];
+        *want
+            .entry(key)
+            .or_default()
+            .entry((t.as_unix_nanos(), e.sha256.clone()))
+            .or_default() += 1;
+    }
+    let client = Client::new(
+        &args.server,
+        RetryPolicy {
+            max_attempts: Some(5),
+            ..RetryPolicy::default()
+        },
+    )?;
+    let mut report = Report {
+        ledger_lines: ledger.len() as u64,
+        ..Report::default()
+    };
+    for (key, wanted) in &want {
+        let first = wanted.keys().map(|k| k.0).min().unwrap_or(0);
+        let last = wanted.keys().map(|k| k.0).max().unwrap_or(0);
+        let got = fetch(&client, key, first, last + 1, args.page)?;
+        report.stored_lines += got.values().sum::<u64>();
+        for (entry, &n) in wanted {
+            let s = got.get(entry).copied().unwrap_or(0);
+            if s < n {
+                report.lost += n - s;
+                example(&mut report, format!("lost {key:?} {entry:?}"));
+            }
+            if s > n {
+                report.duplicated += s - n;
+                example(&mut report, format!("duplicated {key:?} {entry:?} x{s}"));
+            }
+        }
+        for (entry, &s) in &got {
+            if !wanted.contains_key(entry) {
+                report.altered += s;
+                example(&mut report, format!("unknown {key:?} {entry:?}"));
+            }
+        }
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    if report.lost + report.duplicated + report.altered > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn example(report: &mut Report, text: String) {
+    if report.examples.len() < 10 {
+        report.examples.push(text);
+    }
+}
+
+/// Every entry of one stream in `[start, end)`, paging forward.
+fn fetch(
+    client: &Client,
+    key: &[String; 4],
+    mut start: i64,
+    end: i64,
+    page: usize,
+) -> anyhow::Result<Multiset> {
+    let query = format!(
+        r#"{{namespace="{}",pod="{}",container="{}",stream="{}"}}"#,
+        key[0], key[1], key[2], key[3]
+    );
+    let mut out = Multiset::new();
+    loop {
+        let qs = form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", &query)
+            .append_pair("start", &start.to_string())
+            .append_pair("end", &end.to_string())
+            .append_pair("limit", &page.to_string())
+            .append_pair("direction", "forward")
+            .finish();
+        let body = client.get(&format!("/loki/api/v1/query_range?{qs}"))?;
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        let mut entries: Vec<(i64, String)> = Vec::new();
+        for stream in v["data"]["result"].as_array().into_iter().flatten() {
+            for pair in stream["values"].as_array().into_iter().flatten() {
+                let ts: i64 = pair[0].as_str().unwrap_or_default().parse()?;
+                let line = pair[1].as_str().unwrap_or_default();
+                entries.push((ts, hex::encode(Sha256::digest(line.as_bytes()))));
+            }
+        }
+        entries.sort();
+        if entries.len() < page {
+            for e in entries {
+                *out.entry(e).or_default() += 1;
+            }
+            return Ok(out);
+        }
+        // A full page: the entries at its last timestamp may continue on the next page,
+        // so they are asked for again from there.
+        let last_ts = entries[entries.len() - 1].0;
+        if entries[0].0 == last_ts {
+            bail!("more than {page} entries at one timestamp in {query}; raise --page");
+        }
+        for e in entries.into_iter().filter(|e| e.0 != last_ts) {
+            *out.entry(e).or_default() += 1;
+        }
+        start = last_ts;
+    }
+}
