@@ -92,6 +92,10 @@ fn main() {
     if !args.iter().any(|a| a == "--queries-only") {
         load(&ds, &dir, &tenant, &streams, (start, end));
     }
+    // `--load-only`: stop after the load (memory and ingest figures).
+    if args.iter().any(|a| a == "--load-only") {
+        return;
+    }
     // `--quick`: skip the (slow) needle search with blooms disabled.
     let passes: &[bool] = if args.iter().any(|a| a == "--quick") {
         &[true]

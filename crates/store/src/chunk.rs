@@ -1,12 +1,11 @@
 //! A chunk: one stream's entries in memory, sorted by time, lines in fixed-size pages.
 //!
-//! Lines live in pages of [`PAGE_BYTES`] taken from the store's [`PagePool`] and given back
-//! to it when the chunk is dropped, so the head's churn (chunks filled, flushed, dropped
-//! over and over) reuses the same pages instead of leaving the allocator with freed
-//! buffers of every size scattered over its per-thread arenas. A line too long for a page
-//! gets an allocation of its own.
-
-use std::sync::{Arc, Mutex};
+//! Lines live in pages of [`PAGE_BYTES`], allocated one at a time and never resized: the
+//! head's churn (chunks filled, flushed, dropped over and over, by many threads) is then
+//! one allocation size that the allocator reuses, instead of line buffers doubling from
+//! 16 KiB to 2 MiB and shrunk when frozen, which left freed buffers of every size in its
+//! per-thread arenas (about 25 MiB more peak RSS on the 2 GiB load, `bench/RESULTS.md`).
+//! A line too long for a page gets an allocation of its own.
 
 use kelp_model::LabelPair;
 
@@ -16,6 +15,9 @@ pub(crate) const PAGE_BYTES: usize = 16 << 10;
 /// Lines longer than this get an allocation of their own rather than a fresh page (at most
 /// a quarter of a page is left unused when a line does not fit).
 const OWN_ALLOCATION: usize = PAGE_BYTES / 4;
+
+/// Flag of `Ent::page`: the line is in `bigs`, at the index in the other bits.
+const BIG: u32 = 1 << 31;
 
 /// No metadata for this entry.
 const NO_META: u32 = u32::MAX;
@@ -27,51 +29,6 @@ fn meta_heap_bytes(meta: &[LabelPair]) -> usize {
             .iter()
             .map(|p| p.name.len() + p.value.len())
             .sum::<usize>()
-}
-
-/// Free line pages, shared by every chunk of a head.
-#[derive(Debug)]
-pub(crate) struct PagePool {
-    free: Mutex<Vec<Vec<u8>>>,
-    /// Most free pages kept; more are given back to the allocator.
-    max_free: usize,
-}
-
-impl PagePool {
-    /// A pool keeping up to `max_bytes` of free pages.
-    pub(crate) fn new(max_bytes: u64) -> Arc<Self> {
-        Arc::new(Self {
-            free: Mutex::new(Vec::new()),
-            max_free: usize::try_from(max_bytes / PAGE_BYTES as u64).unwrap_or(usize::MAX),
-        })
-    }
-
-    fn free(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
-        // A list of empty pages: a panicked holder cannot leave it inconsistent.
-        self.free.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn get(&self) -> Vec<u8> {
-        self.free()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(PAGE_BYTES))
-    }
-
-    fn put(&self, pages: impl Iterator<Item = Vec<u8>>) {
-        let mut free = self.free();
-        for mut p in pages {
-            if p.capacity() == PAGE_BYTES && free.len() < self.max_free {
-                p.clear();
-                free.push(p);
-            }
-        }
-    }
-
-    /// Bytes of free pages held.
-    #[cfg(test)]
-    pub(crate) fn free_bytes(&self) -> usize {
-        self.free().len() * PAGE_BYTES
-    }
 }
 
 /// One entry of a chunk: its time and where its line is.
@@ -90,8 +47,8 @@ pub(crate) struct Chunk {
     ents: Vec<Ent>,
     /// Line pages; the last one takes new lines.
     pages: Vec<Vec<u8>>,
-    /// Where pages come from and go back to (`None`: plain allocations).
-    pool: Option<Arc<PagePool>>,
+    /// Lines over [`OWN_ALLOCATION`], each in an allocation of its own.
+    bigs: Vec<Box<[u8]>>,
     /// Sum of line lengths.
     line_bytes: usize,
     /// Sum of page capacities.
@@ -101,23 +58,7 @@ pub(crate) struct Chunk {
     meta_bytes: usize,
 }
 
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        if let Some(pool) = &self.pool {
-            pool.put(self.pages.drain(..));
-        }
-    }
-}
-
 impl Chunk {
-    /// An empty chunk whose pages come from `pool`.
-    pub(crate) fn pooled(pool: &Arc<PagePool>) -> Self {
-        Self {
-            pool: Some(pool.clone()),
-            ..Self::default()
-        }
-    }
-
     /// The number of entries.
     pub(crate) fn len(&self) -> usize {
         self.ents.len()
@@ -133,6 +74,7 @@ impl Chunk {
     pub(crate) fn bytes(&self) -> usize {
         self.page_bytes
             + self.pages.capacity() * std::mem::size_of::<Vec<u8>>()
+            + self.bigs.capacity() * std::mem::size_of::<Box<[u8]>>()
             + self.ents.capacity() * std::mem::size_of::<Ent>()
             + self.metas.capacity() * std::mem::size_of::<Vec<LabelPair>>()
             + self.meta_bytes
@@ -163,6 +105,9 @@ impl Chunk {
 
     /// The line of `e`.
     pub(crate) fn line(&self, e: &Ent) -> &[u8] {
+        if e.page & BIG != 0 {
+            return &self.bigs[(e.page & !BIG) as usize];
+        }
         &self.pages[e.page as usize][e.off as usize..(e.off + e.len) as usize]
     }
 
@@ -225,31 +170,27 @@ impl Chunk {
 
     /// Copies a line (and its metadata) in; returns the entry pointing at it.
     fn store(&mut self, ts: i64, line: &[u8], meta: &[LabelPair]) -> Ent {
-        let room = self.pages.last().map_or(0, |p| p.capacity() - p.len());
-        if room < line.len() {
-            let page = if line.len() > OWN_ALLOCATION {
-                line.to_vec()
-            } else {
-                match &self.pool {
-                    Some(pool) => pool.get(),
-                    None => Vec::with_capacity(PAGE_BYTES),
+        let (page, off) = if line.len() > OWN_ALLOCATION {
+            self.page_bytes += line.len();
+            self.bigs.push(line.into());
+            (BIG | (self.bigs.len() - 1) as u32, 0)
+        } else {
+            let off = match self.pages.last_mut() {
+                Some(p) if p.capacity() - p.len() >= line.len() => {
+                    let off = p.len();
+                    p.extend_from_slice(line);
+                    off
+                }
+                _ => {
+                    let mut p = Vec::with_capacity(PAGE_BYTES);
+                    p.extend_from_slice(line);
+                    self.page_bytes += p.capacity();
+                    self.pages.push(p);
+                    0
                 }
             };
-            self.page_bytes += page.capacity();
-            self.pages.push(page);
-        }
-        let at = self.pages.len() - 1;
-        // The page was just chosen to have room (or holds the line already).
-        let (page, off) = match self.pages.last_mut() {
-            Some(p) if p.as_ptr() == line.as_ptr() => (p, 0),
-            Some(p) => {
-                let off = p.len();
-                p.extend_from_slice(line);
-                (p, off)
-            }
-            None => unreachable!("a page was pushed above"),
+            ((self.pages.len() - 1) as u32, off as u32)
         };
-        debug_assert!(page.len() >= off + line.len());
         self.line_bytes += line.len();
         let meta = if meta.is_empty() {
             NO_META
@@ -260,8 +201,8 @@ impl Chunk {
         };
         Ent {
             ts,
-            page: at as u32,
-            off: off as u32,
+            page,
+            off,
             len: line.len() as u32,
             meta,
         }
@@ -291,6 +232,29 @@ impl Chunk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_fill_pages_and_long_lines_are_kept_whole() {
+        let long = "y".repeat(OWN_ALLOCATION + 1);
+        let short = "x".repeat(100);
+        let mut c = Chunk::default();
+        for i in 0..1000 {
+            let line = if i % 100 == 7 { &long } else { &short };
+            assert!(c.insert(i, line.as_bytes(), &[]));
+        }
+        assert_eq!(c.line(&c.ents()[7]), long.as_bytes());
+        assert_eq!(c.line(&c.ents()[8]), short.as_bytes());
+        assert_eq!(c.line_bytes(), 990 * 100 + 10 * long.len());
+        assert_eq!(
+            c.pages.len(),
+            (990 * 100usize).div_ceil(PAGE_BYTES - PAGE_BYTES % 100)
+        );
+        assert!(c.pages.iter().all(|p| p.capacity() == PAGE_BYTES));
+        // Out of order: still sorted, lines where they were put.
+        assert!(c.insert(-1, b"first", &[]));
+        assert_eq!(c.line(&c.ents()[0]), b"first");
+        assert_eq!(c.line(&c.ents()[8]), long.as_bytes());
+    }
 
     #[test]
     fn keeps_time_order_and_drops_duplicates() {

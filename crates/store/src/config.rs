@@ -1,4 +1,7 @@
-//! The store's configuration: one struct, defaults in [`Default`], units in field names.
+//! The store's configuration, as the store uses it: typed values (durations, policies,
+//! tenant ids). A configuration file states it as [`crate::StoreSettings`] (plain numbers
+//! with units in their names, defaults in its `Default`), validated into a [`StoreConfig`];
+//! [`StoreConfig::new`] gives the same defaults.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -6,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kelp_model::TenantId;
+use serde::Deserialize;
 
-use crate::fs::{Fs, RealFs};
+use crate::fs::Fs;
+use crate::settings::StoreSettings;
 
 /// When an append is acknowledged relative to `fsync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +30,10 @@ pub enum FsyncPolicy {
     Never,
 }
 
-/// Per-tenant limits that keep label cardinality in check.
-#[derive(Debug, Clone)]
+/// Per-tenant limits that keep label cardinality in check (also the `limits` section of
+/// [`crate::StoreSettings`]: every field optional, unknown ones rejected).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Most streams a tenant may have in the head at once (Loki's `max_global_streams_per_user`).
     pub max_streams_per_tenant: usize,
@@ -76,6 +83,12 @@ pub struct StoreConfig {
     pub flush_age: Duration,
     /// The head's memory cap: over it, appends wait for a flush (backpressure).
     pub max_head_bytes: u64,
+    /// Memory for the deduplication window: 16 bytes for each flushed entry remembered
+    /// (for the out-of-order window) to recognize a retried push. Over it, the streams
+    /// remembering the most forget their oldest entries, and late entries older than what a
+    /// stream remembers are accepted unchecked (counted in `AppendOutcome::unchecked` and
+    /// [`crate::Store::dedup_stats`]).
+    pub max_dedup_bytes: u64,
     /// How long appends wait over `max_head_bytes` without any flush completing before they
     /// fail with `HeadFull` (flushes failing, or the disk not keeping up). Appends wait as
     /// long as flushes keep completing.
@@ -104,26 +117,8 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Defaults for a store rooted at `dir`.
+    /// Defaults for a store rooted at `dir` (those of [`StoreSettings::default`]).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self {
-            dir: dir.into(),
-            fsync: FsyncPolicy::Batch {
-                max_delay: Duration::from_millis(2),
-            },
-            flush_bytes: 64 << 20,
-            flush_age: Duration::from_secs(300),
-            max_head_bytes: 128 << 20,
-            append_wait: Duration::from_secs(10),
-            block_bytes: 1 << 20,
-            zstd_level: 3,
-            unordered_window: Duration::from_secs(3600),
-            limits: Limits::default(),
-            retention: Retention::default(),
-            compact_min_segments: 8,
-            use_blooms: true,
-            background: true,
-            fs: Arc::new(RealFs),
-        }
+        StoreSettings::default().build(dir.into(), HashMap::new())
     }
 }

@@ -79,6 +79,14 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// A setting is out of its range ([`crate::StoreSettings::validate`]).
+    #[error("store setting {field}: {reason}")]
+    Config {
+        /// The setting, as named in the configuration file (`limits.max_line_bytes`).
+        field: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
 }
 
 /// The crate's result type.

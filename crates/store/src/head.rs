@@ -5,6 +5,14 @@
 //! it reaches the block size. A flush freezes everything, writes the frozen chunks to
 //! segments and then drops them; for deduplication, the `(timestamp, line hash)` pairs of
 //! flushed entries are kept for the out-of-order window.
+//!
+//! Memory: chunks are charged to `bytes` (what the head cap bounds). The deduplication window has a budget of its own
+//! (`max_dedup_bytes`, 16 bytes per remembered entry): when a flush takes it over, the
+//! streams remembering the most entries forget their oldest ones until it fits (every
+//! stream keeps at least as many as an equal share), and each such stream's
+//! `dedup_from` moves up. An entry older than that is still accepted within the
+//! out-of-order window, but is checked only against the head, not against flushed entries:
+//! appends count these as `unchecked`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +22,9 @@ use kelp_model::{Entry, Labels, StreamId, TenantId};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::chunk::Chunk;
+
+/// Bytes of one remembered entry of the deduplication window.
+pub(crate) const DEDUP_ENTRY_BYTES: u64 = std::mem::size_of::<(i64, u64)>() as u64;
 
 /// One stream in the head.
 #[derive(Debug)]
@@ -27,6 +38,9 @@ pub(crate) struct StreamHead {
     pub max_ts: i64,
     /// Flushed entries within the window, sorted: `(timestamp, xxh3 of line)`.
     recent: Vec<(i64, u64)>,
+    /// Flushed entries older than this were forgotten to keep the deduplication window in
+    /// its budget (`i64::MIN`: none were).
+    pub dedup_from: i64,
     flushing: usize,
 }
 
@@ -38,6 +52,7 @@ impl StreamHead {
             pending: Arc::new(Chunk::default()),
             max_ts: i64::MIN,
             recent: Vec::new(),
+            dedup_from: i64::MIN,
             flushing: 0,
         }
     }
@@ -78,17 +93,66 @@ pub(crate) struct Applied {
 /// Chunks taken for a flush: `(tenant, stream, labels, chunks)`.
 pub(crate) type FlushSet = Vec<(TenantId, StreamId, Labels, Vec<Arc<Chunk>>)>;
 
+/// The deduplication window's memory, and what its budget made it forget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DedupStats {
+    /// Flushed entries remembered for deduplication.
+    pub entries: u64,
+    /// Bytes they take (what counts against `max_dedup_bytes`).
+    pub bytes: u64,
+    /// The budget, `StoreConfig::max_dedup_bytes`.
+    pub budget_bytes: u64,
+    /// Entries forgotten before leaving the out-of-order window, since open: a retried
+    /// push of one of them would no longer be recognized as a duplicate.
+    pub forgotten_entries: u64,
+    /// Streams whose window is shorter than the out-of-order window now.
+    pub shortened_streams: u64,
+}
+
 /// All tenants' streams in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Head {
     pub tenants: HashMap<TenantId, HashMap<StreamId, StreamHead>>,
     /// Bytes charged for every chunk in the head.
     pub bytes: u64,
     /// When the oldest data not yet being flushed arrived.
     pub oldest: Option<Instant>,
+    /// The deduplication window's budget, in bytes.
+    dedup_budget: u64,
+    /// Entries forgotten to keep the window in its budget, since open.
+    forgotten: u64,
 }
 
 impl Head {
+    /// An empty head whose deduplication window may take `max_dedup_bytes`.
+    pub(crate) fn new(max_dedup_bytes: u64) -> Self {
+        Self {
+            tenants: HashMap::new(),
+            bytes: 0,
+            oldest: None,
+            dedup_budget: max_dedup_bytes,
+            forgotten: 0,
+        }
+    }
+
+    /// The deduplication window's size and what it forgot.
+    pub(crate) fn dedup_stats(&self) -> DedupStats {
+        let streams = self.tenants.values().flat_map(|s| s.values());
+        let (mut entries, mut bytes, mut shortened) = (0, 0, 0);
+        for s in streams {
+            entries += s.recent.len() as u64;
+            bytes += s.recent.capacity() as u64 * DEDUP_ENTRY_BYTES;
+            shortened += u64::from(s.dedup_from != i64::MIN);
+        }
+        DedupStats {
+            entries,
+            bytes,
+            budget_bytes: self.dedup_budget,
+            forgotten_entries: self.forgotten,
+            shortened_streams: shortened,
+        }
+    }
+
     /// Applies entries (already accepted) to a stream; identical entries are dropped.
     pub(crate) fn apply(
         &mut self,
@@ -169,8 +233,17 @@ impl Head {
                 // of a stream: pushing all of it and cutting afterwards left the vector's
                 // capacity at the size of the whole flush, per stream).
                 let horizon = s.max_ts.saturating_sub(window_ns);
+                if s.dedup_from <= horizon {
+                    // Everything it forgot is out of the window now anyway.
+                    s.dedup_from = i64::MIN;
+                }
                 let cut = s.recent.partition_point(|r| r.0 < horizon);
                 s.recent.drain(..cut);
+                let add: usize = s.frozen[..s.flushing]
+                    .iter()
+                    .map(|c| c.len() - c.ents().partition_point(|e| e.ts < horizon))
+                    .sum();
+                s.recent.reserve_exact(add);
                 for c in s.frozen.drain(..s.flushing) {
                     freed += c.bytes() as u64;
                     let from = c.ents().partition_point(|e| e.ts < horizon);
@@ -179,7 +252,7 @@ impl Head {
                 }
                 s.flushing = 0;
                 s.recent.sort_unstable();
-                if s.recent.capacity() > 2 * s.recent.len() + 64 {
+                if s.recent.capacity() > s.recent.len() + s.recent.len() / 8 + 64 {
                     s.recent.shrink_to_fit();
                 }
                 !(s.frozen.is_empty() && s.pending.is_empty() && s.recent.is_empty())
@@ -187,6 +260,41 @@ impl Head {
         }
         self.tenants.retain(|_, s| !s.is_empty());
         self.bytes = self.bytes.saturating_sub(freed);
+        self.fit_dedup_budget();
+    }
+
+    /// Makes the deduplication window fit its budget: the streams remembering the most
+    /// entries forget their oldest ones, down to one allowance for all of them (the largest
+    /// that fits; streams under it keep everything).
+    fn fit_dedup_budget(&mut self) {
+        let max = usize::try_from(self.dedup_budget / DEDUP_ENTRY_BYTES).unwrap_or(usize::MAX);
+        let streams = || self.tenants.values().flat_map(|s| s.values());
+        let mut lens: Vec<usize> = streams().map(|s| s.recent.len()).collect();
+        if lens.iter().sum::<usize>() <= max {
+            return;
+        }
+        lens.sort_unstable();
+        let mut rest = max;
+        let mut allowance = 0;
+        for (i, &len) in lens.iter().enumerate() {
+            let k = lens.len() - i;
+            if len > rest / k {
+                allowance = rest / k;
+                break;
+            }
+            rest -= len;
+        }
+        for s in self.tenants.values_mut().flat_map(|s| s.values_mut()) {
+            let drop = s.recent.len().saturating_sub(allowance);
+            if drop == 0 {
+                continue;
+            }
+            // Entries at or before the newest forgotten timestamp are no longer all known.
+            s.dedup_from = s.dedup_from.max(s.recent[drop - 1].0.saturating_add(1));
+            s.recent.drain(..drop);
+            s.recent.shrink_to_fit();
+            self.forgotten += drop as u64;
+        }
     }
 
     /// A flush failed: its chunks stay frozen and are retried by the next flush.

@@ -98,6 +98,9 @@ pub(crate) fn precheck(
                 false
             } else {
                 out.accepted += 1;
+                if sh.is_some_and(|h| ts < h.dedup_from) {
+                    out.unchecked += 1;
+                }
                 max = max.max(ts);
                 true
             };

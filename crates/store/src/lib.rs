@@ -9,6 +9,10 @@
 //! - The head keeps recent entries in memory, bounded by [`StoreConfig::max_head_bytes`];
 //!   flushes write them to immutable segment files, one directory per tenant and UTC day,
 //!   with per-block token blooms and a label index. Formats: `docs/format/` and [`format`].
+//!   Retried pushes are recognized within the out-of-order window, from memory bounded by
+//!   [`StoreConfig::max_dedup_bytes`] ([`Store::dedup_stats`]).
+//! - [`StoreSettings`]: the store's section of a configuration file (serde), validated
+//!   into a [`StoreConfig`].
 //! - [`Store::scan`], [`Store::count`], [`Store::series`], [`Store::label_names`],
 //!   [`Store::label_values`], [`Store::stats`]: the read side, with the store's own
 //!   [`LabelMatcher`] and [`LineFilter`] types.
@@ -61,6 +65,7 @@ mod matcher;
 mod retention;
 mod scan;
 mod segment;
+mod settings;
 mod state;
 mod store;
 pub mod tokenizer;
@@ -73,6 +78,7 @@ pub use config::{FsyncPolicy, Limits, Retention, StoreConfig};
 pub use count::{CountRequest, IndexStats, StreamCounts};
 pub use error::{Result, StoreError};
 pub use fs::{FaultFs, Faults, Fs, RealFs, WriteFile};
+pub use head::DedupStats;
 /// One stream's entries in a batch: the batch type every ingest path decodes into, defined
 /// in `kelp-model` and re-exported here so `kelp_store::StreamEntries` keeps working.
 pub use kelp_model::StreamEntries;
@@ -80,6 +86,7 @@ pub use matcher::{required_literals, LabelMatcher, LineFilter, MatchOp};
 pub use retention::RetentionReport;
 pub use scan::{Direction, ScanEntry, ScanRequest, ScanStats};
 pub use segment::BlockMeta;
+pub use settings::{FsyncMode, StoreSettings};
 pub use store::Store;
 pub use wal::DroppedTail;
 
@@ -94,6 +101,11 @@ pub struct AppendOutcome {
     pub too_old: u64,
     /// Entries rejected for a line over the limit.
     pub too_long: u64,
+    /// Entries accepted (counted in `accepted` too) without checking them against flushed
+    /// entries: older than what their stream's deduplication window still remembers,
+    /// which its memory budget (`StoreConfig::max_dedup_bytes`) shortened. One of them
+    /// may repeat an entry stored before; see [`Store::dedup_stats`].
+    pub unchecked: u64,
 }
 
 impl AppendOutcome {

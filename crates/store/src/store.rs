@@ -118,7 +118,7 @@ impl Store {
         let covered = manifest.wal_covered;
         let next_id = manifest.next_id;
         let state = State::open(&*fs, &root, manifest, &mut report.bad_files)?;
-        let mut head = Head::default();
+        let mut head = Head::new(cfg.max_dedup_bytes);
         let block = cfg.block_bytes;
         let replayed = replay(&*fs, &wal_dir, covered, |batch| {
             for s in &batch.streams {
@@ -278,6 +278,11 @@ impl Store {
     /// Writes everything in the head to segments now and deletes the WAL files it covered.
     pub fn flush(&self) -> Result<()> {
         crate::flush::flush(&self.inner)
+    }
+
+    /// The deduplication window's memory and what its budget made it forget.
+    pub fn dedup_stats(&self) -> crate::DedupStats {
+        self.inner.head().dedup_stats()
     }
 
     /// Bytes the head holds now.

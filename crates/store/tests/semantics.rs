@@ -267,3 +267,48 @@ fn appends_under_the_head_cap_do_not_wait_for_a_running_compaction() {
     assert_eq!(dump(&store).len(), 43);
     drop(store);
 }
+
+#[test]
+fn dedup_window_stays_in_its_budget_and_counts_what_it_forgot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_dedup_bytes = 100 * 16; // 100 remembered entries
+    let store = Store::open(cfg).unwrap();
+    let lines: Vec<String> = (0..300).map(|i| format!("line {i}")).collect();
+    let entries = |r: std::ops::Range<usize>| -> Vec<(i64, &str)> {
+        r.map(|i| (i as i64, lines[i].as_str())).collect()
+    };
+    store
+        .append(
+            &tenant(),
+            &[batch("a", &entries(0..300)), batch("b", &entries(0..20))],
+        )
+        .unwrap();
+    store.flush().unwrap();
+    // `b` keeps all 20; `a` keeps its newest 80.
+    let st = store.dedup_stats();
+    assert_eq!(
+        (st.entries, st.forgotten_entries, st.shortened_streams),
+        (100, 220, 1),
+        "{st:?}"
+    );
+    assert!(st.bytes <= st.budget_bytes, "{st:?}");
+    // Still remembered: retries are duplicates.
+    let out = store
+        .append(
+            &tenant(),
+            &[batch("a", &entries(250..300)), batch("b", &entries(0..20))],
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.duplicates, out.unchecked), (0, 70, 0));
+    // Forgotten: accepted within the out-of-order window, and counted as unchecked.
+    let out = store
+        .append(&tenant(), &[batch("a", &entries(0..10))])
+        .unwrap();
+    assert_eq!((out.accepted, out.duplicates, out.unchecked), (10, 0, 10));
+    // Identical to one still in the head: a duplicate all the same.
+    let out = store
+        .append(&tenant(), &[batch("a", &entries(0..1))])
+        .unwrap();
+    assert_eq!((out.accepted, out.duplicates), (0, 1));
+}
