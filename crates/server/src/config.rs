@@ -145,7 +145,7 @@ pub struct LimitsSection {
     pub max_regex_bytes: usize,
     /// Queries running at once; more are answered 429 (16).
     pub max_concurrent_queries: usize,
-    /// Query timeout (300 s); over it, 504.
+    /// Query timeout (300 s); over it, 504 (0: every query times out, for tests).
     pub query_timeout_secs: u64,
     /// Entries buffered per tail client before entries are dropped (1024).
     pub tail_buffer_entries: usize,

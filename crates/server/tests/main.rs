@@ -3,5 +3,6 @@
 
 mod conformance;
 mod ingest;
+mod limits;
 mod support;
 mod tail;

@@ -73,10 +73,15 @@ impl TestServer {
         std::mem::replace(&mut self.dir, dir)
     }
 
-    fn shutdown(&mut self) {
+    /// Starts a graceful shutdown without waiting for it; `stop` or drop waits.
+    pub fn signal_stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+    }
+
+    fn shutdown(&mut self) {
+        self.signal_stop();
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
@@ -114,6 +119,63 @@ impl Resp {
     }
 }
 
+/// A request whose head and the first part of its body are sent; the rest comes with
+/// [`Partial::finish`]. The server has the request in flight meanwhile.
+pub struct Partial {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+impl Partial {
+    /// Sends the head and all of `body` but its last `held` bytes.
+    pub fn start(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        held: usize,
+    ) -> Self {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(&head(addr, method, path, headers, body.len()))
+            .unwrap();
+        let cut = body.len() - held;
+        stream.write_all(&body[..cut]).unwrap();
+        stream.flush().unwrap();
+        Self {
+            stream,
+            rest: body[cut..].to_vec(),
+        }
+    }
+
+    /// Sends the rest of the body and reads the answer.
+    pub fn finish(mut self) -> Resp {
+        self.stream.write_all(&self.rest).unwrap();
+        read_response(&mut self.stream)
+    }
+}
+
+fn head(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    len: usize,
+) -> Vec<u8> {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {len}\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
 /// One request on a fresh connection (`Connection: close`).
 pub fn request(
     addr: SocketAddr,
@@ -124,16 +186,13 @@ pub fn request(
 ) -> Resp {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&head(addr, method, path, headers, body.len()))
+        .unwrap();
     s.write_all(body).unwrap();
+    read_response(&mut s)
+}
+
+fn read_response(s: &mut TcpStream) -> Resp {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let split = raw

@@ -56,3 +56,56 @@ fn tail_receives_new_matching_entries() {
         assert!(latency < Duration::from_secs(1), "took {latency:?}");
     });
 }
+
+#[test]
+fn a_client_that_cannot_keep_up_gets_dropped_entries() {
+    let s = TestServer::start("limits: {tail_buffer_entries: 2}");
+    let addr = s.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let url = format!("ws://{addr}/loki/api/v1/tail?query={}", enc(r#"{app="d"}"#));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // One push of 10 entries reaches the client's buffer of 2 at once.
+        let lines: Vec<String> = (0..10).map(|i| format!("burst {i}")).collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let t0 = now_ns();
+        let body = push_json(r#"{"app":"d"}"#, t0, &lines);
+        let status = tokio::task::spawn_blocking(move || {
+            request(addr, "POST", "/loki/api/v1/push", &[JSON], &body).status
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 204);
+        let (mut got, mut dropped) = (Vec::new(), Vec::new());
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while got.len() + dropped.len() < 10 {
+                let Message::Text(t) = ws.next().await.unwrap().unwrap() else {
+                    continue;
+                };
+                let j: serde_json::Value = serde_json::from_str(&t).unwrap();
+                for s in j["streams"].as_array().unwrap() {
+                    for v in s["values"].as_array().unwrap() {
+                        got.push(v[1].as_str().unwrap().to_owned());
+                    }
+                }
+                if let Some(d) = j.get("dropped_entries") {
+                    dropped.extend(d.as_array().unwrap().iter().cloned());
+                }
+            }
+        })
+        .await
+        .expect("all 10 entries sent or reported dropped");
+        assert_eq!(got, ["burst 0", "burst 1"]);
+        assert_eq!(dropped.len(), 8);
+        assert_eq!(
+            dropped[0]["labels"],
+            serde_json::json!({"app": "d", "service_name": "d"})
+        );
+        assert_eq!(dropped[0]["timestamp"], (t0 + 2000).to_string());
+        assert_eq!(dropped[7]["timestamp"], (t0 + 9000).to_string());
+    });
+}

@@ -84,6 +84,8 @@ async fn run_range(
     body: Body,
 ) -> Result<Response, ApiError> {
     let tenant = st.tenant(headers)?;
+    // A request is outstanding from its arrival (Loki's queue counts it), body included.
+    let _slot = st.queries.acquire()?;
     let p = params(q, headers, body).await?;
     let query = p.query()?.to_owned();
     let (start, end) = p.bounds(Duration::from_secs(3600))?;
@@ -97,9 +99,13 @@ async fn run_range(
         cancel: Some(CancelToken::new()),
     };
     let _guard = CancelOnDrop(rp.cancel.clone().unwrap_or_default());
-    let _slot = st.queries.acquire()?;
     let engine = st.engine()?.clone();
-    let resp = blocking(move || Ok(engine.query_range(&tenant, query.as_str(), &rp)?)).await?;
+    let timeout = engine.limits().query_timeout;
+    let resp = within(
+        timeout,
+        blocking(move || Ok(engine.query_range(&tenant, query.as_str(), &rp)?)),
+    )
+    .await?;
     Ok(json(
         to_wire(resp, categorize(headers), direction).to_json(),
     ))
@@ -125,6 +131,8 @@ async fn run_instant(
     body: Body,
 ) -> Result<Response, ApiError> {
     let tenant = st.tenant(headers)?;
+    // A request is outstanding from its arrival (Loki's queue counts it), body included.
+    let _slot = st.queries.acquire()?;
     let p = params(q, headers, body).await?;
     let query = p.query()?.to_owned();
     let direction = p.direction()?;
@@ -135,12 +143,32 @@ async fn run_instant(
         cancel: Some(CancelToken::new()),
     };
     let _guard = CancelOnDrop(ip.cancel.clone().unwrap_or_default());
-    let _slot = st.queries.acquire()?;
     let engine = st.engine()?.clone();
-    let resp = blocking(move || Ok(engine.query_instant(&tenant, query.as_str(), &ip)?)).await?;
+    let timeout = engine.limits().query_timeout;
+    let resp = within(
+        timeout,
+        blocking(move || Ok(engine.query_instant(&tenant, query.as_str(), &ip)?)),
+    )
+    .await?;
     Ok(json(
         to_wire(resp, categorize(headers), direction).to_json(),
     ))
+}
+
+/// Answers 504 once `timeout` has passed even if the engine has not reached one of its
+/// own deadline checks yet (a long store read); the request's `CancelOnDrop` then stops
+/// the engine at its next check.
+async fn within<T>(
+    timeout: Duration,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Query(kelp_query::QueryError::Timeout(format!(
+                "{timeout:?}"
+            ))))
+        })
 }
 
 /// The engine's answer in kelp-wire's response types.

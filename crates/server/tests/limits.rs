@@ -1,0 +1,180 @@
+//! Query limits and shutdown over real sockets: the timeout (504), the concurrent-query
+//! limit (429), an in-flight push drained at shutdown, and `categorize-labels` with real
+//! structured metadata. Requests are held in flight by sending their body in two parts,
+//! so nothing depends on how fast a query runs.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{enc, now_ns, push_json, Partial, TestServer, JSON};
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+fn push_some(s: &TestServer, app: &str, n: usize) {
+    let lines: Vec<String> = (0..n).map(|i| format!("line {i}")).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let body = push_json(&format!(r#"{{"app":"{app}"}}"#), now_ns(), &lines);
+    let r = s.req("POST", "/loki/api/v1/push", &[JSON], &body);
+    assert_eq!(r.status, 204, "{}", r.text());
+}
+
+#[test]
+fn query_timeout_is_504_with_lokis_message() {
+    let s = TestServer::start("limits: {query_timeout_secs: 0}");
+    push_some(&s, "slow", 3);
+    for path in [
+        format!(
+            "/loki/api/v1/query_range?query={}&since=1h",
+            enc(r#"{app="slow"}"#)
+        ),
+        format!(
+            "/loki/api/v1/query?query={}",
+            enc(r#"count_over_time({app="slow"}[1h])"#)
+        ),
+    ] {
+        let r = s.get(&path);
+        assert_eq!(r.status, 504, "{path}: {}", r.text());
+        assert!(r.text().starts_with("request timed out"), "{}", r.text());
+        assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    }
+}
+
+#[test]
+fn concurrent_queries_over_the_limit_are_429() {
+    let s = TestServer::start("limits: {max_concurrent_queries: 1}");
+    push_some(&s, "busy", 3);
+    let form = format!("query={}&since=1h", enc(r#"{app="busy"}"#));
+    // The first query holds the only slot while its body is incomplete.
+    let held = Partial::start(
+        s.addr,
+        "POST",
+        "/loki/api/v1/query_range",
+        &[FORM],
+        form.as_bytes(),
+        3,
+    );
+    let url = format!("/loki/api/v1/query_range?{form}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let r = s.get(&url);
+        if r.status == 429 {
+            break r;
+        }
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(Instant::now() < deadline, "never refused a second query");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(refused.text(), "too many outstanding requests");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    let first = held.finish();
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(
+        first.json()["data"]["result"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // The slot is free again.
+    assert_eq!(s.get(&url).status, 200);
+}
+
+#[test]
+fn shutdown_finishes_an_in_flight_push() {
+    let mut s = TestServer::start("");
+    let addr = s.addr;
+    let body = push_json(r#"{"app":"drain"}"#, now_ns(), &["a", "b", "c"]);
+    let held = Partial::start(addr, "POST", "/loki/api/v1/push", &[JSON], &body, 10);
+    // Connections are accepted in order: once a later one is answered, ours is in.
+    assert_eq!(s.get("/ready").status, 200);
+    s.signal_stop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(addr).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "still accepting after shutdown began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = held.finish();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let dir = s.stop();
+    let s = TestServer::start_in(dir, "");
+    let r = s.get(&format!(
+        "/loki/api/v1/query_range?query={}&since=1h&direction=forward",
+        enc(r#"{app="drain"}"#)
+    ));
+    let values = r.json()["data"]["result"][0]["values"].clone();
+    let lines: Vec<&str> = values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[1].as_str().unwrap())
+        .collect();
+    assert_eq!(lines, ["a", "b", "c"]);
+}
+
+#[test]
+fn categorize_labels_with_structured_metadata() {
+    let s = TestServer::start("");
+    let t0 = now_ns();
+    let body = serde_json::json!({"streams": [{
+        "stream": {"app": "cat"},
+        "values": [
+            [t0.to_string(), "level=info msg=one", {"trace_id": "abc", "user": "u1"}],
+            [(t0 + 1000).to_string(), "level=warn msg=two"],
+        ]
+    }]});
+    let r = s.req(
+        "POST",
+        "/loki/api/v1/push",
+        &[JSON],
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    let q = enc(r#"{app="cat"} | logfmt"#);
+    let path = format!("/loki/api/v1/query_range?query={q}&since=1h&direction=forward");
+
+    // Without the flag, metadata and parsed labels are stream labels (Loki's default).
+    let j = s.get(&path).json();
+    let result = j["data"]["result"].as_array().unwrap();
+    assert!(j["data"].get("encodingFlags").is_none());
+    let first = result
+        .iter()
+        .find(|s| s["stream"]["trace_id"] == "abc")
+        .unwrap_or_else(|| panic!("{j}"));
+    assert_eq!(first["stream"]["user"], "u1");
+    assert_eq!(first["stream"]["level"], "info");
+    assert_eq!(first["values"][0].as_array().unwrap().len(), 2);
+
+    // With it: one stream of indexed labels (with the discovered `service_name`);
+    // metadata and parsed labels per entry.
+    let r = s.req(
+        "GET",
+        &path,
+        &[("X-Loki-Response-Encoding-Flags", "categorize-labels")],
+        b"",
+    );
+    let j = r.json();
+    assert_eq!(
+        j["data"]["encodingFlags"],
+        serde_json::json!(["categorize-labels"])
+    );
+    let result = j["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{j}");
+    assert_eq!(
+        result[0]["stream"],
+        serde_json::json!({"app": "cat", "service_name": "cat"})
+    );
+    let values = result[0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 2);
+    assert_eq!(values[0][1], "level=info msg=one");
+    assert_eq!(
+        values[0][2]["structuredMetadata"],
+        serde_json::json!({"trace_id": "abc", "user": "u1"})
+    );
+    assert_eq!(values[0][2]["parsed"]["level"], "info");
+    assert_eq!(values[0][2]["parsed"]["msg"], "one");
+    assert!(values[1][2].get("structuredMetadata").is_none(), "{j}");
+    assert_eq!(values[1][2]["parsed"]["level"], "warn");
+}
