@@ -265,7 +265,9 @@ impl Head {
 
     /// Makes the deduplication window fit its budget: the streams remembering the most
     /// entries forget their oldest ones, down to one allowance for all of them (the largest
-    /// that fits; streams under it keep everything).
+    /// that fits; streams under it keep everything). A stream left with nothing in the
+    /// head leaves it at the next flush, and its `dedup_from` with it: its late entries are
+    /// then not counted as unchecked (only when the budget is under one entry per stream).
     fn fit_dedup_budget(&mut self) {
         let max = usize::try_from(self.dedup_budget / DEDUP_ENTRY_BYTES).unwrap_or(usize::MAX);
         let streams = || self.tenants.values().flat_map(|s| s.values());

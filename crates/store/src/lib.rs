@@ -8,7 +8,7 @@
 //!   write-ahead log (group commit, [`FsyncPolicy`]) and visible to the next query.
 //! - The head keeps recent entries in memory, bounded by [`StoreConfig::max_head_bytes`];
 //!   flushes write them to immutable segment files, one directory per tenant and UTC day,
-//!   with per-block token blooms and a label index. Formats: `docs/format/` and [`format`].
+//!   with per-block token blooms and a label index. Formats: `docs/format/` and [`format`](mod@format).
 //!   Retried pushes are recognized within the out-of-order window, from memory bounded by
 //!   [`StoreConfig::max_dedup_bytes`] ([`Store::dedup_stats`]).
 //! - [`StoreSettings`]: the store's section of a configuration file (serde), validated
