@@ -79,11 +79,11 @@ pub struct StoreSection {
     pub fsync: String,
     /// With `fsync: batch`, how long a group waits for more appenders (2 ms).
     pub fsync_batch_delay_ms: u64,
-    /// Head bytes that start a flush (64 MiB).
+    /// Head bytes that start a flush (48 MiB).
     pub flush_bytes: u64,
     /// Age of the oldest unflushed data that starts a flush (300 s).
     pub flush_age_secs: u64,
-    /// The head's memory cap (128 MiB).
+    /// The head's memory cap (96 MiB).
     pub max_head_bytes: u64,
     /// Raw bytes per block (1 MiB).
     pub block_bytes: usize,
@@ -99,20 +99,28 @@ pub struct StoreSection {
     pub compact_min_segments: usize,
 }
 
+/// The defaults are the store's own (`kelp_store::StoreSettings::default()`), so they live
+/// in one place.
 impl Default for StoreSection {
     fn default() -> Self {
+        let d = kelp_store::StoreSettings::default();
         Self {
-            fsync: "batch".into(),
-            fsync_batch_delay_ms: 2,
-            flush_bytes: 64 << 20,
-            flush_age_secs: 300,
-            max_head_bytes: 128 << 20,
-            block_bytes: 1 << 20,
-            zstd_level: 3,
-            unordered_window_secs: 3600,
-            retention_max_age_secs: None,
-            max_disk_bytes: None,
-            compact_min_segments: 8,
+            fsync: match d.fsync {
+                kelp_store::FsyncMode::Always => "always",
+                kelp_store::FsyncMode::Batch => "batch",
+                kelp_store::FsyncMode::Never => "never",
+            }
+            .into(),
+            fsync_batch_delay_ms: d.fsync_batch_delay_ms,
+            flush_bytes: d.flush_bytes,
+            flush_age_secs: d.flush_age_secs,
+            max_head_bytes: d.max_head_bytes,
+            block_bytes: d.block_bytes,
+            zstd_level: d.zstd_level,
+            unordered_window_secs: d.unordered_window_secs,
+            retention_max_age_secs: d.retention_max_age_secs,
+            max_disk_bytes: d.max_disk_bytes,
+            compact_min_segments: d.compact_min_segments,
         }
     }
 }
