@@ -238,7 +238,7 @@ impl Chain {
     }
 
     /// Queues the file the live path names if it is new to the chain.
-    fn refresh(&mut self, now: Instant) {
+    pub(crate) fn refresh(&mut self, now: Instant) {
         if let Ok(PathStat::File { id, .. }) = PathStat::of(&self.live) {
             if !self.holds(id) {
                 match Source::open(&self.live, now) {

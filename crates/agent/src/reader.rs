@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -36,6 +36,10 @@ pub(crate) struct Reader<'a> {
     batch_bytes: usize,
     batch_since: Option<Instant>,
     last_send: Instant,
+    /// A batch the full queue did not take yet. While there is one, nothing is read, but
+    /// discovery goes on and every chain opens the files its live path names, so files
+    /// the kubelet rotates and deletes meanwhile stay readable through their descriptors.
+    pending: Option<Batch>,
 }
 
 /// The container logs under the pods directory: live path (relative) → rotated files.
@@ -53,6 +57,7 @@ impl<'a> Reader<'a> {
             batch_bytes: 0,
             batch_since: None,
             last_send: Instant::now(),
+            pending: None,
         }
     }
 
@@ -68,26 +73,51 @@ impl<'a> Reader<'a> {
                 self.scan(now);
                 next_scan = now + self.config.scan_interval;
             }
+            if let Some(batch) = self.pending.take() {
+                match tx.try_send(batch) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(batch)) => {
+                        // The server is slow or down: hold on to every file, read nothing.
+                        self.pending = Some(batch);
+                        for t in self.chains.values_mut() {
+                            t.chain.refresh(now);
+                        }
+                        std::thread::sleep(self.config.poll_interval);
+                        continue;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Ok(()),
+                }
+            }
             let mut progress = false;
             let keys: Vec<String> = self.chains.keys().cloned().collect();
             for key in keys {
                 progress |= self.poll_chain(&key, now);
-                if self.batch_bytes >= self.config.batch_bytes && !self.send(tx) {
-                    return Ok(());
+                if self.batch_bytes >= self.config.batch_bytes {
+                    if !self.send(tx, false) {
+                        return Ok(());
+                    }
+                    if self.pending.is_some() {
+                        break;
+                    }
                 }
             }
             let waited = self
                 .batch_since
                 .is_some_and(|t| now - t >= self.config.batch_wait)
                 || now - self.last_send >= self.config.batch_wait;
-            if waited && !self.send(tx) {
+            if waited && self.pending.is_none() && !self.send(tx, false) {
                 return Ok(());
             }
             if !progress {
                 std::thread::sleep(self.config.poll_interval);
             }
         }
-        self.send(tx);
+        if let Some(batch) = self.pending.take() {
+            if tx.send(batch).is_err() {
+                return Ok(());
+            }
+        }
+        self.send(tx, true);
         Ok(())
     }
 
@@ -135,8 +165,9 @@ impl<'a> Reader<'a> {
         progress
     }
 
-    /// Sends the batch with every moved mark; false once the sender is gone.
-    fn send(&mut self, tx: &SyncSender<Batch>) -> bool {
+    /// Sends the batch with every moved mark; false once the sender is gone. Unless
+    /// `block`, a full queue leaves the batch in `pending` (there must be none yet).
+    fn send(&mut self, tx: &SyncSender<Batch>, block: bool) -> bool {
         let mut marks = Vec::new();
         let mut finished = Vec::new();
         for (key, t) in &mut self.chains {
@@ -164,7 +195,17 @@ impl<'a> Reader<'a> {
         self.index.clear();
         self.batch_bytes = 0;
         self.batch_since = None;
-        tx.send(batch).is_ok()
+        if block {
+            return tx.send(batch).is_ok();
+        }
+        match tx.try_send(batch) {
+            Ok(()) => true,
+            Err(TrySendError::Full(batch)) => {
+                self.pending = Some(batch);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     }
 
     /// Lists the pods directory; opens chains for new container logs, marks instances

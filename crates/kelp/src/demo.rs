@@ -1,24 +1,28 @@
-//! `kelp demo`: Kelp's main job on one machine. Today it runs a simulated node with
-//! aggressive rotation, restarts and pod deletion for a few seconds, then shows what was
-//! written: the pod log tree, rotated and gzipped files, the `/var/log/containers` symlinks,
-//! and CRI records including a long line split into `P` records. It grows as the agent and
-//! the server land.
+//! `kelp demo`: Kelp's main job on one machine. It starts a `kelp server` and a `kelp
+//! agent` (child processes of this binary) and a simulated node with aggressive rotation,
+//! restarts and pod deletion, runs it for a few seconds, then shows what was written (the
+//! pod log tree, rotated and gzipped files, symlinks, a line split into `P` records), checks
+//! that the store holds every line exactly once, and reads back the logs of a pod that no
+//! longer exists. Everything is stopped on exit unless `--keep-running`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use kelp_client::{Client, RetryPolicy};
 use kelp_sim::verify::{self, Tree};
 use kelp_sim::{SimConfig, Simulator};
 
 /// Examples shown by `kelp demo --help`.
 pub const EXAMPLES: &str = "Examples:
-  kelp demo                        # 8 s of a simulated node, then a tour of what it wrote
+  kelp demo                        # 8 s of a simulated node shipped to a local server
   kelp demo --seconds 30 --pods 20 # longer, bigger
-  kelp demo --root /tmp/node       # write the tree here (must be empty or absent)";
+  kelp demo --root /tmp/node       # write everything here (must be empty or absent)
+  kelp demo --keep-running         # leave the server up for Grafana or curl until Ctrl-C";
 
 /// Arguments of `kelp demo`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +40,75 @@ pub struct DemoArgs {
     /// Seed of the simulation (same seed, same pods and lines).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Logical lines per second the node writes.
+    #[arg(long, default_value_t = 20_000.0)]
+    rate: f64,
+    /// Keep the server (and agent) running after the tour, until Ctrl-C.
+    #[arg(long)]
+    keep_running: bool,
+}
+
+/// A child process stopped with SIGTERM (then SIGKILL) when dropped.
+struct Service {
+    name: &'static str,
+    child: Child,
+}
+
+impl Service {
+    fn start(name: &'static str, args: &[&str], log: &Path) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("locating the kelp binary")?;
+        let out =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting kelp {name}"))?;
+        Ok(Self { name, child })
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("kelp {} did not stop in 10 s; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until the server answers `/ready`.
+fn wait_ready(client: &Client, server: &mut Service) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if client.get("/ready").is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            bail!("kelp server exited ({status}); see its log");
+        }
+        if Instant::now() > deadline {
+            bail!("kelp server not ready after 30 s; see its log");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs `kelp demo`.
@@ -44,32 +117,76 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         Some(r) => r,
         None => std::env::temp_dir().join(format!("kelp-demo-{}", std::process::id())),
     };
-    let config = SimConfig {
-        root: root.clone(),
-        pods: args.pods,
-        lines_per_sec: Some(20_000.0),
-        duration: Some(Duration::from_secs(args.seconds)),
-        max_size_bytes: 256 * 1024,
-        max_files: 3,
-        rotate_check: Duration::from_millis(500),
-        restart_every: Some(Duration::from_secs(3)),
-        delete_every: Some(Duration::from_secs(5)),
-        seed: args.seed,
-        long_line_every: 500,
-        ..SimConfig::default()
-    };
-    println!("Kelp demo: a simulated Kubernetes node (containerd + kubelet log behaviour)");
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let root = root.canonicalize()?;
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let path = |p: &str| root.join(p).to_string_lossy().into_owned();
+    let ledger = root.join("ledger.jsonl");
+
+    println!("Kelp demo: a simulated Kubernetes node shipped by `kelp agent` to `kelp server`");
     println!(
-        "  {} pods, 20,000 lines/s, rotation at 256Ki keeping 3 files, a restart every 3 s,",
-        args.pods
+        "  {} pods, {} lines/s, rotation at 256Ki keeping 3 files, a restart every 3 s,",
+        args.pods, args.rate
     );
     println!("  a pod deleted every 5 s, for {} s", args.seconds);
-    println!("  writing to {}\n", root.display());
+    println!("  files under {}, server at {url}\n", root.display());
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the Ctrl-C handler")?;
+
+    let mut server = Service::start(
+        "server",
+        &[
+            "server",
+            "--data-dir",
+            &path("kelp-data"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &root.join("server.log"),
+    )?;
+    let client = Client::new(
+        &url,
+        RetryPolicy {
+            max_attempts: Some(1),
+            ..RetryPolicy::default()
+        },
+    )?;
+    wait_ready(&client, &mut server)?;
+    let agent = Service::start(
+        "agent",
+        &[
+            "agent",
+            "--pods-dir",
+            &path("var/log/pods"),
+            "--state-dir",
+            &path("agent-state"),
+            "--server",
+            &url,
+            "--node-name",
+            "demo-node",
+        ],
+        &root.join("agent.log"),
+    )?;
+
+    let config = SimConfig {
+        root: root.clone(),
+        pods: args.pods,
+        lines_per_sec: Some(args.rate),
+        duration: Some(Duration::from_secs(args.seconds)),
+        max_size_bytes: 256 * 1024,
+        max_files: 3,
+        rotate_check: Duration::from_secs(1),
+        restart_every: Some(Duration::from_secs(3)),
+        delete_every: Some(Duration::from_secs(5)),
+        seed: args.seed,
+        long_line_every: 500,
+        ledger: Some(ledger.clone()),
+        ..SimConfig::default()
+    };
     let tty = std::io::stderr().is_terminal();
     let sim = Simulator::new(config).context("starting the simulator")?;
     let report = sim.run(&stop, |p| {
@@ -94,10 +211,84 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             println!("  - {p}");
         }
     }
+
+    println!("\nWaiting for the agent to ship the last lines...");
+    let check = ship_check(&ledger, &url, &stop)?;
     println!(
-        "\nThe tree stays at {}. Next: `kelp simulate --help`.",
+        "The store holds {} of the {} lines written: {} lost, {} duplicated, {} altered.",
+        check.stored_lines, check.ledger_lines, check.lost, check.duplicated, check.altered
+    );
+    drop(agent);
+    show_deleted_pod(&client, &ledger, &tree)?;
+
+    if args.keep_running && !stop.load(Ordering::SeqCst) {
+        println!(
+            "\nThe server keeps running at {url} (Grafana: add a Loki data source with this URL)."
+        );
+        println!("Try:");
+        println!("  curl -sG {url}/loki/api/v1/labels");
+        println!(
+            "  curl -sG {url}/loki/api/v1/query_range --data-urlencode 'query=sum by (namespace) (count_over_time({{namespace=~\".+\"}}[1m]))'"
+        );
+        println!("Ctrl-C stops it.");
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    drop(server);
+    println!(
+        "\nStopped. Files, server and agent logs stay under {}.",
         root.display()
     );
+    Ok(())
+}
+
+/// Compares the ledger with the store until the agent has shipped everything (or 60 s).
+fn ship_check(
+    ledger: &Path,
+    url: &str,
+    stop: &AtomicBool,
+) -> anyhow::Result<crate::verify::Report> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let report = crate::verify::compare(ledger, url, 5000)?;
+        if report.is_exact() || Instant::now() > deadline || stop.load(Ordering::SeqCst) {
+            return Ok(report);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Prints the last lines of a pod the simulator deleted: what `kubectl logs` cannot do.
+fn show_deleted_pod(client: &Client, ledger: &Path, tree: &Tree) -> anyhow::Result<()> {
+    let entries = kelp_sim::verify::read_ledger(ledger)?;
+    let alive: std::collections::HashSet<&str> = tree.pods.iter().map(|p| p.pod.as_str()).collect();
+    let Some(gone) = entries
+        .iter()
+        .rev()
+        .find(|e| !alive.contains(e.pod.as_str()))
+    else {
+        return Ok(());
+    };
+    let query = format!(r#"{{namespace="{}", pod="{}"}}"#, gone.namespace, gone.pod);
+    let qs = form_urlencoded::Serializer::new(String::new())
+        .append_pair("query", &query)
+        .append_pair("limit", "3")
+        .append_pair("since", "1h")
+        .finish();
+    let body = client.get(&format!("/loki/api/v1/query_range?{qs}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&body)?;
+    println!(
+        "\nPod {}/{} was deleted with its log files, but its logs live on in Kelp:",
+        gone.namespace, gone.pod
+    );
+    println!("  LogQL {query}, the last 3 lines:");
+    for stream in v["data"]["result"].as_array().into_iter().flatten() {
+        for pair in stream["values"].as_array().into_iter().flatten() {
+            let line = pair[1].as_str().unwrap_or_default();
+            println!("  {}", shorten(line.as_bytes(), 110));
+        }
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! the query API, and reports lost, duplicated and altered lines.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use kelp_client::{Client, RetryPolicy};
@@ -35,20 +35,43 @@ pub struct VerifyArgs {
 
 /// What the comparison found.
 #[derive(Debug, Default, serde::Serialize)]
-struct Report {
-    ledger_lines: u64,
-    stored_lines: u64,
-    lost: u64,
-    duplicated: u64,
-    altered: u64,
-    examples: Vec<String>,
+pub struct Report {
+    /// Logical lines the ledger lists.
+    pub ledger_lines: u64,
+    /// Lines the server returned for the ledger's streams and time span.
+    pub stored_lines: u64,
+    /// Ledger lines missing from the store.
+    pub lost: u64,
+    /// Ledger lines stored more than once.
+    pub duplicated: u64,
+    /// Stored lines the ledger does not list.
+    pub altered: u64,
+    /// Up to ten examples of problems.
+    pub examples: Vec<String>,
+}
+
+impl Report {
+    /// Whether nothing was lost, duplicated or altered.
+    pub fn is_exact(&self) -> bool {
+        self.lost + self.duplicated + self.altered == 0
+    }
 }
 
 type Multiset = HashMap<(i64, String), u64>;
 
 /// Runs the comparison and prints the report as one JSON line.
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let ledger = kelp_sim::verify::read_ledger(&args.ledger)?;
+    let report = compare(&args.ledger, &args.server, args.page)?;
+    println!("{}", serde_json::to_string(&report)?);
+    if !report.is_exact() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Compares the ledger at `ledger_path` with what the server at `server` stored.
+pub fn compare(ledger_path: &Path, server: &str, page: usize) -> anyhow::Result<Report> {
+    let ledger = kelp_sim::verify::read_ledger(ledger_path)?;
     let mut want: BTreeMap<[String; 4], Multiset> = BTreeMap::new();
     for e in &ledger {
         let t = Timestamp::parse_rfc3339(e.time.as_bytes())
@@ -66,7 +89,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
             .or_default() += 1;
     }
     let client = Client::new(
-        &args.server,
+        server,
         RetryPolicy {
             max_attempts: Some(5),
             ..RetryPolicy::default()
@@ -79,7 +102,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     for (key, wanted) in &want {
         let first = wanted.keys().map(|k| k.0).min().unwrap_or(0);
         let last = wanted.keys().map(|k| k.0).max().unwrap_or(0);
-        let got = fetch(&client, key, first, last + 1, args.page)?;
+        let got = fetch(&client, key, first, last + 1, page)?;
         report.stored_lines += got.values().sum::<u64>();
         for (entry, &n) in wanted {
             let s = got.get(entry).copied().unwrap_or(0);
@@ -99,11 +122,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
             }
         }
     }
-    println!("{}", serde_json::to_string(&report)?);
-    if report.lost + report.duplicated + report.altered > 0 {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(report)
 }
 
 fn example(report: &mut Report, text: String) {

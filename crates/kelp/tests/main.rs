@@ -2,6 +2,7 @@
 
 mod agent;
 mod architecture;
+mod demo;
 mod server;
 mod simulate;
 mod stream;

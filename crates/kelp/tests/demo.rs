@@ -1,0 +1,65 @@
+//! `kelp demo` end to end: server, agent and simulated node as real processes; every line
+//! written reaches the store once, and a deleted pod's logs are read back.
+
+use std::process::Command;
+
+#[test]
+fn demo_ships_every_line_and_shows_a_deleted_pod() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    let out = Command::new(env!("CARGO_BIN_EXE_kelp"))
+        .args([
+            "demo",
+            "--seconds",
+            "11",
+            "--pods",
+            "3",
+            "--rate",
+            "5000",
+            "--root",
+        ])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // 11 s with a deletion every 5 s: two pods are deleted.
+    assert!(!stdout.contains("deletions 0"), "{stdout}");
+    assert!(
+        stdout.contains(" 0 lost, 0 duplicated, 0 altered."),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("Checked against the kubelet's rules: names, gzip, max files, symlinks: ok."),
+        "{stdout}"
+    );
+    let deleted = stdout
+        .split("was deleted with its log files, but its logs live on in Kelp:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no deleted pod shown:\n{stdout}"));
+    // The three lines read back from the store follow the LogQL line.
+    assert_eq!(
+        deleted
+            .lines()
+            .skip(2)
+            .take(3)
+            .filter(|l| !l.trim().is_empty())
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("Stopped."), "{stdout}");
+    // The children are gone: nothing listens on the demo's port any more.
+    let url = stdout
+        .split("server at ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap();
+    let addr = url.trim_start_matches("http://");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "{addr} still open"
+    );
+}
