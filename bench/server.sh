@@ -21,7 +21,7 @@ PROTO=${PROTO:-0}
 TAIL=${TAIL:-1}
 SHARED=${SHARED:-$ROOT/../shared}
 [ -d "$SHARED/bench" ] || SHARED=/work/shared
-BIN=$ROOT/target/release/kelp
+BIN=${BIN:-$ROOT/target/release/kelp}   # BIN=/path/to/kelp compares builds
 EX=$ROOT/target/release/examples
 [ -f "$DS/manifest.json" ] || { echo "no $DS/manifest.json: python3 $SHARED/bench/mkdataset.py $DS --gib 2 --pods 50 --needles 10" >&2; exit 2; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then

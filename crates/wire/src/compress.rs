@@ -57,25 +57,51 @@ pub fn decode_content_encoding(
     match encoding {
         ContentEncoding::Identity | ContentEncoding::Snappy => Ok(Cow::Borrowed(body)),
         ContentEncoding::Gzip => gunzip(body, max).map(Cow::Owned),
-        ContentEncoding::Deflate => {
-            read_bounded(flate2::read::DeflateDecoder::new(body), "deflate", max).map(Cow::Owned)
-        }
+        ContentEncoding::Deflate => read_bounded(
+            flate2::bufread::DeflateDecoder::new(body),
+            "deflate",
+            max,
+            0,
+        )
+        .map(Cow::Owned),
         ContentEncoding::Zstd => unzstd(body, max).map(Cow::Owned),
     }
 }
 
 /// Decompresses a gzip body (several concatenated members are read as one), up to `max` bytes.
 pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, WireError> {
-    read_bounded(flate2::read::MultiGzDecoder::new(body), "gzip", max)
+    // The trailer's ISIZE (the last member's length mod 2^32) sizes the output up front,
+    // so reading does not grow (and copy) the buffer by doubling. It is only a hint from
+    // the sender: capped at the limit and at what DEFLATE's best ratio (1032:1) allows.
+    let hint = match body.len().checked_sub(4) {
+        Some(at) if body.len() >= 18 => {
+            let isize = u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+            usize::try_from(isize).unwrap_or(usize::MAX)
+        }
+        _ => 0,
+    };
+    let hint = hint.min(body.len().saturating_mul(1032));
+    read_bounded(
+        flate2::bufread::MultiGzDecoder::new(body),
+        "gzip",
+        max,
+        hint,
+    )
 }
 
 /// Decompresses a zstd frame (or several), up to `max` bytes.
 pub fn unzstd(body: &[u8], max: usize) -> Result<Vec<u8>, WireError> {
-    let decoder = zstd::stream::read::Decoder::new(body).map_err(|e| WireError::Decompress {
-        codec: "zstd",
-        reason: e.to_string(),
-    })?;
-    read_bounded(decoder, "zstd", max)
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(body).map_err(|e| WireError::Decompress {
+            codec: "zstd",
+            reason: e.to_string(),
+        })?;
+    // The first frame's declared content size, if any, sizes the output (a hint, capped).
+    let hint = zstd::zstd_safe::get_frame_content_size(body)
+        .ok()
+        .flatten()
+        .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    read_bounded(decoder, "zstd", max, hint)
 }
 
 /// Decompresses a snappy *block* (Go's `snappy.Decode`, not the framed format), refusing
@@ -121,8 +147,15 @@ pub fn zstd(data: &[u8], level: i32) -> Vec<u8> {
     zstd::bulk::compress(data, level).unwrap_or_default()
 }
 
-fn read_bounded(reader: impl Read, codec: &'static str, max: usize) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::new();
+/// Reads `reader` to its end, failing past `max` bytes; `hint` (the expected length, from
+/// the sender, capped at `max + 1`) is allocated up front.
+fn read_bounded(
+    reader: impl Read,
+    codec: &'static str,
+    max: usize,
+    hint: usize,
+) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(hint.min(max.saturating_add(1)));
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     reader
         .take(limit)
@@ -176,6 +209,33 @@ mod tests {
             gunzip(&gzip(&zeros), zeros.len()).unwrap().len(),
             zeros.len()
         );
+    }
+
+    #[test]
+    fn size_hints_are_only_hints() {
+        let data = b"line 1 of the log\n".repeat(1000);
+        // Two members: the trailer's ISIZE is only the last one's length.
+        let mut two = gzip(&data);
+        two.extend_from_slice(&gzip(b"tail"));
+        let mut want = data.clone();
+        want.extend_from_slice(b"tail");
+        assert_eq!(gunzip(&two, 1 << 20).unwrap(), want);
+        // A trailer lying about the length: too small, too large, over the limit.
+        let good = gzip(&data);
+        let at = good.len() - 4;
+        for lie in [0u32, 1, 17_999, 18_001, u32::MAX] {
+            let mut body = good.clone();
+            body[at..].copy_from_slice(&lie.to_le_bytes());
+            // The CRC still matches, ISIZE does not: flate2 rejects it, without a panic or
+            // an allocation over the limit.
+            let r = gunzip(&body, 20_000);
+            assert!(r.is_err() || r.unwrap() == data);
+        }
+        assert!(gunzip(&good, data.len() - 1).unwrap_err().is_too_large());
+        // zstd with its content size in the frame header.
+        let z = zstd(&data, 3);
+        assert_eq!(unzstd(&z, data.len()).unwrap(), data);
+        assert!(unzstd(&z, data.len() - 1).unwrap_err().is_too_large());
     }
 
     #[test]
