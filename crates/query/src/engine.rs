@@ -77,6 +77,16 @@ pub enum Query<'a> {
     Expr(&'a Expr),
 }
 
+impl<'a> Query<'a> {
+    /// The tree to evaluate: the given one, or the text parsed into `slot`.
+    fn resolve(self, slot: &'a mut Option<Expr>) -> Result<&'a Expr> {
+        match self {
+            Query::Text(t) => Ok(slot.insert(kelp_logql::parse(t)?)),
+            Query::Expr(e) => Ok(e),
+        }
+    }
+}
+
 impl<'a> From<&'a str> for Query<'a> {
     fn from(s: &'a str) -> Self {
         Query::Text(s)
@@ -207,14 +217,8 @@ impl Engine {
         p: &RangeParams,
     ) -> Result<QueryResponse> {
         let began = Instant::now();
-        let parsed;
-        let expr = match query.into() {
-            Query::Text(t) => {
-                parsed = kelp_logql::parse(t)?;
-                &parsed
-            }
-            Query::Expr(e) => e,
-        };
+        let mut parsed = None;
+        let expr = query.into().resolve(&mut parsed)?;
         if p.end < p.start {
             return Err(QueryError::Invalid(
                 "end timestamp must not be before or equal to start time".into(),
@@ -274,14 +278,8 @@ impl Engine {
         p: &InstantParams,
     ) -> Result<QueryResponse> {
         let began = Instant::now();
-        let parsed;
-        let expr = match query.into() {
-            Query::Text(t) => {
-                parsed = kelp_logql::parse(t)?;
-                &parsed
-            }
-            Query::Expr(e) => e,
-        };
+        let mut parsed = None;
+        let expr = query.into().resolve(&mut parsed)?;
         let Expr::Metric(m) = expr else {
             return Err(QueryError::InstantLogQuery);
         };

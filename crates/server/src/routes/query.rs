@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use kelp_model::{LabelPair, Labels};
-use kelp_query::{CancelToken, Direction, InstantParams, QueryStats, RangeParams};
+use kelp_query::{CancelToken, Direction, Engine, InstantParams, QueryStats, RangeParams};
 use kelp_wire::response::{
     InstantSample, LogStream, LogValue, Point, QueryResponse, QueryResult, Series, Stats,
     CATEGORIZE_LABELS,
@@ -70,11 +70,7 @@ async fn range(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let began = Instant::now();
-    let out = run_range(&st, q, &headers, body).await;
-    st.metrics
-        .query(Endpoint::Range, out.is_ok(), began.elapsed());
-    out
+    measured(&st, Endpoint::Range, run_range(&st, q, &headers, body)).await
 }
 
 async fn run_range(
@@ -90,25 +86,19 @@ async fn run_range(
     let query = p.query()?.to_owned();
     let (start, end) = p.bounds(Duration::from_secs(3600))?;
     let direction = p.direction()?;
+    let cancel = CancelToken::new();
     let rp = RangeParams {
         start,
         end,
         step: p.step(start, end)?,
         direction,
         limit: p.limit()?,
-        cancel: Some(CancelToken::new()),
+        cancel: Some(cancel.clone()),
     };
-    let _guard = CancelOnDrop(rp.cancel.clone().unwrap_or_default());
-    let engine = st.engine()?.clone();
-    let timeout = engine.limits().query_timeout;
-    let resp = within(
-        timeout,
-        blocking(move || Ok(engine.query_range(&tenant, query.as_str(), &rp)?)),
-    )
-    .await?;
-    Ok(json(
-        to_wire(resp, categorize(headers), direction).to_json(),
-    ))
+    evaluate(st, headers, direction, cancel, move |engine| {
+        engine.query_range(&tenant, query.as_str(), &rp)
+    })
+    .await
 }
 
 async fn instant(
@@ -117,11 +107,7 @@ async fn instant(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let began = Instant::now();
-    let out = run_instant(&st, q, &headers, body).await;
-    st.metrics
-        .query(Endpoint::Instant, out.is_ok(), began.elapsed());
-    out
+    measured(&st, Endpoint::Instant, run_instant(&st, q, &headers, body)).await
 }
 
 async fn run_instant(
@@ -136,20 +122,46 @@ async fn run_instant(
     let p = params(q, headers, body).await?;
     let query = p.query()?.to_owned();
     let direction = p.direction()?;
+    let cancel = CancelToken::new();
     let ip = InstantParams {
         time: p.time("time", kelp_model::Timestamp::now())?,
         direction,
         limit: p.limit()?,
-        cancel: Some(CancelToken::new()),
+        cancel: Some(cancel.clone()),
     };
-    let _guard = CancelOnDrop(ip.cancel.clone().unwrap_or_default());
+    evaluate(st, headers, direction, cancel, move |engine| {
+        engine.query_instant(&tenant, query.as_str(), &ip)
+    })
+    .await
+}
+
+/// Runs a query handler and records its outcome and latency for `endpoint`.
+async fn measured(
+    st: &AppState,
+    endpoint: Endpoint,
+    work: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    let began = Instant::now();
+    let out = work.await;
+    st.metrics.query(endpoint, out.is_ok(), began.elapsed());
+    out
+}
+
+/// Evaluates on the blocking pool under the query timeout, cancelling the engine when the
+/// request goes away, and answers in Loki's JSON.
+async fn evaluate(
+    st: &AppState,
+    headers: &HeaderMap,
+    direction: Direction,
+    cancel: CancelToken,
+    eval: impl FnOnce(&Engine) -> Result<kelp_query::QueryResponse, kelp_query::QueryError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    let _guard = CancelOnDrop(cancel);
     let engine = st.engine()?.clone();
     let timeout = engine.limits().query_timeout;
-    let resp = within(
-        timeout,
-        blocking(move || Ok(engine.query_instant(&tenant, query.as_str(), &ip)?)),
-    )
-    .await?;
+    let resp = within(timeout, blocking(move || Ok(eval(&engine)?))).await?;
     Ok(json(
         to_wire(resp, categorize(headers), direction).to_json(),
     ))
