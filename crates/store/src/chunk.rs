@@ -111,6 +111,41 @@ impl Chunk {
         &self.pages[e.page as usize][e.off as usize..(e.off + e.len) as usize]
     }
 
+    /// Where `needle` occurs in the line pages, as sorted `(page, offset)` pairs. Lines
+    /// never straddle pages, so an entry can contain the needle only if a hit starts
+    /// inside its line ([`Chunk::may_contain`]); a needle spanning two adjacent lines is
+    /// a false candidate the caller's own test rejects.
+    pub(crate) fn find_in_pages(&self, needle: &memchr::memmem::Finder<'_>) -> Vec<(u32, u32)> {
+        let mut hits = Vec::new();
+        for (i, p) in self.pages.iter().enumerate() {
+            // Overlapping occurrences too: one spanning the end of a line must not hide
+            // one that starts inside the next line.
+            let mut from = 0;
+            while let Some(at) = needle.find(&p[from..]) {
+                hits.push((i as u32, (from + at) as u32));
+                from += at + 1;
+            }
+        }
+        hits
+    }
+
+    /// Whether `e`'s line may contain a needle of `len` bytes found at `hits`
+    /// ([`Chunk::find_in_pages`]). Lines in their own allocation are always candidates.
+    pub(crate) fn may_contain(e: &Ent, hits: &[(u32, u32)], len: usize) -> bool {
+        if e.page & BIG != 0 {
+            return true;
+        }
+        let i = hits.partition_point(|h| *h < (e.page, e.off));
+        hits.get(i)
+            .is_some_and(|h| h.0 == e.page && h.1 as usize + len <= (e.off + e.len) as usize)
+    }
+
+    /// Whether some lines are in allocations of their own (not searched by
+    /// [`Chunk::find_in_pages`]).
+    pub(crate) fn has_big_lines(&self) -> bool {
+        !self.bigs.is_empty()
+    }
+
     /// The metadata of `e`.
     pub(crate) fn meta(&self, e: &Ent) -> &[LabelPair] {
         match e.meta {

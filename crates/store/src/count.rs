@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kelp_model::{Labels, StreamId, TenantId, Timestamp};
 use rayon::prelude::*;
 
+use crate::chunk::Chunk;
 use crate::matcher::{Filters, LabelMatcher, LineFilter};
 use crate::scan::Source;
 use crate::store::Store;
@@ -99,7 +100,15 @@ impl Store {
                 };
                 match &s.source {
                     Source::Head(c) => {
+                        let hits = filters
+                            .required_literal()
+                            .map(|f| (c.find_in_pages(f), f.needle().len()));
                         for e in &c.ents()[c.range(start, end)] {
+                            if let Some((h, len)) = &hits {
+                                if !Chunk::may_contain(e, h, *len) {
+                                    continue;
+                                }
+                            }
                             if filters.is_empty() || filters.pass(c.line(e)) {
                                 add(e.ts);
                             }

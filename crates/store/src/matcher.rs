@@ -157,6 +157,18 @@ impl Filters {
         self.tests.is_empty()
     }
 
+    /// The longest `|=` literal: every passing line contains it, so a head chunk can
+    /// search its line pages for it in bulk before looking at single lines.
+    pub(crate) fn required_literal(&self) -> Option<&Finder<'static>> {
+        self.tests
+            .iter()
+            .filter_map(|t| match t {
+                Test::Has(f, true) => Some(&**f),
+                _ => None,
+            })
+            .max_by_key(|f| f.needle().len())
+    }
+
     /// Whether `line` passes every filter.
     #[inline]
     pub(crate) fn pass(&self, line: &[u8]) -> bool {

@@ -300,7 +300,23 @@ fn read_source(
         Source::Head(c) => {
             let r = c.range(start, end);
             let ents = &c.ents()[r];
+            // A needle is searched in the chunk's pages at once: most chunks have no hit
+            // and are done without looking at a single line.
+            let hits = filters
+                .required_literal()
+                .map(|f| (c.find_in_pages(f), f.needle().len()));
+            if hits
+                .as_ref()
+                .is_some_and(|(h, _)| h.is_empty() && !c.has_big_lines())
+            {
+                return Ok(out);
+            }
             let mut visit = |e: &crate::chunk::Ent| {
+                if let Some((h, len)) = &hits {
+                    if !Chunk::may_contain(e, h, *len) {
+                        return;
+                    }
+                }
                 let line = c.line(e);
                 if filters.pass(line) {
                     push(e.ts, line, c.meta(e));

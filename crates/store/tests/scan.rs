@@ -210,3 +210,58 @@ fn labels_series_and_stats() {
     assert_eq!((st.streams, st.entries), (3, 1803));
     assert!(st.chunks > 3 && st.bytes > 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// Head chunks search their line pages, and segment blocks their templates column,
+    /// for a `|=` literal in bulk: the entries found, and the counts, are exactly those a
+    /// line-by-line test finds, whatever the line
+    /// lengths (lines filling pages, lines in their own allocation) and wherever the
+    /// needle falls (across two adjacent lines of a page included).
+    #[test]
+    fn head_needle_search_finds_exactly_the_matching_lines(
+        lines in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => "[ab]{0,40}",
+                1 => "[ab]{4000,5000}",
+            ],
+            1..300,
+        ),
+        needle in "[ab]{1,5}",
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(config(dir.path())).unwrap();
+        let entries: Vec<(i64, &str)> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as i64, l.as_str()))
+            .collect();
+        store.append(&tenant(), &[batch("a", &entries)]).unwrap();
+        let expected: Vec<&str> = lines
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.contains(needle.as_str()))
+            .collect();
+        let r = req(vec![LineFilter::Contains(needle.as_bytes().to_vec())]);
+        let got = store.select(&r).unwrap();
+        let got: Vec<&str> = got.iter().map(|e| std::str::from_utf8(&e.line).unwrap()).collect();
+        proptest::prop_assert_eq!(&got, &expected);
+        // The same once flushed: segment blocks search their templates column in bulk.
+        store.flush().unwrap();
+        let got = store.select(&r).unwrap();
+        let got: Vec<&str> = got.iter().map(|e| std::str::from_utf8(&e.line).unwrap()).collect();
+        proptest::prop_assert_eq!(&got, &expected);
+        let counts = store
+            .count(&CountRequest {
+                tenant: tenant(),
+                matchers: r.matchers.clone(),
+                start: r.start,
+                end: r.end,
+                step_ns: 1000 * SEC,
+                filters: r.filters.clone(),
+            })
+            .unwrap();
+        let total: u64 = counts.iter().flat_map(|c| c.counts.iter()).sum();
+        proptest::prop_assert_eq!(total, expected.len() as u64);
+    }
+}

@@ -280,7 +280,17 @@ pub(crate) fn decode_matching(
     let lens_col = frame(1)?;
     let templates = frame(2)?;
     // Where the template literal occurs: lines without an occurrence cannot pass.
-    let hits: Option<Vec<usize>> = template_literal.map(|f| f.find_iter(&templates).collect());
+    // Overlapping occurrences too: one spanning two templates must not hide one that
+    // starts inside the second.
+    let hits: Option<Vec<usize>> = template_literal.map(|f| {
+        let mut v = Vec::new();
+        let mut from = 0;
+        while let Some(at) = f.find(&templates[from..]) {
+            v.push(from + at);
+            from += at + 1;
+        }
+        v
+    });
     if hits.as_ref().is_some_and(Vec::is_empty) {
         return Ok(out);
     }
