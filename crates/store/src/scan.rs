@@ -311,21 +311,25 @@ fn read_source(
             {
                 return Ok(out);
             }
+            let mut kept = 0;
             let mut visit = |e: &crate::chunk::Ent| {
                 if let Some((h, len)) = &hits {
                     if !Chunk::may_contain(e, h, *len) {
-                        return;
+                        return true;
                     }
                 }
                 let line = c.line(e);
                 if filters.pass(line) {
                     push(e.ts, line, c.meta(e));
+                    kept += 1;
                 }
+                kept < limit
             };
+            // Entries come in direction order: the first `limit` that pass are the ones.
             if fwd {
-                ents.iter().for_each(&mut visit);
+                ents.iter().all(&mut visit);
             } else {
-                ents.iter().rev().for_each(&mut visit);
+                ents.iter().rev().all(&mut visit);
             }
         }
         Source::Block(seg, i) if !filters.is_empty() => {
@@ -334,6 +338,19 @@ fn read_source(
                 seg.decode_matching(*i, start, end, filters.template_literal.as_deref(), |l| {
                     filters.pass(l)
                 })?;
+            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
+                Box::new(0..d.ts.len())
+            } else {
+                Box::new((0..d.ts.len()).rev())
+            };
+            for k in idx {
+                push(d.ts[k], d.line(k), d.meta(k));
+            }
+        }
+        Source::Block(seg, i) if limit < s.entries as usize => {
+            // Without filters only the first (or last) `limit` entries of the range are
+            // wanted: the lines before them are skipped, not rebuilt.
+            let d = seg.decode_window(*i, (start, end), fwd, limit)?;
             let idx: Box<dyn Iterator<Item = usize>> = if fwd {
                 Box::new(0..d.ts.len())
             } else {
@@ -353,10 +370,7 @@ fn read_source(
                 Box::new((a..b).rev())
             };
             for k in idx {
-                let line = d.line(k);
-                if filters.pass(line) {
-                    push(d.ts[k], line, d.meta(k));
-                }
+                push(d.ts[k], d.line(k), d.meta(k));
             }
         }
     }

@@ -265,3 +265,64 @@ proptest::proptest! {
         proptest::prop_assert_eq!(total, expected.len() as u64);
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+    /// A limited read without filters skips the lines of a block before the wanted ones
+    /// (or, backward, after them): the result is still exactly the first (last) `limit`
+    /// entries of the range, metadata included, head or flushed.
+    #[test]
+    fn limited_reads_return_exactly_the_first_or_last_entries(
+        n in 1usize..1500,
+        limit in 1usize..400,
+        forward in proptest::bool::ANY,
+        from in 0i64..1600,
+        len in 1i64..1600,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path());
+        cfg.block_bytes = 4096;
+        let store = Store::open(cfg).unwrap();
+        let mut b = batch("a", &[]);
+        for i in 0..n as i64 {
+            let mut e = kelp_model::Entry::new(
+                Timestamp::from_unix_nanos(T0 + i * SEC),
+                format!("line {i} GET /x/{} took {}ms", i * 31 % 97, i % 13),
+            );
+            if i % 7 == 0 {
+                e.metadata.push(kelp_model::LabelPair {
+                    name: "trace_id".into(),
+                    value: format!("t{i}"),
+                });
+            }
+            b.entries.push(e);
+        }
+        store.append(&tenant(), &[b]).unwrap();
+        let mut r = req(vec![]);
+        r.start = Timestamp::from_unix_nanos(T0 + from * SEC);
+        r.end = Timestamp::from_unix_nanos(T0 + (from + len) * SEC);
+        r.limit = Some(limit);
+        r.direction = if forward { Direction::Forward } else { Direction::Backward };
+        let mut want: Vec<i64> = (0..n as i64).filter(|i| *i >= from && *i < from + len).collect();
+        if !forward {
+            want.reverse();
+        }
+        want.truncate(limit);
+        for flushed in [false, true] {
+            if flushed {
+                store.flush().unwrap();
+            }
+            let got = store.select(&r).unwrap();
+            let ids: Vec<i64> = got
+                .iter()
+                .map(|e| (e.timestamp.as_unix_nanos() - T0) / SEC)
+                .collect();
+            proptest::prop_assert_eq!(&ids, &want, "flushed={}", flushed);
+            for (e, i) in got.iter().zip(&want) {
+                let line = format!("line {i} GET /x/{} took {}ms", i * 31 % 97, i % 13);
+                proptest::prop_assert_eq!(&e.line[..], line.as_bytes());
+                proptest::prop_assert_eq!(e.metadata.len(), usize::from(i % 7 == 0));
+            }
+        }
+    }
+}

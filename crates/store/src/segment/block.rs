@@ -252,6 +252,21 @@ pub(crate) fn decode_matching(
     start: i64,
     end: i64,
     template_literal: Option<&memchr::memmem::Finder<'_>>,
+    test: impl FnMut(&[u8]) -> bool,
+) -> Result<Decoded, &'static str> {
+    decode_window(data, meta, (start, end), None, template_literal, test)
+}
+
+/// Like [`decode_matching`], but with `take = Some((forward, n))` only the first (or, not
+/// forward, the last) `n` entries of the time range are looked at: the lines before them
+/// are skipped without being rebuilt. Meant for reads without a line test (the newest
+/// `n` lines of a block), where those are exactly the entries wanted.
+pub(crate) fn decode_window(
+    data: &[u8],
+    meta: &BlockMeta,
+    (start, end): (i64, i64),
+    take: Option<(bool, usize)>,
+    template_literal: Option<&memchr::memmem::Finder<'_>>,
     mut test: impl FnMut(&[u8]) -> bool,
 ) -> Result<Decoded, &'static str> {
     let n = meta.entries as usize;
@@ -268,8 +283,13 @@ pub(crate) fn decode_matching(
         }
         v
     };
-    let a = ts.partition_point(|t| *t < start);
-    let b = ts.partition_point(|t| *t < end).max(a);
+    let mut a = ts.partition_point(|t| *t < start);
+    let mut b = ts.partition_point(|t| *t < end).max(a);
+    match take {
+        Some((true, n)) => b = b.min(a.saturating_add(n)),
+        Some((false, n)) => a = a.max(b.saturating_sub(n)),
+        None => {}
+    }
     let mut out = Decoded {
         offs: vec![0],
         ..Decoded::default()
@@ -318,6 +338,9 @@ pub(crate) fn decode_matching(
                 joiner.skip(tpl)?;
                 continue;
             }
+        } else if k < a {
+            joiner.skip(tpl)?;
+            continue;
         }
         line.clear();
         joiner.join(tpl, &mut line)?;

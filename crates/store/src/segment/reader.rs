@@ -170,6 +170,28 @@ impl Segment {
             .map_err(|w| StoreError::corrupt(&self.path, self.blocks[i].data_off, w))
     }
 
+    /// The first (`forward`) or last `n` entries of block `i` in `[start, end)`, the
+    /// lines before them skipped without being rebuilt (see
+    /// [`super::block::decode_window`]).
+    pub(crate) fn decode_window(
+        &self,
+        i: usize,
+        range: (i64, i64),
+        forward: bool,
+        n: usize,
+    ) -> Result<super::block::Decoded> {
+        let data = self.read_block(i)?;
+        super::block::decode_window(
+            &data,
+            &self.blocks[i],
+            range,
+            Some((forward, n)),
+            None,
+            |_| true,
+        )
+        .map_err(|w| StoreError::corrupt(&self.path, self.blocks[i].data_off, w))
+    }
+
     /// Counts block `i`'s entries per bucket from its timestamp column alone (see
     /// [`super::block::count_ts`]).
     pub(crate) fn count_ts(
