@@ -19,7 +19,7 @@ use kelp_model::{Labels, StreamId};
 
 use crate::chunk::Chunk;
 use crate::flush::{commit, delete_files, new_segment_path, PartChange};
-use crate::segment::{encode_blocks, BlockSpec, Segment, SegmentWriter};
+use crate::segment::{encode_blocks, BlockSpec, EncodedBlock, Segment, SegmentWriter};
 use crate::store::Inner;
 use crate::Result;
 
@@ -35,6 +35,8 @@ pub struct CompactionReport {
     pub segments_in: usize,
     /// Entries dropped as identical to another.
     pub duplicates: u64,
+    /// Blocks copied into the merged segment as they were (not decoded and re-encoded).
+    pub blocks_copied: u64,
 }
 
 /// The size tier of a segment: 0 under 1 MiB, then one tier per factor of 4.
@@ -70,8 +72,8 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
         }
         let (id, path) = new_segment_path(inner, key)?;
         let mut w = SegmentWriter::create(&*inner.cfg.fs, &path)?;
-        let (streams, dups) = merge(inner, &small, &path, &mut w)?;
-        let info = w.finish(&streams)?;
+        let merged = merge(inner, &small, &path, &mut w)?;
+        let info = w.finish(&merged.streams)?;
         let seg = Arc::new(Segment::open(&*inner.cfg.fs, &path, id)?);
         let ids: Vec<u64> = small.iter().map(|s| s.id).collect();
         let dead = {
@@ -100,19 +102,27 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
         }
         report.partitions += 1;
         report.segments_in += small.len();
-        report.duplicates += dups;
+        report.duplicates += merged.duplicates;
+        report.blocks_copied += merged.copied;
     }
     Ok(report)
 }
 
-/// Merges the segments stream by stream into `w`; returns the streams and the duplicates
-/// dropped.
+/// Merges the segments stream by stream into `w`; returns the streams, the duplicates
+/// dropped and the blocks copied as they were.
+///
+/// A block at least half of `block_bytes` that overlaps no other block of its stream in
+/// time (and nothing is pending before it) is copied byte for byte with its bloom: it
+/// cannot hold a duplicate of another block's entry (duplicates share a timestamp), and
+/// decoding and re-encoding it would give the same block. Only the small blocks of
+/// flushes and overlapping blocks are merged and re-cut: most of the bytes a load writes
+/// are encoded once, not once per compaction tier.
 fn merge(
     inner: &Inner,
     segs: &[Arc<Segment>],
     path: &Path,
     w: &mut SegmentWriter,
-) -> Result<(Vec<(StreamId, Labels)>, u64)> {
+) -> Result<Merged> {
     let mut streams: BTreeMap<StreamId, Labels> = BTreeMap::new();
     for s in segs {
         for (id, l) in &s.streams {
@@ -126,6 +136,7 @@ fn merge(
         wave: Vec::new(),
     };
     let mut dups = 0;
+    let mut copied = 0;
     for id in streams.keys() {
         let mut parts: Vec<(i64, &Arc<Segment>, usize)> = segs
             .iter()
@@ -134,6 +145,16 @@ fn merge(
         parts.sort_by_key(|p| p.0);
         let mut chunk = Chunk::default();
         for (k, (_, seg, i)) in parts.iter().enumerate() {
+            let next = parts.get(k + 1).map_or(i64::MAX, |p| p.0);
+            let m = &seg.blocks[*i];
+            if chunk.is_empty()
+                && m.max_ts < next
+                && m.raw_bytes as usize >= inner.cfg.block_bytes / 2
+            {
+                out.copy(seg, *i)?;
+                copied += 1;
+                continue;
+            }
             let d = seg.decode(*i)?;
             for (j, ts) in d.ts.iter().enumerate() {
                 if !chunk.insert(*ts, d.line(j), d.meta(j)) {
@@ -141,7 +162,6 @@ fn merge(
                 }
             }
             // Entries before the next block's start are final: no later block has any.
-            let next = parts.get(k + 1).map_or(i64::MAX, |p| p.0);
             loop {
                 let ents = chunk.ents();
                 let fin = ents.partition_point(|e| e.ts < next);
@@ -160,7 +180,18 @@ fn merge(
         }
     }
     out.drain()?;
-    Ok((streams.into_iter().collect(), dups))
+    Ok(Merged {
+        streams: streams.into_iter().collect(),
+        duplicates: dups,
+        copied,
+    })
+}
+
+/// What [`merge`] wrote.
+struct Merged {
+    streams: Vec<(StreamId, Labels)>,
+    duplicates: u64,
+    copied: u64,
 }
 
 /// Encodes cut blocks a wave at a time (in parallel) and writes them.
@@ -183,6 +214,17 @@ impl BlockOut<'_> {
             self.drain()?;
         }
         Ok(())
+    }
+
+    /// Writes block `i` of `seg` as it is (its checksum verified on reading).
+    fn copy(&mut self, seg: &Segment, i: usize) -> Result<()> {
+        let data = seg.read_block(i)?;
+        let bloom = seg.bloom(i)?.to_vec();
+        self.w.add(EncodedBlock {
+            meta: seg.blocks[i],
+            data,
+            bloom,
+        })
     }
 
     fn drain(&mut self) -> Result<()> {

@@ -144,3 +144,50 @@ fn retention_by_size_drops_oldest_segments_while_ingest_goes_on() {
     assert!(first_seg_left >= 3, "the oldest segments went first");
     assert_eq!(got.iter().filter(|e| e.0 == "b").count(), 200);
 }
+
+#[test]
+fn compaction_copies_big_blocks_as_they_are_and_merges_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.compact_min_segments = 4;
+    cfg.block_bytes = 4096;
+    let store = Store::open(cfg.clone()).unwrap();
+    let line = |s: i64, i: i64| format!("seg {s} line {i} GET /api/items/{} 200", i * 7919 % 1000);
+    // Segments 0 and 1: big blocks of stream a, apart in time (copied); stream b gets
+    // small blocks (merged). Segment 2 overlaps segment 1 in time for stream a and
+    // repeats some of its entries (merged; the append already drops the repeats, as they
+    // are within the deduplication window). Segment 3: small.
+    for s in 0..4i64 {
+        let (from, n) = match s {
+            0 => (0, 400),
+            1 => (1000, 400),
+            2 => (1200, 100),
+            _ => (5000, 5),
+        };
+        let mut lines: Vec<(i64, String)> = (from..from + n).map(|i| (i, line(s, i))).collect();
+        if s == 2 {
+            // Ten exact copies of segment 1's entries.
+            for i in 1300..1310 {
+                lines.push((i, line(1, i)));
+            }
+        }
+        let e: Vec<(i64, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        let small: Vec<(i64, String)> = (0..3).map(|i| (from + i, format!("b {s} {i}"))).collect();
+        let b: Vec<(i64, &str)> = small.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        store
+            .append(&tenant(), &[batch("a", &e), batch("b", &b)])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let before = dump(&store);
+    let report = store.compact().unwrap();
+    assert_eq!((report.partitions, report.segments_in), (1, 4));
+    // Segment 0's four blocks and segment 1's before segment 2 begins.
+    assert!(report.blocks_copied >= 6, "{report:?}");
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    assert_eq!(dump(&store), before);
+    assert_eq!(before.iter().filter(|e| e.0 == "a").count(), 905);
+    drop(store);
+    let store = Store::open(cfg).unwrap();
+    assert_eq!(dump(&store), before);
+}

@@ -8,5 +8,6 @@ mod reader;
 mod writer;
 
 pub use block::BlockMeta;
+pub(crate) use block::EncodedBlock;
 pub(crate) use reader::Segment;
 pub(crate) use writer::{encode_blocks, write_segment, BlockSpec, SegmentInfo, SegmentWriter};
