@@ -108,6 +108,10 @@ pub struct RangeParams {
     pub end: Timestamp,
     /// Distance between evaluation times of a metric query (> 0).
     pub step: Duration,
+    /// Log queries: keep an entry only if it is at least this far (in query direction)
+    /// from the previously kept one, over all streams (Loki's `interval`); zero keeps
+    /// every entry.
+    pub interval: Duration,
     /// Order of log lines.
     pub direction: Direction,
     /// Most log lines over all streams.
@@ -237,10 +241,10 @@ impl Engine {
                 QueryResult::Streams(crate::logs::run(
                     &ctx,
                     log,
-                    p.start,
-                    p.end,
+                    (p.start, p.end),
                     p.direction,
                     p.limit,
+                    i64::try_from(p.interval.as_nanos()).unwrap_or(i64::MAX),
                 )?)
             }
             Expr::Metric(m) => {

@@ -36,6 +36,7 @@
 //!     start: Timestamp::from_unix_secs(t0),
 //!     end: Timestamp::from_unix_secs(t0 + 60),
 //!     step: Duration::from_secs(60),
+//!     interval: Duration::ZERO,
 //!     direction: Direction::Backward,
 //!     limit: 2,
 //!     cancel: None,

@@ -24,14 +24,20 @@ struct Out {
     entry: LogEntry,
 }
 
-/// Runs a log query over `[start, end)`.
+/// Lines read at a time, before thinning, by a query with an `interval`: a few times the
+/// limit, within these bounds.
+const SAMPLED_BATCH: (usize, usize) = (1024, 20_000);
+
+/// Runs a log query over `[start, end)`; with `interval > 0` (nanoseconds) an entry is
+/// kept only if it is at least `interval` past the previously kept one in query
+/// direction, over all streams, before the limit counts it (Loki's `readStreams`).
 pub(crate) fn run(
     ctx: &Ctx<'_>,
     log: &LogExpr,
-    start: Timestamp,
-    end: Timestamp,
+    (start, end): (Timestamp, Timestamp),
     direction: Direction,
     limit: usize,
+    interval: i64,
 ) -> Result<Vec<StreamResult>> {
     let matchers = plan::matchers(&log.selector)?;
     let (filters, rest) = plan::pushdown(&log.pipeline, ctx.limits)?;
@@ -39,7 +45,6 @@ pub(crate) fn run(
     if limit == 0 || end <= start {
         return Ok(Vec::new());
     }
-    let fwd = direction == Direction::Forward;
     let mut req = ScanRequest {
         tenant: ctx.tenant.clone(),
         matchers,
@@ -49,11 +54,69 @@ pub(crate) fn run(
         limit: None,
         filters,
     };
+    if interval <= 0 {
+        return Ok(group(first(ctx, req, &pipeline, limit)?));
+    }
+    // Thinned: read the range in direction order a batch at a time and keep what is far
+    // enough from the last kept entry. A batch ends at some timestamp `t`; the next one
+    // starts at `t` again (entries at `t` not read yet are as far from the last kept entry
+    // as those read: dropped, unless one at `t` was kept, which drops them too).
+    let fwd = direction == Direction::Forward;
+    let mut out: Vec<Out> = Vec::new();
+    let mut last: Option<i64> = None;
+    let size = limit
+        .saturating_mul(4)
+        .clamp(SAMPLED_BATCH.0, SAMPLED_BATCH.1);
+    loop {
+        ctx.check()?;
+        let batch = first(ctx, req.clone(), &pipeline, size)?;
+        let full = batch.len() == size;
+        let edge = batch.last().map(|o| o.entry.timestamp.as_unix_nanos());
+        let same = batch.first().map(|o| o.entry.timestamp.as_unix_nanos()) == edge;
+        for o in batch {
+            let t = o.entry.timestamp.as_unix_nanos();
+            let far = match last {
+                None => true,
+                Some(l) if fwd => t >= l.saturating_add(interval),
+                Some(l) => t <= l.saturating_sub(interval),
+            };
+            if far {
+                last = Some(t);
+                out.push(o);
+                if out.len() == limit {
+                    return Ok(group(out));
+                }
+            }
+        }
+        let Some(edge) = edge.filter(|_| full) else {
+            return Ok(group(out));
+        };
+        // A batch all at one timestamp: step past it (every entry there is decided).
+        if fwd {
+            req.start = Timestamp::from_unix_nanos(if same { edge + 1 } else { edge });
+        } else {
+            req.end = Timestamp::from_unix_nanos(if same { edge } else { edge + 1 });
+        }
+        if req.end <= req.start {
+            return Ok(group(out));
+        }
+    }
+}
+
+/// The first `limit` lines of `req`'s range in its direction, through the pipeline.
+fn first(
+    ctx: &Ctx<'_>,
+    mut req: ScanRequest,
+    pipeline: &Pipeline,
+    limit: usize,
+) -> Result<Vec<Out>> {
+    let (start, end) = (req.start, req.end);
+    let fwd = req.direction == Direction::Forward;
     let mut kept: Vec<Out> = Vec::new();
     if pipeline.is_empty() {
         req.limit = Some(limit);
-        scan_into(ctx, &req, &pipeline, &mut kept, limit)?;
-        return Ok(group(kept));
+        scan_into(ctx, &req, pipeline, &mut kept, limit)?;
+        return Ok(kept);
     }
     let (s, e) = (start.as_unix_nanos(), end.as_unix_nanos());
     let mut width: i64 = ((e - s) / 64).max(60_000_000_000);
@@ -67,14 +130,14 @@ pub(crate) fn run(
         };
         req.start = Timestamp::from_unix_nanos(ws);
         req.end = Timestamp::from_unix_nanos(we);
-        scan_into(ctx, &req, &pipeline, &mut kept, limit)?;
+        scan_into(ctx, &req, pipeline, &mut kept, limit)?;
         if kept.len() >= limit {
             break;
         }
         edge = if fwd { we } else { ws };
         width = width.saturating_mul(2);
     }
-    Ok(group(kept))
+    Ok(kept)
 }
 
 /// Scans, runs the pipeline on every batch (on all cores) and keeps the `limit` first

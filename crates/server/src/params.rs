@@ -102,6 +102,20 @@ impl Params {
         Ok(Duration::from_nanos(nanos as u64))
     }
 
+    /// `interval` of log range queries (float seconds or a duration, >= 0, default 0:
+    /// every entry).
+    pub fn interval(&self) -> Result<Duration, ApiError> {
+        let Some(v) = self.get("interval") else {
+            return Ok(Duration::ZERO);
+        };
+        let nanos = parse_seconds_or_duration(v)
+            .ok_or_else(|| ApiError::bad(format!("cannot parse {v:?} to a valid duration")))?;
+        if nanos < 0 {
+            return Err(ApiError::bad("interval must be >= 0"));
+        }
+        Ok(Duration::from_nanos(nanos as u64))
+    }
+
     /// `limit` (> 0, default 100).
     pub fn limit(&self) -> Result<usize, ApiError> {
         match self.get("limit") {
@@ -199,6 +213,19 @@ mod tests {
         assert_eq!(p("step=15").step(s, e).unwrap(), Duration::from_secs(15));
         assert!(p("step=0").step(s, e).is_err());
         assert!(p("step=x").step(s, e).is_err());
+        assert_eq!(p("").interval().unwrap(), Duration::ZERO);
+        assert_eq!(
+            p("interval=0.5").interval().unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            p("interval=1m").interval().unwrap(),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            p("interval=-1").interval().unwrap_err().to_string(),
+            "interval must be >= 0"
+        );
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Chunk {
             // Overlapping occurrences too: one spanning the end of a line must not hide
             // one that starts inside the next line.
             let mut from = 0;
-            while let Some(at) = needle.find(&p[from..]) {
+            while let Some(at) = p.get(from..).and_then(|rest| needle.find(rest)) {
                 hits.push((i as u32, (from + at) as u32));
                 from += at + 1;
             }

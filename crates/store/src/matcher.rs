@@ -163,7 +163,7 @@ impl Filters {
         self.tests
             .iter()
             .filter_map(|t| match t {
-                Test::Has(f, true) => Some(&**f),
+                Test::Has(f, true) if !f.needle().is_empty() => Some(&**f),
                 _ => None,
             })
             .max_by_key(|f| f.needle().len())

@@ -227,7 +227,7 @@ proptest::proptest! {
             ],
             1..300,
         ),
-        needle in "[ab]{1,5}",
+        needle in "[ab]{0,5}",
     ) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(config(dir.path())).unwrap();

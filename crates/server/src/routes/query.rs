@@ -91,6 +91,7 @@ async fn run_range(
         start,
         end,
         step: p.step(start, end)?,
+        interval: p.interval()?,
         direction,
         limit: p.limit()?,
         cancel: Some(cancel.clone()),

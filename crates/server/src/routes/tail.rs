@@ -212,6 +212,7 @@ async fn lookback(st: &AppState, t: &Arc<Tail>) -> Result<TailMessage, String> {
             start: t2.start,
             end: Timestamp::now(),
             step: Duration::from_secs(1),
+            interval: Duration::ZERO,
             direction: Direction::Forward,
             limit: t2.limit.min(engine.limits().max_entries_per_query),
             cancel: None,

@@ -305,7 +305,7 @@ pub(crate) fn decode_window(
     let hits: Option<Vec<usize>> = template_literal.map(|f| {
         let mut v = Vec::new();
         let mut from = 0;
-        while let Some(at) = f.find(&templates[from..]) {
+        while let Some(at) = templates.get(from..).and_then(|rest| f.find(rest)) {
             v.push(from + at);
             from += at + 1;
         }
