@@ -117,6 +117,8 @@ pub struct Client {
     base: String,
     policy: RetryPolicy,
     stop: AtomicBool,
+    /// Sent with every request (tenant, authorization).
+    headers: Vec<(String, String)>,
 }
 
 impl Client {
@@ -143,7 +145,20 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             policy,
             stop: AtomicBool::new(false),
+            headers: Vec::new(),
         })
+    }
+
+    /// Sends `name: value` with every request (`X-Scope-OrgID`, `Authorization`).
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// Makes every retry loop give up at its next wait (for shutdown).
@@ -156,9 +171,11 @@ impl Client {
     pub fn push_native(&self, streams: &[StreamEntries]) -> Result<(), ClientError> {
         let body = kelp_wire::native::encode(streams, kelp_wire::native::DEFAULT_LEVEL);
         self.with_retries(NATIVE_PUSH_PATH, || {
-            self.agent
-                .post(format!("{}{NATIVE_PUSH_PATH}", self.base))
-                .header("Content-Type", kelp_wire::native::CONTENT_TYPE)
+            let mut req = self.agent.post(format!("{}{NATIVE_PUSH_PATH}", self.base));
+            for (n, v) in &self.headers {
+                req = req.header(n, v);
+            }
+            req.header("Content-Type", kelp_wire::native::CONTENT_TYPE)
                 .header("Content-Encoding", kelp_wire::native::CONTENT_ENCODING)
                 .send(&body[..])
         })
@@ -169,9 +186,11 @@ impl Client {
     pub fn get(&self, path_and_query: &str) -> Result<Vec<u8>, ClientError> {
         let path = path_and_query.split('?').next().unwrap_or_default();
         self.with_retries(path, || {
-            self.agent
-                .get(format!("{}{path_and_query}", self.base))
-                .call()
+            let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
+            for (n, v) in &self.headers {
+                req = req.header(n, v);
+            }
+            req.call()
         })
     }
 

@@ -38,6 +38,18 @@ enum Command {
     /// Compare a `kelp simulate` ledger with what a Kelp server stored.
     #[command(after_help = verify::EXAMPLES)]
     Verify(verify::VerifyArgs),
+    /// Print a container's logs as `kubectl logs` does, also for pods that are gone.
+    #[command(after_help = kelp_cli::logs::EXAMPLES)]
+    Logs(kelp_cli::logs::LogsArgs),
+    /// Run a LogQL query (as logcli query does).
+    #[command(after_help = kelp_cli::query::EXAMPLES)]
+    Query(kelp_cli::query::QueryArgs),
+    /// List label names, or the values of one label.
+    #[command(after_help = "Examples:\n  kelp labels\n  kelp labels namespace --since 24h")]
+    Labels(kelp_cli::query::LabelsArgs),
+    /// List the streams a selector matches.
+    #[command(after_help = "Examples:\n  kelp series '{namespace=\"shop\"}' --since 24h")]
+    Series(kelp_cli::query::SeriesArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,9 +61,17 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => server::run(args),
         Command::Stream(args) => stream::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Logs(args) => kelp_cli::logs::run(&args, &mut std::io::stdout().lock()),
+        Command::Query(args) => kelp_cli::query::run_query(&args, &mut std::io::stdout().lock()),
+        Command::Labels(args) => kelp_cli::query::run_labels(&args, &mut std::io::stdout().lock()),
+        Command::Series(args) => kelp_cli::query::run_series(&args, &mut std::io::stdout().lock()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.is::<kelp_cli::logs::Verbatim>() => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

@@ -3,6 +3,7 @@
 mod agent;
 mod architecture;
 mod demo;
+mod logs;
 mod server;
 mod simulate;
 mod stream;

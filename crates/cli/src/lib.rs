@@ -1,0 +1,266 @@
+//! # kelp-cli
+//!
+//! The reading side of the command line: `kelp logs` (kubectl's flags and output, for
+//! live and deleted pods alike), `kelp query`, `kelp labels` and `kelp series` (logcli's
+//! habits). Everything goes through a Kelp server's Loki-compatible HTTP API.
+//!
+//! - [`Conn`]: server, tenant and token from flags or `KELP_SERVER`, `KELP_TENANT`,
+//!   `KELP_TOKEN`; typed helpers over `query_range`, `series`, `labels`.
+//! - [`logs`]: `kelp logs` ([`logs::LogsArgs`], [`logs::run`]).
+//! - [`query`]: `kelp query`, `kelp labels`, `kelp series`.
+//!
+//! Exit codes: 0 success (also "no resources found", as kubectl); 1 any error, with the
+//! message on stderr.
+
+pub mod logs;
+pub mod query;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use kelp_client::{Client, RetryPolicy};
+use kelp_model::Timestamp;
+
+/// The most entries one `query_range` asks for (Loki's default `max_entries_limit_per_query`).
+pub const PAGE: usize = 5000;
+
+/// Connection flags shared by every reading command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// The Kelp server [env: KELP_SERVER; default: http://127.0.0.1:3100].
+    #[arg(long, value_name = "URL", global = true)]
+    pub server: Option<String>,
+    /// Tenant, sent as X-Scope-OrgID [env: KELP_TENANT].
+    #[arg(long, value_name = "ID", global = true)]
+    pub tenant: Option<String>,
+    /// Bearer token [env: KELP_TOKEN].
+    #[arg(long, value_name = "TOKEN", global = true)]
+    pub token: Option<String>,
+}
+
+/// One entry of a log query answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The stream's output labels (stream labels, structured metadata, parsed labels).
+    pub labels: BTreeMap<String, String>,
+    /// The entry's time.
+    pub ts: i64,
+    /// The line.
+    pub line: String,
+}
+
+/// A connection to one server.
+#[derive(Debug)]
+pub struct Conn {
+    client: Client,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Conn {
+    /// From flags, then the environment, then the default local server.
+    pub fn new(args: &ConnArgs) -> anyhow::Result<Self> {
+        let server = args
+            .server
+            .clone()
+            .or_else(|| env("KELP_SERVER"))
+            .unwrap_or_else(|| "http://127.0.0.1:3100".into());
+        let policy = RetryPolicy {
+            max_attempts: Some(3),
+            timeout: Duration::from_secs(60),
+            ..RetryPolicy::default()
+        };
+        let mut client = Client::new(&server, policy)?;
+        if let Some(t) = args.tenant.clone().or_else(|| env("KELP_TENANT")) {
+            client = client.with_header("X-Scope-OrgID", &t);
+        }
+        if let Some(t) = args.token.clone().or_else(|| env("KELP_TOKEN")) {
+            client = client.with_header("Authorization", &format!("Bearer {t}"));
+        }
+        Ok(Self { client })
+    }
+
+    /// GETs `path` with the query `params` and parses the JSON answer's `data`.
+    pub fn get(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<serde_json::Value> {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        let body = self
+            .client
+            .get(&format!("{path}?{}", q.finish()))
+            .with_context(|| format!("asking {}", self.client.base()))?;
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .with_context(|| format!("{path}: the server's answer is not JSON"))?;
+        match v.get("data") {
+            Some(d) => Ok(d.clone()),
+            None => bail!("{path}: no data in the answer"),
+        }
+    }
+
+    /// The raw JSON answer of `path`.
+    pub fn get_raw(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Vec<u8>> {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        self.client
+            .get(&format!("{path}?{}", q.finish()))
+            .with_context(|| format!("asking {}", self.client.base()))
+    }
+
+    /// One page of a log query over `[start, end)`: at most `limit` entries in
+    /// `direction` order (`forward` or `backward`).
+    pub fn log_page(
+        &self,
+        query: &str,
+        (start, end): (i64, i64),
+        limit: usize,
+        forward: bool,
+    ) -> anyhow::Result<Vec<LogLine>> {
+        let data = self.get(
+            "/loki/api/v1/query_range",
+            &[
+                ("query", query.to_owned()),
+                ("start", start.to_string()),
+                ("end", end.to_string()),
+                ("limit", limit.to_string()),
+                (
+                    "direction",
+                    if forward { "forward" } else { "backward" }.into(),
+                ),
+            ],
+        )?;
+        if data["resultType"] != "streams" {
+            bail!("not a log query: {query}");
+        }
+        let mut out = Vec::new();
+        for s in data["result"].as_array().into_iter().flatten() {
+            let labels = string_map(&s["stream"]);
+            for v in s["values"].as_array().into_iter().flatten() {
+                let ts = v[0]
+                    .as_str()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .context("a value without a timestamp")?;
+                let line = v[1].as_str().unwrap_or_default().to_owned();
+                out.push(LogLine {
+                    labels: labels.clone(),
+                    ts,
+                    line,
+                });
+            }
+        }
+        // Streams come one after the other: merge them in time order (stable for ties).
+        if forward {
+            out.sort_by_key(|l| l.ts);
+        } else {
+            out.sort_by_key(|l| std::cmp::Reverse(l.ts));
+        }
+        Ok(out)
+    }
+
+    /// Every entry of a log query over `[start, end)` oldest first, page by page; `each`
+    /// returns `false` to stop.
+    pub fn log_all(
+        &self,
+        query: &str,
+        (mut start, end): (i64, i64),
+        mut each: impl FnMut(&LogLine) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        // Entries at the last page's last timestamp already given: skipped when the next
+        // page starts at that timestamp again (`start` is inclusive).
+        let mut seen_at_edge: Vec<(BTreeMap<String, String>, String)> = Vec::new();
+        loop {
+            let page = self.log_page(query, (start, end), PAGE, true)?;
+            let full = page.len() == PAGE;
+            let Some(last_ts) = page.last().map(|l| l.ts) else {
+                return Ok(());
+            };
+            let mut edge = Vec::new();
+            for l in &page {
+                if l.ts == start && take_seen(&mut seen_at_edge, l) {
+                    continue;
+                }
+                if l.ts == last_ts {
+                    edge.push((l.labels.clone(), l.line.clone()));
+                }
+                if !each(l)? {
+                    return Ok(());
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+            if last_ts == start {
+                // A whole page at one timestamp: remember them all.
+                seen_at_edge.extend(edge);
+            } else {
+                seen_at_edge = edge;
+            }
+            start = last_ts;
+        }
+    }
+
+    /// Label sets of the series matching `selector` in `[start, end)`.
+    pub fn series(
+        &self,
+        selector: &str,
+        (start, end): (i64, i64),
+    ) -> anyhow::Result<Vec<BTreeMap<String, String>>> {
+        let data = self.get(
+            "/loki/api/v1/series",
+            &[
+                ("match[]", selector.to_owned()),
+                ("start", start.to_string()),
+                ("end", end.to_string()),
+            ],
+        )?;
+        Ok(data
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(string_map)
+            .collect())
+    }
+}
+
+/// Removes one entry equal to `l` from `seen`; whether there was one.
+fn take_seen(seen: &mut Vec<(BTreeMap<String, String>, String)>, l: &LogLine) -> bool {
+    match seen
+        .iter()
+        .position(|(a, b)| *a == l.labels && *b == l.line)
+    {
+        Some(i) => {
+            seen.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+fn string_map(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+/// Now, in Unix nanoseconds.
+pub fn now_ns() -> i64 {
+    Timestamp::now().as_unix_nanos()
+}
+
+/// A LogQL string literal of `s`.
+pub fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// The canonical text of a label set: `{a="1", b="2"}`.
+pub fn labels_text(l: &BTreeMap<String, String>) -> String {
+    let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+    format!("{{{}}}", inner.join(", "))
+}

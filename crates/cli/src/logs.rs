@@ -1,0 +1,700 @@
+//! `kelp logs`: `kubectl logs` from the store, for live and deleted pods alike.
+//!
+//! Same flags, defaults, output and error wording as kubectl
+//! (`shared/spec/kubernetes-node-logging.md` §4), with what the store knows in place of
+//! the API server: the pods and containers are those with logs in the store (the last
+//! [`LOOKBACK_HOURS`]), and the container instance comes from the agent's structured
+//! metadata `pod_uid` and `restart`. The current instance is the newest restart of the
+//! newest pod with that name; `--previous` the restart before it. `-f` polls the query
+//! API once a second from the last line shown (no gap, no repeat, through server
+//! restarts) and ends when a newer instance of the container appears.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use kelp_model::{GoDuration, Timestamp};
+
+use crate::{now_ns, quote, Conn, ConnArgs, LogLine, PAGE};
+
+/// How far back pods and containers are looked up (the server's default query range
+/// limit is 721 h).
+pub const LOOKBACK_HOURS: i64 = 720;
+
+/// Examples shown by `kelp logs --help`.
+pub const EXAMPLES: &str = "\
+Examples:
+  # The logs of pod web-1 (also when the pod was deleted), as kubectl logs prints them:
+  kelp logs web-1
+
+  # Container sidecar of pod web-1 in namespace shop, the previous restart:
+  kelp logs -n shop web-1 -c sidecar --previous
+
+  # The last 20 lines of every pod labelled app=web, prefixed, then follow:
+  kelp logs -l app=web --tail 20 --prefix -f
+
+  # A pod of deployment web, with timestamps, for the last hour:
+  kelp logs deploy/web --since 1h --timestamps
+
+The server is --server, else $KELP_SERVER, else http://127.0.0.1:3100; the tenant
+--tenant or $KELP_TENANT. Exit code 0, or 1 with kubectl's message on stderr.";
+
+/// Flags of `kelp logs` (kubectl's).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    /// POD, or TYPE/NAME (pod/, deploy/, rs/, sts/, ds/, job/).
+    #[arg(value_name = "POD | TYPE/NAME")]
+    pub target: Option<String>,
+    /// The container (as -c).
+    #[arg(value_name = "CONTAINER")]
+    pub container_arg: Option<String>,
+    /// Namespace.
+    #[arg(short = 'n', long, default_value = "default")]
+    pub namespace: String,
+    /// Container name.
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Every container of the pod.
+    #[arg(long)]
+    pub all_containers: bool,
+    /// The previous instance of the container (the restart before the current one).
+    #[arg(short = 'p', long)]
+    pub previous: bool,
+    /// Keep printing new lines.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines newer than this (e.g. 5s, 2m, 3h).
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Only lines after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since_time: Option<String>,
+    /// Lines of recent log to show; -1 for all (default -1, or 10 with a selector).
+    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    pub tail: Option<i64>,
+    /// Prefix each line with its RFC 3339 nanosecond timestamp.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Label selector (k=v, k!=v, comma-separated) over the stream labels.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Prefix each line with [pod/<pod>/<container>].
+    #[arg(long)]
+    pub prefix: bool,
+    /// Most bytes to print (timestamps included); 0 for no limit.
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_hyphen_values = true,
+        value_name = "N"
+    )]
+    pub limit_bytes: i64,
+    /// Most log streams followed at once.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_log_requests: usize,
+    /// Connection.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+/// An error to print as it is (kubectl's wording), without an `error: ` prefix.
+#[derive(Debug)]
+pub struct Verbatim(pub String);
+
+impl std::fmt::Display for Verbatim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Verbatim {}
+
+/// One container instance to print.
+#[derive(Debug, Clone)]
+struct Target {
+    namespace: String,
+    pod: String,
+    container: String,
+    /// The stream selector with the instance's label filters.
+    query: String,
+    /// `(pod_uid, restart)` read, when the store has them.
+    instance: Option<(String, i64)>,
+}
+
+/// Validated flags.
+struct Opts {
+    start: i64,
+    tail: Option<usize>,
+    limit_bytes: Option<u64>,
+}
+
+fn check(a: &LogsArgs) -> anyhow::Result<Opts> {
+    if a.container.is_some() && a.container_arg.is_some() {
+        bail!("only one of -c or an inline [CONTAINER] arg is allowed");
+    }
+    if a.selector.is_some() && a.target.is_some() {
+        bail!("only a selector (-l) or a POD name is allowed");
+    }
+    if a.target.is_none() && a.selector.is_none() {
+        bail!("expected POD or TYPE/NAME is a required argument for the logs command");
+    }
+    if let Some(c) = a.container.as_ref().or(a.container_arg.as_ref()) {
+        if a.all_containers {
+            bail!("--all-containers=true should not be specified with container name {c}");
+        }
+    }
+    if a.since.is_some() && a.since_time.is_some() {
+        bail!("at most one of `sinceTime` or `sinceSeconds` may be specified");
+    }
+    let now = now_ns();
+    let mut start = now - LOOKBACK_HOURS * 3_600_000_000_000;
+    if let Some(s) = &a.since {
+        let d = GoDuration::parse(s)
+            .map_err(|e| anyhow::anyhow!("invalid argument {s:?} for \"--since\" flag: {e}"))?;
+        if d.as_nanos() < 0 {
+            bail!("--since must be greater than 0");
+        }
+        // Rounded to whole seconds, as kubectl sends sinceSeconds.
+        let secs = (d.as_nanos() + 500_000_000) / 1_000_000_000;
+        if secs > 0 {
+            start = start.max(now - secs * 1_000_000_000);
+        }
+    }
+    if let Some(t) = &a.since_time {
+        let ts = Timestamp::parse_rfc3339(t.as_bytes()).map_err(|e| {
+            anyhow::anyhow!("invalid argument {t:?} for \"--since-time\" flag: {e}")
+        })?;
+        // Travels as RFC 3339 seconds: the fraction is dropped.
+        let n = ts.as_unix_nanos();
+        start = n - n.rem_euclid(1_000_000_000);
+    }
+    let tail = match a.tail {
+        Some(n) if n < -1 => bail!("--tail must be greater than or equal to -1"),
+        Some(-1) => None,
+        Some(n) => Some(n as usize),
+        None if a.selector.is_some() => Some(10),
+        None => None,
+    };
+    let limit_bytes = match a.limit_bytes {
+        n if n < 0 => bail!("--limit-bytes must be greater than 0"),
+        0 => None,
+        n => Some(n as u64),
+    };
+    Ok(Opts {
+        start,
+        tail,
+        limit_bytes,
+    })
+}
+
+/// Runs `kelp logs`, writing the lines to `out` and notices to stderr.
+pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let opts = check(a)?;
+    let conn = Conn::new(&a.conn)?;
+    let now = now_ns();
+    let window = (now - LOOKBACK_HOURS * 3_600_000_000_000, now + 1);
+    let ns = &a.namespace;
+    let mut sel = vec![format!("namespace={}", quote(ns))];
+    if let Some(s) = &a.selector {
+        sel.extend(selector_matchers(s)?);
+    }
+    let series = conn.series(&format!("{{{}}}", sel.join(", ")), window)?;
+    // pod → containers, in name order.
+    let mut pods: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in &series {
+        if let (Some(p), Some(c)) = (s.get("pod"), s.get("container")) {
+            let cs = pods.entry(p.clone()).or_default();
+            if !cs.contains(c) {
+                cs.push(c.clone());
+            }
+        }
+    }
+    for cs in pods.values_mut() {
+        cs.sort();
+    }
+    let chosen: Vec<String> = match &a.target {
+        Some(t) => vec![pick_pod(&conn, t, ns, &pods, window)?],
+        None => {
+            if pods.is_empty() {
+                eprintln!("No resources found in {ns} namespace.");
+                return Ok(());
+            }
+            pods.keys().cloned().collect()
+        }
+    };
+    let wanted = a.container.clone().or_else(|| a.container_arg.clone());
+    let mut targets = Vec::new();
+    for pod in &chosen {
+        let containers = &pods[pod];
+        let names: Vec<String> = if a.all_containers {
+            containers.clone()
+        } else if let Some(c) = &wanted {
+            if !containers.contains(c) {
+                bail!(
+                    "container {c} is not valid for pod {pod} out of: {}",
+                    containers.join(", ")
+                );
+            }
+            vec![c.clone()]
+        } else if containers.len() == 1 {
+            containers.clone()
+        } else {
+            bail!(
+                "a container name must be specified for pod {pod}, choose one of: [{}]",
+                containers.join(" ")
+            );
+        };
+        for c in names {
+            targets.push(instance(&conn, ns, pod, &c, a.previous, window)?);
+        }
+    }
+    if a.follow && targets.len() > a.max_log_requests {
+        bail!(
+            "you are attempting to follow {} log streams, but maximum allowed concurrency is {}, use --max-log-requests to increase the limit",
+            targets.len(),
+            a.max_log_requests
+        );
+    }
+    let mut printer = Printer {
+        out,
+        timestamps: a.timestamps,
+        budget: opts.limit_bytes,
+    };
+    let end = now_ns() + 1;
+    let mut cursors = Vec::new();
+    for t in &targets {
+        let mut cursor = Cursor::default();
+        print_range(
+            &conn,
+            t,
+            (opts.start, end),
+            opts.tail,
+            &mut printer,
+            &mut cursor,
+            a.prefix,
+        )?;
+        cursors.push(cursor);
+        if printer.budget == Some(0) {
+            return Ok(());
+        }
+    }
+    if a.follow && !a.previous {
+        follow(
+            &conn,
+            &targets,
+            &mut cursors,
+            &mut printer,
+            a.prefix,
+            window,
+        )?;
+    }
+    Ok(())
+}
+
+/// Where a stream's output stands: the last timestamp printed and the lines printed at it.
+#[derive(Debug, Default, Clone)]
+struct Cursor {
+    last: Option<i64>,
+    at_last: Vec<(BTreeMap<String, String>, String)>,
+}
+
+impl Cursor {
+    /// Whether `l` is new (not printed yet); records it.
+    fn admit(&mut self, l: &LogLine) -> bool {
+        match self.last {
+            Some(t) if l.ts < t => false,
+            Some(t) if l.ts == t => {
+                let key = (l.labels.clone(), l.line.clone());
+                if self.at_last.contains(&key) {
+                    return false;
+                }
+                self.at_last.push(key);
+                true
+            }
+            _ => {
+                self.last = Some(l.ts);
+                self.at_last = vec![(l.labels.clone(), l.line.clone())];
+                true
+            }
+        }
+    }
+}
+
+struct Printer<'a> {
+    out: &'a mut dyn Write,
+    timestamps: bool,
+    budget: Option<u64>,
+}
+
+impl Printer<'_> {
+    /// Prints one line; `false` once the byte budget is spent.
+    fn line(&mut self, t: &Target, l: &LogLine, prefix: bool) -> anyhow::Result<bool> {
+        let mut s = String::with_capacity(l.line.len() + 48);
+        if prefix {
+            s.push_str(&format!("[pod/{}/{}] ", t.pod, t.container));
+        }
+        if self.timestamps {
+            s.push_str(&Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed());
+            s.push(' ');
+        }
+        s.push_str(&l.line);
+        s.push('\n');
+        let mut bytes = s.as_bytes();
+        if let Some(b) = self.budget.as_mut() {
+            let n = (*b).min(bytes.len() as u64) as usize;
+            bytes = &bytes[..n];
+            *b -= n as u64;
+        }
+        self.out.write_all(bytes).context("writing the output")?;
+        Ok(self.budget != Some(0))
+    }
+}
+
+/// Prints `t`'s lines in `[start, end)`: all, or the last `tail`.
+fn print_range(
+    conn: &Conn,
+    t: &Target,
+    (start, end): (i64, i64),
+    tail: Option<usize>,
+    p: &mut Printer<'_>,
+    cursor: &mut Cursor,
+    prefix: bool,
+) -> anyhow::Result<()> {
+    match tail {
+        Some(0) => {
+            // Nothing shown, but following starts from now.
+            cursor.last = Some(end - 1);
+            Ok(())
+        }
+        Some(n) => {
+            let mut lines: Vec<LogLine> = Vec::new();
+            let mut hi = end;
+            while lines.len() < n {
+                let want = (n - lines.len()).min(PAGE);
+                let page = conn.log_page(&t.query, (start, hi), want, false)?;
+                let done = page.len() < want;
+                if let Some(l) = page.last() {
+                    hi = l.ts;
+                }
+                // The next page ends before the oldest timestamp taken: lines sharing it
+                // beyond the page are dropped, as a limit cuts them in kubectl too.
+                lines.extend(page);
+                if done {
+                    break;
+                }
+            }
+            lines.reverse();
+            for l in &lines {
+                cursor.admit(l);
+                if !p.line(t, l, prefix)? {
+                    break;
+                }
+            }
+            if cursor.last.is_none() {
+                cursor.last = Some(start);
+            }
+            Ok(())
+        }
+        None => {
+            let mut res = Ok(());
+            conn.log_all(&t.query, (start, end), |l| {
+                cursor.admit(l);
+                match p.line(t, l, prefix) {
+                    Ok(more) => Ok(more),
+                    Err(e) => {
+                        res = Err(e);
+                        Ok(false)
+                    }
+                }
+            })?;
+            if cursor.last.is_none() {
+                cursor.last = Some(start);
+            }
+            res
+        }
+    }
+}
+
+/// Polls every target once a second and prints what is new, until each target's
+/// container has a newer instance (the followed one ended) or the output budget is spent.
+fn follow(
+    conn: &Conn,
+    targets: &[Target],
+    cursors: &mut [Cursor],
+    p: &mut Printer<'_>,
+    prefix: bool,
+    window: (i64, i64),
+) -> anyhow::Result<()> {
+    let mut live: Vec<bool> = vec![true; targets.len()];
+    while live.iter().any(|l| *l) {
+        std::thread::sleep(Duration::from_secs(1));
+        for (i, t) in targets.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            let from = cursors[i].last.unwrap_or(window.0);
+            let end = now_ns() + 1;
+            let mut err = None;
+            let polled = conn.log_all(&t.query, (from, end), |l| {
+                if !cursors[i].admit(l) {
+                    return Ok(true);
+                }
+                match p.line(t, l, prefix) {
+                    Ok(more) => Ok(more),
+                    Err(e) => {
+                        err = Some(e);
+                        Ok(false)
+                    }
+                }
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if p.budget == Some(0) {
+                return Ok(());
+            }
+            match polled {
+                Ok(()) => {}
+                // The server is away (restarting): try again next second.
+                Err(e) => {
+                    eprintln!("kelp logs: {e:#}; retrying");
+                    continue;
+                }
+            }
+            if let Some((uid, restart)) = &t.instance {
+                // A newer instance of the container: the followed one has stopped.
+                if let Ok(Some(newest)) = newest_instance(conn, t, window) {
+                    if newest.0 != *uid || newest.1 > *restart {
+                        live[i] = false;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `(pod_uid, restart)` of the newest line of `t`'s container.
+fn newest_instance(
+    conn: &Conn,
+    t: &Target,
+    window: (i64, i64),
+) -> anyhow::Result<Option<(String, i64)>> {
+    let sel = base_selector(&t.namespace, &t.pod, &t.container);
+    let page = conn.log_page(&sel, (window.0, now_ns() + 1), 1, false)?;
+    Ok(page.first().and_then(instance_of))
+}
+
+fn base_selector(ns: &str, pod: &str, container: &str) -> String {
+    format!(
+        "{{namespace={}, pod={}, container={}}}",
+        quote(ns),
+        quote(pod),
+        quote(container)
+    )
+}
+
+fn instance_of(l: &LogLine) -> Option<(String, i64)> {
+    let uid = l.labels.get("pod_uid")?.clone();
+    let restart = l.labels.get("restart")?.parse().ok()?;
+    Some((uid, restart))
+}
+
+/// The instance of `container` to read: the newest (or, `previous`, the one before).
+fn instance(
+    conn: &Conn,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    previous: bool,
+    window: (i64, i64),
+) -> anyhow::Result<Target> {
+    let sel = base_selector(ns, pod, container);
+    let newest = conn.log_page(&sel, window, 1, false)?;
+    let Some((uid, restart)) = newest.first().and_then(instance_of) else {
+        // Lines without the agent's metadata: every line of the container.
+        if previous {
+            return Err(Verbatim(format!(
+                "Error from server (BadRequest): previous terminated container {} in pod {} not found",
+                quote(container),
+                quote(pod)
+            ))
+            .into());
+        }
+        return Ok(Target {
+            namespace: ns.into(),
+            pod: pod.into(),
+            container: container.into(),
+            query: sel,
+            instance: None,
+        });
+    };
+    let restart = if previous {
+        let before = format!("{sel} | pod_uid={} | restart < {restart}", quote(&uid));
+        let page = conn.log_page(&before, window, 1, false)?;
+        match page.first().and_then(instance_of) {
+            Some((_, r)) => r,
+            None => {
+                return Err(Verbatim(format!(
+                    "Error from server (BadRequest): previous terminated container {} in pod {} not found",
+                    quote(container),
+                    quote(pod)
+                ))
+                .into())
+            }
+        }
+    } else {
+        restart
+    };
+    Ok(Target {
+        namespace: ns.into(),
+        pod: pod.into(),
+        container: container.into(),
+        query: format!(
+            "{sel} | pod_uid={} | restart={}",
+            quote(&uid),
+            quote(&restart.to_string())
+        ),
+        instance: Some((uid, restart)),
+    })
+}
+
+/// The pod a `POD` or `TYPE/NAME` argument names.
+fn pick_pod(
+    conn: &Conn,
+    target: &str,
+    ns: &str,
+    pods: &BTreeMap<String, Vec<String>>,
+    window: (i64, i64),
+) -> anyhow::Result<String> {
+    let not_found = |kind: &str, name: &str| {
+        anyhow::anyhow!(
+            "error from server (NotFound): {kind} {} not found in namespace {}",
+            quote(name),
+            quote(ns)
+        )
+    };
+    let Some((kind, name)) = target.split_once('/') else {
+        return if pods.contains_key(target) {
+            Ok(target.to_owned())
+        } else {
+            Err(not_found("pods", target))
+        };
+    };
+    let (kind, shape): (&str, fn(&str) -> bool) = match kind {
+        "pod" | "pods" | "po" => {
+            return if pods.contains_key(name) {
+                Ok(name.to_owned())
+            } else {
+                Err(not_found("pods", name))
+            }
+        }
+        "deployment" | "deployments" | "deploy" => ("deployments.apps", |s| {
+            // <rs hash>-<5 chars>
+            s.split_once('-')
+                .is_some_and(|(h, r)| is_suffix(h, 1..=10) && is_suffix(r, 5..=5))
+        }),
+        "replicaset" | "replicasets" | "rs" | "daemonset" | "daemonsets" | "ds" | "job"
+        | "jobs" => ("pods", |s| is_suffix(s, 5..=5)),
+        "statefulset" | "statefulsets" | "sts" => ("statefulsets.apps", |s| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+        }),
+        other => bail!("the server doesn't have a resource type {}", quote(other)),
+    };
+    let matching: Vec<&String> = pods
+        .keys()
+        .filter(|p| {
+            p.strip_prefix(name)
+                .and_then(|r| r.strip_prefix('-'))
+                .is_some_and(shape)
+        })
+        .collect();
+    match matching.len() {
+        0 => Err(not_found(kind, name)),
+        1 => Ok(matching[0].clone()),
+        n => {
+            // The one with the newest line: the live one, if any.
+            let mut best: Option<(i64, &String)> = None;
+            for p in &matching {
+                let sel = format!("{{namespace={}, pod={}}}", quote(ns), quote(p));
+                let last = conn.log_page(&sel, window, 1, false)?;
+                let ts = last.first().map_or(i64::MIN, |l| l.ts);
+                if best.is_none_or(|b| ts > b.0) {
+                    best = Some((ts, p));
+                }
+            }
+            let pod = best.map(|b| b.1.clone()).unwrap_or_default();
+            eprintln!("Found {n} pods, using pod/{pod}");
+            Ok(pod)
+        }
+    }
+}
+
+/// Whether `s` is a generated name suffix: lowercase letters and digits, of a length in
+/// `len`.
+fn is_suffix(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
+    len.contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// LogQL matchers of a kubectl label selector: `k=v`, `k==v`, `k!=v`, comma-separated.
+fn selector_matchers(s: &str) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, op, v) = if let Some((k, v)) = part.split_once("!=") {
+            (k, "!=", v)
+        } else if let Some((k, v)) = part.split_once("==") {
+            (k, "=", v)
+        } else if let Some((k, v)) = part.split_once('=') {
+            (k, "=", v)
+        } else {
+            bail!("unable to parse requirement: {}", quote(part));
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            bail!("unable to parse requirement: {}", quote(part));
+        }
+        out.push(format!("{k}{op}{}", quote(v.trim())));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_become_matchers() {
+        assert_eq!(
+            selector_matchers("app=web, tier!=db,x==1").unwrap(),
+            [r#"app="web""#, r#"tier!="db""#, r#"x="1""#]
+        );
+        assert!(selector_matchers("app").is_err());
+        assert!(selector_matchers("a-b=c").is_err());
+    }
+
+    #[test]
+    fn generated_suffixes() {
+        assert!(is_suffix("7d9f8", 5..=5));
+        assert!(!is_suffix("7D9f8", 5..=5));
+        assert!(!is_suffix("7d9f", 5..=5));
+    }
+
+    #[test]
+    fn cursor_admits_each_line_once() {
+        let l = |ts, s: &str| LogLine {
+            labels: BTreeMap::new(),
+            ts,
+            line: s.into(),
+        };
+        let mut c = Cursor::default();
+        assert!(c.admit(&l(5, "a")));
+        assert!(c.admit(&l(5, "b")));
+        assert!(!c.admit(&l(5, "a")));
+        assert!(!c.admit(&l(4, "z")));
+        assert!(c.admit(&l(6, "a")));
+        assert!(!c.admit(&l(6, "a")));
+    }
+}

@@ -1,0 +1,428 @@
+//! `kelp logs`, `query`, `labels`, `series` against a real `kelp server`. Issue 6.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn kelp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kelp"))
+}
+
+/// Starts `kelp server` on `listen`; returns it and its URL.
+fn server_on(dir: &Path, listen: &str) -> (Child, String) {
+    let mut child = kelp()
+        .args(["server", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    // Ready once recovery is done.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut s = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+        s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        if out.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "server never ready: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, url)
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+/// Pushes `(ns, pod, container, uid, restart, ts, line)` entries as Loki JSON with the
+/// agent's structured metadata.
+fn push(url: &str, entries: &[(&str, &str, &str, &str, u32, i64, &str)]) {
+    let streams: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(ns, pod, c, uid, restart, ts, line)| {
+            serde_json::json!({
+                "stream": {"namespace": ns, "pod": pod, "container": c, "node": "node-1", "stream": "stdout"},
+                "values": [[ts.to_string(), line, {"pod_uid": uid, "restart": restart.to_string()}]],
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "streams": streams }).to_string();
+    let mut s = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    let req = format!(
+        "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 204"), "{out}");
+}
+
+fn logs(url: &str, args: &[&str]) -> Output {
+    kelp()
+        .arg("logs")
+        .args(args)
+        .args(["--server", url])
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn err(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Pod web-1 (containers app with restarts 0 and 1, and sidecar), pod
+/// api-7d9f8c6b5-x2x4q of deployment api, in namespace shop; `t0` is the first line's time.
+fn populate(url: &str, t0: i64) {
+    let s = 1_000_000_000;
+    let mut e: Vec<(&str, &str, &str, &str, u32, i64, &str)> = Vec::new();
+    for (i, l) in ["a0 start", "a0 work", "a0 crash"].iter().enumerate() {
+        e.push(("shop", "web-1", "app", "u1", 0, t0 + i as i64 * s, l));
+    }
+    for (i, l) in ["a1 start", "a1 one", "a1 two", "a1 three"]
+        .iter()
+        .enumerate()
+    {
+        e.push(("shop", "web-1", "app", "u1", 1, t0 + (10 + i as i64) * s, l));
+    }
+    e.push((
+        "shop",
+        "web-1",
+        "sidecar",
+        "u1",
+        0,
+        t0 + 5 * s,
+        "side ready",
+    ));
+    e.push((
+        "shop",
+        "api-7d9f8c6b5-x2x4q",
+        "api",
+        "u2",
+        0,
+        t0 + 2 * s,
+        "api up",
+    ));
+    // Same name, older pod (a deleted StatefulSet-style predecessor) in another namespace.
+    e.push(("other", "web-1", "app", "u0", 0, t0, "elsewhere"));
+    push(url, &e);
+}
+
+#[test]
+fn kelp_logs_follows_kubectl_for_live_and_gone_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url) = server_on(dir.path(), "127.0.0.1:0");
+    let t0 = now_ns() - 600 * 1_000_000_000;
+    populate(&url, t0);
+
+    // The current instance only, oldest first.
+    let out = ok(&logs(&url, &["-n", "shop", "web-1", "-c", "app"]));
+    assert_eq!(out, "a1 start\na1 one\na1 two\na1 three\n");
+    // Positional container, previous instance.
+    let out = ok(&logs(&url, &["-n", "shop", "web-1", "app", "-p"]));
+    assert_eq!(out, "a0 start\na0 work\na0 crash\n");
+    // --tail, --timestamps, --prefix.
+    let out = ok(&logs(
+        &url,
+        &["-n", "shop", "web-1", "-c", "app", "--tail", "2"],
+    ));
+    assert_eq!(out, "a1 two\na1 three\n");
+    let out = ok(&logs(
+        &url,
+        &[
+            "-n",
+            "shop",
+            "web-1",
+            "-c",
+            "app",
+            "--tail=1",
+            "--timestamps",
+            "--prefix",
+        ],
+    ));
+    let ts = out.strip_prefix("[pod/web-1/app] ").unwrap();
+    let (stamp, line) = ts.trim_end().split_once(' ').unwrap();
+    assert_eq!(line, "a1 three");
+    assert!(
+        stamp.len() == 30 && stamp.ends_with('Z') && stamp.as_bytes()[19] == b'.',
+        "{stamp}"
+    );
+    // --limit-bytes cuts the output, even mid-line.
+    let out = ok(&logs(
+        &url,
+        &["-n", "shop", "web-1", "-c", "app", "--limit-bytes", "12"],
+    ));
+    assert_eq!(out, "a1 start\na1 ");
+    // --since: nothing in the last minute; --since-time from the third line of restart 1.
+    assert_eq!(
+        ok(&logs(
+            &url,
+            &["-n", "shop", "web-1", "-c", "app", "--since", "1m"]
+        )),
+        ""
+    );
+    let since = kelp_model_rfc3339(t0 + 12 * 1_000_000_000);
+    let out = ok(&logs(
+        &url,
+        &["-n", "shop", "web-1", "-c", "app", "--since-time", &since],
+    ));
+    assert_eq!(out, "a1 two\na1 three\n");
+    // --all-containers, and a single-container pod needs no -c.
+    let out = ok(&logs(&url, &["-n", "shop", "web-1", "--all-containers"]));
+    assert_eq!(out, "a1 start\na1 one\na1 two\na1 three\nside ready\n");
+    assert_eq!(
+        ok(&logs(&url, &["-n", "shop", "api-7d9f8c6b5-x2x4q"])),
+        "api up\n"
+    );
+    // TYPE/NAME.
+    assert_eq!(ok(&logs(&url, &["-n", "shop", "deploy/api"])), "api up\n");
+    assert_eq!(
+        ok(&logs(&url, &["-n", "shop", "pod/web-1", "-c", "sidecar"])),
+        "side ready\n"
+    );
+    // A selector: every matching pod, tail 10 by default.
+    let out = ok(&logs(
+        &url,
+        &["-n", "shop", "-l", "container=api", "--all-containers"],
+    ));
+    assert_eq!(out, "api up\n");
+    let o = logs(&url, &["-n", "shop", "-l", "pod=nothing"]);
+    assert!(ok(&o).is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "No resources found in shop namespace.\n"
+    );
+
+    // kubectl's errors.
+    let e = err(&logs(&url, &["-n", "shop", "web-1"]));
+    assert_eq!(
+        e,
+        "error: a container name must be specified for pod web-1, choose one of: [app sidecar]\n"
+    );
+    let e = err(&logs(&url, &["-n", "shop", "web-1", "-c", "nope"]));
+    assert_eq!(
+        e,
+        "error: container nope is not valid for pod web-1 out of: app, sidecar\n"
+    );
+    let e = err(&logs(&url, &["-n", "shop", "gone-pod"]));
+    assert_eq!(
+        e,
+        "error: error from server (NotFound): pods \"gone-pod\" not found in namespace \"shop\"\n"
+    );
+    let e = err(&logs(&url, &["-n", "shop", "web-1", "-c", "sidecar", "-p"]));
+    assert_eq!(e, "Error from server (BadRequest): previous terminated container \"sidecar\" in pod \"web-1\" not found\n");
+    let e = err(&logs(&url, &["-n", "shop", "web-1", "app", "-c", "app"]));
+    assert_eq!(
+        e,
+        "error: only one of -c or an inline [CONTAINER] arg is allowed\n"
+    );
+    let e = err(&logs(
+        &url,
+        &["-n", "shop", "web-1", "-c", "app", "--tail", "-5"],
+    ));
+    assert_eq!(e, "error: --tail must be greater than or equal to -1\n");
+    let e = err(&logs(
+        &url,
+        &[
+            "-n",
+            "shop",
+            "web-1",
+            "-c",
+            "app",
+            "--since",
+            "1h",
+            "--since-time",
+            &since,
+        ],
+    ));
+    assert_eq!(
+        e,
+        "error: at most one of `sinceTime` or `sinceSeconds` may be specified\n"
+    );
+    let e = err(&logs(
+        &url,
+        &["-n", "shop", "web-1", "--all-containers", "-c", "app"],
+    ));
+    assert_eq!(
+        e,
+        "error: --all-containers=true should not be specified with container name app\n"
+    );
+    let e = err(&logs(&url, &["-n", "shop", "web-1", "-l", "a=b"]));
+    assert_eq!(e, "error: only a selector (-l) or a POD name is allowed\n");
+
+    // query, labels, series.
+    let q = |args: &[&str]| ok(&kelp().args(args).args(["--server", &url]).output().unwrap());
+    let out = q(&[
+        "query",
+        r#"{namespace="shop", container="app"} |= "a0""#,
+        "--since",
+        "1h",
+        "-o",
+        "raw",
+        "--direction",
+        "forward",
+    ]);
+    assert_eq!(out, "a0 start\na0 work\na0 crash\n");
+    let out = q(&[
+        "query",
+        r#"sum(count_over_time({namespace="shop"}[1h]))"#,
+        "--since",
+        "1h",
+        "--step",
+        "1h",
+        "-o",
+        "raw",
+    ]);
+    assert!(out.lines().any(|l| l == "9"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&q(&[
+        "query",
+        r#"{pod="web-1"}"#,
+        "--since",
+        "1h",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(q(&["labels", "namespace"]), "other\nshop\n");
+    assert!(q(&["labels"]).lines().any(|l| l == "container"));
+    let out = q(&["series", r#"{namespace="shop", container="api"}"#]);
+    assert_eq!(
+        out.trim(),
+        r#"{container="api", namespace="shop", node="node-1", pod="api-7d9f8c6b5-x2x4q", service_name="api", stream="stdout"}"#
+    );
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// RFC 3339 with nanoseconds of `ns`.
+fn kelp_model_rfc3339(ns: i64) -> String {
+    kelp_model::Timestamp::from_unix_nanos(ns).to_rfc3339_nano()
+}
+
+#[test]
+fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    // A fixed port, so the restarted server is found at the same URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut server, url) = server_on(dir.path(), &listen);
+    let s = 1_000_000_000;
+    let t0 = now_ns() - 60 * s;
+    let line = |i: i64| format!("line {i}");
+    let mut pushed = Vec::new();
+    let mut push_one = |url: &str, i: i64, restart: u32| {
+        let l = line(i);
+        push(
+            url,
+            &[("ns", "p", "c", "u", restart, t0 + i * 1_000_000, &l)],
+        );
+        pushed.push(l);
+    };
+    for i in 0..3 {
+        push_one(&url, i, 0);
+    }
+    let mut follower = kelp()
+        .args(["logs", "-f", "-n", "ns", "p", "--server", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let wait_for = |n: usize, got: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while got.len() < n && Instant::now() < deadline {
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                got.push(l);
+            }
+        }
+    };
+    wait_for(3, &mut got);
+    for i in 3..6 {
+        push_one(&url, i, 0);
+    }
+    wait_for(6, &mut got);
+    // The server goes away and comes back on the same data; lines pushed meanwhile.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut server, url) = server_on(dir.path(), &listen);
+    for i in 6..9 {
+        push_one(&url, i, 0);
+    }
+    wait_for(9, &mut got);
+    assert_eq!(got, pushed, "every line once, in order");
+    // A newer instance: the followed container stopped, so does kelp logs -f.
+    push(
+        &url,
+        &[(
+            "ns",
+            "p",
+            "c",
+            "u",
+            1,
+            t0 + 100 * 1_000_000,
+            "next instance",
+        )],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = follower.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "kelp logs -f did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    assert!(rx.try_iter().all(|l| l != "next instance"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
