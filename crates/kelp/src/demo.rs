@@ -226,6 +226,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "\nThe server keeps running at {url} (Grafana: add a Loki data source with this URL)."
         );
         println!("Try:");
+        println!("  kelp labels namespace --server {url}");
+        println!("  kelp query 'sum by (namespace) (count_over_time({{namespace=~\".+\"}}[1m]))' --since 5m --server {url}");
         println!("  curl -sG {url}/loki/api/v1/labels");
         println!(
             "  curl -sG {url}/loki/api/v1/query_range --data-urlencode 'query=sum by (namespace) (count_over_time({{namespace=~\".+\"}}[1m]))'"
@@ -270,24 +272,43 @@ fn show_deleted_pod(client: &Client, ledger: &Path, tree: &Tree) -> anyhow::Resu
     else {
         return Ok(());
     };
-    let query = format!(r#"{{namespace="{}", pod="{}"}}"#, gone.namespace, gone.pod);
-    let qs = form_urlencoded::Serializer::new(String::new())
-        .append_pair("query", &query)
-        .append_pair("limit", "3")
-        .append_pair("since", "1h")
-        .finish();
-    let body = client.get(&format!("/loki/api/v1/query_range?{qs}"))?;
-    let v: serde_json::Value = serde_json::from_slice(&body)?;
     println!(
         "\nPod {}/{} was deleted with its log files, but its logs live on in Kelp:",
         gone.namespace, gone.pod
     );
-    println!("  LogQL {query}, the last 3 lines:");
-    for stream in v["data"]["result"].as_array().into_iter().flatten() {
-        for pair in stream["values"].as_array().into_iter().flatten() {
-            let line = pair[1].as_str().unwrap_or_default();
-            println!("  {}", shorten(line.as_bytes(), 110));
-        }
+    let cmd = format!(
+        "kelp logs -n {} {} --all-containers --tail 3 --server {}",
+        gone.namespace,
+        gone.pod,
+        client.base()
+    );
+    println!("  $ {cmd}");
+    let args = kelp_cli::logs::LogsArgs {
+        target: Some(gone.pod.clone()),
+        container_arg: None,
+        namespace: gone.namespace.clone(),
+        container: None,
+        all_containers: true,
+        previous: false,
+        follow: false,
+        since: None,
+        since_time: None,
+        tail: Some(3),
+        timestamps: false,
+        selector: None,
+        prefix: false,
+        limit_bytes: 0,
+        max_log_requests: 5,
+        conn: kelp_cli::ConnArgs {
+            server: Some(client.base().to_owned()),
+            tenant: None,
+            token: None,
+        },
+    };
+    let mut out = Vec::new();
+    kelp_cli::logs::run(&args, &mut out)?;
+    for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        println!("  {}", shorten(line, 110));
     }
     Ok(())
 }

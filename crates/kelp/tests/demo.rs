@@ -39,7 +39,14 @@ fn demo_ships_every_line_and_shows_a_deleted_pod() {
         .split("was deleted with its log files, but its logs live on in Kelp:")
         .nth(1)
         .unwrap_or_else(|| panic!("no deleted pod shown:\n{stdout}"));
-    // The three lines read back from the store follow the LogQL line.
+    // `kelp logs` on the deleted pod, then its last three lines read back from the store.
+    assert!(
+        deleted
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("  $ kelp logs -n ") && l.contains("--tail 3")),
+        "{stdout}"
+    );
     assert_eq!(
         deleted
             .lines()
