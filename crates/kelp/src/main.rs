@@ -50,6 +50,14 @@ enum Command {
     /// List the streams a selector matches.
     #[command(after_help = "Examples:\n  kelp series '{namespace=\"shop\"}' --since 24h")]
     Series(kelp_cli::query::SeriesArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  kelp completions bash > /etc/bash_completion.d/kelp\n  kelp completions zsh > \"${fpath[1]}/_kelp\""
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +73,11 @@ fn main() -> std::process::ExitCode {
         Command::Query(args) => kelp_cli::query::run_query(&args, &mut std::io::stdout().lock()),
         Command::Labels(args) => kelp_cli::query::run_labels(&args, &mut std::io::stdout().lock()),
         Command::Series(args) => kelp_cli::query::run_series(&args, &mut std::io::stdout().lock()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "kelp", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

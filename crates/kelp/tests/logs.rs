@@ -426,3 +426,16 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn completions_cover_the_subcommands_and_their_flags() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = kelp().args(["completions", shell]).output().unwrap();
+        let text = ok(&o);
+        for word in ["logs", "all-containers", "since-time", "query", "agent"] {
+            assert!(text.contains(word), "{shell}: {word}");
+        }
+    }
+    let o = kelp().args(["completions", "nosh"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
