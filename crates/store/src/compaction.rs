@@ -1,5 +1,7 @@
 //! Compaction: a partition with many small segments of about the same size has them merged
-//! into one, stream by stream, re-cut into full blocks, identical entries dropped.
+//! into one, stream by stream, re-cut into full blocks, identical entries dropped. Blocks
+//! already at least half full that overlap no other block of their stream are copied as
+//! they are (see [`merge`]).
 //!
 //! Size-tiered: segments are grouped by size (tiers a factor of 4 apart), and a tier is
 //! merged once it holds `compact_min_segments` segments, so each entry is rewritten a
