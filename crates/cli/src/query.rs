@@ -63,15 +63,13 @@ pub struct QueryArgs {
     pub conn: ConnArgs,
 }
 
-/// Flags of `kelp labels`.
+/// Look-back, output and connection flags of `kelp labels` and `kelp series`.
 #[derive(Debug, Clone, clap::Args)]
-pub struct LabelsArgs {
-    /// Print the values of this label instead of the label names.
-    pub name: Option<String>,
+pub struct ListArgs {
     /// Look this far back.
     #[arg(long, default_value = "1h", value_name = "DURATION")]
     pub since: String,
-    /// Print the JSON answer.
+    /// Output format (`json`: the server's answer).
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: Output,
     /// Connection.
@@ -79,20 +77,24 @@ pub struct LabelsArgs {
     pub conn: ConnArgs,
 }
 
+/// Flags of `kelp labels`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LabelsArgs {
+    /// Print the values of this label instead of the label names.
+    pub name: Option<String>,
+    /// Look-back, output, connection.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
 /// Flags of `kelp series`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SeriesArgs {
     /// Stream selector, e.g. '{namespace="shop"}'.
     pub selector: String,
-    /// Look this far back.
-    #[arg(long, default_value = "1h", value_name = "DURATION")]
-    pub since: String,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
-    pub output: Output,
-    /// Connection.
+    /// Look-back, output, connection.
     #[command(flatten)]
-    pub conn: ConnArgs,
+    pub list: ListArgs,
 }
 
 /// `d` before `end`.
@@ -225,14 +227,14 @@ fn point(v: &serde_json::Value, output: Output) -> String {
 
 /// Runs `kelp labels`.
 pub fn run_labels(a: &LabelsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let conn = Conn::new(&a.conn)?;
-    let (start, end) = (ago(&a.since, "since")?, now_ns());
+    let conn = Conn::new(&a.list.conn)?;
+    let (start, end) = (ago(&a.list.since, "since")?, now_ns());
     let path = match &a.name {
         Some(n) => format!("/loki/api/v1/label/{n}/values"),
         None => "/loki/api/v1/labels".into(),
     };
     let params = [("start", start.to_string()), ("end", end.to_string())];
-    if a.output == Output::Json {
+    if a.list.output == Output::Json {
         out.write_all(&conn.get_raw(&path, &params)?)?;
         out.write_all(b"\n")?;
         return Ok(());
@@ -245,9 +247,9 @@ pub fn run_labels(a: &LabelsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
 
 /// Runs `kelp series`.
 pub fn run_series(a: &SeriesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let conn = Conn::new(&a.conn)?;
-    let range = (ago(&a.since, "since")?, now_ns());
-    if a.output == Output::Json {
+    let conn = Conn::new(&a.list.conn)?;
+    let range = (ago(&a.list.since, "since")?, now_ns());
+    if a.list.output == Output::Json {
         let raw = conn.get_raw(
             "/loki/api/v1/series",
             &[

@@ -1,54 +1,10 @@
 //! `kelp logs`, `query`, `labels`, `series` against a real `kelp server`. Issue 6.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::BufRead;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-fn kelp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kelp"))
-}
-
-/// Starts `kelp server` on `listen`; returns it and its URL.
-fn server_on(dir: &Path, listen: &str) -> (Child, String) {
-    let mut child = kelp()
-        .args(["server", "--listen", listen, "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited early"
-        );
-        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
-            break a.to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    // Ready once recovery is done.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut s = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-        s.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        if out.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server never ready: {out}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, url)
-}
+use crate::common::{http, kelp, server_on};
 
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -70,15 +26,8 @@ fn push(url: &str, entries: &[(&str, &str, &str, &str, u32, i64, &str)]) {
         })
         .collect();
     let body = serde_json::json!({ "streams": streams }).to_string();
-    let mut s = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-    let req = format!(
-        "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 204"), "{out}");
+    let (status, answer) = http(url, "POST", "/loki/api/v1/push", &body);
+    assert_eq!(status, 204, "{answer}");
 }
 
 fn logs(url: &str, args: &[&str]) -> Output {
@@ -370,7 +319,7 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     let stdout = follower.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines() {
+        for l in std::io::BufReader::new(stdout).lines() {
             if tx.send(l.unwrap()).is_err() {
                 break;
             }

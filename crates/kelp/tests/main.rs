@@ -2,6 +2,7 @@
 
 mod agent;
 mod architecture;
+mod common;
 mod demo;
 mod logs;
 mod server;

@@ -1,42 +1,18 @@
 //! End-to-end tests of `kelp server`: the real binary on a random port, real sockets, a
 //! real SIGTERM, and a restart on the same data.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// Starts `kelp server --listen 127.0.0.1:0 --data-dir DIR` and reads its address.
+/// Starts `kelp server --listen 127.0.0.1:0 --data-dir DIR`, ready; its address.
 fn start(dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kelp"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited early"
-        );
-        if let Some(a) = line.trim().strip_prefix("kelp server listening on http://") {
-            break a.parse().unwrap();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let began = Instant::now();
-    while http(addr, "GET", "/ready", "").0 != 200 {
-        assert!(began.elapsed() < DEADLINE, "never ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (child, addr)
+    let (child, url) = crate::common::server_on(dir, "127.0.0.1:0");
+    (child, url.trim_start_matches("http://").parse().unwrap())
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {

@@ -332,42 +332,34 @@ fn read_source(
                 ents.iter().rev().all(&mut visit);
             }
         }
-        Source::Block(seg, i) if !filters.is_empty() => {
-            // Only the passing entries are kept (a needle search keeps a handful).
-            let d =
-                seg.decode_matching(*i, start, end, filters.template_literal.as_deref(), |l| {
-                    filters.pass(l)
-                })?;
-            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
-                Box::new(0..d.ts.len())
-            } else {
-                Box::new((0..d.ts.len()).rev())
-            };
-            for k in idx {
-                push(d.ts[k], d.line(k), d.meta(k));
-            }
-        }
-        Source::Block(seg, i) if limit < s.entries as usize => {
-            // Without filters only the first (or last) `limit` entries of the range are
-            // wanted: the lines before them are skipped, not rebuilt.
-            let d = seg.decode_window(*i, (start, end), fwd, limit)?;
-            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
-                Box::new(0..d.ts.len())
-            } else {
-                Box::new((0..d.ts.len()).rev())
-            };
-            for k in idx {
-                push(d.ts[k], d.line(k), d.meta(k));
-            }
-        }
         Source::Block(seg, i) => {
-            let d = seg.decode(*i)?;
-            let a = d.ts.partition_point(|t| *t < start);
-            let b = d.ts.partition_point(|t| *t < end).max(a);
-            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
-                Box::new(a..b)
+            let (d, range) = if !filters.is_empty() {
+                // Only the passing entries are kept (a needle search keeps a handful).
+                let d = seg.decode_matching(
+                    *i,
+                    start,
+                    end,
+                    filters.template_literal.as_deref(),
+                    |l| filters.pass(l),
+                )?;
+                let n = d.ts.len();
+                (d, 0..n)
+            } else if limit < s.entries as usize {
+                // Without filters only the first (or last) `limit` entries of the range
+                // are wanted: the lines before them are skipped, not rebuilt.
+                let d = seg.decode_window(*i, (start, end), fwd, limit)?;
+                let n = d.ts.len();
+                (d, 0..n)
             } else {
-                Box::new((a..b).rev())
+                let d = seg.decode(*i)?;
+                let a = d.ts.partition_point(|t| *t < start);
+                let b = d.ts.partition_point(|t| *t < end).max(a);
+                (d, a..b)
+            };
+            let idx: Box<dyn Iterator<Item = usize>> = if fwd {
+                Box::new(range)
+            } else {
+                Box::new(range.rev())
             };
             for k in idx {
                 push(d.ts[k], d.line(k), d.meta(k));

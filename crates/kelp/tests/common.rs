@@ -1,0 +1,71 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `kelp` binary under test.
+pub fn kelp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kelp"))
+}
+
+/// Starts `kelp server --listen LISTEN --data-dir DIR` and waits until `/ready` answers
+/// 200 (recovery done); returns it and its URL.
+pub fn server_on(dir: &Path, listen: &str) -> (Child, String) {
+    let mut child = kelp()
+        .args(["server", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http(&url, "GET", "/ready", "").0 != 200 {
+        assert!(Instant::now() < deadline, "server at {url} never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, url)
+}
+
+/// One HTTP/1.1 request to `url` (`http://host:port`); the status (0 when the connection
+/// fails) and the body.
+pub fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(url.trim_start_matches("http://")) else {
+        return (0, String::new());
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
