@@ -1,6 +1,6 @@
 //! Compaction: a partition with many small segments of about the same size has them merged
 //! into one, stream by stream, re-cut into full blocks, identical entries dropped. Blocks
-//! already at least half full that overlap no other block of their stream are copied as
+//! already at least a quarter full that overlap no other block of their stream are copied as
 //! they are (see [`merge`]).
 //!
 //! Size-tiered: segments are grouped by size (tiers a factor of 4 apart), and a tier is
@@ -113,7 +113,7 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
 /// Merges the segments stream by stream into `w`; returns the streams, the duplicates
 /// dropped and the blocks copied as they were.
 ///
-/// A block at least half of `block_bytes` that overlaps no other block of its stream in
+/// A block at least a quarter of `block_bytes` that overlaps no other block of its stream in
 /// time (and nothing is pending before it) is copied byte for byte with its bloom: it
 /// cannot hold a duplicate of another block's entry (duplicates share a timestamp), and
 /// decoding and re-encoding it would give the same block. Only the small blocks of
@@ -151,7 +151,7 @@ fn merge(
             let m = &seg.blocks[*i];
             if chunk.is_empty()
                 && m.max_ts < next
-                && m.raw_bytes as usize >= inner.cfg.block_bytes / 2
+                && m.raw_bytes as usize >= inner.cfg.block_bytes / 4
             {
                 out.copy(seg, *i)?;
                 copied += 1;
