@@ -249,6 +249,11 @@ impl Chain {
         }
     }
 
+    /// Files held open.
+    pub(crate) fn open_files(&self) -> usize {
+        self.sources.len()
+    }
+
     /// The live path.
     pub(crate) fn live(&self) -> &Path {
         &self.live
