@@ -105,7 +105,7 @@ pub struct SinkSection {
     pub kind: String,
     /// `X-Scope-OrgID` sent with every request (unset: none).
     pub tenant: Option<String>,
-    /// zstd level of the `kelp` sink (3).
+    /// zstd level of the `kelp` sink (1).
     pub zstd_level: i32,
     /// Index of the `elasticsearch` sink (`kelp`).
     pub es_index: String,

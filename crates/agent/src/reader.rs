@@ -139,17 +139,21 @@ impl<'a> Reader<'a> {
             &mut self.batch_bytes,
             &mut self.batch_since,
         );
+        // The batch's stream of each of this chain's streams, looked up once per poll.
+        let mut slots: [Option<usize>; 2] = [None, None];
         let mut emit = |o: Out<'_>| {
             let k = match o.line.stream {
                 Stream::Stdout => 0,
                 Stream::Stderr => 1,
             };
-            let i = *index.entry((key.to_owned(), k)).or_insert_with(|| {
-                batch.push(StreamEntries {
-                    labels: t.labels[k].clone(),
-                    entries: Vec::new(),
-                });
-                batch.len() - 1
+            let i = *slots[k].get_or_insert_with(|| {
+                *index.entry((key.to_owned(), k)).or_insert_with(|| {
+                    batch.push(StreamEntries {
+                        labels: t.labels[k].clone(),
+                        entries: Vec::new(),
+                    });
+                    batch.len() - 1
+                })
             });
             *bytes += o.line.content.len() + 64;
             since.get_or_insert(now);
