@@ -189,18 +189,13 @@ fn the_file_sink_writes_every_line_once_and_checkpoints() {
     assert_eq!(read(), expected);
 }
 
-#[test]
-fn metrics_and_ready_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let pods = dir.path().join("pods");
-    tree(&pods);
+/// Starts `kelp agent` with `args` and `/metrics` on a free port; the child and its URL.
+fn agent_with_metrics(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (Child, String) {
     let mut a = kelp()
         .arg("agent")
-        .arg("--pods-dir")
-        .arg(&pods)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(["--sink", "null", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .args(["--listen", "127.0.0.1:0", "--node-name", "node-1"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -219,16 +214,48 @@ fn metrics_and_ready_answer() {
         }
     };
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (a, url)
+}
+
+/// Polls `/metrics` until it contains `want` (or 30 s passed); the last text.
+fn metrics_with(url: &str, want: &str) -> String {
     let began = Instant::now();
-    let want = format!("kelp_agent_lines_shipped_total {}", PODS * LINES);
-    let metrics = loop {
-        let (status, body) = get(&url, "/metrics");
+    loop {
+        let (status, body) = get(url, "/metrics");
         assert_eq!(status, 200);
-        if body.contains(&want) || began.elapsed() > Duration::from_secs(20) {
-            break body;
+        if body.contains(want) || began.elapsed() > Duration::from_secs(30) {
+            return body;
         }
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+/// The value of an unlabelled metric.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+#[test]
+fn metrics_and_ready_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    tree(&pods);
+    let state = dir.path().join("state");
+    let (mut a, url) = agent_with_metrics(
+        &[
+            "--pods-dir".as_ref(),
+            pods.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            "--sink".as_ref(),
+            "null".as_ref(),
+        ],
+        &[],
+    );
+    let want = format!("kelp_agent_lines_shipped_total {}", PODS * LINES);
+    let metrics = metrics_with(&url, &want);
     assert_eq!(get(&url, "/ready").0, 200);
     assert_eq!(get(&url, "/nope").0, 404);
     kill(&mut a);
@@ -243,6 +270,69 @@ fn metrics_and_ready_answer() {
     ] {
         assert!(metrics.contains(needle), "{needle} in {metrics}");
     }
+}
+
+#[test]
+/// A server over its ingestion rate answers 429 with `Retry-After`: the agent waits and
+/// resends, every line still arrives once, and `/metrics` counts the throttling.
+fn a_rate_limited_server_gets_every_line_once_after_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    let expected = tree(&pods);
+    let mut srv = kelp()
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .env("KELP_SERVER_LIMITS__INGESTION_RATE_BYTES_PER_SEC", "5000")
+        .env("KELP_SERVER_LIMITS__INGESTION_BURST_BYTES", "15000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(srv.stderr.take().unwrap());
+    let mut line = String::new();
+    let server_url = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let state = dir.path().join("state");
+    // One pod's lines per batch (≈ 10 KB), under the burst; the three exceed it.
+    let (mut a, url) = agent_with_metrics(
+        &[
+            "--pods-dir".as_ref(),
+            pods.as_os_str(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            "--server".as_ref(),
+            server_url.as_ref(),
+        ],
+        &[("KELP_AGENT_BATCH__MAX_BYTES", "20000")],
+    );
+    let want = format!("kelp_agent_lines_shipped_total {}", PODS * LINES);
+    let metrics = metrics_with(&url, &want);
+    std::thread::sleep(Duration::from_millis(500));
+    let got = stored(&server_url);
+    kill(&mut a);
+    kill(&mut srv);
+    assert!(metrics.contains(&want), "{metrics}");
+    assert_eq!(got, expected);
+    let throttled = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kelp_agent_errors_total{kind=\"throttled\"} "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(throttled > 0, "{metrics}");
+    assert!(
+        metric(&metrics, "kelp_agent_retries_total") >= throttled,
+        "{metrics}"
+    );
 }
 
 #[test]
