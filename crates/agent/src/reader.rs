@@ -194,7 +194,11 @@ impl<'a> Reader<'a> {
             }
         }
         for key in finished {
-            self.chains.remove(&key);
+            if let Some(t) = self.chains.remove(&key) {
+                self.stats
+                    .bad_records_done
+                    .fetch_add(t.chain.bad_records, Ordering::Relaxed);
+            }
         }
         self.last_send = Instant::now();
         if self.batch.is_empty() && marks.is_empty() {
@@ -230,6 +234,8 @@ impl<'a> Reader<'a> {
             .map(|t| t.chain.open_files())
             .sum::<usize>();
         self.stats.open_files.store(open as u64, Ordering::Relaxed);
+        let bad = self.chains.values().map(|t| t.chain.bad_records).sum();
+        self.stats.bad_records_live.store(bad, Ordering::Relaxed);
         let listing = list(&self.config.pods_dir);
         // The newest restart per container directory.
         let mut newest: HashMap<PathBuf, u32> = HashMap::new();

@@ -39,6 +39,10 @@ pub struct Stats {
     pub checkpoint_errors: AtomicU64,
     /// Batches a sink refused for good (the agent stops).
     pub sink_errors: AtomicU64,
+    /// Records that did not parse, in chains let go …
+    pub bad_records_done: AtomicU64,
+    /// … and in the chains open at the last discovery scan.
+    pub bad_records_live: AtomicU64,
     /// Set once checkpoints are loaded and the first discovery scan ran.
     pub ready: AtomicBool,
     client: Mutex<Option<Arc<ClientStats>>>,
@@ -191,6 +195,10 @@ impl Stats {
             ("rejected", c(|c| &c.rejected)),
             ("sink", g(&self.sink_errors)),
             ("checkpoint", g(&self.checkpoint_errors)),
+            (
+                "bad_record",
+                g(&self.bad_records_done) + g(&self.bad_records_live),
+            ),
         ] {
             let _ = writeln!(s, "kelp_agent_errors_total{{kind=\"{kind}\"}} {v}");
         }

@@ -38,6 +38,10 @@ fn tree(pods_dir: &Path) -> BTreeMap<(String, String), Vec<String>> {
                 .or_default()
                 .push(line);
         }
+        if p == 1 {
+            // Not a CRI record: skipped, counted as a bad record.
+            text.push_str("not a cri record\n");
+        }
         std::fs::write(dir.join("0.log"), text).unwrap();
     }
     expected
@@ -255,7 +259,9 @@ fn metrics_and_ready_answer() {
         &[],
     );
     let want = format!("kelp_agent_lines_shipped_total {}", PODS * LINES);
-    let metrics = metrics_with(&url, &want);
+    metrics_with(&url, &want);
+    // The bad record is counted at the next discovery scan.
+    let metrics = metrics_with(&url, "kelp_agent_errors_total{kind=\"bad_record\"} 1");
     assert_eq!(get(&url, "/ready").0, 200);
     assert_eq!(get(&url, "/nope").0, 404);
     kill(&mut a);
@@ -264,6 +270,7 @@ fn metrics_and_ready_answer() {
         &format!("kelp_agent_lines_read_total {}", PODS * LINES) as &str,
         "kelp_agent_open_files ",
         "kelp_agent_errors_total{kind=\"transport\"} 0",
+        "kelp_agent_errors_total{kind=\"bad_record\"} 1",
         "kelp_agent_retries_total 0",
         "kelp_agent_batches_in_flight 0",
         "kelp_agent_file_lag_bytes{file=\"shop_web-0_uid-0/app/0.log\"} 0",
