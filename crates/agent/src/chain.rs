@@ -249,6 +249,11 @@ impl Chain {
         }
     }
 
+    /// Files held open.
+    pub(crate) fn open_files(&self) -> usize {
+        self.sources.len()
+    }
+
     /// The live path.
     pub(crate) fn live(&self) -> &Path {
         &self.live
@@ -311,9 +316,9 @@ impl Chain {
         };
         let base = front.offset - self.buf.len() as u64;
         let mut start = 0;
+        let now = kelp_model::Timestamp::now();
         while let Some(i) = memchr(&self.buf[start..]) {
             let end = start + i;
-            let record_start = front.mark(base + start as u64);
             let bytes = &self.buf[start..end];
             match cri::parse(bytes) {
                 Ok(record) => {
@@ -321,12 +326,12 @@ impl Chain {
                     if record.partial {
                         if self.waiting[k].is_none() {
                             self.seq += 1;
-                            self.waiting[k] = Some((self.seq, record_start));
+                            self.waiting[k] = Some((self.seq, front.mark(base + start as u64)));
                         }
                     } else {
                         self.waiting[k] = None;
                     }
-                    for line in self.joiner.push(record, kelp_model::Timestamp::now()) {
+                    for line in self.joiner.push(record, now) {
                         out(Out { line });
                     }
                 }
@@ -365,7 +370,7 @@ impl Chain {
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
 fn stream_index(s: Stream) -> usize {

@@ -26,6 +26,9 @@ pub enum AgentError {
     /// The server refused a batch for good.
     #[error(transparent)]
     Client(#[from] kelp_client::ClientError),
+    /// A sink refused a batch for good.
+    #[error("sink: {0}")]
+    Sink(String),
     /// A setting is out of range.
     #[error("invalid config: {0}")]
     Config(String),

@@ -7,26 +7,36 @@
 //! The store drops exact duplicates, so lines resent after a crash are harmless. Design:
 //! `docs/agent.md`.
 //!
-//! - [`AgentConfig`]: where to read, where to send, how to batch.
-//! - [`run`]: runs until the stop flag is set (reader thread + sender thread).
+//! - [`AgentConfig`]: where to read, where to send, how to batch;
+//!   [`config::AgentFileConfig`] reads it from YAML and the environment.
+//! - [`run`] / [`run_with`]: runs until the stop flag is set (a reader thread, and
+//!   `max_in_flight` sender threads that apply checkpoints in batch order).
+//! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
+//! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
 
 mod chain;
 pub mod checkpoint;
+pub mod config;
+mod deliver;
 mod error;
 mod reader;
+pub mod sink;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use kelp_client::{Client, RetryPolicy};
+use kelp_client::RetryPolicy;
 
 pub use error::AgentError;
 
 use checkpoint::Checkpoints;
+use sink::{Sink, SinkConfig};
+use stats::Stats;
 
 /// What the agent needs to run.
 #[derive(Debug, Clone)]
@@ -52,10 +62,15 @@ pub struct AgentConfig {
     /// How long a finished instance's last file must stay quiet before its dangling
     /// partial line is flushed and the file let go.
     pub finish_wait: Duration,
-    /// Batches in flight between the reader and the sender (the bounded queue).
+    /// Batches waiting between the reader and the senders (the bounded queue).
     pub queue_batches: usize,
+    /// Batches sent at the same time (each by its own thread); their checkpoint marks
+    /// still apply in batch order.
+    pub max_in_flight: usize,
     /// Retries of pushes.
     pub retry: RetryPolicy,
+    /// Where batches go.
+    pub sink: SinkConfig,
 }
 
 impl AgentConfig {
@@ -73,8 +88,34 @@ impl AgentConfig {
             rotate_wait: Duration::from_millis(250),
             finish_wait: Duration::from_secs(2),
             queue_batches: 4,
+            max_in_flight: 2,
             retry: RetryPolicy::default(),
+            sink: SinkConfig::default(),
         }
+    }
+
+    /// Checks values that cannot work.
+    pub fn validate(&self) -> Result<(), AgentError> {
+        let bad = |what: &str| Err(AgentError::Config(what.into()));
+        if self.batch_bytes == 0 {
+            return bad("batch.max_bytes must be > 0");
+        }
+        if self.queue_batches == 0 {
+            return bad("batch.queue_batches must be > 0");
+        }
+        if !(1..=64).contains(&self.max_in_flight) {
+            return bad("batch.max_in_flight must be 1 to 64");
+        }
+        if self.poll_interval.is_zero() || self.scan_interval.is_zero() {
+            return bad("source.poll_interval and source.scan_interval must be > 0");
+        }
+        if self.retry.min_backoff.is_zero() || self.retry.max_backoff < self.retry.min_backoff {
+            return bad("retry: need 0 < min_backoff <= max_backoff");
+        }
+        if !(1..=22).contains(&self.sink.zstd_level) {
+            return bad("sink.zstd_level must be 1 to 22");
+        }
+        Ok(())
     }
 }
 
@@ -85,53 +126,64 @@ pub(crate) struct Batch {
     pub(crate) marks: Vec<(String, checkpoint::Mark)>,
 }
 
-/// Runs the agent until `stop` is set; then the reader sends what it has and the sender
-/// drains the queue (retrying as long as the server is down and `stop` allows).
+/// Runs the agent until `stop` is set, with the sink its config names and fresh stats.
 pub fn run(config: &AgentConfig, stop: Arc<AtomicBool>) -> Result<(), AgentError> {
+    run_with(config, Arc::default(), stop)
+}
+
+/// Runs the agent until `stop` is set, counting into `stats`; then the reader sends what
+/// it has and the senders drain the queue (retrying as long as the sink fails and `stop`
+/// allows).
+pub fn run_with(
+    config: &AgentConfig,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let sink = sink::build(&config.sink, &config.server, &config.retry)?;
+    run_with_sink(config, sink, stats, stop)
+}
+
+/// [`run_with`] through a given sink.
+pub fn run_with_sink(
+    config: &AgentConfig,
+    sink: Arc<dyn Sink>,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), AgentError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| AgentError::Io {
         path: config.state_dir.clone(),
         source,
     })?;
     let checkpoints = Checkpoints::load(&config.state_dir)?;
-    let client = Arc::new(Client::new(&config.server, config.retry.clone())?);
+    stats.acked(&checkpoints.files);
+    stats.set_client(sink.client_stats());
     let (tx, rx) = mpsc::sync_channel::<Batch>(config.queue_batches.max(1));
-    let sender = {
-        let client = client.clone();
-        let state_dir = config.state_dir.clone();
-        let mut checkpoints = checkpoints.clone();
-        std::thread::Builder::new()
-            .name("kelp-agent-sender".into())
-            .spawn(move || -> Result<(), AgentError> {
-                for batch in rx {
-                    if !batch.streams.is_empty() {
-                        client.push_native(&batch.streams)?;
-                        let n: usize = batch.streams.iter().map(|s| s.entries.len()).sum();
-                        tracing::debug!(entries = n, "batch acknowledged");
-                    }
-                    if batch.marks.is_empty() {
-                        continue;
-                    }
-                    for (key, mark) in batch.marks {
-                        checkpoints.files.insert(key, mark);
-                    }
-                    checkpoints.save(&state_dir)?;
-                }
-                Ok(())
-            })
-            .map_err(|source| AgentError::Io {
-                path: "sender thread".into(),
-                source,
-            })?
-    };
-    let read = reader::Reader::new(config, checkpoints).run(&stop, &tx);
+    let committer = Arc::new(deliver::Committer::new(
+        checkpoints.clone(),
+        config.state_dir.clone(),
+        config.max_in_flight * 4,
+        stats.clone(),
+    ));
+    let workers = deliver::spawn(
+        config.max_in_flight,
+        rx,
+        sink.clone(),
+        committer,
+        stop.clone(),
+    )?;
+    let read = reader::Reader::new(config, checkpoints, stats).run(&stop, &tx);
     drop(tx);
     if read.is_err() {
-        client.stop();
+        sink.stop();
     }
-    let sent = match sender.join() {
-        Ok(r) => r,
-        Err(_) => Err(AgentError::Config("sender thread panicked".into())),
-    };
+    let mut sent = Ok(());
+    for w in workers {
+        let r = w
+            .join()
+            .unwrap_or_else(|_| Err(AgentError::Config("sender thread panicked".into())));
+        sent = sent.and(r);
+    }
     stop.store(true, Ordering::SeqCst);
     read.and(sent)
 }

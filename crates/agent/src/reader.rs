@@ -13,6 +13,7 @@ use kelp_model::{Entry, LabelPair, Labels, StreamEntries};
 
 use crate::chain::{Chain, ChainTiming, Out};
 use crate::checkpoint::Checkpoints;
+use crate::stats::Stats;
 use crate::{AgentConfig, AgentError, Batch};
 
 /// A chain and what labels its lines.
@@ -40,13 +41,18 @@ pub(crate) struct Reader<'a> {
     /// discovery goes on and every chain opens the files its live path names, so files
     /// the kubelet rotates and deletes meanwhile stay readable through their descriptors.
     pending: Option<Batch>,
+    stats: std::sync::Arc<Stats>,
 }
 
 /// The container logs under the pods directory: live path (relative) → rotated files.
 type Listing = BTreeMap<String, (PathBuf, Vec<PathBuf>)>;
 
 impl<'a> Reader<'a> {
-    pub(crate) fn new(config: &'a AgentConfig, resume: Checkpoints) -> Self {
+    pub(crate) fn new(
+        config: &'a AgentConfig,
+        resume: Checkpoints,
+        stats: std::sync::Arc<Stats>,
+    ) -> Self {
         Self {
             config,
             resume,
@@ -58,6 +64,7 @@ impl<'a> Reader<'a> {
             batch_since: None,
             last_send: Instant::now(),
             pending: None,
+            stats,
         }
     }
 
@@ -71,6 +78,7 @@ impl<'a> Reader<'a> {
             let now = Instant::now();
             if now >= next_scan {
                 self.scan(now);
+                self.stats.ready.store(true, Ordering::Relaxed);
                 next_scan = now + self.config.scan_interval;
             }
             if let Some(batch) = self.pending.take() {
@@ -131,17 +139,21 @@ impl<'a> Reader<'a> {
             &mut self.batch_bytes,
             &mut self.batch_since,
         );
+        // The batch's stream of each of this chain's streams, looked up once per poll.
+        let mut slots: [Option<usize>; 2] = [None, None];
         let mut emit = |o: Out<'_>| {
             let k = match o.line.stream {
                 Stream::Stdout => 0,
                 Stream::Stderr => 1,
             };
-            let i = *index.entry((key.to_owned(), k)).or_insert_with(|| {
-                batch.push(StreamEntries {
-                    labels: t.labels[k].clone(),
-                    entries: Vec::new(),
-                });
-                batch.len() - 1
+            let i = *slots[k].get_or_insert_with(|| {
+                *index.entry((key.to_owned(), k)).or_insert_with(|| {
+                    batch.push(StreamEntries {
+                        labels: t.labels[k].clone(),
+                        entries: Vec::new(),
+                    });
+                    batch.len() - 1
+                })
             });
             *bytes += o.line.content.len() + 64;
             since.get_or_insert(now);
@@ -182,7 +194,11 @@ impl<'a> Reader<'a> {
             }
         }
         for key in finished {
-            self.chains.remove(&key);
+            if let Some(t) = self.chains.remove(&key) {
+                self.stats
+                    .bad_records_done
+                    .fetch_add(t.chain.bad_records, Ordering::Relaxed);
+            }
         }
         self.last_send = Instant::now();
         if self.batch.is_empty() && marks.is_empty() {
@@ -192,6 +208,7 @@ impl<'a> Reader<'a> {
             streams: std::mem::take(&mut self.batch),
             marks,
         };
+        self.stats.read(&batch.streams);
         self.index.clear();
         self.batch_bytes = 0;
         self.batch_since = None;
@@ -211,6 +228,14 @@ impl<'a> Reader<'a> {
     /// Lists the pods directory; opens chains for new container logs, marks instances
     /// that are over, forgets finished chains whose files are gone.
     fn scan(&mut self, now: Instant) {
+        let open = self
+            .chains
+            .values()
+            .map(|t| t.chain.open_files())
+            .sum::<usize>();
+        self.stats.open_files.store(open as u64, Ordering::Relaxed);
+        let bad = self.chains.values().map(|t| t.chain.bad_records).sum();
+        self.stats.bad_records_live.store(bad, Ordering::Relaxed);
         let listing = list(&self.config.pods_dir);
         // The newest restart per container directory.
         let mut newest: HashMap<PathBuf, u32> = HashMap::new();

@@ -8,7 +8,10 @@
 //!   acknowledges it (204: durable in the WAL) or answers with a permanent error.
 //! - [`RetryPolicy`]: exponential backoff with full jitter; `429` and `503` honour
 //!   `Retry-After`; connection errors, timeouts and `5xx` are retried, other `4xx` are not.
+//! - [`Client::push_loki`] sends a batch as Loki's push (protobuf + snappy) to
+//!   `/loki/api/v1/push`; [`Client::post`] posts any body (Elasticsearch `_bulk`).
 //! - [`Client::get`] fetches a path (queries) with the same retries.
+//! - [`ClientStats`]: retries and failures by kind, for the agent's `/metrics`.
 //! - [`ClientError`] is the crate's one error type.
 //!
 //! ```no_run
@@ -17,13 +20,31 @@
 //! client.push_native(&[]).unwrap();
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kelp_model::StreamEntries;
 
 /// The path of Kelp's native push.
 pub const NATIVE_PUSH_PATH: &str = "/kelp/api/v1/push";
+/// The path of Loki's push.
+pub const LOKI_PUSH_PATH: &str = "/loki/api/v1/push";
+
+/// Counters of a client's failed attempts (relaxed atomics, read for metrics).
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Attempts that were retried.
+    pub retries: AtomicU64,
+    /// Attempts that failed before an answer: connection refused or reset, timeouts.
+    pub transport_errors: AtomicU64,
+    /// Answers 429 or 503 (the server asked to slow down).
+    pub throttled: AtomicU64,
+    /// Other 5xx answers.
+    pub server_errors: AtomicU64,
+    /// Answers that retrying cannot fix (4xx other than 429).
+    pub rejected: AtomicU64,
+}
 
 /// Why a request failed for good.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +138,7 @@ pub struct Client {
     base: String,
     policy: RetryPolicy,
     stop: AtomicBool,
+    stats: Arc<ClientStats>,
     /// Sent with every request (tenant, authorization).
     headers: Vec<(String, String)>,
 }
@@ -145,12 +167,12 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             policy,
             stop: AtomicBool::new(false),
+            stats: Arc::default(),
             headers: Vec::new(),
         })
     }
 
-    /// Sends `name: value` with every request (`X-Scope-OrgID`, `Authorization`).
-    #[must_use]
+    /// Adds a header sent with every request (for example `X-Scope-OrgID`).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
@@ -161,6 +183,11 @@ impl Client {
         &self.base
     }
 
+    /// The client's counters.
+    pub fn stats(&self) -> Arc<ClientStats> {
+        self.stats.clone()
+    }
+
     /// Makes every retry loop give up at its next wait (for shutdown).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
@@ -169,17 +196,66 @@ impl Client {
     /// Pushes `streams` with the native protocol and returns once the server has
     /// acknowledged them (they are durable), retrying as the policy says.
     pub fn push_native(&self, streams: &[StreamEntries]) -> Result<(), ClientError> {
-        let body = kelp_wire::native::encode(streams, kelp_wire::native::DEFAULT_LEVEL);
-        self.with_retries(NATIVE_PUSH_PATH, || {
-            let mut req = self.agent.post(format!("{}{NATIVE_PUSH_PATH}", self.base));
-            for (n, v) in &self.headers {
-                req = req.header(n, v);
-            }
-            req.header("Content-Type", kelp_wire::native::CONTENT_TYPE)
-                .header("Content-Encoding", kelp_wire::native::CONTENT_ENCODING)
-                .send(&body[..])
-        })
+        self.push_native_level(streams, kelp_wire::native::DEFAULT_LEVEL)
+    }
+
+    /// [`Client::push_native`] with zstd at `level`.
+    pub fn push_native_level(
+        &self,
+        streams: &[StreamEntries],
+        level: i32,
+    ) -> Result<(), ClientError> {
+        let body = kelp_wire::native::encode(streams, level);
+        self.post(
+            NATIVE_PUSH_PATH,
+            kelp_wire::native::CONTENT_TYPE,
+            Some(kelp_wire::native::CONTENT_ENCODING),
+            &body,
+        )
         .map(drop)
+    }
+
+    /// Pushes `streams` as Promtail does (Loki's protobuf `PushRequest`, snappy block) to
+    /// `/loki/api/v1/push` and returns once the server answered 2xx.
+    pub fn push_loki(&self, streams: &[StreamEntries]) -> Result<(), ClientError> {
+        let body = kelp_wire::encode_push_protobuf(streams);
+        self.post(LOKI_PUSH_PATH, "application/x-protobuf", None, &body)
+            .map(drop)
+    }
+
+    /// POSTs `body` to `path` with retries and returns the body of the 2xx answer.
+    pub fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        content_encoding: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        self.with_retries(path, || {
+            let mut req = self
+                .agent
+                .post(format!("{}{path}", self.base))
+                .header("Content-Type", content_type);
+            if let Some(enc) = content_encoding {
+                req = req.header("Content-Encoding", enc);
+            }
+            for (name, value) in &self.headers {
+                req = req.header(name.as_str(), value.as_str());
+            }
+            req.send(body)
+        })
+    }
+
+    /// Waits before retry number `attempt` (1 for the first), as the policy says; false
+    /// when the client was stopped or the attempts ran out instead.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> bool {
+        let out_of_attempts = self.policy.max_attempts.is_some_and(|m| attempt >= m);
+        if out_of_attempts || self.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(self.policy.backoff(attempt, retry_after, seed()));
+        true
     }
 
     /// GETs `path_and_query` (which starts with `/`) and returns the body of a 2xx answer.
@@ -187,8 +263,8 @@ impl Client {
         let path = path_and_query.split('?').next().unwrap_or_default();
         self.with_retries(path, || {
             let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
-            for (n, v) in &self.headers {
-                req = req.header(n, v);
+            for (name, value) in &self.headers {
+                req = req.header(name.as_str(), value.as_str());
             }
             req.call()
         })
@@ -203,7 +279,7 @@ impl Client {
         let mut jitter = seed();
         loop {
             attempts += 1;
-            let (why, retry_after) = match classify(path, send()) {
+            let (why, retry_after) = match classify(path, send(), &self.stats) {
                 Attempt::Done(body) => return Ok(body),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { why, retry_after } => (why, retry_after),
@@ -216,6 +292,7 @@ impl Client {
                     last: why,
                 });
             }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
             jitter ^= jitter << 13;
             jitter ^= jitter >> 7;
             jitter ^= jitter << 17;
@@ -226,14 +303,19 @@ impl Client {
     }
 }
 
-fn classify(path: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Attempt {
+fn classify(
+    path: &str,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    stats: &ClientStats,
+) -> Attempt {
     let mut response = match result {
         Ok(r) => r,
         Err(e) => {
+            stats.transport_errors.fetch_add(1, Ordering::Relaxed);
             return Attempt::Retry {
                 why: e.to_string(),
                 retry_after: None,
-            }
+            };
         }
     };
     let status = response.status().as_u16();
@@ -251,23 +333,35 @@ fn classify(path: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::E
     {
         Ok(b) => b,
         Err(e) => {
+            stats.transport_errors.fetch_add(1, Ordering::Relaxed);
             return Attempt::Retry {
                 why: format!("reading the answer: {e}"),
                 retry_after: None,
-            }
+            };
         }
     };
+    let count = |c: &AtomicU64| c.fetch_add(1, Ordering::Relaxed);
     match status {
         200..=299 => Attempt::Done(body),
-        429 | 500..=599 => Attempt::Retry {
-            why: format!("status {status}: {}", snippet(&body)),
-            retry_after,
-        },
-        _ => Attempt::Fail(ClientError::Rejected {
-            path: path.to_owned(),
-            status,
-            body: snippet(&body),
-        }),
+        429 | 500..=599 => {
+            count(if matches!(status, 429 | 503) {
+                &stats.throttled
+            } else {
+                &stats.server_errors
+            });
+            Attempt::Retry {
+                why: format!("status {status}: {}", snippet(&body)),
+                retry_after,
+            }
+        }
+        _ => {
+            count(&stats.rejected);
+            Attempt::Fail(ClientError::Rejected {
+                path: path.to_owned(),
+                status,
+                body: snippet(&body),
+            })
+        }
     }
 }
 

@@ -1,12 +1,17 @@
-//! `kelp agent`: ships the node's pod logs to a Kelp server. Everything but flags,
-//! configuration, logging and signals is `kelp-agent`'s.
+//! `kelp agent`: ships the node's pod logs. Everything but flags, configuration, logging,
+//! signals and the `/metrics` endpoint is `kelp-agent`'s.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use kelp_agent::AgentConfig;
+use kelp_agent::config::{AgentFileConfig, DEFAULT_LISTEN};
+use kelp_agent::sink::SinkKind;
+use kelp_agent::stats::Stats;
 
 /// Examples shown by `kelp agent --help`.
 pub const EXAMPLES: &str = "\
@@ -18,9 +23,19 @@ Examples:
   # Against `kelp simulate --root /tmp/node` and a local `kelp server`:
   kelp agent --pods-dir /tmp/node/var/log/pods --state-dir /tmp/agent
 
-Config file keys (all optional; flags override them): pods_dir, state_dir, server, node_name.
+  # To Loki, four batches in flight, from a config file:
+  KELP_AGENT_BATCH__MAX_IN_FLIGHT=4 kelp agent --config agent.yaml --sink loki \\
+      --server http://loki:3100
+
+Config file keys (all optional; KELP_AGENT_<KEY> and KELP_AGENT_<SECTION>__<KEY>
+environment variables override them, flags override both): pods_dir, state_dir, server,
+node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate_wait_ms,
+finish_wait_ms}, batch.{max_bytes, max_wait_ms, queue_batches, max_in_flight},
+retry.{min_backoff_ms, max_backoff_ms, max_attempts, timeout_ms},
+sink.{kind, tenant, zstd_level, es_index, path}; see docs/agent.md.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
-it sent what it read. Checkpoints: STATE_DIR/checkpoints.json (docs/agent.md).";
+it sent what it read. Checkpoints: STATE_DIR/checkpoints.json. Metrics: GET /metrics and
+/ready on --listen (default 0.0.0.0:3101).";
 
 /// Flags of `kelp agent`.
 #[derive(Debug, clap::Args)]
@@ -34,71 +49,168 @@ pub struct AgentArgs {
     /// Where checkpoints are kept [default: /var/lib/kelp-agent].
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// The Kelp server [default: http://127.0.0.1:3100].
+    /// The server (Kelp, Loki or Elasticsearch) [default: http://127.0.0.1:3100].
     #[arg(long, value_name = "URL")]
     server: Option<String>,
     /// The `node` label [default: $NODE_NAME or the host name].
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
-}
-
-/// The config file.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    pods_dir: Option<PathBuf>,
-    state_dir: Option<PathBuf>,
-    server: Option<String>,
-    node_name: Option<String>,
+    /// Where batches go: kelp, loki, elasticsearch, file, stdout or null [default: kelp].
+    #[arg(long, value_name = "KIND")]
+    sink: Option<String>,
+    /// The file of `--sink file`.
+    #[arg(long, value_name = "FILE")]
+    sink_path: Option<PathBuf>,
+    /// Batches sent at the same time [default: 2].
+    #[arg(long, value_name = "N")]
+    max_in_flight: Option<usize>,
+    /// Address of /metrics and /ready, or `none` [default: 0.0.0.0:3101].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let file: FileConfig = match &args.config {
+    let text = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            serde_yaml_ng::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
         }
-        None => FileConfig::default(),
+        None => String::new(),
     };
-    let node = args
-        .node_name
-        .or(file.node_name)
-        .or_else(|| std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()))
+    let mut file =
+        AgentFileConfig::from_yaml(&text, std::env::vars()).with_context(|| {
+            match &args.config {
+                Some(p) => format!("config {}", p.display()),
+                None => "config from the environment".into(),
+            }
+        })?;
+    if let Some(v) = args.pods_dir {
+        file.pods_dir = v;
+    }
+    if let Some(v) = args.state_dir {
+        file.state_dir = v;
+    }
+    if let Some(v) = args.server {
+        file.server = v;
+    }
+    if let Some(v) = args.node_name {
+        file.node_name = Some(v);
+    }
+    if let Some(v) = args.sink {
+        SinkKind::parse(&v)?;
+        file.sink.kind = v;
+    }
+    if let Some(v) = args.sink_path {
+        file.sink.path = Some(v);
+    }
+    if let Some(v) = args.max_in_flight {
+        file.batch.max_in_flight = v;
+    }
+    let listen_given = args.listen.is_some() || file.listen != DEFAULT_LISTEN;
+    if let Some(v) = args.listen {
+        file.listen = v;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&file.log_level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let listen = file.listen.clone();
+    let node = std::env::var("NODE_NAME")
+        .ok()
+        .filter(|n| !n.is_empty())
         .or_else(|| {
             std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .ok()
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
-    let config = AgentConfig::new(
-        args.pods_dir
-            .or(file.pods_dir)
-            .unwrap_or_else(|| "/var/log/pods".into()),
-        args.state_dir
-            .or(file.state_dir)
-            .unwrap_or_else(|| "/var/lib/kelp-agent".into()),
-        args.server
-            .or(file.server)
-            .unwrap_or_else(|| "http://127.0.0.1:3100".into()),
-        node,
-    );
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let config = file.into_agent_config(node)?;
+    let stats = Arc::new(Stats::default());
+    if listen != "none" {
+        match TcpListener::bind(&listen) {
+            Ok(listener) => {
+                let addr = listener.local_addr()?;
+                eprintln!("kelp agent metrics on http://{addr}");
+                serve_metrics(listener, stats.clone(), config.pods_dir.clone())?;
+            }
+            // The default port may be taken (another agent on a dev machine): run without.
+            Err(e) if !listen_given => {
+                tracing::warn!(%listen, error = %e, "cannot serve /metrics; running without")
+            }
+            Err(e) => return Err(e).with_context(|| format!("listening on {listen}")),
+        }
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the signal handler")?;
     eprintln!(
-        "kelp agent reading {} and sending to {}",
+        "kelp agent reading {} and sending to {} ({})",
         config.pods_dir.display(),
-        config.server
+        config.server,
+        config.sink.kind.as_str()
     );
-    kelp_agent::run(&config, stop)?;
+    kelp_agent::run_with(&config, stats, stop)?;
     Ok(())
+}
+
+/// Serves `GET /metrics` (Prometheus text) and `GET /ready` (200 once checkpoints are
+/// loaded and the first scan ran, else 503) on a thread of its own: one connection at a
+/// time, a 5 s budget per request, `Connection: close`. Two GET routes need no HTTP
+/// framework or async runtime in the agent's process (docs/agent.md).
+fn serve_metrics(
+    listener: TcpListener,
+    stats: Arc<Stats>,
+    pods_dir: PathBuf,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("kelp-agent-metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                if let Err(e) = answer(conn, &stats, &pods_dir) {
+                    tracing::debug!(error = %e, "metrics request failed");
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn answer(mut conn: TcpStream, stats: &Stats, pods_dir: &Path) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    conn.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut req = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        req.extend_from_slice(&buf[..n]);
+    }
+    let line = req.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = std::str::from_utf8(line).unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let (status, ctype, body) = match (method, path) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            stats.render(pods_dir),
+        ),
+        ("GET", "/ready") if stats.ready.load(Ordering::Relaxed) => {
+            ("200 OK", "text/plain", "ready\n".into())
+        }
+        ("GET", "/ready") => ("503 Service Unavailable", "text/plain", "starting\n".into()),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".into()),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".into()),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body.as_bytes())?;
+    conn.flush()
 }

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn kelp() -> Command {
+pub(crate) fn kelp() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kelp"))
 }
 
 /// Starts `kelp server` on a random port; returns it and its URL.
-fn server(dir: &Path) -> (Child, String) {
+pub(crate) fn server(dir: &Path) -> (Child, String) {
     server_on(dir, "127.0.0.1:0")
 }
 
@@ -109,7 +109,7 @@ fn terminate(child: &mut Child) {
     child.wait().unwrap();
 }
 
-fn kill(child: &mut Child) {
+pub(crate) fn kill(child: &mut Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 }
@@ -207,7 +207,7 @@ fn every_line_arrives_once_through_a_server_outage() {
 }
 
 /// `GET path` on `url` (`http://host:port`); the status and body.
-fn get(url: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(url: &str, path: &str) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect(url.trim_start_matches("http://")) else {
         return (0, String::new());
     };

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the real `kelp` binary on real files.
 
 mod agent;
+mod agent_delivery;
 mod architecture;
 mod common;
 mod demo;

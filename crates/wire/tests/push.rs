@@ -363,6 +363,13 @@ fn arb_batch() -> impl Strategy<Value = Vec<StreamEntries>> {
 
 proptest! {
     #[test]
+    fn the_direct_encoder_writes_what_prost_writes(batch in arb_batch()) {
+        use prost::Message;
+        let prost_bytes = kelp_wire::push::proto::to_proto(&batch).encode_to_vec();
+        prop_assert_eq!(kelp_wire::push::proto::encode_protobuf(&batch), prost_bytes);
+    }
+
+    #[test]
     fn json_and_protobuf_round_trip(batch in arb_batch()) {
         prop_assert_eq!(&decode_push(JSON, &encode_push_json(&batch)).unwrap(), &batch);
         prop_assert_eq!(&decode_push(PROTO, &encode_push_protobuf(&batch)).unwrap(), &batch);

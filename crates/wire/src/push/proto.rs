@@ -176,9 +176,113 @@ fn pair_to_proto(p: &LabelPair) -> LabelPairAdapter {
     }
 }
 
-/// Encodes `streams` as an uncompressed `PushRequest`.
+/// Encodes `streams` as an uncompressed `PushRequest`: the bytes prost writes for
+/// [`to_proto`], written straight from the entries (no copy of metadata strings or
+/// intermediate messages; the agent encodes every line it ships through here).
 pub fn encode_protobuf(streams: &[StreamEntries]) -> Vec<u8> {
-    to_proto(streams).encode_to_vec()
+    let mut out = Vec::new();
+    encode_protobuf_into(streams, &mut out);
+    out
+}
+
+/// [`encode_protobuf`] appending to `out`.
+pub fn encode_protobuf_into(streams: &[StreamEntries], out: &mut Vec<u8>) {
+    let labels: Vec<String> = streams.iter().map(|s| s.labels.to_string()).collect();
+    let lens: Vec<usize> = streams
+        .iter()
+        .zip(&labels)
+        .map(|(s, l)| stream_len(s, l))
+        .collect();
+    out.reserve(lens.iter().map(|&n| 1 + varint_len(n as u64) + n).sum());
+    for ((s, l), &len) in streams.iter().zip(&labels).zip(&lens) {
+        // PushRequest.streams (1)
+        out.push(0x0A);
+        varint(out, len as u64);
+        bytes_field(out, 0x0A, l.as_bytes());
+        for e in &s.entries {
+            // StreamAdapter.entries (2)
+            out.push(0x12);
+            varint(out, entry_len(e) as u64);
+            let t = ProtoTimestamp::from_timestamp(e.timestamp);
+            out.push(0x0A);
+            varint(out, timestamp_len(t) as u64);
+            if t.seconds != 0 {
+                out.push(0x08);
+                varint(out, t.seconds as u64);
+            }
+            if t.nanos != 0 {
+                out.push(0x10);
+                varint(out, t.nanos as u64);
+            }
+            bytes_field(out, 0x12, &e.line);
+            for p in &e.metadata {
+                // EntryAdapter.structured_metadata (3)
+                out.push(0x1A);
+                varint(out, pair_len(p) as u64);
+                bytes_field(out, 0x0A, p.name.as_bytes());
+                bytes_field(out, 0x12, p.value.as_bytes());
+            }
+        }
+    }
+}
+
+fn varint_len(v: u64) -> usize {
+    prost::encoding::encoded_len_varint(v)
+}
+
+fn varint(out: &mut Vec<u8>, v: u64) {
+    prost::encoding::encode_varint(v, out);
+}
+
+/// A length-delimited field (tag byte given), omitted when empty as proto3 does.
+fn bytes_field(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
+    if !b.is_empty() {
+        out.push(tag);
+        varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+}
+
+fn field_len(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        1 + varint_len(n as u64) + n
+    }
+}
+
+fn timestamp_len(t: ProtoTimestamp) -> usize {
+    let mut n = 0;
+    if t.seconds != 0 {
+        n += 1 + varint_len(t.seconds as u64);
+    }
+    if t.nanos != 0 {
+        n += 1 + varint_len(t.nanos as u64);
+    }
+    n
+}
+
+fn pair_len(p: &LabelPair) -> usize {
+    field_len(p.name.len()) + field_len(p.value.len())
+}
+
+fn entry_len(e: &Entry) -> usize {
+    let t = timestamp_len(ProtoTimestamp::from_timestamp(e.timestamp));
+    let mut n = 1 + varint_len(t as u64) + t + field_len(e.line.len());
+    for p in &e.metadata {
+        let m = pair_len(p);
+        n += 1 + varint_len(m as u64) + m;
+    }
+    n
+}
+
+fn stream_len(s: &StreamEntries, labels: &str) -> usize {
+    let mut n = field_len(labels.len());
+    for e in &s.entries {
+        let m = entry_len(e);
+        n += 1 + varint_len(m as u64) + m;
+    }
+    n
 }
 
 /// Encodes `streams` as Promtail and Alloy send them: a snappy-block-compressed

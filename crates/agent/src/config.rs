@@ -1,0 +1,352 @@
+//! `kelp agent`'s configuration file: YAML with `deny_unknown_fields`, one section per
+//! part of the agent, a default for every key (the defaults of [`AgentConfig::new`]),
+//! environment overrides, then [`AgentFileConfig::into_agent_config`] validates it into
+//! the [`AgentConfig`] the agent runs with. The binary's flags override both.
+//!
+//! Environment overrides, as `kelp server` has them: `KELP_AGENT_<KEY>` sets a top-level
+//! key and `KELP_AGENT_<SECTION>__<KEY>` a key of a section (upper-case, `__` between
+//! levels), for example `KELP_AGENT_SERVER=http://kelp:3100`,
+//! `KELP_AGENT_BATCH__MAX_IN_FLIGHT=4`, `KELP_AGENT_SINK__KIND=loki`. Values are read as
+//! YAML scalars. A variable naming no key is ignored with a warning (unlike an unknown
+//! key in the file): the `KELP_AGENT_` prefix is also used by the test suite's own knobs.
+//!
+//! A new part of the agent adds its section here: a struct with `#[serde(default)]`, a
+//! field of [`AgentFileConfig`], and its lines in `into_agent_config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kelp_client::RetryPolicy;
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::sink::{SinkConfig, SinkKind};
+use crate::{AgentConfig, AgentError};
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "KELP_AGENT_";
+/// Where `/metrics` and `/ready` are served unless configured.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:3101";
+
+/// Everything the config file may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentFileConfig {
+    /// The kubelet's pod log directory (`/var/log/pods`).
+    pub pods_dir: PathBuf,
+    /// Where checkpoints are kept (`/var/lib/kelp-agent`).
+    pub state_dir: PathBuf,
+    /// The server's base URL (`http://127.0.0.1:3100`), for the `kelp`, `loki` and
+    /// `elasticsearch` sinks.
+    pub server: String,
+    /// The `node` label (default: `$NODE_NAME`, then the host name).
+    pub node_name: Option<String>,
+    /// Address of `/metrics` and `/ready` (`0.0.0.0:3101`; `none` turns them off).
+    pub listen: String,
+    /// Default `tracing` filter when `RUST_LOG` is unset (`info`).
+    pub log_level: String,
+    /// Finding and reading files.
+    pub source: SourceSection,
+    /// Cutting batches and sending them.
+    pub batch: BatchSection,
+    /// Retries of failed requests.
+    pub retry: RetrySection,
+    /// Where batches go.
+    pub sink: SinkSection,
+}
+
+/// Finding and reading files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceSection {
+    /// How often the pods directory is listed (500).
+    pub scan_interval_ms: u64,
+    /// How long the reader sleeps when no file had anything new (10).
+    pub poll_interval_ms: u64,
+    /// How long a rotated-away file is kept open after its last byte (250).
+    pub rotate_wait_ms: u64,
+    /// How long a finished container's last file must be quiet before it is let go (2000).
+    pub finish_wait_ms: u64,
+}
+
+/// Cutting batches and sending them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchSection {
+    /// A batch is sent once its lines reach this many bytes (1 MiB) …
+    pub max_bytes: usize,
+    /// … or once its oldest line waited this long (200).
+    pub max_wait_ms: u64,
+    /// Batches waiting between the reader and the senders (4).
+    pub queue_batches: usize,
+    /// Batches sent at the same time (2).
+    pub max_in_flight: usize,
+}
+
+/// Retries of failed requests: exponential backoff with jitter, `Retry-After` honoured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySection {
+    /// First backoff (100).
+    pub min_backoff_ms: u64,
+    /// Longest backoff, and longest `Retry-After` honoured (10000).
+    pub max_backoff_ms: u64,
+    /// Attempts before a batch is given up and the agent stops (unset: forever).
+    pub max_attempts: Option<u32>,
+    /// Timeout of one request (30000).
+    pub timeout_ms: u64,
+}
+
+/// Where batches go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkSection {
+    /// `kelp` (default), `loki`, `elasticsearch`, `file`, `stdout` or `null`.
+    pub kind: String,
+    /// `X-Scope-OrgID` sent with every request (unset: none).
+    pub tenant: Option<String>,
+    /// zstd level of the `kelp` sink (1).
+    pub zstd_level: i32,
+    /// Index of the `elasticsearch` sink (`kelp`).
+    pub es_index: String,
+    /// File of the `file` sink.
+    pub path: Option<PathBuf>,
+}
+
+fn defaults() -> AgentConfig {
+    AgentConfig::new(
+        "/var/log/pods".into(),
+        "/var/lib/kelp-agent".into(),
+        "http://127.0.0.1:3100".into(),
+        String::new(),
+    )
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl Default for AgentFileConfig {
+    fn default() -> Self {
+        let d = defaults();
+        Self {
+            pods_dir: d.pods_dir,
+            state_dir: d.state_dir,
+            server: d.server,
+            node_name: None,
+            listen: DEFAULT_LISTEN.into(),
+            log_level: "info".into(),
+            source: SourceSection::default(),
+            batch: BatchSection::default(),
+            retry: RetrySection::default(),
+            sink: SinkSection::default(),
+        }
+    }
+}
+
+impl Default for SourceSection {
+    fn default() -> Self {
+        let d = defaults();
+        Self {
+            scan_interval_ms: ms(d.scan_interval),
+            poll_interval_ms: ms(d.poll_interval),
+            rotate_wait_ms: ms(d.rotate_wait),
+            finish_wait_ms: ms(d.finish_wait),
+        }
+    }
+}
+
+impl Default for BatchSection {
+    fn default() -> Self {
+        let d = defaults();
+        Self {
+            max_bytes: d.batch_bytes,
+            max_wait_ms: ms(d.batch_wait),
+            queue_batches: d.queue_batches,
+            max_in_flight: d.max_in_flight,
+        }
+    }
+}
+
+impl Default for RetrySection {
+    fn default() -> Self {
+        let d = RetryPolicy::default();
+        Self {
+            min_backoff_ms: ms(d.min_backoff),
+            max_backoff_ms: ms(d.max_backoff),
+            max_attempts: d.max_attempts,
+            timeout_ms: ms(d.timeout),
+        }
+    }
+}
+
+impl Default for SinkSection {
+    fn default() -> Self {
+        let d = SinkConfig::default();
+        Self {
+            kind: d.kind.as_str().into(),
+            tenant: d.tenant,
+            zstd_level: d.zstd_level,
+            es_index: d.es_index,
+            path: d.path,
+        }
+    }
+}
+
+impl AgentFileConfig {
+    /// Parses YAML text (empty text gives the defaults), then applies `env` overrides
+    /// (name, value pairs; pass `std::env::vars()`).
+    pub fn from_yaml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, AgentError> {
+        let bad = |e: serde_yaml_ng::Error| AgentError::Config(e.to_string());
+        let mut root: Value = serde_yaml_ng::from_str(text).map_err(bad)?;
+        if root.is_null() {
+            root = Value::Mapping(Mapping::new());
+        }
+        // The keys that exist, from the defaults written out.
+        let known = serde_yaml_ng::to_value(Self::default()).map_err(bad)?;
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let path = path.to_ascii_lowercase();
+            if !has_path(&known, &path) {
+                tracing::warn!(%name, "environment variable names no config key; ignored");
+                continue;
+            }
+            let value: Value = serde_yaml_ng::from_str(&value).unwrap_or(Value::String(value));
+            let named = |reason: String| AgentError::Config(format!("{name}: {reason}"));
+            // Checked alone on the defaults, so that an error names the variable.
+            let mut alone = known.clone();
+            set_path(&mut alone, &path, value.clone()).map_err(named)?;
+            serde_yaml_ng::from_value::<Self>(alone).map_err(|e| named(e.to_string()))?;
+            set_path(&mut root, &path, value).map_err(named)?;
+        }
+        serde_yaml_ng::from_value(root).map_err(bad)
+    }
+
+    /// The agent's configuration; `node` is the node name to use when the file names none.
+    pub fn into_agent_config(self, node: String) -> Result<AgentConfig, AgentError> {
+        let mut c = AgentConfig::new(
+            self.pods_dir,
+            self.state_dir,
+            self.server,
+            self.node_name.unwrap_or(node),
+        );
+        let d = Duration::from_millis;
+        c.scan_interval = d(self.source.scan_interval_ms);
+        c.poll_interval = d(self.source.poll_interval_ms);
+        c.rotate_wait = d(self.source.rotate_wait_ms);
+        c.finish_wait = d(self.source.finish_wait_ms);
+        c.batch_bytes = self.batch.max_bytes;
+        c.batch_wait = d(self.batch.max_wait_ms);
+        c.queue_batches = self.batch.queue_batches;
+        c.max_in_flight = self.batch.max_in_flight;
+        c.retry = RetryPolicy {
+            min_backoff: d(self.retry.min_backoff_ms),
+            max_backoff: d(self.retry.max_backoff_ms),
+            max_attempts: self.retry.max_attempts,
+            timeout: d(self.retry.timeout_ms),
+        };
+        c.sink = SinkConfig {
+            kind: SinkKind::parse(&self.sink.kind)?,
+            tenant: self.sink.tenant,
+            zstd_level: self.sink.zstd_level,
+            es_index: self.sink.es_index,
+            path: self.sink.path,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+fn has_path(root: &Value, path: &str) -> bool {
+    let mut node = root;
+    for part in path.split("__") {
+        match node.get(part) {
+            Some(v) => node = v,
+            None => return false,
+        }
+    }
+    true
+}
+
+fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let mut node = root;
+    let mut parts = path.split("__").peekable();
+    while let Some(part) = parts.next() {
+        let Value::Mapping(map) = node else {
+            return Err(format!("{part:?} is inside a value that is not a section"));
+        };
+        let key = Value::String(part.to_owned());
+        if parts.peek().is_none() {
+            map.insert(key, value);
+            return Ok(());
+        }
+        node = map
+            .entry(key)
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    Err("empty name".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_file_and_environment() {
+        let c = AgentFileConfig::from_yaml("", env(&[])).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        let a = c.into_agent_config("n".into()).unwrap();
+        assert_eq!(a.node, "n");
+        assert_eq!(a.max_in_flight, 2);
+        let c = AgentFileConfig::from_yaml(
+            "server: http://x:1\nbatch:\n  max_bytes: 1000\nsink:\n  kind: elasticsearch\n",
+            env(&[
+                ("KELP_AGENT_BATCH__MAX_IN_FLIGHT", "4"),
+                ("KELP_AGENT_SINK__TENANT", "t1"),
+                ("KELP_AGENT_NODE_NAME", "node-7"),
+                ("KELP_AGENT_KILLS", "20"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        let a = c.into_agent_config("n".into()).unwrap();
+        assert_eq!(
+            (a.server.as_str(), a.batch_bytes, a.max_in_flight),
+            ("http://x:1", 1000, 4)
+        );
+        assert_eq!(a.node, "node-7");
+        assert_eq!(a.sink.kind, SinkKind::Elasticsearch);
+        assert_eq!(a.sink.tenant.as_deref(), Some("t1"));
+    }
+
+    #[test]
+    fn refuses_what_cannot_work() {
+        assert!(AgentFileConfig::from_yaml("nope: 1\n", env(&[])).is_err());
+        assert!(AgentFileConfig::from_yaml("batch:\n  bogus: 1\n", env(&[])).is_err());
+        assert!(AgentFileConfig::from_yaml("[1, 2]", env(&[])).is_err());
+        let c = AgentFileConfig::from_yaml("", env(&[("KELP_AGENT_BATCH__MAX_BYTES", "x")]));
+        assert!(c.is_err());
+        for yaml in [
+            "sink:\n  kind: kafka\n",
+            "batch:\n  max_in_flight: 0\n",
+            "batch:\n  max_bytes: 0\n",
+            "sink:\n  zstd_level: 40\n",
+            "retry:\n  min_backoff_ms: 0\n",
+        ] {
+            let c = AgentFileConfig::from_yaml(yaml, env(&[])).unwrap();
+            assert!(c.into_agent_config("n".into()).is_err(), "{yaml}");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Where batches go. A [`Sink`] takes a batch and returns once it is acknowledged (durable
+//! at the other end); only then do the batch's checkpoint marks apply.
+//!
+//! - `kelp`: Kelp's native push (protobuf + zstd, `/kelp/api/v1/push`), the default.
+//! - `loki`: Loki's push (protobuf + snappy, `/loki/api/v1/push`); Loki, or `kelp server`.
+//! - `elasticsearch`: `_bulk` NDJSON with the fields Fluent Bit's kubernetes filter
+//!   writes; a batch is acknowledged once every item is (failed items are retried).
+//! - `file` / `stdout`: JSON lines; a file is fsynced before the acknowledgement.
+//! - `null`: acknowledges at once (benchmarks).
+
+mod es;
+mod file;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kelp_client::{Client, ClientStats, RetryPolicy};
+use kelp_model::StreamEntries;
+use serde::Deserialize;
+
+use crate::AgentError;
+
+pub use es::EsSink;
+pub use file::{FileSink, StdoutSink};
+
+/// Sends one batch and returns once it is acknowledged; an error is for good (the
+/// retries, if any, are the sink's business).
+pub trait Sink: Send + Sync {
+    /// Delivers `streams`.
+    fn send(&self, streams: &[StreamEntries]) -> Result<(), AgentError>;
+
+    /// The HTTP client's counters, for sinks that have one.
+    fn client_stats(&self) -> Option<Arc<ClientStats>> {
+        None
+    }
+
+    /// Makes retry loops give up at their next wait (shutdown after a failure).
+    fn stop(&self) {}
+}
+
+/// The kinds of sink (`--sink`, `sink.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Kelp's native push.
+    #[default]
+    Kelp,
+    /// Loki's protobuf push.
+    Loki,
+    /// Elasticsearch `_bulk`.
+    Elasticsearch,
+    /// JSON lines appended to a file, fsynced per batch.
+    File,
+    /// JSON lines on standard output.
+    Stdout,
+    /// Nothing; every batch is acknowledged at once.
+    Null,
+}
+
+impl SinkKind {
+    /// Parses a kind's name.
+    pub fn parse(s: &str) -> Result<Self, AgentError> {
+        Ok(match s {
+            "kelp" => Self::Kelp,
+            "loki" => Self::Loki,
+            "elasticsearch" | "es" => Self::Elasticsearch,
+            "file" => Self::File,
+            "stdout" => Self::Stdout,
+            "null" => Self::Null,
+            _ => {
+                return Err(AgentError::Config(format!(
+                    "unknown sink {s:?} (kelp, loki, elasticsearch, file, stdout, null)"
+                )))
+            }
+        })
+    }
+
+    /// The kind's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kelp => "kelp",
+            Self::Loki => "loki",
+            Self::Elasticsearch => "elasticsearch",
+            Self::File => "file",
+            Self::Stdout => "stdout",
+            Self::Null => "null",
+        }
+    }
+}
+
+/// Which sink, and its settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkConfig {
+    /// The kind (the base URL of `kelp`, `loki` and `elasticsearch` is the agent's
+    /// `server`).
+    pub kind: SinkKind,
+    /// `X-Scope-OrgID` sent with every request, if set.
+    pub tenant: Option<String>,
+    /// zstd level of the native push.
+    pub zstd_level: i32,
+    /// The Elasticsearch index written to.
+    pub es_index: String,
+    /// The file the `file` sink appends to.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            kind: SinkKind::Kelp,
+            tenant: None,
+            zstd_level: kelp_wire::native::DEFAULT_LEVEL,
+            es_index: "kelp".into(),
+            path: None,
+        }
+    }
+}
+
+/// Builds the sink `config` names; `url` is the server's base URL (`http://host:port`).
+pub fn build(
+    config: &SinkConfig,
+    url: &str,
+    retry: &RetryPolicy,
+) -> Result<Arc<dyn Sink>, AgentError> {
+    let client = || -> Result<Client, AgentError> {
+        let c = Client::new(url, retry.clone())?;
+        Ok(match &config.tenant {
+            Some(t) => c.with_header("X-Scope-OrgID", t),
+            None => c,
+        })
+    };
+    Ok(match config.kind {
+        SinkKind::Kelp => Arc::new(KelpSink {
+            client: client()?,
+            level: config.zstd_level,
+        }),
+        SinkKind::Loki => Arc::new(LokiSink { client: client()? }),
+        SinkKind::Elasticsearch => Arc::new(EsSink::new(client()?, &config.es_index)),
+        SinkKind::File => {
+            let path = config.path.as_ref().ok_or_else(|| {
+                AgentError::Config("the file sink needs a path (sink.path, --sink-path)".into())
+            })?;
+            Arc::new(FileSink::open(path)?)
+        }
+        SinkKind::Stdout => Arc::new(StdoutSink),
+        SinkKind::Null => Arc::new(NullSink),
+    })
+}
+
+/// Kelp's native push.
+pub struct KelpSink {
+    client: Client,
+    level: i32,
+}
+
+impl Sink for KelpSink {
+    fn send(&self, streams: &[StreamEntries]) -> Result<(), AgentError> {
+        Ok(self.client.push_native_level(streams, self.level)?)
+    }
+    fn client_stats(&self) -> Option<Arc<ClientStats>> {
+        Some(self.client.stats())
+    }
+    fn stop(&self) {
+        self.client.stop();
+    }
+}
+
+/// Loki's protobuf push.
+pub struct LokiSink {
+    client: Client,
+}
+
+impl Sink for LokiSink {
+    fn send(&self, streams: &[StreamEntries]) -> Result<(), AgentError> {
+        Ok(self.client.push_loki(streams)?)
+    }
+    fn client_stats(&self) -> Option<Arc<ClientStats>> {
+        Some(self.client.stats())
+    }
+    fn stop(&self) {
+        self.client.stop();
+    }
+}
+
+/// Acknowledges every batch at once.
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn send(&self, _: &[StreamEntries]) -> Result<(), AgentError> {
+        Ok(())
+    }
+}
