@@ -7,14 +7,19 @@
 //! The store drops exact duplicates, so lines resent after a crash are harmless. Design:
 //! `docs/agent.md`.
 //!
-//! - [`AgentConfig`]: where to read, where to send, how to batch.
+//! - [`AgentConfig`]: where to read, where to send, how to batch, and what to do with the
+//!   lines on the node ([`MultilineConfig`], [`PolicyConfig`]).
 //! - [`run`]: runs until the stop flag is set (reader thread + sender thread).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
+//! - [`process::counters`]: counters of dropped, redacted and joined records.
 
 mod chain;
 pub mod checkpoint;
 mod error;
+pub mod multiline;
+pub mod policy;
+pub mod process;
 mod reader;
 
 use std::path::PathBuf;
@@ -25,6 +30,8 @@ use std::time::Duration;
 use kelp_client::{Client, RetryPolicy};
 
 pub use error::AgentError;
+pub use multiline::MultilineConfig;
+pub use policy::PolicyConfig;
 
 use checkpoint::Checkpoints;
 
@@ -56,6 +63,10 @@ pub struct AgentConfig {
     pub queue_batches: usize,
     /// Retries of pushes.
     pub retry: RetryPolicy,
+    /// Multi-line joining (no rule by default).
+    pub multiline: MultilineConfig,
+    /// Include/exclude, drop and redaction rules (none by default).
+    pub policy: PolicyConfig,
 }
 
 impl AgentConfig {
@@ -74,6 +85,8 @@ impl AgentConfig {
             finish_wait: Duration::from_secs(2),
             queue_batches: 4,
             retry: RetryPolicy::default(),
+            multiline: MultilineConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -92,6 +105,7 @@ pub fn run(config: &AgentConfig, stop: Arc<AtomicBool>) -> Result<(), AgentError
         path: config.state_dir.clone(),
         source,
     })?;
+    let processing = process::Processing::compile(config)?;
     let checkpoints = Checkpoints::load(&config.state_dir)?;
     let client = Arc::new(Client::new(&config.server, config.retry.clone())?);
     let (tx, rx) = mpsc::sync_channel::<Batch>(config.queue_batches.max(1));
@@ -123,7 +137,7 @@ pub fn run(config: &AgentConfig, stop: Arc<AtomicBool>) -> Result<(), AgentError
                 source,
             })?
     };
-    let read = reader::Reader::new(config, checkpoints).run(&stop, &tx);
+    let read = reader::Reader::new(config, checkpoints, processing).run(&stop, &tx);
     drop(tx);
     if read.is_err() {
         client.stop();
