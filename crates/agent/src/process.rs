@@ -238,3 +238,117 @@ pub(crate) fn earliest(chain: Option<Start>, held: Option<&Start>) -> Option<Mar
         (None, None) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{Chain, ChainTiming};
+    use crate::multiline::{MultilineKind, MultilineRule};
+    use crate::policy::{DropLinesRule, SelectorConfig};
+    use std::io::Write;
+    use std::time::Duration;
+
+    fn config(dir: &std::path::Path) -> AgentConfig {
+        let mut c = AgentConfig::new(dir.into(), dir.into(), "http://x".into(), "n".into());
+        c.multiline.rules.push(MultilineRule {
+            namespace: None,
+            pod: None,
+            container: Some("app".into()),
+            kind: MultilineKind::Java,
+            start: None,
+        });
+        c.policy.drop_lines.push(DropLinesRule {
+            regex: "^DEBUG".into(),
+            ..Default::default()
+        });
+        c.policy.exclude.push(SelectorConfig {
+            stream: Some("stderr".into()),
+            container: Some("app".into()),
+            ..Default::default()
+        });
+        c
+    }
+
+    fn target(container: &str) -> Target<'_> {
+        Target {
+            namespace: "ns",
+            pod: "p",
+            container,
+        }
+    }
+
+    #[test]
+    fn setups_are_plain_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = AgentConfig::new(dir.path().into(), dir.path().into(), "u".into(), "n".into());
+        let p = Processing::compile(&plain).unwrap();
+        assert!(matches!(p.setup(target("app")), Setup::Plain));
+        let mut c = config(dir.path());
+        c.policy.exclude.push(SelectorConfig {
+            container: Some("sidecar".into()),
+            ..Default::default()
+        });
+        let p = Processing::compile(&c).unwrap();
+        assert!(matches!(p.setup(target("sidecar")), Setup::Excluded));
+        assert!(matches!(p.setup(target("app")), Setup::Processed(_)));
+    }
+
+    /// While a record is held, the mark stays at its first line (also in the middle of a
+    /// CRI `P`/`F` pair); dropped lines and excluded streams do not hold it back.
+    #[test]
+    fn the_mark_stays_at_a_held_records_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("0.log");
+        let rec =
+            |s: &str, tag: &str, text: &str| format!("2024-06-01T12:00:00Z {s} {tag} {text}\n");
+        let head = rec("stdout", "F", "DEBUG noise") + &rec("stderr", "F", "excluded");
+        let trace = rec("stdout", "F", "java.lang.IllegalStateException: boom")
+            + &rec("stdout", "F", "\tat a.B.c(B.java:1)")
+            + &rec("stdout", "P", "\tat a.B.");
+        std::fs::write(&live, head.clone() + &trace).unwrap();
+        let Setup::Processed(mut p) = Processing::compile(&config(dir.path()))
+            .unwrap()
+            .setup(target("app"))
+        else {
+            panic!("not processed");
+        };
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut chain = Chain::open(live.clone(), &[], None, timing, Instant::now());
+        let mut got: Vec<String> = Vec::new();
+        let t0 = Instant::now();
+        let mut emit = |_k: usize, _ts: Timestamp, line: Bytes| {
+            got.push(String::from_utf8_lossy(&line).into_owned())
+        };
+        let step = |chain: &mut Chain, p: &mut Processor, now: Instant, emit: &mut Emit<'_>| {
+            chain.poll(now, &mut |o| p.push(o, now, emit));
+            p.expire(now, chain.waiting(), emit);
+            earliest(chain.resume(), p.held()).unwrap().offset
+        };
+        let mark = step(&mut chain, &mut p, t0, &mut emit);
+        assert_eq!(mark, head.len() as u64, "at the trace's first line");
+        // The `P` keeps the record open past the flush timeout.
+        let mark = step(&mut chain, &mut p, t0 + Duration::from_secs(5), &mut emit);
+        assert_eq!(mark, head.len() as u64);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap()
+            .write_all((rec("stdout", "F", "c(B.java:2)") + &rec("stdout", "F", "next")).as_bytes())
+            .unwrap();
+        let t1 = t0 + Duration::from_secs(6);
+        let mark = step(&mut chain, &mut p, t1, &mut emit);
+        let next_at = std::fs::read(&live).unwrap().len() - rec("stdout", "F", "next").len();
+        assert_eq!(mark, next_at as u64, "at the next record's first line");
+        let end = step(&mut chain, &mut p, t1 + Duration::from_secs(1), &mut emit);
+        assert_eq!(end, std::fs::metadata(&live).unwrap().len());
+        assert_eq!(
+            got,
+            [
+                "java.lang.IllegalStateException: boom\n\tat a.B.c(B.java:1)\n\tat a.B.c(B.java:2)",
+                "next"
+            ]
+        );
+    }
+}

@@ -18,7 +18,8 @@ Examples:
   # Against `kelp simulate --root /tmp/node` and a local `kelp server`:
   kelp agent --pods-dir /tmp/node/var/log/pods --state-dir /tmp/agent
 
-Config file keys (all optional; flags override them): pods_dir, state_dir, server, node_name.
+Config file keys (all optional; flags override them): pods_dir, state_dir, server, node_name,
+multiline, policy (multi-line joining, include/exclude, drop and redaction rules: docs/agent.md).
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json (docs/agent.md).";
 
@@ -50,6 +51,10 @@ struct FileConfig {
     state_dir: Option<PathBuf>,
     server: Option<String>,
     node_name: Option<String>,
+    #[serde(default)]
+    multiline: kelp_agent::MultilineConfig,
+    #[serde(default)]
+    policy: kelp_agent::PolicyConfig,
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -72,7 +77,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
-    let config = AgentConfig::new(
+    let mut config = AgentConfig::new(
         args.pods_dir
             .or(file.pods_dir)
             .unwrap_or_else(|| "/var/log/pods".into()),
@@ -84,6 +89,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "http://127.0.0.1:3100".into()),
         node,
     );
+    config.multiline = file.multiline;
+    config.policy = file.policy;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
