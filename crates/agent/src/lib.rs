@@ -91,6 +91,14 @@ impl AgentConfig {
     }
 }
 
+impl AgentConfig {
+    /// Compiles the multi-line and policy rules: an error names the first bad rule.
+    /// [`run`] does this too, before it starts anything.
+    pub fn validate(&self) -> Result<(), AgentError> {
+        process::Processing::compile(self).map(|_| ())
+    }
+}
+
 /// A batch on its way: the lines per stream, and the resume points that become
 /// checkpoints once the server has acknowledged it.
 pub(crate) struct Batch {

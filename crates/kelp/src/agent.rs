@@ -109,3 +109,32 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     kelp_agent::run(&config, stop)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration example of docs/agent.md parses and compiles.
+    #[test]
+    fn the_documented_example_is_valid() {
+        let doc = include_str!("../../../docs/agent.md");
+        let start = doc
+            .find("```yaml\nmultiline:")
+            .expect("example in docs/agent.md")
+            + 8;
+        let end = start + doc[start..].find("```").unwrap();
+        let file: FileConfig = serde_yaml_ng::from_str(&doc[start..end]).unwrap();
+        assert_eq!(file.multiline.rules.len(), 4);
+        assert_eq!(file.policy.redact.len(), 5);
+        let mut config = AgentConfig::new("/p".into(), "/s".into(), "http://x".into(), "n".into());
+        config.multiline = file.multiline;
+        config.policy = file.policy;
+        config.validate().unwrap();
+        config.policy.redact[4].regex = Some("(".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("policy.redact[4] (session ids): invalid regex"),
+            "{err}"
+        );
+    }
+}
