@@ -17,6 +17,8 @@
 mod chain;
 pub mod checkpoint;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod multiline;
 pub mod policy;
 pub mod process;
