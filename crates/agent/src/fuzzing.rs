@@ -1,13 +1,16 @@
 //! Entry points for the fuzz targets in `fuzz/` (not a stable API). Each drives a piece of
 //! the processing step with arbitrary bytes and panics when an invariant breaks.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kelp_model::Timestamp;
 use regex::bytes::Regex;
 
 use crate::multiline::{Combiner, Record, Rule};
-use crate::policy::{BuiltinRedaction, Pattern, Policy, PolicyConfig, RedactRule, Target, Verdict};
+use crate::policy::{
+    BuiltinRedaction, LinePolicy, Pattern, Policy, PolicyConfig, RedactRule, Target, Verdict,
+};
 
 /// Multi-line joining. Byte 0 picks the rule (`% 4`: java, python, go, custom `^[A-Z]`)
 /// and bits 2-7 the maximum record size (1..=64); the rest, split at `\n`, are lines whose
@@ -25,7 +28,14 @@ pub fn multiline(data: &[u8]) {
         0 => Rule::Java,
         1 => Rule::Python,
         2 => Rule::Go,
-        _ => Rule::Custom(Regex::new("^[A-Z]").expect("a valid regex")),
+        _ => {
+            static START: OnceLock<Regex> = OnceLock::new();
+            Rule::Custom(
+                START
+                    .get_or_init(|| Regex::new("^[A-Z]").expect("a valid regex"))
+                    .clone(),
+            )
+        }
     };
     let max = usize::from(head >> 2) + 1;
     let mut c: Combiner<usize> = Combiner::new(rule, max, Duration::from_millis(10));
@@ -71,17 +81,35 @@ pub fn multiline(data: &[u8]) {
     }
 }
 
-/// Redaction with every built-in, and patterns. The input is a record; when it is UTF-8 it
-/// is also compiled as a selector pattern (which may fail, never panic).
+/// Redaction with every built-in, and patterns. The input is a record; when it is UTF-8
+/// and at most 64 bytes long it is also compiled as a selector pattern (which may fail,
+/// never panic).
 ///
 /// Invariants: a record no rule changes is returned borrowed; redacting a redacted record
 /// changes nothing (no replacement is itself redacted again).
 pub fn redaction(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
+    let short = (data.len() <= 64).then_some(data);
+    if let Some(text) = short.and_then(|d| std::str::from_utf8(d).ok()) {
         if let Ok(p) = Pattern::compile(text, "fuzz") {
             let _ = p.matches(text);
         }
     }
+    static LINES: OnceLock<LinePolicy> = OnceLock::new();
+    let lines = LINES.get_or_init(every_builtin);
+    let Verdict::Ship(once) = lines.apply(0, data) else {
+        panic!("redaction dropped a record");
+    };
+    let Verdict::Ship(twice) = lines.apply(0, &once) else {
+        panic!("redaction dropped a record");
+    };
+    assert_eq!(once.as_ref(), twice.as_ref(), "redaction is not idempotent");
+    assert!(
+        matches!(twice, std::borrow::Cow::Borrowed(_)),
+        "an unchanged record was copied"
+    );
+}
+
+fn every_builtin() -> LinePolicy {
     let redact = [
         BuiltinRedaction::BearerToken,
         BuiltinRedaction::Email,
@@ -103,18 +131,7 @@ pub fn redaction(data: &[u8]) {
         pod: "p",
         container: "c",
     };
-    let lines = policy.lines_for(t).expect("rules for every log");
-    let Verdict::Ship(once) = lines.apply(0, data) else {
-        panic!("redaction dropped a record");
-    };
-    let Verdict::Ship(twice) = lines.apply(0, &once) else {
-        panic!("redaction dropped a record");
-    };
-    assert_eq!(once.as_ref(), twice.as_ref(), "redaction is not idempotent");
-    assert!(
-        matches!(twice, std::borrow::Cow::Borrowed(_)),
-        "an unchanged record was copied"
-    );
+    policy.lines_for(t).expect("rules for every log")
 }
 
 #[cfg(test)]

@@ -385,6 +385,11 @@ impl Redaction {
         if !self.luhn {
             return self.re.replace_all(text, self.replacement.as_slice());
         }
+        // Digit runs that fail the check stay; a record with none that passes is not
+        // copied (nor counted as redacted).
+        if !self.re.find_iter(text).any(|m| luhn(m.as_bytes())) {
+            return Cow::Borrowed(text);
+        }
         self.re.replace_all(text, |c: &Captures<'_>| {
             let m = &c[0];
             if luhn(m) {
@@ -561,6 +566,20 @@ mod tests {
             ),
             "card [REDACTED] ok, order 1234567890123"
         );
+        // fuzz/artifacts/redaction/crash-c3fcd7…: digits failing the Luhn check were
+        // "replaced" by themselves, so the record counted as redacted.
+        let c = PolicyConfig {
+            redact: vec![RedactRule {
+                builtin: Some(CreditCard),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let lp = Policy::compile(&c).unwrap().lines_for(T).unwrap();
+        assert!(matches!(
+            lp.apply(0, b"3333333333333."),
+            Verdict::Ship(Cow::Borrowed(_))
+        ));
         assert_eq!(
             redact(&[AwsKey], "key AKIAIOSFODNN7EXAMPLE used"),
             "key [REDACTED] used"
