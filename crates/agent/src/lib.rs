@@ -14,6 +14,8 @@
 //! - [`AgentError`]: the crate's one error type.
 //! - [`process::counters`]: counters of dropped, redacted and joined records.
 
+#[doc(hidden)]
+pub mod bench;
 mod chain;
 pub mod checkpoint;
 mod error;
