@@ -239,6 +239,8 @@ struct Redaction {
     replacement: Vec<u8>,
     /// Replace only digit runs that pass the Luhn check.
     luhn: bool,
+    /// A byte every match contains: records without it are skipped at memchr speed.
+    needle: Option<u8>,
 }
 
 impl Policy {
@@ -347,6 +349,7 @@ impl Redaction {
                 re: re(text)?,
                 replacement: replacement.clone(),
                 luhn: false,
+                needle: None,
             })
         };
         match (&r.builtin, &r.regex) {
@@ -369,9 +372,12 @@ impl Redaction {
                         plain(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")?,
                     ]
                 }
-                BuiltinRedaction::Email => vec![plain(
-                    r"(?i)[a-z0-9._%+\-]+@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,}",
-                )?],
+                BuiltinRedaction::Email => vec![Self {
+                    needle: Some(b'@'),
+                    ..plain(
+                        r"(?i)[a-z0-9._%+\-]+@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,}",
+                    )?
+                }],
                 BuiltinRedaction::CreditCard => vec![Self {
                     luhn: true,
                     ..plain(r"\b\d(?:[ \-]?\d){12,18}\b")?
@@ -382,6 +388,12 @@ impl Redaction {
     }
 
     fn apply<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+        if self
+            .needle
+            .is_some_and(|n| memchr::memchr(n, text).is_none())
+        {
+            return Cow::Borrowed(text);
+        }
         if !self.luhn {
             return self.re.replace_all(text, self.replacement.as_slice());
         }
