@@ -6,8 +6,9 @@
 //! it **continues** the record being built or **starts** a new one:
 //!
 //! - `java`: a line continues when it is a stack frame (whitespace, then `at `), an elision
-//!   (`... N more`, `... N common frames omitted`), or starts (after optional whitespace)
-//!   with `Caused by:` or `Suppressed:`. The exception's first line (`java.io.IOException:
+//!   (`... N more`, `... N common frames omitted`), logback's indented
+//!   `[CIRCULAR REFERENCE: …]`, or starts (after optional whitespace) with `Caused by:`,
+//!   `Suppressed:` or logback's `Wrapped by:`. The exception's first line (`java.io.IOException:
 //!   …`) starts the record, as does the log line before it: for log4j/logback output whose
 //!   events begin with a timestamp, a `custom` rule keeps the message with its trace.
 //! - `python`: `Traceback (most recent call last):` starts a record; the indented lines
@@ -198,9 +199,10 @@ fn trim_start(line: &[u8]) -> &[u8] {
 fn java_continues(line: &[u8]) -> bool {
     let rest = trim_start(line);
     let indented = rest.len() < line.len();
-    (indented && rest.starts_with(b"at "))
+    (indented && (rest.starts_with(b"at ") || rest.starts_with(b"[CIRCULAR REFERENCE")))
         || rest.starts_with(b"Caused by:")
         || rest.starts_with(b"Suppressed:")
+        || rest.starts_with(b"Wrapped by:")
         || rest
             .strip_prefix(b"... ")
             .is_some_and(|r| r.first().is_some_and(u8::is_ascii_digit))
@@ -543,6 +545,22 @@ mod tests {
         assert!(records
             .iter()
             .all(|r| r.starts_with("[2016-") || r.is_empty()));
+    }
+
+    #[test]
+    fn java_logback_extras() {
+        let trace = "java.lang.IllegalStateException: outer\n\
+\tat a.B.c(B.java:1)\n\
+Wrapped by: java.lang.RuntimeException: wrapper\n\
+\tat a.B.d(B.java:2)\n\
+\tSuppressed: java.io.IOException: close\n\
+\t\t[CIRCULAR REFERENCE: java.lang.IllegalStateException: outer]\n\
+\t... 12 common frames omitted";
+        let text = format!("{trace}\nat the start of a line is no frame");
+        assert_eq!(
+            join(Rule::Java, 1 << 20, &text),
+            [trace, "at the start of a line is no frame"]
+        );
     }
 
     #[test]
