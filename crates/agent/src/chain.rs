@@ -1,5 +1,6 @@
 //! One container log and its rotations: a queue of open descriptors read in order,
-//! decoded and joined, with the resume point a checkpoint needs.
+//! decoded (CRI, or docker json-file when a file starts with `{`) and joined, with the
+//! resume point a checkpoint needs.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -9,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use flate2::read::MultiGzDecoder;
+use kelp_k8s::cri::CriRecord;
 use kelp_k8s::join::{Joiner, JoinerConfig, LogicalLine};
-use kelp_k8s::{cri, Stream};
+use kelp_k8s::{cri, docker, Stream};
 use kelp_tail::change::{FileId, PathStat};
 
 use crate::checkpoint::{Mark, HEAD_BYTES};
@@ -144,6 +146,53 @@ fn read_full_at(f: &File, buf: &mut [u8]) -> io::Result<usize> {
 /// What a chain hands out: one logical line (or piece).
 pub(crate) struct Out<'a> {
     pub(crate) line: LogicalLine<'a>,
+    /// Where the line's first record begins.
+    pub(crate) start: LineStart<'a>,
+}
+
+/// Where a line's first record begins: reading again from there reproduces the line. Cheap
+/// to hand out; [`LineStart::to_mark`] builds the owned [`Mark`] only when one is kept.
+#[derive(Clone, Copy)]
+pub(crate) struct LineStart<'a> {
+    /// The record's sequence number in the chain: lower began earlier.
+    pub(crate) seq: u64,
+    at: At<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Offset(&'a Source, u64),
+    Mark(&'a Mark),
+}
+
+impl LineStart<'_> {
+    /// The resume point of this line.
+    pub(crate) fn to_mark(self) -> Mark {
+        match self.at {
+            At::Offset(source, offset) => source.mark(offset),
+            At::Mark(m) => m.clone(),
+        }
+    }
+}
+
+/// How a file's records are encoded, told by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `<time> <stream> <tag> <content>` (containerd, CRI-O).
+    Cri,
+    /// `{"log":"…","stream":"…","time":"…"}` (docker's json-file, through cri-dockerd).
+    Docker,
+}
+
+impl Format {
+    /// A docker json-file line starts with `{`; a CRI record with a digit.
+    fn of(first_byte: Option<u8>) -> Self {
+        if first_byte == Some(b'{') {
+            Format::Docker
+        } else {
+            Format::Cri
+        }
+    }
 }
 
 /// Timing of a chain.
@@ -160,9 +209,10 @@ pub(crate) struct Chain {
     /// Bytes of the front source read but not yet cut into records.
     buf: Vec<u8>,
     joiner: Joiner,
-    /// Per stream (stdout, stderr): where the line waiting for its `F` began, with a
-    /// sequence number to tell which began first.
+    /// Per stream (stdout, stderr): where the line waiting for its end (a CRI `F`, a
+    /// docker `log` ending in `\n`) began, with its record's sequence number.
     waiting: [Option<(u64, Mark)>; 2],
+    /// The sequence number of the next record cut.
     seq: u64,
     /// The last mark handed to a batch.
     pub(crate) sent: Option<Mark>,
@@ -314,31 +364,35 @@ impl Chain {
         let Some(front) = self.sources.front() else {
             return;
         };
+        let format = Format::of(front.head.first().copied());
         let base = front.offset - self.buf.len() as u64;
         let mut start = 0;
         let now = kelp_model::Timestamp::now();
         while let Some(i) = memchr(&self.buf[start..]) {
             let end = start + i;
+            let offset = base + start as u64;
+            let seq = self.seq;
+            self.seq += 1;
             let bytes = &self.buf[start..end];
-            match cri::parse(bytes) {
-                Ok(record) => {
-                    let k = stream_index(record.stream);
-                    if record.partial {
-                        if self.waiting[k].is_none() {
-                            self.seq += 1;
-                            self.waiting[k] = Some((self.seq, front.mark(base + start as u64)));
-                        }
-                    } else {
-                        self.waiting[k] = None;
-                    }
-                    for line in self.joiner.push(record, now) {
-                        out(Out { line });
-                    }
-                }
-                Err(e) => {
-                    self.bad_records += 1;
-                    tracing::warn!(file = %front.name.display(), offset = base + start as u64, error = %e, record = %String::from_utf8_lossy(&bytes[..bytes.len().min(80)]), "bad record skipped");
-                }
+            let at = Cut { front, offset, seq };
+            let parsed = match format {
+                Format::Cri => cri::parse(bytes).map(|record| {
+                    join(&mut self.joiner, &mut self.waiting, at, record, now, out);
+                }),
+                Format::Docker => docker::parse(bytes).map(|record| {
+                    join(
+                        &mut self.joiner,
+                        &mut self.waiting,
+                        at,
+                        record.as_cri(),
+                        now,
+                        out,
+                    );
+                }),
+            };
+            if let Err(e) = parsed {
+                self.bad_records += 1;
+                tracing::warn!(file = %front.name.display(), offset, error = %e, record = %String::from_utf8_lossy(&bytes[..bytes.len().min(80)]), "bad record skipped");
             }
             start = end + 1;
         }
@@ -351,21 +405,89 @@ impl Chain {
 
     /// Flushes the lines still waiting for their end (the instance is over).
     pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Out<'_>)) {
+        let waiting = std::mem::take(&mut self.waiting);
+        let front = self.sources.front();
         for line in self.joiner.finish() {
-            out(Out { line });
+            let start = match (&waiting[stream_index(line.stream)], front) {
+                (Some((seq, mark)), _) => LineStart {
+                    seq: *seq,
+                    at: At::Mark(mark),
+                },
+                // Cannot happen (a joiner holds a line only while one waits); a start
+                // at the current position is then the honest answer.
+                (None, Some(f)) => LineStart {
+                    seq: self.seq,
+                    at: At::Offset(f, f.offset - self.buf.len() as u64),
+                },
+                (None, None) => continue,
+            };
+            out(Out { line, start });
         }
-        self.waiting = [None, None];
+    }
+
+    /// Per stream (stdout, stderr): whether a line is waiting for its end.
+    pub(crate) fn waiting(&self) -> [bool; 2] {
+        [self.waiting[0].is_some(), self.waiting[1].is_some()]
     }
 
     /// Where reading again would reproduce exactly the lines not handed out yet (plus,
     /// while a line waits for its end, the other stream's lines since it began).
     pub(crate) fn mark(&self) -> Option<Mark> {
+        self.resume().map(|(_, m)| m)
+    }
+
+    /// [`Self::mark`] with the sequence number of the record it points at, to compare it
+    /// with the starts of lines held further down the pipeline (lower began earlier).
+    pub(crate) fn resume(&self) -> Option<(u64, Mark)> {
         let waiting = self.waiting.iter().flatten().min_by_key(|(seq, _)| *seq);
-        if let Some((_, mark)) = waiting {
-            return Some(mark.clone());
+        if let Some((seq, mark)) = waiting {
+            return Some((*seq, mark.clone()));
         }
         let front = self.sources.front()?;
-        Some(front.mark(front.offset - self.buf.len() as u64))
+        Some((self.seq, front.mark(front.offset - self.buf.len() as u64)))
+    }
+}
+
+/// Where a record was cut: its file, offset and sequence number.
+#[derive(Clone, Copy)]
+struct Cut<'a> {
+    front: &'a Source,
+    offset: u64,
+    seq: u64,
+}
+
+/// Feeds one decoded record to the joiner, keeping the start of each stream's waiting
+/// line, and hands out the lines it completes with where they began.
+fn join(
+    joiner: &mut Joiner,
+    waiting: &mut [Option<(u64, Mark)>; 2],
+    at: Cut<'_>,
+    record: CriRecord<'_>,
+    now: kelp_model::Timestamp,
+    out: &mut dyn FnMut(Out<'_>),
+) {
+    let k = stream_index(record.stream);
+    let began = if record.partial {
+        if waiting[k].is_none() {
+            waiting[k] = Some((at.seq, at.front.mark(at.offset)));
+        }
+        // Lines come out of a partial record only when a very long line is cut; rare.
+        waiting[k].clone()
+    } else {
+        waiting[k].take()
+    };
+    let start = match &began {
+        Some((seq, mark)) => LineStart {
+            seq: *seq,
+            at: At::Mark(mark),
+        },
+        None => LineStart {
+            seq: at.seq,
+            at: At::Offset(at.front, at.offset),
+        },
+    };
+    for line in joiner.push(record, now) {
+        out(Out { line, start });
     }
 }
 
@@ -438,6 +560,107 @@ mod tests {
         std::fs::write(&live, rec("4")).unwrap();
         let mut chain = Chain::open(live, &[gz], Some(&mark), timing, Instant::now());
         assert_eq!(lines(&mut chain), ["line 3", "line 4"]);
+    }
+
+    fn docker(log: &str, stream: &str, sec: u32) -> String {
+        let log = serde_json::to_string(log).unwrap();
+        format!(r#"{{"log":{log},"stream":"{stream}","time":"2024-06-01T12:00:{sec:02}.5Z"}}"#)
+            + "\n"
+    }
+
+    #[test]
+    fn decodes_docker_json_files_and_rejoins_their_pieces_per_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctr = dir.path().join("var/log/pods/ns_web-1_uid-1/app");
+        std::fs::create_dir_all(&ctr).unwrap();
+        let live = ctr.join("0.log");
+        // docker cuts at 16 KiB: pieces without a final `\n`, interleaved with stderr.
+        let long = "x".repeat(16 * 1024);
+        let text = docker("hello \"world\"\n", "stdout", 1)
+            + &docker(&long, "stdout", 2)
+            + &docker("err one\n", "stderr", 3)
+            + &docker(&long, "stdout", 4)
+            + &docker("tail\n", "stdout", 5)
+            + "{\"log\":\"not json\n"
+            + &docker("caf\u{e9}\ttab\n", "stderr", 6)
+            + &docker("waiting ", "stdout", 7);
+        std::fs::write(&live, &text).unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut chain = Chain::open(live.clone(), &[], None, timing, Instant::now());
+        let mut got = Vec::new();
+        chain.poll(Instant::now(), &mut |o| {
+            got.push((
+                o.line.stream.as_str(),
+                o.line.timestamp.to_rfc3339_nano(),
+                String::from_utf8_lossy(o.line.content).into_owned(),
+            ))
+        });
+        let want = [
+            (
+                "stdout",
+                "2024-06-01T12:00:01.5Z",
+                "hello \"world\"".to_owned(),
+            ),
+            ("stderr", "2024-06-01T12:00:03.5Z", "err one".to_owned()),
+            (
+                "stdout",
+                "2024-06-01T12:00:02.5Z",
+                format!("{long}{long}tail"),
+            ),
+            (
+                "stderr",
+                "2024-06-01T12:00:06.5Z",
+                "caf\u{e9}\ttab".to_owned(),
+            ),
+        ];
+        assert_eq!(got, want.map(|(s, t, l)| (s, t.to_owned(), l)));
+        assert_eq!(chain.bad_records, 1);
+        // The last piece waits for its end: the mark stays at its record.
+        let waiting_at = text.rfind("{\"log\":\"waiting").unwrap() as u64;
+        assert_eq!(chain.mark().unwrap().offset, waiting_at);
+        assert_eq!(chain.waiting(), [true, false]);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap()
+            .write_all(docker("done\n", "stdout", 8).as_bytes())
+            .unwrap();
+        assert_eq!(lines(&mut chain), ["waiting done"]);
+        assert_eq!(
+            chain.mark().unwrap().offset,
+            std::fs::metadata(&live).unwrap().len()
+        );
+        // Resumed from the waiting piece's mark, the line comes out whole again.
+        let mark = crate::checkpoint::Mark {
+            offset: waiting_at,
+            ..chain.mark().unwrap()
+        };
+        let mut again = Chain::open(live, &[], Some(&mark), timing, Instant::now());
+        assert_eq!(lines(&mut again), ["waiting done"]);
+    }
+
+    #[test]
+    fn a_line_waiting_at_the_end_of_a_file_comes_out_at_finish_with_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("0.log");
+        std::fs::write(
+            &live,
+            "2024-06-01T12:00:00Z stdout F a\n2024-06-01T12:00:01Z stderr P b\n",
+        )
+        .unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut chain = Chain::open(live, &[], None, timing, Instant::now());
+        let mut starts = Vec::new();
+        chain.poll(Instant::now(), &mut |o| {
+            starts.push(o.start.to_mark().offset)
+        });
+        chain.finish(&mut |o| starts.push(o.start.to_mark().offset));
+        assert_eq!(starts, [0, 32]);
+        assert_eq!(chain.waiting(), [false, false]);
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub struct AgentFileConfig {
     pub retry: RetrySection,
     /// Where batches go.
     pub sink: SinkSection,
+    /// Multi-line joining rules ([`crate::MultilineConfig`]; none by default), kept as YAML
+    /// until [`AgentFileConfig::into_agent_config`] reads them.
+    pub multiline: Value,
+    /// Include/exclude, drop and redaction rules ([`crate::PolicyConfig`]; none by
+    /// default), kept as YAML likewise.
+    pub policy: Value,
 }
 
 /// Finding and reading files.
@@ -140,6 +146,8 @@ impl Default for AgentFileConfig {
             batch: BatchSection::default(),
             retry: RetrySection::default(),
             sink: SinkSection::default(),
+            multiline: Value::Null,
+            policy: Value::Null,
         }
     }
 }
@@ -257,6 +265,23 @@ impl AgentFileConfig {
             es_index: self.sink.es_index,
             path: self.sink.path,
         };
+        fn section<T: serde::de::DeserializeOwned>(
+            v: Value,
+            name: &str,
+        ) -> Result<Option<T>, AgentError> {
+            if v.is_null() {
+                return Ok(None);
+            }
+            serde_yaml_ng::from_value(v)
+                .map(Some)
+                .map_err(|e| AgentError::Config(format!("{name}: {e}")))
+        }
+        if let Some(m) = section(self.multiline, "multiline")? {
+            c.multiline = m;
+        }
+        if let Some(p) = section(self.policy, "policy")? {
+            c.policy = p;
+        }
         c.validate()?;
         Ok(c)
     }

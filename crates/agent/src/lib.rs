@@ -7,20 +7,29 @@
 //! The store drops exact duplicates, so lines resent after a crash are harmless. Design:
 //! `docs/agent.md`.
 //!
-//! - [`AgentConfig`]: where to read, where to send, how to batch;
-//!   [`config::AgentFileConfig`] reads it from YAML and the environment.
+//! - [`AgentConfig`]: where to read, where to send, how to batch, and what to do with the
+//!   lines on the node ([`MultilineConfig`], [`PolicyConfig`]); [`config::AgentFileConfig`]
+//!   reads it from YAML and the environment.
 //! - [`run`] / [`run_with`]: runs until the stop flag is set (a reader thread, and
 //!   `max_in_flight` sender threads that apply checkpoints in batch order).
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
+//! - [`process::counters`]: counters of dropped, redacted and joined records.
 
+#[doc(hidden)]
+pub mod bench;
 mod chain;
 pub mod checkpoint;
 pub mod config;
 mod deliver;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod multiline;
+pub mod policy;
+pub mod process;
 mod reader;
 pub mod sink;
 pub mod stats;
@@ -33,6 +42,8 @@ use std::time::Duration;
 use kelp_client::RetryPolicy;
 
 pub use error::AgentError;
+pub use multiline::MultilineConfig;
+pub use policy::PolicyConfig;
 
 use checkpoint::Checkpoints;
 use sink::{Sink, SinkConfig};
@@ -71,6 +82,10 @@ pub struct AgentConfig {
     pub retry: RetryPolicy,
     /// Where batches go.
     pub sink: SinkConfig,
+    /// Multi-line joining (no rule by default).
+    pub multiline: MultilineConfig,
+    /// Include/exclude, drop and redaction rules (none by default).
+    pub policy: PolicyConfig,
 }
 
 impl AgentConfig {
@@ -91,6 +106,8 @@ impl AgentConfig {
             max_in_flight: 2,
             retry: RetryPolicy::default(),
             sink: SinkConfig::default(),
+            multiline: MultilineConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 
@@ -115,7 +132,8 @@ impl AgentConfig {
         if !(1..=22).contains(&self.sink.zstd_level) {
             return bad("sink.zstd_level must be 1 to 22");
         }
-        Ok(())
+        // The multi-line and policy rules compile: an error names the first bad rule.
+        process::Processing::compile(self).map(|_| ())
     }
 }
 
@@ -155,6 +173,7 @@ pub fn run_with_sink(
         path: config.state_dir.clone(),
         source,
     })?;
+    let processing = process::Processing::compile(config)?;
     let checkpoints = Checkpoints::load(&config.state_dir)?;
     stats.acked(&checkpoints.files);
     stats.set_client(sink.client_stats());
@@ -172,7 +191,7 @@ pub fn run_with_sink(
         committer,
         stop.clone(),
     )?;
-    let read = reader::Reader::new(config, checkpoints, stats).run(&stop, &tx);
+    let read = reader::Reader::new(config, checkpoints, stats, processing).run(&stop, &tx);
     drop(tx);
     if read.is_err() {
         sink.stop();

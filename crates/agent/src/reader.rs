@@ -12,7 +12,9 @@ use kelp_k8s::Stream;
 use kelp_model::{Entry, LabelPair, Labels, StreamEntries};
 
 use crate::chain::{Chain, ChainTiming, Out};
-use crate::checkpoint::Checkpoints;
+use crate::checkpoint::{Checkpoints, Mark};
+use crate::policy::Target;
+use crate::process::{self, Processing, Processor, Setup};
 use crate::stats::Stats;
 use crate::{AgentConfig, AgentError, Batch};
 
@@ -23,10 +25,23 @@ struct Tracked {
     metadata: Vec<LabelPair>,
     /// Whether a newer instance of the container exists, or the pod is gone.
     over: bool,
+    /// Multi-line joining and policy, when configured for this container log.
+    process: Option<Box<Processor>>,
+}
+
+impl Tracked {
+    /// Where reading again reproduces every line not handed to a batch yet.
+    fn mark(&self) -> Option<Mark> {
+        match &self.process {
+            None => self.chain.mark(),
+            Some(p) => process::earliest(self.chain.resume(), p.held()),
+        }
+    }
 }
 
 pub(crate) struct Reader<'a> {
     config: &'a AgentConfig,
+    processing: Processing,
     /// Checkpoints read at startup, used when a chain is first opened.
     resume: Checkpoints,
     chains: BTreeMap<String, Tracked>,
@@ -52,9 +67,11 @@ impl<'a> Reader<'a> {
         config: &'a AgentConfig,
         resume: Checkpoints,
         stats: std::sync::Arc<Stats>,
+        processing: Processing,
     ) -> Self {
         Self {
             config,
+            processing,
             resume,
             chains: BTreeMap::new(),
             done: HashSet::new(),
@@ -141,11 +158,7 @@ impl<'a> Reader<'a> {
         );
         // The batch's stream of each of this chain's streams, looked up once per poll.
         let mut slots: [Option<usize>; 2] = [None, None];
-        let mut emit = |o: Out<'_>| {
-            let k = match o.line.stream {
-                Stream::Stdout => 0,
-                Stream::Stderr => 1,
-            };
+        let mut emit = |k: usize, timestamp, line: Bytes| {
             let i = *slots[k].get_or_insert_with(|| {
                 *index.entry((key.to_owned(), k)).or_insert_with(|| {
                     batch.push(StreamEntries {
@@ -155,21 +168,41 @@ impl<'a> Reader<'a> {
                     batch.len() - 1
                 })
             });
-            *bytes += o.line.content.len() + 64;
+            *bytes += line.len() + 64;
             since.get_or_insert(now);
             batch[i].entries.push(Entry {
-                timestamp: o.line.timestamp,
-                line: Bytes::copy_from_slice(o.line.content),
+                timestamp,
+                line,
                 metadata: t.metadata.clone(),
             });
         };
-        let progress = t.chain.poll(now, &mut emit);
-        let quiet = t
-            .chain
+        let chain = &mut t.chain;
+        let progress = match t.process.as_deref_mut() {
+            // No multi-line rule, no policy: each line goes to the batch as it is.
+            None => chain.poll(now, &mut |o: Out<'_>| {
+                let k = stream_index(o.line.stream);
+                emit(k, o.line.timestamp, Bytes::copy_from_slice(o.line.content));
+            }),
+            Some(p) => {
+                let progress = chain.poll(now, &mut |o: Out<'_>| p.push(o, now, &mut emit));
+                p.expire(now, chain.waiting(), &mut emit);
+                progress
+            }
+        };
+        let quiet = chain
             .idle_for(now)
             .is_some_and(|d| d >= self.config.finish_wait);
         if t.over && quiet {
-            t.chain.finish(&mut emit);
+            match t.process.as_deref_mut() {
+                None => chain.finish(&mut |o: Out<'_>| {
+                    let k = stream_index(o.line.stream);
+                    emit(k, o.line.timestamp, Bytes::copy_from_slice(o.line.content));
+                }),
+                Some(p) => {
+                    chain.finish(&mut |o: Out<'_>| p.push(o, now, &mut emit));
+                    p.finish(&mut emit);
+                }
+            }
             self.done.insert(key.to_owned());
             // Its last mark goes out with the next batch; see `marks`.
             return true;
@@ -183,7 +216,7 @@ impl<'a> Reader<'a> {
         let mut marks = Vec::new();
         let mut finished = Vec::new();
         for (key, t) in &mut self.chains {
-            if let Some(mark) = t.chain.mark() {
+            if let Some(mark) = t.mark() {
                 if t.chain.sent.as_ref() != Some(&mark) {
                     t.chain.sent = Some(mark.clone());
                     marks.push((key.clone(), mark));
@@ -258,6 +291,11 @@ impl<'a> Reader<'a> {
             let Some((labels, metadata)) = self.labels_of(&key) else {
                 continue;
             };
+            let process = match self.setup_of(&key) {
+                Setup::Excluded => continue,
+                Setup::Plain => None,
+                Setup::Processed(p) => Some(p),
+            };
             let timing = ChainTiming {
                 rotate_wait: self.config.rotate_wait,
             };
@@ -271,8 +309,21 @@ impl<'a> Reader<'a> {
                     labels,
                     metadata,
                     over,
+                    process,
                 },
             );
+        }
+    }
+
+    /// What the policy and the multi-line rules make of a container log.
+    fn setup_of(&self, key: &str) -> Setup {
+        match PodLogPath::parse(key) {
+            Ok(p) => self.processing.setup(Target {
+                namespace: p.namespace,
+                pod: p.pod,
+                container: p.container,
+            }),
+            Err(_) => Setup::Excluded,
         }
     }
 
@@ -299,6 +350,13 @@ impl<'a> Reader<'a> {
             },
         ];
         Some(([with("stdout")?, with("stderr")?], metadata))
+    }
+}
+
+fn stream_index(s: Stream) -> usize {
+    match s {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
     }
 }
 

@@ -32,7 +32,8 @@ environment variables override them, flags override both): pods_dir, state_dir, 
 node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate_wait_ms,
 finish_wait_ms}, batch.{max_bytes, max_wait_ms, queue_batches, max_in_flight},
 retry.{min_backoff_ms, max_backoff_ms, max_attempts, timeout_ms},
-sink.{kind, tenant, zstd_level, es_index, path}; see docs/agent.md.
+sink.{kind, tenant, zstd_level, es_index, path}, multiline, policy (multi-line joining,
+include/exclude, drop and redaction rules); see docs/agent.md.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json. Metrics: GET /metrics and
 /ready on --listen (default 0.0.0.0:3101).";

@@ -405,3 +405,148 @@ fn a_thousand_container_logs_are_shipped_completely() {
     );
     assert!(took <= Duration::from_secs(30), "took {took:?}");
 }
+
+fn agent_with_config(root: &Path, state: &Path, url: &str, config: &Path) -> Child {
+    kelp()
+        .arg("agent")
+        .arg("--config")
+        .arg(config)
+        .arg("--pods-dir")
+        .arg(root.join("var/log/pods"))
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--server", url, "--node-name", "node-1"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// RFC 3339 of `secs` (Unix) plus `ms` milliseconds, nine fraction digits.
+fn rfc3339(secs: i64, ms: i64) -> String {
+    let (days, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms * 1_000_000
+    )
+}
+
+#[test]
+/// Issue 5, processing: a Java stack trace written across CRI `P`/`F` records and across
+/// two agent SIGKILLs while it is being joined (once while a `P` waits, once while only
+/// whole lines are held) arrives as one entry, once, at its first line's timestamp; a
+/// docker json-file log's pieces are rejoined; an excluded namespace never reaches the
+/// server; a redacted e-mail address never does either.
+fn multiline_policy_and_docker_through_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, state) = (dir.path().join("node"), dir.path().join("agent"));
+    let pods = root.join("var/log/pods");
+    let config = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        "multiline:\n  flush_timeout: 3s\n  rules:\n    - namespace: shop\n      pod: \"java-*\"\n      kind: java\n\
+policy:\n  exclude:\n    - namespace: secret\n  redact:\n    - builtin: email\n",
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (start, end) = ((now - 60) * 1_000_000_000, (now + 60) * 1_000_000_000);
+    let ts = |ms: i64| rfc3339(now - 10, ms);
+    let nanos = |ms: i64| ((now - 10) * 1_000_000_000 + ms * 1_000_000).to_string();
+    let log = |ns: &str, pod: &str| {
+        let d = pods.join(format!("{ns}_{pod}_uid-{pod}/app"));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("0.log")
+    };
+    let (java, vault, mailer, legacy) = (
+        log("shop", "java-1"),
+        log("secret", "vault-0"),
+        log("shop", "mailer-0"),
+        log("shop", "legacy-0"),
+    );
+    let cri = |ms: i64, tag: &str, text: &str| format!("{} stdout {tag} {text}\n", ts(ms));
+    append(&vault, &cri(1, "F", "the vault combination is 1-2-3"));
+    append(
+        &mailer,
+        &cri(2, "F", "mail sent to alice.smith@example.com ok"),
+    );
+    let docker = |ms: i64, text: &str| {
+        format!(
+            "{{\"log\":{},\"stream\":\"stdout\",\"time\":\"{}\"}}\n",
+            serde_json::to_string(text).unwrap(),
+            ts(ms)
+        )
+    };
+    append(
+        &legacy,
+        &(docker(3, "docker cut this ") + &docker(4, "line\n")),
+    );
+    append(
+        &java,
+        &cri(10, "F", "java.lang.IllegalStateException: boom"),
+    );
+    append(&java, &cri(11, "F", "\tat shop.Cart.add(Cart.java:10)"));
+    append(&java, &cri(12, "P", "\tat shop.Api.post("));
+    let (mut srv, url) = server(&dir.path().join("data"));
+
+    // Asserted once the processes are gone, so a failure leaves none behind.
+    let mut a = agent_with_config(&root, &state, &url, &config);
+    let mailed = settled_entries(&url, "mailer-0", start, end);
+    let legacy_lines = entries_of(&url, "legacy-0", start, end);
+    kill(&mut a); // while the `P` waits
+    let java_1 = entries_of(&url, "java-1", start, end);
+    append(&java, &cri(13, "F", "Api.java:20)"));
+    append(&java, &cri(14, "F", "\tat shop.Main.run(Main.java:5)"));
+    let mut a = agent_with_config(&root, &state, &url, &config);
+    std::thread::sleep(Duration::from_millis(1000));
+    kill(&mut a); // while whole lines are held, before the 3 s flush timeout
+    let java_2 = entries_of(&url, "java-1", start, end);
+    append(
+        &java,
+        &cri(15, "F", "Caused by: java.io.IOException: disk full"),
+    );
+    append(&java, &cri(16, "F", "\t... 3 more"));
+    append(&java, &cri(17, "F", "INFO next request"));
+    let mut a = agent_with_config(&root, &state, &url, &config);
+    let began = Instant::now();
+    while entries_of(&url, "java-1", start, end).len() < 2
+        && began.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let java_3 = settled_entries(&url, "java-1", start, end);
+    let vault_lines = entries_of(&url, "vault-0", start, end);
+    kill(&mut a);
+    kill(&mut srv);
+    assert_eq!(
+        mailed,
+        [(nanos(2), "mail sent to [REDACTED] ok".to_owned())]
+    );
+    assert_eq!(
+        legacy_lines,
+        [(nanos(3), "docker cut this line".to_owned())]
+    );
+    assert_eq!(java_1, [], "nothing of the trace before it is complete");
+    assert_eq!(java_2, [], "nothing of the trace before it is complete");
+    let trace = "java.lang.IllegalStateException: boom\n\
+\tat shop.Cart.add(Cart.java:10)\n\
+\tat shop.Api.post(Api.java:20)\n\
+\tat shop.Main.run(Main.java:5)\n\
+Caused by: java.io.IOException: disk full\n\
+\t... 3 more";
+    assert_eq!(
+        java_3,
+        [
+            (nanos(10), trace.to_owned()),
+            (nanos(17), "INFO next request".to_owned())
+        ]
+    );
+    assert_eq!(vault_lines, [], "an excluded namespace reaches the server");
+}
