@@ -202,6 +202,14 @@ impl Stats {
         ] {
             let _ = writeln!(s, "kelp_agent_errors_total{{kind=\"{kind}\"}} {v}");
         }
+        // Multi-line joining and policy (`process.rs`): `kelp_agent_<name>_total`.
+        for (name, v) in crate::process::counters().snapshot() {
+            let _ = write!(
+                s,
+                "# HELP kelp_agent_{name}_total Processing on the node: {}.\n# TYPE kelp_agent_{name}_total counter\nkelp_agent_{name}_total {v}\n",
+                name.replace('_', " ")
+            );
+        }
         s.push_str("# HELP kelp_agent_file_lag_bytes Bytes of a container log not acknowledged yet.\n# TYPE kelp_agent_file_lag_bytes gauge\n");
         for (key, lag) in self.lag(pods_dir) {
             let _ = writeln!(

@@ -273,6 +273,8 @@ fn metrics_and_ready_answer() {
         "kelp_agent_errors_total{kind=\"bad_record\"} 1",
         "kelp_agent_retries_total 0",
         "kelp_agent_batches_in_flight 0",
+        "kelp_agent_records_redacted_total 0",
+        "kelp_agent_multiline_records_total 0",
         "kelp_agent_file_lag_bytes{file=\"shop_web-0_uid-0/app/0.log\"} 0",
     ] {
         assert!(metrics.contains(needle), "{needle} in {metrics}");
