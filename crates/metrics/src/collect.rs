@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use kelp_model::Timestamp;
+
 use crate::cgroup::{self, Skipped};
 use crate::error::MetricsError;
 use crate::mapping::{self, Joined, LogIndex};
@@ -45,15 +47,19 @@ pub struct Collection {
     pub skipped: Vec<Skipped>,
 }
 
-/// Reads the node, scans the pod cgroups and names them.
+/// Reads the node and the log tree, then the pod cgroups and the cgroups of containers
+/// that have a log, and names them.
 ///
 /// # Errors
 ///
 /// Those of [`node::read_node`], [`cgroup::scan`] and [`LogIndex::read`].
 pub fn collect(src: &Sources) -> Result<Collection, MetricsError> {
     let node = node::read_node(&src.cgroup_root, &src.proc_root)?;
-    let scan = cgroup::scan(&src.cgroup_root)?;
     let index = LogIndex::read(&src.pods_dir, &src.containers_dir)?;
+    // Containers without a log (the sandboxes) count at pod level only: not read.
+    let scan = cgroup::scan_filtered(&src.cgroup_root, &mut Timestamp::now, &|id| {
+        index.has_container(id)
+    })?;
     let joined = mapping::join(&scan, &index);
     Ok(Collection {
         node,
@@ -63,11 +69,13 @@ pub fn collect(src: &Sources) -> Result<Collection, MetricsError> {
 }
 
 impl Collection {
-    /// The batch metrics-server would decode from this node's `/metrics/resource`.
+    /// The batch metrics-server would decode from this node's `/metrics/resource`:
+    /// sample times cut to milliseconds as the kubelet prints them, so windows read
+    /// `15.004s` as metrics-server's do.
     pub fn to_batch(&self, node_name: &str) -> Batch {
         let node = Point {
-            start_time: kelp_model::Timestamp(0),
-            timestamp: self.node.time,
+            start_time: Timestamp(0),
+            timestamp: millis(self.node.time),
             cpu_ns: self.node.usage.cpu_ns,
             memory: self.node.usage.memory_working_set,
         };
@@ -85,8 +93,8 @@ impl Collection {
                         .iter()
                         .map(|c| {
                             let point = Point {
-                                start_time: c.start_time.unwrap_or(kelp_model::Timestamp(0)),
-                                timestamp: c.time,
+                                start_time: c.start_time.unwrap_or(Timestamp(0)),
+                                timestamp: millis(c.time),
                                 cpu_ns: c.usage.cpu_ns,
                                 memory: c.usage.memory_working_set,
                             };
@@ -97,4 +105,9 @@ impl Collection {
                 .collect(),
         }
     }
+}
+
+/// `t` cut to whole milliseconds.
+fn millis(t: Timestamp) -> Timestamp {
+    Timestamp(t.0 - t.0.rem_euclid(1_000_000))
 }

@@ -4,15 +4,15 @@
 //! has both (spec §2.1):
 //! - `/var/log/pods/<namespace>_<pod>_<uid>/<container>/<n>.log` names a pod by UID;
 //! - `/var/log/containers/<pod>_<namespace>_<container>-<id>.log` names a container by
-//!   id, and links to the pod tree file (its target gives the UID and restart count).
+//!   id (and namespace and pod, which must be those of the pod cgroup's UID).
 //!
-//! [`LogIndex::read`] builds both maps with `kelp-k8s`'s parsers, [`join`] puts names on
-//! a [`Scan`]. A container cgroup whose id has no log symlink (the pod sandbox, or a
+//! [`LogIndex::read`] builds both maps from two directory listings (no per-file system
+//! calls) with `kelp-k8s`'s parsers; [`join`] puts names on a [`Scan`]. A container cgroup whose id has no log symlink (the pod sandbox, or a
 //! container whose symlink is not written yet) keeps counting in the pod-level values and
 //! is listed in [`PodSample::unnamed`], not as a container.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kelp_k8s::path::{ContainerLogLink, PodLogPath};
 use kelp_model::Timestamp;
@@ -40,10 +40,6 @@ pub struct ContainerRef {
     pub pod: String,
     /// Container name.
     pub container: String,
-    /// Pod UID, when the symlink's target is a pod log path.
-    pub uid: Option<String>,
-    /// Restart count of the instance, when the target is a pod log path.
-    pub restart: Option<u32>,
 }
 
 /// Pods by UID and containers by id, as the log tree shows them.
@@ -64,31 +60,25 @@ impl LogIndex {
     /// [`MetricsError::Io`] when a directory cannot be listed.
     pub fn read(pods_dir: &Path, containers_dir: &Path) -> Result<Self, MetricsError> {
         let mut index = Self::default();
-        for pod_dir in list(pods_dir)? {
-            if let Some(pod) = pod_ref(&pod_dir) {
-                index.insert_pod(pod);
+        for name in list(pods_dir)? {
+            // The pod directory's name is checked by the pod log path parser, on a
+            // stand-in `<dir>/<container>/0.log` below it.
+            if let Ok(p) = PodLogPath::parse(&format!("{name}/c/0.log")) {
+                index.insert_pod(PodRef {
+                    namespace: p.namespace.into(),
+                    pod: p.pod.into(),
+                    uid: p.uid.into(),
+                });
             }
         }
-        for link in list(containers_dir)? {
-            let Some(name) = link.file_name().and_then(|n| n.to_str()) else {
+        for name in list(containers_dir)? {
+            let Ok(l) = ContainerLogLink::parse(&name) else {
                 continue;
             };
-            let Ok(l) = ContainerLogLink::parse(name) else {
-                continue;
-            };
-            let target = std::fs::read_link(&link).ok();
-            let parsed = target.as_deref().and_then(last_three).and_then(|rel| {
-                PodLogPath::parse(&rel)
-                    .ok()
-                    .filter(|p| p.namespace == l.namespace && p.pod == l.pod)
-                    .map(|p| (p.uid.to_owned(), p.restart))
-            });
             let names = ContainerRef {
                 namespace: l.namespace.into(),
                 pod: l.pod.into(),
                 container: l.container.into(),
-                uid: parsed.as_ref().map(|p| p.0.clone()),
-                restart: parsed.map(|p| p.1),
             };
             index.insert_container(l.container_id, l.truncated, names);
         }
@@ -111,6 +101,15 @@ impl LogIndex {
         }
     }
 
+    /// Whether some log names the container with this id (a cut symlink by prefix).
+    pub fn has_container(&self, id: &str) -> bool {
+        self.containers.contains_key(id)
+            || self
+                .truncated
+                .iter()
+                .any(|(prefix, _)| id.starts_with(prefix.as_str()))
+    }
+
     /// The pod with this UID.
     pub fn pod(&self, uid: &str) -> Option<&PodRef> {
         self.pods.get(uid)
@@ -119,11 +118,7 @@ impl LogIndex {
     /// The names of the container with this id, in the pod `pod` (a cut symlink matches
     /// by prefix, within that pod only).
     pub fn container(&self, id: &str, pod: &PodRef) -> Option<&ContainerRef> {
-        let same_pod = |c: &&ContainerRef| {
-            c.namespace == pod.namespace
-                && c.pod == pod.pod
-                && c.uid.as_ref().is_none_or(|u| *u == pod.uid)
-        };
+        let same_pod = |c: &&ContainerRef| c.namespace == pod.namespace && c.pod == pod.pod;
         self.containers.get(id).filter(same_pod).or_else(|| {
             self.truncated
                 .iter()
@@ -201,6 +196,8 @@ pub fn join(scan: &Scan, index: &LogIndex) -> Joined {
                 None => unnamed.push(c.id.clone()),
             }
         }
+        unnamed.extend(pod.unread.iter().cloned());
+        unnamed.sort();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         out.pods.push(PodSample {
             namespace: names.namespace.clone(),
@@ -218,42 +215,14 @@ pub fn join(scan: &Scan, index: &LogIndex) -> Joined {
     out
 }
 
-/// The entries of `dir`, sorted.
-fn list(dir: &Path) -> Result<Vec<PathBuf>, MetricsError> {
+/// The UTF-8 entry names of `dir`.
+fn list(dir: &Path) -> Result<Vec<String>, MetricsError> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| MetricsError::io(dir, e))? {
-        out.push(e.map_err(|e| MetricsError::io(dir, e))?.path());
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// The pod a pod log directory names, read from the first log file in it that parses.
-fn pod_ref(pod_dir: &Path) -> Option<PodRef> {
-    let pod_name = pod_dir.file_name()?.to_str()?;
-    for container in list(pod_dir).ok()? {
-        for file in list(&container).unwrap_or_default() {
-            let rel = last_three(&file)?;
-            if let Ok(p) = PodLogPath::parse(&rel) {
-                debug_assert!(rel.starts_with(pod_name));
-                return Some(PodRef {
-                    namespace: p.namespace.into(),
-                    pod: p.pod.into(),
-                    uid: p.uid.into(),
-                });
-            }
+        let e = e.map_err(|e| MetricsError::io(dir, e))?;
+        if let Ok(name) = e.file_name().into_string() {
+            out.push(name);
         }
     }
-    None
-}
-
-/// `<pod dir>/<container>/<file>`: the last three components of `path`.
-fn last_three(path: &Path) -> Option<String> {
-    let parts: Vec<&str> = path
-        .components()
-        .rev()
-        .take(3)
-        .map(|c| c.as_os_str().to_str())
-        .collect::<Option<_>>()?;
-    (parts.len() == 3).then(|| format!("{}/{}/{}", parts[2], parts[1], parts[0]))
+    Ok(out)
 }

@@ -5,20 +5,40 @@ use std::path::Path;
 
 use crate::error::MetricsError;
 
-/// Reads small kernel files into one reused buffer, so a collection allocates little.
+/// Reads small kernel files into one reused buffer, so a collection allocates little and
+/// spends three syscalls per file (open, one read, close; no `fstat` to size a buffer).
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl Reader {
-    /// The whole content of `path`.
+    /// The whole content of `path`, which must be UTF-8 (kernel files are ASCII).
     pub(crate) fn read(&mut self, path: &Path) -> Result<&str, MetricsError> {
-        self.buf.clear();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_string(&mut self.buf))
-            .map_err(|e| MetricsError::io(path, e))?;
-        Ok(&self.buf)
+        if self.buf.is_empty() {
+            self.buf.resize(16 * 1024, 0);
+        }
+        let mut f = std::fs::File::open(path).map_err(|e| MetricsError::io(path, e))?;
+        let mut len = 0;
+        loop {
+            if len == self.buf.len() {
+                self.buf.resize(len * 2, 0);
+            }
+            match f.read(&mut self.buf[len..]) {
+                Ok(0) => break,
+                // A short read is the end: regular files, kernfs and seq_file files (all
+                // of cgroupfs and /proc) fill the buffer while they have data. This
+                // saves the read that would return 0, a quarter of a file's syscalls.
+                Ok(n) if len + n < self.buf.len() => {
+                    len += n;
+                    break;
+                }
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(MetricsError::io(path, e)),
+            }
+        }
+        std::str::from_utf8(&self.buf[..len]).map_err(|_| MetricsError::parse(path, "not UTF-8"))
     }
 
     /// A file holding one unsigned integer (`memory.current`, `cpuacct.usage`).

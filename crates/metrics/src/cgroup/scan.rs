@@ -37,8 +37,10 @@ pub struct PodCgroup {
     pub usage: Usage,
     /// When the pod cgroup's files were read.
     pub time: Timestamp,
-    /// The container cgroups that could be read.
+    /// The container cgroups that were read.
     pub containers: Vec<ContainerCgroup>,
+    /// Ids of container cgroups the filter of [`scan_filtered`] passed over (unread).
+    pub unread: Vec<String>,
 }
 
 /// A pod or container cgroup left out of a scan, and why.
@@ -83,6 +85,21 @@ pub fn scan_with_clock(
     root: &Path,
     clock: &mut dyn FnMut() -> Timestamp,
 ) -> Result<Scan, MetricsError> {
+    scan_filtered(root, clock, &|_| true)
+}
+
+/// [`scan_with_clock`] reading only the container cgroups whose id `read_container`
+/// accepts; the others are listed in [`PodCgroup::unread`]. A collection passes the ids
+/// that have a log, so the sandboxes' files are not read (they count at pod level only).
+///
+/// # Errors
+///
+/// As [`scan`].
+pub fn scan_filtered(
+    root: &Path,
+    clock: &mut dyn FnMut() -> Timestamp,
+    read_container: &dyn Fn(&str) -> bool,
+) -> Result<Scan, MetricsError> {
     if !root.join("cgroup.controllers").is_file() {
         return Err(MetricsError::NotCgroupV2 { path: root.into() });
     }
@@ -94,6 +111,7 @@ pub fn scan_with_clock(
         driver,
         reader: Reader::default(),
         clock,
+        read_container,
         scan: Scan {
             driver,
             pods: Vec::new(),
@@ -119,6 +137,7 @@ struct Walk<'c> {
     driver: Driver,
     reader: Reader,
     clock: &'c mut dyn FnMut() -> Timestamp,
+    read_container: &'c dyn Fn(&str) -> bool,
     scan: Scan,
 }
 
@@ -137,10 +156,15 @@ impl Walk<'_> {
             Err(error) => return self.scan.skipped.push(Skipped { path, error }),
         };
         let mut containers = Vec::new();
+        let mut unread = Vec::new();
         for (name, dir) in children {
             let Some((runtime, id)) = container_dir(self.driver, &name) else {
                 continue;
             };
+            if !(self.read_container)(id) {
+                unread.push(id.to_owned());
+                continue;
+            }
             match read_v2(&mut self.reader, &dir) {
                 Ok(usage) => containers.push(ContainerCgroup {
                     id: id.to_owned(),
@@ -153,6 +177,7 @@ impl Walk<'_> {
             }
         }
         containers.sort_by(|a, b| a.id.cmp(&b.id));
+        unread.sort();
         self.scan.pods.push(PodCgroup {
             uid,
             qos,
@@ -160,6 +185,7 @@ impl Walk<'_> {
             usage,
             time,
             containers,
+            unread,
         });
     }
 }
