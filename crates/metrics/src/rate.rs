@@ -95,6 +95,9 @@ pub enum RateError {
     /// The cumulative CPU counter went down.
     #[error("unexpected decrease in cumulative CPU usage value")]
     CpuDecreased,
+    /// The last point is not newer than the previous one (never from [`Storage`]).
+    #[error("last point is not newer than the previous one")]
+    EmptyWindow,
 }
 
 type PodKey = (String, String);
@@ -276,7 +279,10 @@ pub fn rate(last: &Point, prev: &Point) -> Result<Rate, RateError> {
     if last.cpu_ns < prev.cpu_ns {
         return Err(RateError::CpuDecreased);
     }
-    let window = last.timestamp.0 - prev.timestamp.0;
+    let window = last.timestamp.0.saturating_sub(prev.timestamp.0);
+    if window <= 0 {
+        return Err(RateError::EmptyWindow);
+    }
     // Go's Duration.Seconds(), then float64 division and a truncating conversion.
     let secs = (window / 1_000_000_000) as f64 + (window % 1_000_000_000) as f64 / 1e9;
     let cpu = (last.cpu_ns - prev.cpu_ns) as f64 / secs;

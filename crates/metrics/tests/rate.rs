@@ -2,6 +2,7 @@
 
 use kelp_metrics::rate::{rate, Batch, PodPoints, Point, RateError, Storage};
 use kelp_model::{GoDuration, Timestamp};
+use proptest::prelude::*;
 
 const S: i64 = 1_000_000_000;
 
@@ -193,4 +194,36 @@ fn restart_resets_history_and_fresh_containers_get_a_synthetic_point() {
         pods: vec![pod("web2", &[("web", fresh)])],
     });
     assert!(s.pod("shop", "web2").is_none());
+}
+
+fn any_point() -> impl Strategy<Value = Point> {
+    (any::<i64>(), any::<i64>(), any::<u64>(), any::<u64>()).prop_map(|(s, t, cpu_ns, memory)| {
+        Point {
+            start_time: Timestamp(s),
+            timestamp: Timestamp(t),
+            cpu_ns,
+            memory,
+        }
+    })
+}
+
+proptest! {
+    /// Any points, any order: a rate or an error, never a panic (no overflow either).
+    #[test]
+    fn rate_is_total(last in any_point(), prev in any_point()) {
+        if let Ok(r) = rate(&last, &prev) {
+            prop_assert!(r.window.as_nanos() > 0);
+            prop_assert_eq!(r.memory, last.memory);
+        }
+    }
+
+    /// Storage over random batches of one node and one pod never panics.
+    #[test]
+    fn storage_is_total(points in proptest::collection::vec((any_point(), any_point()), 0..20)) {
+        let mut s = storage();
+        for (n, c) in points {
+            s.store(&Batch { nodes: vec![("n".into(), n)], pods: vec![pod("p", &[("c", c)])] });
+            let _ = (s.nodes(), s.pods());
+        }
+    }
 }
