@@ -1,0 +1,215 @@
+//! Walking `kubepods` and reading every pod and container cgroup.
+
+use std::path::{Path, PathBuf};
+
+use kelp_model::Timestamp;
+
+use super::files::{read_v2, Reader, Usage};
+use super::names::{container_dir, pod_dir, qos_dir, Driver, Qos, Runtime};
+use crate::error::MetricsError;
+
+/// One container cgroup inside a pod cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerCgroup {
+    /// The runtime's container id, 64 lowercase hex digits.
+    pub id: String,
+    /// Which runtime's naming the cgroup has.
+    pub runtime: Runtime,
+    /// Cumulative CPU and working set.
+    pub usage: Usage,
+    /// When the files were read.
+    pub time: Timestamp,
+    /// The cgroup directory's modification time, which the runtime sets when it creates
+    /// the cgroup: Kelp's stand-in for the container's start time (restart detection).
+    pub start_time: Option<Timestamp>,
+}
+
+/// One pod cgroup and its container cgroups (the sandbox's included), sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodCgroup {
+    /// The pod UID with its dashes (systemd's `_` turned back into `-`).
+    pub uid: String,
+    /// The QoS class, from the cgroup's level.
+    pub qos: Qos,
+    /// The pod cgroup directory.
+    pub path: PathBuf,
+    /// The pod cgroup's own values: all its containers, the sandbox included.
+    pub usage: Usage,
+    /// When the pod cgroup's files were read.
+    pub time: Timestamp,
+    /// The container cgroups that were read.
+    pub containers: Vec<ContainerCgroup>,
+    /// Ids of container cgroups the filter of [`scan_filtered`] passed over (unread).
+    pub unread: Vec<String>,
+}
+
+/// A pod or container cgroup left out of a scan, and why.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The cgroup directory.
+    pub path: PathBuf,
+    /// What could not be read.
+    pub error: MetricsError,
+}
+
+/// What one scan of a cgroup root found.
+#[derive(Debug)]
+pub struct Scan {
+    /// The driver the `kubepods` directory's name shows.
+    pub driver: Driver,
+    /// Pod cgroups, sorted by UID.
+    pub pods: Vec<PodCgroup>,
+    /// Cgroups that were found but could not be read.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Scans the cgroup v2 hierarchy at `root` (normally [`super::DEFAULT_ROOT`]); samples
+/// are stamped with the wall clock.
+///
+/// # Errors
+///
+/// [`MetricsError::NotCgroupV2`] when `root` has no `cgroup.controllers`,
+/// [`MetricsError::NoKubepods`] when there is no `kubepods.slice` or `kubepods`, and
+/// [`MetricsError::Io`] when a `kubepods` or QoS directory cannot be listed. Unreadable
+/// pods and containers are not errors: they are listed in [`Scan::skipped`].
+pub fn scan(root: &Path) -> Result<Scan, MetricsError> {
+    scan_with_clock(root, &mut Timestamp::now)
+}
+
+/// [`scan`] with the clock that stamps each sample (tests pass a fixed one).
+///
+/// # Errors
+///
+/// As [`scan`].
+pub fn scan_with_clock(
+    root: &Path,
+    clock: &mut dyn FnMut() -> Timestamp,
+) -> Result<Scan, MetricsError> {
+    scan_filtered(root, clock, &|_| true)
+}
+
+/// [`scan_with_clock`] reading only the container cgroups whose id `read_container`
+/// accepts; the others are listed in [`PodCgroup::unread`]. A collection passes the ids
+/// that have a log, so the sandboxes' files are not read (they count at pod level only).
+///
+/// # Errors
+///
+/// As [`scan`].
+pub fn scan_filtered(
+    root: &Path,
+    clock: &mut dyn FnMut() -> Timestamp,
+    read_container: &dyn Fn(&str) -> bool,
+) -> Result<Scan, MetricsError> {
+    if !root.join("cgroup.controllers").is_file() {
+        return Err(MetricsError::NotCgroupV2 { path: root.into() });
+    }
+    let driver = [Driver::Systemd, Driver::Cgroupfs]
+        .into_iter()
+        .find(|d| root.join(d.top_dir()).is_dir())
+        .ok_or_else(|| MetricsError::NoKubepods { path: root.into() })?;
+    let mut walk = Walk {
+        driver,
+        reader: Reader::default(),
+        clock,
+        read_container,
+        scan: Scan {
+            driver,
+            pods: Vec::new(),
+            skipped: Vec::new(),
+        },
+    };
+    let top = root.join(driver.top_dir());
+    for (name, path) in subdirs(&top)? {
+        if let Some(qos) = qos_dir(driver, &name) {
+            for (name, path) in subdirs(&path)? {
+                walk.pod(qos, &name, path);
+            }
+        } else {
+            walk.pod(Qos::Guaranteed, &name, path);
+        }
+    }
+    let mut scan = walk.scan;
+    scan.pods.sort_by(|a, b| a.uid.cmp(&b.uid));
+    Ok(scan)
+}
+
+struct Walk<'c> {
+    driver: Driver,
+    reader: Reader,
+    clock: &'c mut dyn FnMut() -> Timestamp,
+    read_container: &'c dyn Fn(&str) -> bool,
+    scan: Scan,
+}
+
+impl Walk<'_> {
+    fn pod(&mut self, qos: Qos, name: &str, path: PathBuf) {
+        let Some(uid) = pod_dir(self.driver, qos, name) else {
+            return;
+        };
+        let usage = match read_v2(&mut self.reader, &path) {
+            Ok(u) => u,
+            Err(error) => return self.scan.skipped.push(Skipped { path, error }),
+        };
+        let time = (self.clock)();
+        let children = match subdirs(&path) {
+            Ok(c) => c,
+            Err(error) => return self.scan.skipped.push(Skipped { path, error }),
+        };
+        let mut containers = Vec::new();
+        let mut unread = Vec::new();
+        for (name, dir) in children {
+            let Some((runtime, id)) = container_dir(self.driver, &name) else {
+                continue;
+            };
+            if !(self.read_container)(id) {
+                unread.push(id.to_owned());
+                continue;
+            }
+            match read_v2(&mut self.reader, &dir) {
+                Ok(usage) => containers.push(ContainerCgroup {
+                    id: id.to_owned(),
+                    runtime,
+                    usage,
+                    time: (self.clock)(),
+                    start_time: modified(&dir),
+                }),
+                Err(error) => self.scan.skipped.push(Skipped { path: dir, error }),
+            }
+        }
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        unread.sort();
+        self.scan.pods.push(PodCgroup {
+            uid,
+            qos,
+            path,
+            usage,
+            time,
+            containers,
+            unread,
+        });
+    }
+}
+
+/// The subdirectories of `dir` as (UTF-8 name, path); other names cannot be Kubernetes
+/// cgroups and are passed over.
+fn subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, MetricsError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| MetricsError::io(dir, e))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| MetricsError::io(dir, e))?;
+        // cgroupfs has no symlinks; a directory is what a cgroup is.
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Ok(name) = entry.file_name().into_string() {
+            out.push((name, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+fn modified(dir: &Path) -> Option<Timestamp> {
+    let t = std::fs::metadata(dir).ok()?.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(Timestamp(i64::try_from(d.as_nanos()).ok()?))
+}
