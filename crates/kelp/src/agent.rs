@@ -18,6 +18,12 @@ Examples:
   # Against `kelp simulate --root /tmp/node` and a local `kelp server`:
   kelp agent --pods-dir /tmp/node/var/log/pods --state-dir /tmp/agent
 
+  # Sidecar: an app's files in a shared volume, with static labels (no pod logs):
+  kelp agent --files '/shared/logs/*.log' --label job=shop --label app=api
+
+  # Pod logs and the node's own log files:
+  kelp agent --pods-dir /var/log/pods --node-logs '/var/log/*.log'
+
 Config file keys (all optional; flags override them): pods_dir, state_dir, server, node_name.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json (docs/agent.md).";
@@ -40,6 +46,32 @@ pub struct AgentArgs {
     /// The `node` label [default: $NODE_NAME or the host name].
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
+    /// Also ship the plain-text files matching GLOB (wildcards in the file name only),
+    /// labelled `job` (default `files`), `filename`, `node` and every --label. Without
+    /// --pods-dir, pod logs are not read (sidecar mode).
+    #[arg(long, value_name = "GLOB")]
+    files: Vec<String>,
+    /// Also ship node log files matching GLOB, e.g. '/var/log/*.log' (logrotate `create`
+    /// and `copytruncate` are followed); `job` defaults to `varlogs`.
+    #[arg(long, value_name = "GLOB")]
+    node_logs: Vec<String>,
+    /// A static label NAME=VALUE of --files and --node-logs lines (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    label: Vec<String>,
+    /// At most this many rotated-away or deleted files held open; past it the oldest is
+    /// let go of and its lines are reported lost [default: 512].
+    #[arg(long, value_name = "N")]
+    max_held_files: Option<usize>,
+    /// At most this much disk (e.g. 2Gi) held by such files [default: 4Gi].
+    #[arg(long, value_name = "SIZE")]
+    max_held_bytes: Option<String>,
+    /// Discover by polling only, without inotify.
+    #[arg(long)]
+    no_inotify: bool,
+    /// Events held between the inotify thread and the reader before they count as an
+    /// overflow (tests use a tiny queue to exercise the overflow path).
+    #[arg(long, value_name = "N", hide = true)]
+    event_queue: Option<usize>,
 }
 
 /// The config file.
@@ -72,7 +104,10 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
-    let config = AgentConfig::new(
+    let read_pods = args.pods_dir.is_some()
+        || file.pods_dir.is_some()
+        || (args.files.is_empty() && args.node_logs.is_empty());
+    let mut config = AgentConfig::new(
         args.pods_dir
             .or(file.pods_dir)
             .unwrap_or_else(|| "/var/log/pods".into()),
@@ -84,6 +119,34 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "http://127.0.0.1:3100".into()),
         node,
     );
+    config.read_pods = read_pods;
+    for glob in &args.files {
+        config
+            .files
+            .push(kelp_agent::FileSource::new(glob, &args.label, "files")?);
+    }
+    for glob in &args.node_logs {
+        config
+            .files
+            .push(kelp_agent::FileSource::new(glob, &args.label, "varlogs")?);
+    }
+    if !args.label.is_empty() && config.files.is_empty() {
+        anyhow::bail!("--label applies to --files and --node-logs, and neither is given");
+    }
+    if let Some(n) = args.max_held_files {
+        anyhow::ensure!(n >= 1, "--max-held-files must be at least 1");
+        config.max_held_files = n;
+    }
+    if let Some(size) = &args.max_held_bytes {
+        config.max_held_bytes = kelp_model::ByteSize::parse(size)
+            .with_context(|| format!("--max-held-bytes {size:?}"))?
+            .as_u64();
+    }
+    config.inotify = !args.no_inotify;
+    if let Some(n) = args.event_queue {
+        anyhow::ensure!(n >= 1, "--event-queue must be at least 1");
+        config.event_queue = n;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -94,9 +157,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the signal handler")?;
+    let mut reading: Vec<String> = config.files.iter().map(|f| f.glob.to_string()).collect();
+    if config.read_pods {
+        reading.insert(0, config.pods_dir.display().to_string());
+    }
     eprintln!(
         "kelp agent reading {} and sending to {}",
-        config.pods_dir.display(),
+        reading.join(", "),
         config.server
     );
     kelp_agent::run(&config, stop)?;
