@@ -575,10 +575,12 @@ impl Chain {
         }
         tracing::info!(file = %front.name.display(), offset = front.offset, len = meta.len(), "file truncated in place; reading it again from its start");
         front.offset = 0;
-        front.head.clear();
+        let old = std::mem::take(&mut front.head);
         front.last_data = now;
         self.buf.clear();
         self.waiting = [None, None];
+        // logrotate's copy has the old first bytes: known, not a generation to queue.
+        self.remember(old);
         true
     }
 

@@ -633,6 +633,10 @@ impl<'a> Reader<'a> {
             self.losses.shed_bytes += shed.bytes;
             self.losses.shed_lines += shed.lines;
             self.dirty.insert(key);
+            if shed.bytes == 0 {
+                tracing::debug!(file = %shed.name.display(), "held file let go of, read to its end");
+                continue;
+            }
             tracing::warn!(
                 file = %shed.name.display(),
                 bytes = shed.bytes,
