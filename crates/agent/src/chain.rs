@@ -312,6 +312,12 @@ impl Chain {
     }
 
     fn queue(&mut self, s: Source) {
+        // The file queued last so far is rotated away from now on: its `rotate_wait`
+        // counts from this moment, not from its last byte (which may be long ago for a
+        // quiet writer that still holds its descriptor, as under logrotate `create`).
+        if let Some(prev) = self.sources.back_mut() {
+            prev.last_data = prev.last_data.max(s.last_data);
+        }
         self.sources.push_back(s);
     }
 
@@ -927,6 +933,40 @@ mod tests {
             .write_all((long('b') + &long('c')).as_bytes())
             .unwrap();
         assert_eq!(all_lines(&mut chain), ["b".repeat(100), "c".repeat(100)]);
+    }
+
+    #[test]
+    fn a_quiet_file_rotated_away_still_gets_its_late_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("app.log");
+        std::fs::write(&live, "1\n").unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::from_secs(1),
+        };
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut chain = Chain::open_as(Format::Plain, live.clone(), &[], None, timing, t0);
+        let mut got = Vec::new();
+        let mut poll = |chain: &mut Chain, at: Instant| {
+            chain.poll(at, &mut |o| {
+                got.push(String::from_utf8_lossy(o.line.content).into_owned())
+            });
+        };
+        poll(&mut chain, t0);
+        // Quiet for a minute, then logrotate `create`: the writer still holds the old
+        // file and writes once more after the new file appeared.
+        let mut writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap();
+        std::fs::rename(&live, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&live, "2\n").unwrap();
+        poll(&mut chain, t0 + s(60));
+        writer.write_all(b"late\n").unwrap();
+        poll(&mut chain, t0 + s(60) + Duration::from_millis(500));
+        poll(&mut chain, t0 + s(62));
+        poll(&mut chain, t0 + s(62));
+        assert_eq!(got, ["1", "late", "2"]);
     }
 
     #[test]
