@@ -46,8 +46,8 @@ pub struct AgentConfig {
     pub read_pods: bool,
     /// Plain-text files to ship besides pod logs (`--files`, `--node-logs`).
     pub files: Vec<FileSource>,
-    /// How often everything is listed again (the safety net under inotify; the only
-    /// discovery without it).
+    /// How often everything is listed again: the safety net under inotify (without it,
+    /// discovery's only means, at least every 500 ms).
     pub scan_interval: Duration,
     /// How long the reader waits for an event while files are in rotation, and between
     /// polls when inotify is unavailable.
@@ -90,9 +90,9 @@ impl AgentConfig {
             node,
             read_pods: true,
             files: Vec::new(),
-            scan_interval: Duration::from_secs(1),
+            scan_interval: Duration::from_secs(5),
             poll_interval: Duration::from_millis(10),
-            idle_poll_interval: Duration::from_secs(1),
+            idle_poll_interval: Duration::from_secs(2),
             event_queue: 16 * 1024,
             inotify: true,
             max_held_files: 512,

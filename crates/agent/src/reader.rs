@@ -143,7 +143,7 @@ impl<'a> Reader<'a> {
                     "inotify events lost (queue overflow); rescanning everything"
                 );
                 self.scan(now);
-                next_scan = now + self.config.scan_interval;
+                next_scan = now + self.scan_interval();
                 next_full_poll = now;
             }
             if !alive {
@@ -156,7 +156,7 @@ impl<'a> Reader<'a> {
                     .is_none_or(|t| now.saturating_duration_since(t) >= MIN_RESCAN);
             if now >= next_scan || soon {
                 self.scan(now);
-                next_scan = now + self.config.scan_interval;
+                next_scan = now + self.scan_interval();
             }
             let full = self.watcher.is_none() || now >= next_full_poll;
             if full {
@@ -218,10 +218,14 @@ impl<'a> Reader<'a> {
             if waited && self.pending.is_none() && !self.send(tx, false) {
                 return Ok(());
             }
-            if !progress {
+            // Busy or not, the events are taken every round: a new generation must be
+            // opened on its create event even while other chains have a backlog.
+            events = if progress {
+                self.wait(Duration::ZERO)
+            } else {
                 let timeout = self.idle_timeout(now, next_scan, next_full_poll);
-                events = self.wait(timeout);
-            }
+                self.wait(timeout)
+            };
         }
         if let Some(batch) = self.pending.take() {
             if tx.send(batch).is_err() {
@@ -230,6 +234,14 @@ impl<'a> Reader<'a> {
         }
         self.send(tx, true);
         Ok(())
+    }
+
+    /// The rescan interval: as configured under inotify, at most 500 ms without it.
+    fn scan_interval(&self) -> Duration {
+        match self.watcher {
+            Some(_) => self.config.scan_interval,
+            None => self.config.scan_interval.min(Duration::from_millis(500)),
+        }
     }
 
     /// How long to wait for an event when nothing was read: until the next timer, or a
@@ -281,6 +293,15 @@ impl<'a> Reader<'a> {
             };
             let path = e.dir.join(name);
             match e.level {
+                Level::Ancestor => {
+                    // Only a step toward a directory the agent reads counts.
+                    let toward = |d: &Path| d.starts_with(&path);
+                    let wanted = (self.config.read_pods && toward(&self.config.pods_dir))
+                        || self.config.files.iter().any(|f| toward(f.glob.dir()));
+                    if e.mask.intersects(came) && wanted {
+                        self.scan_soon = true;
+                    }
+                }
                 Level::Pods | Level::Pod => {
                     if e.mask.intersects(came) && e.mask.contains(EventMask::ISDIR) {
                         if e.level == Level::Pods {
@@ -450,9 +471,7 @@ impl<'a> Reader<'a> {
         self.scan_soon = false;
         if self.config.read_pods {
             let pods_dir = self.config.pods_dir.clone();
-            if let Some(w) = &mut self.watcher {
-                w.watch(&pods_dir, Level::Pods);
-            }
+            self.watch_or_ancestor(&pods_dir, Level::Pods);
             let mut seen = HashSet::new();
             for pod in subdirs(&pods_dir) {
                 seen.extend(self.scan_pod(&pod, now));
@@ -465,6 +484,30 @@ impl<'a> Reader<'a> {
             self.done.retain(|k| k.starts_with('/') || seen.contains(k));
         }
         self.scan_files(now);
+    }
+
+    /// Watches `dir` as `level`; when it does not exist (yet), watches its nearest
+    /// existing ancestor instead, so its creation triggers a rescan at once rather than
+    /// at the next periodic one.
+    fn watch_or_ancestor(&mut self, dir: &Path, level: Level) {
+        let Some(w) = &mut self.watcher else {
+            return;
+        };
+        if w.watch(dir, level) {
+            return;
+        }
+        let mut up = dir.parent();
+        while let Some(a) = up {
+            if a.is_dir() {
+                w.watch(a, Level::Ancestor);
+                // Created between the failed watch and now: look again soon.
+                if dir.is_dir() {
+                    self.scan_soon = true;
+                }
+                return;
+            }
+            up = a.parent();
+        }
     }
 
     /// Watches and lists one pod directory; the container logs seen.
@@ -556,10 +599,16 @@ impl<'a> Reader<'a> {
             return;
         }
         let mut seen = HashSet::new();
+        let dirs: Vec<PathBuf> = self
+            .config
+            .files
+            .iter()
+            .map(|s| s.glob.dir().to_owned())
+            .collect();
+        for dir in dirs {
+            self.watch_or_ancestor(&dir, Level::Files);
+        }
         for source in &self.config.files {
-            if let Some(w) = &mut self.watcher {
-                w.watch(source.glob.dir(), Level::Files);
-            }
             for path in source.glob.list() {
                 let key = path.to_string_lossy().into_owned();
                 if !seen.insert(key.clone())

@@ -31,6 +31,9 @@ pub(crate) enum Level {
     Container,
     /// A directory holding files of a glob source.
     Files,
+    /// The nearest existing ancestor of a directory to read that does not exist yet:
+    /// anything created in it means "rescan now".
+    Ancestor,
 }
 
 /// One event, with the watched directory it happened in.
@@ -56,7 +59,7 @@ fn mask(level: Level) -> WatchMask {
         | WatchMask::MOVE_SELF
         | WatchMask::ONLYDIR;
     match level {
-        Level::Pods | Level::Pod => dirs,
+        Level::Pods | Level::Pod | Level::Ancestor => dirs,
         Level::Container | Level::Files => dirs | WatchMask::MODIFY,
     }
 }
