@@ -43,6 +43,12 @@ struct Tracked {
     /// Whether a newer instance of the container exists, or the pod is gone (for a file
     /// source: the file is gone).
     over: bool,
+    /// Whether a newer instance of the container exists: then this one is dead and its
+    /// files complete (the runtime flushed its last partial record when it exited), so
+    /// its dangling partial line is flushed after `rotate_wait` rather than `finish_wait`
+    /// (an agent restarted often must still get to flush it before the kubelet's GC
+    /// deletes the files).
+    newer: bool,
     kind: Kind,
 }
 
@@ -379,6 +385,11 @@ impl<'a> Reader<'a> {
         let Some(t) = self.chains.get_mut(key) else {
             return false;
         };
+        let finish_wait = if t.newer {
+            self.config.finish_wait.min(self.config.rotate_wait)
+        } else {
+            self.config.finish_wait
+        };
         let (batch, index, bytes, since) = (
             &mut self.batch,
             &mut self.index,
@@ -406,10 +417,7 @@ impl<'a> Reader<'a> {
             });
         };
         let progress = t.chain.poll(now, &mut emit);
-        let quiet = t
-            .chain
-            .idle_for(now)
-            .is_some_and(|d| d >= self.config.finish_wait);
+        let quiet = t.chain.idle_for(now).is_some_and(|d| d >= finish_wait);
         if t.over && quiet {
             t.chain.finish(&mut emit);
             self.done.insert(key.to_owned());
@@ -553,6 +561,7 @@ impl<'a> Reader<'a> {
             let newer =
                 restart_of(t.chain.live()).is_some_and(|(_, n)| newest.is_some_and(|m| m > n));
             t.over = newer || !listing.contains_key(key);
+            t.newer = newer;
             if let Some((_, rotated)) = listing.get(key) {
                 let adopted = t.chain.adopt_rotated(rotated, now);
                 if adopted > 0 {
@@ -584,6 +593,7 @@ impl<'a> Reader<'a> {
                     labels,
                     metadata,
                     over,
+                    newer: over,
                     kind: Kind::Pod,
                 },
             );
@@ -637,6 +647,7 @@ impl<'a> Reader<'a> {
                         labels: [labels.clone(), labels],
                         metadata: Vec::new(),
                         over: false,
+                        newer: false,
                         kind: Kind::File,
                     },
                 );

@@ -142,9 +142,26 @@ fn run(kills: u32) {
     let secs = 4 + kills / 2;
     let mut sim = simulate(&root, &ledger, &secs.to_string());
     let mut a = agent(&root, &state, &url);
-    let period = Duration::from_millis(u64::from(secs) * 1000 / u64::from(kills + 1));
+    let period = u64::from(secs) * 1000 / u64::from(kills + 1);
+    // Kills at random moments: each wait is 10–190 % of the even period, from a seed
+    // printed so a failure can be replayed (`KELP_KILL_SEED`).
+    let mut seed: u64 = std::env::var("KELP_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+                .into()
+        });
+    eprintln!("KELP_KILL_SEED={seed}");
     for _ in 0..kills {
-        std::thread::sleep(period);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let jitter = 10 + (seed >> 33) % 181;
+        std::thread::sleep(Duration::from_millis(period * jitter / 100));
         kill(&mut a);
         a = agent(&root, &state, &url);
     }
