@@ -134,6 +134,7 @@ impl<'a> Reader<'a> {
         }
         let mut next_scan = Instant::now();
         let mut next_full_poll = Instant::now();
+        let mut next_bound = Instant::now();
         let mut events = Vec::new();
         while !stop.load(Ordering::SeqCst) {
             let now = Instant::now();
@@ -164,10 +165,13 @@ impl<'a> Reader<'a> {
                 self.scan(now);
                 next_scan = now + self.scan_interval();
             }
+            if now >= next_bound {
+                next_bound = now + self.config.idle_poll_interval;
+                self.enforce_held_bound();
+            }
             let full = self.watcher.is_none() || now >= next_full_poll;
             if full {
                 next_full_poll = now + self.config.idle_poll_interval;
-                self.enforce_held_bound();
             }
             if let Some(batch) = self.pending.take() {
                 match tx.try_send(batch) {
