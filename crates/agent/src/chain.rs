@@ -2,11 +2,12 @@
 //! decoded (CRI, or docker json-file when a file starts with `{`) and joined, with the
 //! resume point a checkpoint needs.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flate2::read::MultiGzDecoder;
@@ -24,6 +25,12 @@ const READS_PER_POLL: usize = 16;
 /// Records longer than this without a `\n` are cut (containerd writes at most 16 KiB of
 /// content per record, so this never happens on a healthy node).
 const MAX_RECORD: usize = 1 << 20;
+/// Heads of the files a chain let go of, remembered so the rescan does not queue them
+/// again (the kubelet keeps at most `containerLogMaxFiles` files, 5 by default).
+const HISTORY: usize = 64;
+
+/// Opening order of every source, process-wide: "the oldest held file" across chains.
+static OPENED: AtomicU64 = AtomicU64::new(0);
 
 enum Reader {
     Plain(File),
@@ -39,6 +46,8 @@ struct Source {
     offset: u64,
     last_data: Instant,
     name: PathBuf,
+    /// When it was opened, in [`OPENED`] order.
+    seq: u64,
 }
 
 impl Source {
@@ -65,11 +74,33 @@ impl Source {
             offset: 0,
             last_data: now,
             name: path.to_owned(),
+            seq: OPENED.fetch_add(1, Ordering::Relaxed),
         })
     }
 
     fn is_gz(&self) -> bool {
         matches!(self.reader, Reader::Gz(_))
+    }
+
+    fn file(&self) -> &File {
+        match &self.reader {
+            Reader::Plain(f) => f,
+            Reader::Gz(d) => d.get_ref(),
+        }
+    }
+
+    /// Completes the head of a plain file opened while it held fewer than
+    /// [`HEAD_BYTES`] bytes, through the descriptor.
+    fn refresh_head(&mut self) {
+        if let Reader::Plain(f) = &self.reader {
+            if self.head.len() < HEAD_BYTES {
+                let mut head = vec![0; HEAD_BYTES];
+                if let Ok(n) = read_full_at(f, &mut head) {
+                    head.truncate(n);
+                    self.head = head;
+                }
+            }
+        }
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -177,20 +208,20 @@ impl LineStart<'_> {
 
 /// How a file's records are encoded, told by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+enum Encoding {
     /// `<time> <stream> <tag> <content>` (containerd, CRI-O).
     Cri,
     /// `{"log":"…","stream":"…","time":"…"}` (docker's json-file, through cri-dockerd).
     Docker,
 }
 
-impl Format {
+impl Encoding {
     /// A docker json-file line starts with `{`; a CRI record with a digit.
     fn of(first_byte: Option<u8>) -> Self {
         if first_byte == Some(b'{') {
-            Format::Docker
+            Encoding::Docker
         } else {
-            Format::Cri
+            Encoding::Cri
         }
     }
 }
@@ -219,6 +250,41 @@ pub(crate) struct Chain {
     /// Records that did not parse.
     pub(crate) bad_records: u64,
     timing: ChainTiming,
+    /// How the bytes are cut into lines.
+    format: Format,
+    /// Heads of files let go of (drained, skipped at a resume, or shed), newest last.
+    history: VecDeque<Vec<u8>>,
+    /// Rotated files already looked at by [`Chain::adopt_rotated`], with their identity.
+    classified: HashMap<PathBuf, FileId>,
+}
+
+/// How a chain's bytes become lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// CRI records (`<ts> <stream> <P|F> <content>`), joined across partials.
+    Cri,
+    /// Plain lines, as an application writes them into a file; stamped when read.
+    Plain,
+}
+
+/// A file let go of unread because of the bound on held files.
+#[derive(Debug)]
+pub(crate) struct Shed {
+    /// The name it was opened under.
+    pub(crate) name: PathBuf,
+    /// Bytes not read (uncompressed for a `.gz`).
+    pub(crate) bytes: u64,
+    /// `\n`-terminated lines (records) among them.
+    pub(crate) lines: u64,
+}
+
+/// One held file, as the bound on held files sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held {
+    /// Opening order: lower is older.
+    pub(crate) seq: u64,
+    /// Its size on disk.
+    pub(crate) bytes: u64,
 }
 
 impl Chain {
@@ -226,6 +292,18 @@ impl Chain {
     /// starts at that checkpoint when one of the files is the checkpointed one; otherwise
     /// (and when the file is gone) at the oldest file's beginning.
     pub(crate) fn open(
+        live: PathBuf,
+        rotated: &[PathBuf],
+        resume: Option<&Mark>,
+        timing: ChainTiming,
+        now: Instant,
+    ) -> Self {
+        Self::open_as(Format::Cri, live, rotated, resume, timing, now)
+    }
+
+    /// [`Chain::open`] for a given format.
+    pub(crate) fn open_as(
+        format: Format,
         live: PathBuf,
         rotated: &[PathBuf],
         resume: Option<&Mark>,
@@ -245,6 +323,9 @@ impl Chain {
             sent: resume.cloned(),
             bad_records: 0,
             timing,
+            format,
+            history: VecDeque::new(),
+            classified: HashMap::new(),
         };
         for path in ordered(rotated) {
             let opened = Source::open(&path, now).or_else(|e| {
@@ -265,7 +346,10 @@ impl Chain {
         chain.refresh(now);
         if let Some(mark) = resume {
             if let Some(i) = chain.sources.iter().position(|s| s.matches(mark)) {
-                chain.sources.drain(..i);
+                let older: Vec<Source> = chain.sources.drain(..i).collect();
+                for s in older {
+                    chain.remember(s.head);
+                }
                 let ok = chain.sources[0].skip_to(mark.offset).is_ok();
                 if !ok {
                     tracing::warn!(path = %chain.live.display(), "cannot resume; rereading");
@@ -278,7 +362,162 @@ impl Chain {
     }
 
     fn queue(&mut self, s: Source) {
+        // The file queued last so far is rotated away from now on: its `rotate_wait`
+        // counts from this moment, not from its last byte (which may be long ago for a
+        // quiet writer that still holds its descriptor, as under logrotate `create`).
+        if let Some(prev) = self.sources.back_mut() {
+            prev.last_data = prev.last_data.max(s.last_data);
+        }
         self.sources.push_back(s);
+    }
+
+    /// Remembers the head of a file let go of, so the rescan does not queue it again.
+    fn remember(&mut self, head: Vec<u8>) {
+        if head.is_empty() || self.history.contains(&head) {
+            return;
+        }
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(head);
+    }
+
+    /// Whether the file at `path` (a rotated file of this chain) is one the chain holds,
+    /// and where in the queue.
+    fn held_index(&self, path: &Path) -> Option<usize> {
+        let gz = path.extension().is_some_and(|e| e == "gz");
+        if !gz {
+            let id = FileId::of(&std::fs::metadata(path).ok()?);
+            return self.sources.iter().position(|s| !s.is_gz() && s.id == id);
+        }
+        let head = read_head(path).ok()?;
+        self.sources
+            .iter()
+            .position(|s| !head.is_empty() && s.head == head)
+    }
+
+    /// Queues the rotated files (`rotated`, this chain's `N.log.<stamp>[.gz]` on disk now)
+    /// that the chain never opened: generations created and rotated away before the chain
+    /// saw the live path name them. A file is known when the chain holds it (same inode,
+    /// or the same head for a `.gz`) or let go of it (its head is in the history, which
+    /// also holds the files before the checkpoint). A new one is queued in rotation order,
+    /// never before a front file already being read. Returns how many were queued.
+    pub(crate) fn adopt_rotated(&mut self, rotated: &[PathBuf], now: Instant) -> usize {
+        let files = ordered(rotated);
+        self.classified.retain(|p, _| files.contains(p));
+        let mut refreshed = false;
+        let mut adopted = 0;
+        for (i, path) in files.iter().enumerate() {
+            let Ok(meta) = std::fs::metadata(path) else {
+                continue;
+            };
+            let id = FileId::of(&meta);
+            if self.classified.get(path) == Some(&id) {
+                continue;
+            }
+            let gz = path.extension().is_some_and(|e| e == "gz");
+            if !gz && self.holds(id) {
+                self.classified.insert(path.clone(), id);
+                continue;
+            }
+            if !refreshed {
+                refreshed = true;
+                for s in &mut self.sources {
+                    s.refresh_head();
+                }
+            }
+            let Ok(head) = read_head(path) else {
+                continue;
+            };
+            if head.is_empty() {
+                // Nothing in it yet: looked at again next time.
+                continue;
+            }
+            if self.sources.iter().any(|s| s.head == head) || self.history.contains(&head) {
+                self.classified.insert(path.clone(), id);
+                continue;
+            }
+            let Ok(source) = Source::open(path, now) else {
+                continue;
+            };
+            let live_index = match PathStat::of(&self.live) {
+                Ok(PathStat::File { id, .. }) => {
+                    self.sources.iter().position(|s| !s.is_gz() && s.id == id)
+                }
+                _ => None,
+            };
+            let mut at = files[i + 1..]
+                .iter()
+                .find_map(|p| self.held_index(p))
+                .or(live_index)
+                .unwrap_or(self.sources.len());
+            let front_started = self
+                .sources
+                .front()
+                .is_some_and(|f| f.offset > 0 || !self.buf.is_empty());
+            if at == 0 && front_started {
+                at = 1;
+            }
+            tracing::info!(file = %path.display(), "queued a rotated file this chain had not opened");
+            self.classified.insert(path.clone(), id);
+            self.sources.insert(at.min(self.sources.len()), source);
+            adopted += 1;
+        }
+        adopted
+    }
+
+    /// The files this chain holds open that are no longer the live one (rotated away,
+    /// deleted), and the live one too once it is deleted: what the bound on held files
+    /// counts.
+    pub(crate) fn held(&self) -> Vec<Held> {
+        let last = self.sources.len().saturating_sub(1);
+        let mut out = Vec::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let Ok(meta) = s.file().metadata() else {
+                continue;
+            };
+            if i < last || meta.nlink() == 0 {
+                out.push(Held {
+                    seq: s.seq,
+                    bytes: meta.len(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Lets go of the front file unread (the bound on held files is exceeded), counting
+    /// what is lost. The next file, if any, becomes the front; a line waiting for its end
+    /// no longer pins the checkpoint to the file let go of.
+    pub(crate) fn shed_front(&mut self) -> Option<Shed> {
+        let mut front = self.sources.pop_front()?;
+        let mut bytes = self.buf.len() as u64;
+        let mut lines = count_lines(&self.buf);
+        self.buf.clear();
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            match front.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    bytes += n as u64;
+                    lines += count_lines(&chunk[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let shed = Shed {
+            name: front.name.clone(),
+            bytes,
+            lines,
+        };
+        for w in &mut self.waiting {
+            if w.as_ref().is_some_and(|(_, m)| front.matches(m)) {
+                *w = None;
+            }
+        }
+        self.remember(front.head);
+        Some(shed)
     }
 
     /// Whether a plain file with this identity is queued. Only queued files count: an
@@ -304,6 +543,12 @@ impl Chain {
         self.sources.len()
     }
 
+    /// Whether a newer file is queued behind the front one: the front is let go of on a
+    /// timer (`rotate_wait`), so the chain must be polled even without events.
+    pub(crate) fn rotating(&self) -> bool {
+        self.sources.len() > 1
+    }
+
     /// The live path.
     pub(crate) fn live(&self) -> &Path {
         &self.live
@@ -322,7 +567,7 @@ impl Chain {
     /// Reads what is there and hands out the lines; returns whether it made progress.
     pub(crate) fn poll(&mut self, now: Instant, out: &mut dyn FnMut(Out<'_>)) -> bool {
         self.refresh(now);
-        let mut progress = false;
+        let mut progress = self.detect_truncation(now);
         let mut chunk = vec![0u8; CHUNK];
         for _ in 0..READS_PER_POLL {
             let queued = self.sources.len();
@@ -354,17 +599,60 @@ impl Chain {
                 tracing::warn!(file = %front.name.display(), bytes = self.buf.len(), "file ended inside a record; dropped");
                 self.buf.clear();
             }
-            self.sources.pop_front();
+            if let Some(done) = self.sources.pop_front() {
+                self.remember(done.head);
+            }
             progress = true;
         }
         progress
     }
 
+    /// A live file truncated in place (logrotate's `copytruncate`, conmon's
+    /// `log_size_max`): shorter than the read position, or with other first bytes than
+    /// when it was read (refilled past the read position before this look). It is read
+    /// again from offset 0. Returns whether it was.
+    fn detect_truncation(&mut self, now: Instant) -> bool {
+        if self.sources.len() != 1 {
+            return false;
+        }
+        let front = &mut self.sources[0];
+        let Reader::Plain(f) = &front.reader else {
+            return false;
+        };
+        if front.offset == 0 {
+            return false;
+        }
+        let Ok(meta) = f.metadata() else {
+            return false;
+        };
+        let mut truncated = meta.len() < front.offset;
+        if !truncated && !front.head.is_empty() {
+            let mut head = vec![0; front.head.len()];
+            truncated = read_full_at(f, &mut head)
+                .is_ok_and(|n| n == head.len() && head[..] != front.head[..]);
+        }
+        if !truncated {
+            return false;
+        }
+        tracing::info!(file = %front.name.display(), offset = front.offset, len = meta.len(), "file truncated in place; reading it again from its start");
+        front.offset = 0;
+        let old = std::mem::take(&mut front.head);
+        front.last_data = now;
+        self.buf.clear();
+        self.waiting = [None, None];
+        // logrotate's copy has the old first bytes: known, not a generation to queue.
+        self.remember(old);
+        true
+    }
+
     fn cut_records(&mut self, out: &mut dyn FnMut(Out<'_>)) {
+        if self.format == Format::Plain {
+            return self.cut_plain(out);
+        }
         let Some(front) = self.sources.front() else {
             return;
         };
-        let format = Format::of(front.head.first().copied());
+        let encoding = Encoding::of(front.head.first().copied());
         let base = front.offset - self.buf.len() as u64;
         let mut start = 0;
         let now = kelp_model::Timestamp::now();
@@ -375,11 +663,11 @@ impl Chain {
             self.seq += 1;
             let bytes = &self.buf[start..end];
             let at = Cut { front, offset, seq };
-            let parsed = match format {
-                Format::Cri => cri::parse(bytes).map(|record| {
+            let parsed = match encoding {
+                Encoding::Cri => cri::parse(bytes).map(|record| {
                     join(&mut self.joiner, &mut self.waiting, at, record, now, out);
                 }),
-                Format::Docker => docker::parse(bytes).map(|record| {
+                Encoding::Docker => docker::parse(bytes).map(|record| {
                     join(
                         &mut self.joiner,
                         &mut self.waiting,
@@ -399,6 +687,42 @@ impl Chain {
         if start == 0 && self.buf.len() > MAX_RECORD {
             start = self.buf.len();
             self.bad_records += 1;
+        }
+        self.buf.drain(..start);
+    }
+
+    /// Plain lines: each `\n`-terminated line is one entry, stamped now; a line longer
+    /// than [`MAX_RECORD`] is cut there.
+    fn cut_plain(&mut self, out: &mut dyn FnMut(Out<'_>)) {
+        let Some(front) = self.sources.front() else {
+            return;
+        };
+        let base = front.offset - self.buf.len() as u64;
+        let now = kelp_model::Timestamp::now();
+        let mut start = 0;
+        loop {
+            let rest = &self.buf[start..];
+            let (end, next) = match memchr(rest) {
+                Some(i) => (start + i, start + i + 1),
+                None if rest.len() > MAX_RECORD => (start + MAX_RECORD, start + MAX_RECORD),
+                None => break,
+            };
+            let seq = self.seq;
+            self.seq += 1;
+            out(Out {
+                line: LogicalLine {
+                    timestamp: now,
+                    stream: Stream::Stdout,
+                    content: &self.buf[start..end],
+                    piece: 0,
+                    end: kelp_k8s::join::LineEnd::Full,
+                },
+                start: LineStart {
+                    seq,
+                    at: At::Offset(front, base + start as u64),
+                },
+            });
+            start = next;
         }
         self.buf.drain(..start);
     }
@@ -489,6 +813,32 @@ fn join(
     for line in joiner.push(record, now) {
         out(Out { line, start });
     }
+}
+
+fn count_lines(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// The first [`HEAD_BYTES`] bytes of a file (decompressed for a `.gz`).
+fn read_head(path: &Path) -> io::Result<Vec<u8>> {
+    let mut head = vec![0; HEAD_BYTES];
+    let n = if path.extension().is_some_and(|e| e == "gz") {
+        read_full(&mut MultiGzDecoder::new(File::open(path)?), &mut head)?
+    } else {
+        read_full_at(&File::open(path)?, &mut head)?
+    };
+    head.truncate(n);
+    Ok(head)
+}
+
+/// Of `candidates` (files a plain file source may have been renamed to while the agent
+/// was down), the one `mark` names.
+pub(crate) fn find_checkpointed(candidates: &[PathBuf], mark: &Mark) -> Option<PathBuf> {
+    let now = Instant::now();
+    candidates
+        .iter()
+        .find(|p| Source::open(p, now).is_ok_and(|s| s.matches(mark)))
+        .cloned()
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
@@ -661,6 +1011,201 @@ mod tests {
         chain.finish(&mut |o| starts.push(o.start.to_mark().offset));
         assert_eq!(starts, [0, 32]);
         assert_eq!(chain.waiting(), [false, false]);
+    }
+
+    fn gzip(from: &Path, to: &Path) {
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(to).unwrap(), flate2::Compression::fast());
+        enc.write_all(&std::fs::read(from).unwrap()).unwrap();
+        enc.finish().unwrap();
+        std::fs::remove_file(from).unwrap();
+    }
+
+    fn all_lines(chain: &mut Chain) -> Vec<String> {
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.extend(lines(chain));
+        }
+        got
+    }
+
+    #[test]
+    fn a_generation_never_opened_is_queued_by_the_rescan_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("0.log");
+        let rec = |s: &str| format!("2024-06-01T12:00:00.{s}Z stdout F line {s}\n");
+        let (r1, r2, r3) = (
+            dir.path().join("0.log.20240601-120001"),
+            dir.path().join("0.log.20240601-120002"),
+            dir.path().join("0.log.20240601-120003"),
+        );
+        std::fs::write(&live, rec("1")).unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut chain = Chain::open(live.clone(), &[], None, timing, Instant::now());
+        assert_eq!(lines(&mut chain), ["line 1"]);
+        // Three rotations before the chain looks again: generation 2 is rotated and
+        // compressed, generation 3 rotated, all unseen; generation 4 is live.
+        std::fs::rename(&live, &r1).unwrap();
+        std::fs::write(&live, rec("2")).unwrap();
+        std::fs::rename(&live, &r2).unwrap();
+        std::fs::write(&live, rec("3")).unwrap();
+        std::fs::rename(&live, &r3).unwrap();
+        std::fs::write(&live, rec("4")).unwrap();
+        gzip(&r2, &dir.path().join("0.log.20240601-120002.gz"));
+        chain.refresh(Instant::now());
+        let rotated = [
+            r1.clone(),
+            dir.path().join("0.log.20240601-120002.gz"),
+            r3.clone(),
+        ];
+        assert_eq!(chain.adopt_rotated(&rotated, Instant::now()), 2);
+        assert_eq!(chain.adopt_rotated(&rotated, Instant::now()), 0, "once");
+        assert_eq!(all_lines(&mut chain), ["line 2", "line 3", "line 4"]);
+        // Let go of (drained), then seen again by a rescan: not queued twice.
+        assert_eq!(chain.sources.len(), 1);
+        chain.classified.clear();
+        assert_eq!(chain.adopt_rotated(&rotated, Instant::now()), 0);
+        // Compressed after it was let go of: still known by its head.
+        gzip(&r3, &dir.path().join("0.log.20240601-120003.gz"));
+        let rotated = [
+            r1,
+            dir.path().join("0.log.20240601-120002.gz"),
+            dir.path().join("0.log.20240601-120003.gz"),
+        ];
+        assert_eq!(chain.adopt_rotated(&rotated, Instant::now()), 0);
+    }
+
+    #[test]
+    fn files_before_the_checkpoint_are_not_queued_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("0.log");
+        let rec = |s: &str| format!("2024-06-01T12:00:00.{s}Z stdout F line {s}\n");
+        let r1 = dir.path().join("0.log.20240601-120001");
+        std::fs::write(&r1, rec("1")).unwrap();
+        std::fs::write(&live, rec("2")).unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut first = Chain::open(live.clone(), &[], None, timing, Instant::now());
+        assert_eq!(lines(&mut first), ["line 2"]);
+        let mark = first.mark().unwrap();
+        let mut chain = Chain::open(
+            live,
+            std::slice::from_ref(&r1),
+            Some(&mark),
+            timing,
+            Instant::now(),
+        );
+        assert_eq!(chain.adopt_rotated(&[r1], Instant::now()), 0);
+        assert!(all_lines(&mut chain).is_empty());
+    }
+
+    #[test]
+    fn shedding_counts_what_is_lost_and_moves_the_mark_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("0.log");
+        let rec = |s: &str| format!("2024-06-01T12:00:00.{s}Z stdout F line {s}\n");
+        let r1 = dir.path().join("0.log.20240601-120001");
+        std::fs::write(&r1, rec("1") + &rec("2") + &rec("3")).unwrap();
+        std::fs::write(&live, rec("4")).unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut chain = Chain::open(
+            live.clone(),
+            std::slice::from_ref(&r1),
+            None,
+            timing,
+            Instant::now(),
+        );
+        std::fs::remove_file(&r1).unwrap();
+        let held = chain.held();
+        assert_eq!(held.len(), 1, "the rotated file, not the live one");
+        let shed = chain.shed_front().unwrap();
+        assert_eq!((shed.lines, shed.bytes), (3, 3 * rec("1").len() as u64));
+        assert!(chain.held().is_empty());
+        assert_eq!(lines(&mut chain), ["line 4"]);
+        // The live file deleted (its pod is gone) counts as held too.
+        std::fs::remove_file(&live).unwrap();
+        assert_eq!(chain.held().len(), 1);
+    }
+
+    #[test]
+    fn a_file_truncated_in_place_is_read_again_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("app.log");
+        std::fs::write(&live, "one\ntwo\n").unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::ZERO,
+        };
+        let mut chain = Chain::open_as(
+            Format::Plain,
+            live.clone(),
+            &[],
+            None,
+            timing,
+            Instant::now(),
+        );
+        assert_eq!(lines(&mut chain), ["one", "two"]);
+        // copytruncate: copied away, truncated, then written again (shorter).
+        let f = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
+        f.set_len(0).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap()
+            .write_all(b"3\n")
+            .unwrap();
+        assert_eq!(all_lines(&mut chain), ["3"]);
+        // Refilled past the old position before the look: seen by the changed head.
+        let long = |c: char| format!("{}\n", c.to_string().repeat(100));
+        std::fs::write(&live, long('a')).unwrap();
+        assert_eq!(all_lines(&mut chain).len(), 1);
+        let f = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
+        f.set_len(0).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap()
+            .write_all((long('b') + &long('c')).as_bytes())
+            .unwrap();
+        assert_eq!(all_lines(&mut chain), ["b".repeat(100), "c".repeat(100)]);
+    }
+
+    #[test]
+    fn a_quiet_file_rotated_away_still_gets_its_late_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("app.log");
+        std::fs::write(&live, "1\n").unwrap();
+        let timing = ChainTiming {
+            rotate_wait: Duration::from_secs(1),
+        };
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut chain = Chain::open_as(Format::Plain, live.clone(), &[], None, timing, t0);
+        let mut got = Vec::new();
+        let mut poll = |chain: &mut Chain, at: Instant| {
+            chain.poll(at, &mut |o| {
+                got.push(String::from_utf8_lossy(o.line.content).into_owned())
+            });
+        };
+        poll(&mut chain, t0);
+        // Quiet for a minute, then logrotate `create`: the writer still holds the old
+        // file and writes once more after the new file appeared.
+        let mut writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap();
+        std::fs::rename(&live, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&live, "2\n").unwrap();
+        poll(&mut chain, t0 + s(60));
+        writer.write_all(b"late\n").unwrap();
+        poll(&mut chain, t0 + s(60) + Duration::from_millis(500));
+        poll(&mut chain, t0 + s(62));
+        poll(&mut chain, t0 + s(62));
+        assert_eq!(got, ["1", "late", "2"]);
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub mod policy;
 pub mod process;
 mod reader;
 pub mod sink;
+mod source;
 pub mod stats;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +46,7 @@ use kelp_client::RetryPolicy;
 pub use error::AgentError;
 pub use multiline::MultilineConfig;
 pub use policy::PolicyConfig;
+pub use source::{FileSource, Glob};
 
 use checkpoint::Checkpoints;
 use sink::{Sink, SinkConfig};
@@ -60,10 +63,29 @@ pub struct AgentConfig {
     pub server: String,
     /// The `node` label.
     pub node: String,
-    /// How often the pods directory is listed for new container logs.
+    /// Whether `pods_dir` is read (false in sidecar mode: only `files`).
+    pub read_pods: bool,
+    /// Plain-text files to ship besides pod logs (`--files`, `--node-logs`).
+    pub files: Vec<FileSource>,
+    /// How often everything is listed again: the safety net under inotify (without it,
+    /// discovery's only means, at least every 500 ms).
     pub scan_interval: Duration,
-    /// How long the reader sleeps when no file had anything new.
+    /// How long the reader waits for an event while files are in rotation, and between
+    /// polls when inotify is unavailable.
     pub poll_interval: Duration,
+    /// How often every chain is polled even without an event (files written after their
+    /// deletion, watches that could not be added).
+    pub idle_poll_interval: Duration,
+    /// Events held between the inotify thread and the reader; past it they are dropped and
+    /// everything is rescanned, as on the kernel's `IN_Q_OVERFLOW`.
+    pub event_queue: usize,
+    /// Whether inotify is used (else: polling every `poll_interval`).
+    pub inotify: bool,
+    /// At most this many rotated-away or deleted files are held open; past it the oldest
+    /// is let go of unread, and its lines counted and logged as lost.
+    pub max_held_files: usize,
+    /// At most this many bytes (their size on disk) of such files are held open.
+    pub max_held_bytes: u64,
     /// A batch is sent once its lines reach this many bytes …
     pub batch_bytes: usize,
     /// … or once its oldest line waited this long.
@@ -96,8 +118,15 @@ impl AgentConfig {
             state_dir,
             server,
             node,
-            scan_interval: Duration::from_millis(500),
+            read_pods: true,
+            files: Vec::new(),
+            scan_interval: Duration::from_secs(5),
             poll_interval: Duration::from_millis(10),
+            idle_poll_interval: Duration::from_secs(2),
+            event_queue: 16 * 1024,
+            inotify: true,
+            max_held_files: 512,
+            max_held_bytes: 4 << 30,
             batch_bytes: 1 << 20,
             batch_wait: Duration::from_millis(200),
             rotate_wait: Duration::from_millis(250),

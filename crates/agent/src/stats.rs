@@ -43,6 +43,15 @@ pub struct Stats {
     pub bad_records_done: AtomicU64,
     /// … and in the chains open at the last discovery scan.
     pub bad_records_live: AtomicU64,
+    /// Held files let go of unread over `max_held_files` / `max_held_bytes` (a loss),
+    /// their bytes and lines (updated every discovery scan).
+    pub shed_files: AtomicU64,
+    /// See `shed_files`.
+    pub shed_bytes: AtomicU64,
+    /// See `shed_files`.
+    pub shed_lines: AtomicU64,
+    /// inotify event-queue overflows (each followed by a full rescan).
+    pub inotify_overflows: AtomicU64,
     /// Set once checkpoints are loaded and the first discovery scan ran.
     pub ready: AtomicBool,
     client: Mutex<Option<Arc<ClientStats>>>,
@@ -201,6 +210,33 @@ impl Stats {
             ),
         ] {
             let _ = writeln!(s, "kelp_agent_errors_total{{kind=\"{kind}\"}} {v}");
+        }
+        for (name, help, v) in [
+            (
+                "shed_files_total",
+                "Held files let go of unread over the held-file bound (lost).",
+                g(&self.shed_files),
+            ),
+            (
+                "shed_bytes_total",
+                "Unread bytes of those files (lost).",
+                g(&self.shed_bytes),
+            ),
+            (
+                "shed_lines_total",
+                "Unread lines of those files (lost).",
+                g(&self.shed_lines),
+            ),
+            (
+                "inotify_overflows_total",
+                "inotify event-queue overflows, each followed by a full rescan.",
+                g(&self.inotify_overflows),
+            ),
+        ] {
+            let _ = write!(
+                s,
+                "# HELP kelp_agent_{name} {help}\n# TYPE kelp_agent_{name} counter\nkelp_agent_{name} {v}\n"
+            );
         }
         // Multi-line joining and policy (`process.rs`): `kelp_agent_<name>_total`.
         for (name, v) in crate::process::counters().snapshot() {

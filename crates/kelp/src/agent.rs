@@ -27,6 +27,12 @@ Examples:
   KELP_AGENT_BATCH__MAX_IN_FLIGHT=4 kelp agent --config agent.yaml --sink loki \\
       --server http://loki:3100
 
+  # Sidecar: an app's files in a shared volume, with static labels (no pod logs):
+  kelp agent --files '/shared/logs/*.log' --label job=shop --label app=api
+
+  # Pod logs and the node's own log files:
+  kelp agent --pods-dir /var/log/pods --node-logs '/var/log/*.log'
+
 Config file keys (all optional; KELP_AGENT_<KEY> and KELP_AGENT_<SECTION>__<KEY>
 environment variables override them, flags override both): pods_dir, state_dir, server,
 node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate_wait_ms,
@@ -68,6 +74,32 @@ pub struct AgentArgs {
     /// Address of /metrics and /ready, or `none` [default: 0.0.0.0:3101].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Also ship the plain-text files matching GLOB (wildcards in the file name only),
+    /// labelled `job` (default `files`), `filename`, `node` and every --label. Without
+    /// --pods-dir, pod logs are not read (sidecar mode).
+    #[arg(long, value_name = "GLOB")]
+    files: Vec<String>,
+    /// Also ship node log files matching GLOB, e.g. '/var/log/*.log' (logrotate `create`
+    /// and `copytruncate` are followed); `job` defaults to `varlogs`.
+    #[arg(long, value_name = "GLOB")]
+    node_logs: Vec<String>,
+    /// A static label NAME=VALUE of --files and --node-logs lines (repeatable).
+    #[arg(long, value_name = "NAME=VALUE")]
+    label: Vec<String>,
+    /// At most this many rotated-away or deleted files held open; past it the oldest is
+    /// let go of and its lines are reported lost [default: 512].
+    #[arg(long, value_name = "N")]
+    max_held_files: Option<usize>,
+    /// At most this much disk (e.g. 2Gi) held by such files [default: 4Gi].
+    #[arg(long, value_name = "SIZE")]
+    max_held_bytes: Option<String>,
+    /// Discover by polling only, without inotify.
+    #[arg(long)]
+    no_inotify: bool,
+    /// Events held between the inotify thread and the reader before they count as an
+    /// overflow (tests use a tiny queue to exercise the overflow path).
+    #[arg(long, value_name = "N", hide = true)]
+    event_queue: Option<usize>,
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -85,7 +117,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 None => "config from the environment".into(),
             }
         })?;
-    if let Some(v) = args.pods_dir {
+    // Pod logs are read unless only --files / --node-logs are given and the pods
+    // directory is left at its default (sidecar mode).
+    let pods_given =
+        args.pods_dir.is_some() || file.pods_dir != AgentFileConfig::default().pods_dir;
+    if let Some(v) = args.pods_dir.clone() {
         file.pods_dir = v;
     }
     if let Some(v) = args.state_dir {
@@ -127,7 +163,35 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
-    let config = file.into_agent_config(node)?;
+    let mut config = file.into_agent_config(node)?;
+    config.read_pods = pods_given || (args.files.is_empty() && args.node_logs.is_empty());
+    for glob in &args.files {
+        config
+            .files
+            .push(kelp_agent::FileSource::new(glob, &args.label, "files")?);
+    }
+    for glob in &args.node_logs {
+        config
+            .files
+            .push(kelp_agent::FileSource::new(glob, &args.label, "varlogs")?);
+    }
+    if !args.label.is_empty() && config.files.is_empty() {
+        anyhow::bail!("--label applies to --files and --node-logs, and neither is given");
+    }
+    if let Some(n) = args.max_held_files {
+        anyhow::ensure!(n >= 1, "--max-held-files must be at least 1");
+        config.max_held_files = n;
+    }
+    if let Some(size) = &args.max_held_bytes {
+        config.max_held_bytes = kelp_model::ByteSize::parse(size)
+            .with_context(|| format!("--max-held-bytes {size:?}"))?
+            .as_u64();
+    }
+    config.inotify = !args.no_inotify;
+    if let Some(n) = args.event_queue {
+        anyhow::ensure!(n >= 1, "--event-queue must be at least 1");
+        config.event_queue = n;
+    }
     let stats = Arc::new(Stats::default());
     if listen != "none" {
         match TcpListener::bind(&listen) {
@@ -147,9 +211,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let flag = stop.clone();
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the signal handler")?;
+    let mut reading: Vec<String> = config.files.iter().map(|f| f.glob.to_string()).collect();
+    if config.read_pods {
+        reading.insert(0, config.pods_dir.display().to_string());
+    }
     eprintln!(
         "kelp agent reading {} and sending to {} ({})",
-        config.pods_dir.display(),
+        reading.join(", "),
         config.server,
         config.sink.kind.as_str()
     );

@@ -43,6 +43,22 @@ fn server_on(dir: &Path, listen: &str) -> (Child, String) {
 }
 
 fn agent(root: &Path, state: &Path, url: &str) -> Child {
+    agent_with(root, state, url, &[], None)
+}
+
+/// `kelp agent` on the node's pods directory with `extra` flags; its stderr (WARN and
+/// above) appended to `log` when given.
+fn agent_with(root: &Path, state: &Path, url: &str, extra: &[&str], log: Option<&Path>) -> Child {
+    let stderr = match log {
+        Some(p) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap(),
+        ),
+        None => Stdio::null(),
+    };
     kelp()
         .arg("agent")
         .arg("--pods-dir")
@@ -50,9 +66,10 @@ fn agent(root: &Path, state: &Path, url: &str) -> Child {
         .arg("--state-dir")
         .arg(state)
         .args(["--server", url, "--node-name", "node-1"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap()
 }
@@ -125,9 +142,26 @@ fn run(kills: u32) {
     let secs = 4 + kills / 2;
     let mut sim = simulate(&root, &ledger, &secs.to_string());
     let mut a = agent(&root, &state, &url);
-    let period = Duration::from_millis(u64::from(secs) * 1000 / u64::from(kills + 1));
+    let period = u64::from(secs) * 1000 / u64::from(kills + 1);
+    // Kills at random moments: each wait is 10–190 % of the even period, from a seed
+    // printed so a failure can be replayed (`KELP_KILL_SEED`).
+    let mut seed: u64 = std::env::var("KELP_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+                .into()
+        });
+    eprintln!("KELP_KILL_SEED={seed}");
     for _ in 0..kills {
-        std::thread::sleep(period);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let jitter = 10 + (seed >> 33) % 181;
+        std::thread::sleep(Duration::from_millis(period * jitter / 100));
         kill(&mut a);
         a = agent(&root, &state, &url);
     }
@@ -358,15 +392,27 @@ fn civil(z: i64) -> (i64, i64, i64) {
 }
 
 #[test]
-/// 1,000 container logs (500 pods of 2 containers) present at once are all discovered
-/// and shipped completely, in bounded time.
-fn a_thousand_container_logs_are_shipped_completely() {
+/// 1,000 container logs (500 pods of 2 containers) created at once while the agent runs
+/// are all discovered and shipped completely, in bounded time. The agent's own event
+/// queue is cut to 64 (hidden `--event-queue`), so the burst overflows it: the test
+/// checks the agent said so and rescanned. This exercises the overflow path the kernel's
+/// `IN_Q_OVERFLOW` takes too (both set the same flag); the kernel's queue itself
+/// (`fs.inotify.max_queued_events`, 16,384 by default) is system-wide and is not
+/// lowered by a test.
+fn a_thousand_container_logs_created_at_once_overflow_events_and_are_shipped() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, ledger, state) = (
+    let (root, ledger, state, log) = (
         dir.path().join("node"),
         dir.path().join("ledger.jsonl"),
         dir.path().join("agent"),
+        dir.path().join("agent.log"),
     );
+    std::fs::create_dir_all(root.join("var/log/pods")).unwrap();
+    let (mut srv, url) = server(&dir.path().join("data"));
+    let mut a = agent_with(&root, &state, &url, &["--event-queue", "64"], Some(&log));
+    // The agent watches the empty pods directory before the burst.
+    std::thread::sleep(Duration::from_millis(500));
+    let began = Instant::now();
     let status = kelp()
         .arg("simulate")
         .arg("--root")
@@ -390,20 +436,377 @@ fn a_thousand_container_logs_are_shipped_completely() {
         .flat_map(|pod| std::fs::read_dir(pod.unwrap().path()).unwrap())
         .count();
     assert_eq!(logs, 1000, "container directories");
-    let (mut srv, url) = server(&dir.path().join("data"));
-    let began = Instant::now();
-    let mut a = agent(&root, &state, &url);
-    let (ok, report) = verify(&ledger, &url, Duration::from_secs(30));
+    let (ok, report) = verify(&ledger, &url, Duration::from_secs(60));
     let took = began.elapsed();
     eprintln!("1000 container logs shipped and verified in {took:?}: {report}");
     kill(&mut a);
     kill(&mut srv);
-    assert!(ok, "{report}");
+    let warnings = std::fs::read_to_string(&log).unwrap();
+    assert!(ok, "{report}\n{warnings}");
     assert!(
         report.contains(r#""lost":0,"duplicated":0,"altered":0"#),
         "{report}"
     );
-    assert!(took <= Duration::from_secs(30), "took {took:?}");
+    assert!(
+        warnings.contains("queue overflow"),
+        "no overflow seen: {warnings}"
+    );
+}
+
+#[test]
+/// Issue 5: aggressive rotation (64 KiB, 3 files, 10 ms checks) at a few MB/s with
+/// restarts every second and a pod deleted every 2 s: every line arrives once.
+fn every_line_arrives_once_through_aggressive_rotation_restarts_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ledger, state, log) = (
+        dir.path().join("node"),
+        dir.path().join("ledger.jsonl"),
+        dir.path().join("agent"),
+        dir.path().join("agent.log"),
+    );
+    let (mut srv, url) = server(&dir.path().join("data"));
+    std::fs::create_dir_all(root.join("var/log/pods")).unwrap();
+    let mut a = agent_with(&root, &state, &url, &[], Some(&log));
+    let out = kelp()
+        .arg("simulate")
+        .arg("--root")
+        .arg(&root)
+        .args(["--pods", "4", "--rate", "15000", "--duration", "5"])
+        .args([
+            "--max-size",
+            "64Ki",
+            "--max-files",
+            "3",
+            "--rotate-check-ms",
+            "10",
+        ])
+        .args(["--restart-every", "1", "--delete-every", "2", "--seed", "5"])
+        .arg("--ledger")
+        .arg(&ledger)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+    let (ok, report) = verify(&ledger, &url, Duration::from_secs(60));
+    kill(&mut a);
+    kill(&mut srv);
+    let warnings = std::fs::read_to_string(&log).unwrap();
+    assert!(ok, "{report}\n{warnings}");
+    assert!(
+        report.contains(r#""lost":0,"duplicated":0,"altered":0"#),
+        "{report}"
+    );
+}
+
+#[test]
+/// The bound on held files: with the server down and at most one rotated file held,
+/// the agent lets go of the oldest unread files, and every line the checker finds lost
+/// is one the agent reported lost (WARN, with the file and the line count): nothing is
+/// lost silently.
+fn files_shed_over_the_held_bound_are_reported_not_lost_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ledger, state, data, log) = (
+        dir.path().join("node"),
+        dir.path().join("ledger.jsonl"),
+        dir.path().join("agent"),
+        dir.path().join("data"),
+        dir.path().join("agent.log"),
+    );
+    let (mut srv, url) = server(&data);
+    std::fs::create_dir_all(root.join("var/log/pods")).unwrap();
+    let mut a = agent_with(&root, &state, &url, &["--max-held-files", "1"], Some(&log));
+    std::thread::sleep(Duration::from_millis(300));
+    terminate(&mut srv);
+    // No restarts, no long lines: one record per line, so lines and records agree.
+    let status = kelp()
+        .arg("simulate")
+        .arg("--root")
+        .arg(&root)
+        .args(["--pods", "2", "--rate", "4000", "--duration", "4"])
+        .args([
+            "--max-size",
+            "64Ki",
+            "--max-files",
+            "3",
+            "--rotate-check-ms",
+            "20",
+        ])
+        .args(["--long-line-every", "0", "--seed", "9", "--ledger"])
+        .arg(&ledger)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (mut srv, _) = server_on(&data, url.trim_start_matches("http://"));
+    // Wait until the agent caught up: the verdict stops changing.
+    let mut last = String::new();
+    let began = Instant::now();
+    let report = loop {
+        let (_, report) = verify(&ledger, &url, Duration::ZERO);
+        if report == last || began.elapsed() > Duration::from_secs(40) {
+            break report;
+        }
+        last = report;
+        std::thread::sleep(Duration::from_secs(3));
+    };
+    kill(&mut a);
+    kill(&mut srv);
+    let warnings = strip_ansi(&std::fs::read_to_string(&log).unwrap());
+    let reported: u64 = warnings
+        .lines()
+        .filter(|l| l.contains("let go of the oldest unread"))
+        .filter_map(|l| {
+            l.split(" lines=")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    let lost: u64 = report
+        .split(r#""lost":"#)
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next()?.parse().ok())
+        .unwrap();
+    eprintln!("lost {lost}, reported {reported}: {report}");
+    assert!(reported > 0, "nothing shed: {warnings}");
+    assert_eq!(lost, reported, "{report}\n{warnings}");
+    assert!(report.contains(r#""duplicated":0,"altered":0"#), "{report}");
+}
+
+/// `text` without terminal colour sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A CRI record of `line` at `now - 10 s + ms`, and its nanosecond timestamp.
+fn cri(now: i64, ms: i64, line: &str) -> (String, String) {
+    let t = now - 10;
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil(days);
+    let ts = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ms * 1_000_000
+    );
+    (
+        format!("{ts} stdout F {line}\n"),
+        (t * 1_000_000_000 + ms * 1_000_000).to_string(),
+    )
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Polls until `query` (LogQL, percent-encoded) holds `n` entries or 20 s passed, then
+/// lets a batch more arrive; the entries then.
+fn wait_for(url: &str, query: &str, n: usize, start: i64, end: i64) -> Vec<(String, String)> {
+    let path = format!(
+        "/loki/api/v1/query_range?query={query}&start={start}&end={end}&direction=forward&limit=1000"
+    );
+    let fetch = || {
+        let (status, body) = get(url, &path);
+        if status != 200 {
+            return Vec::new();
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut out = Vec::new();
+        for stream in v["data"]["result"].as_array().unwrap() {
+            for pair in stream["values"].as_array().unwrap() {
+                out.push((
+                    pair[0].as_str().unwrap().to_owned(),
+                    pair[1].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        out
+    };
+    let began = Instant::now();
+    while fetch().len() < n && began.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    fetch()
+}
+
+#[test]
+/// A pod log truncated in place (copytruncate, as conmon's `log_size_max` or a
+/// misconfigured logrotate do) is read again from its start: the lines written after
+/// the truncation arrive, and none twice.
+fn a_pod_log_truncated_in_place_is_read_again_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, state) = (dir.path().join("node"), dir.path().join("agent"));
+    let d = root.join("var/log/pods/ns1_trunc_uid-1/app");
+    std::fs::create_dir_all(&d).unwrap();
+    let live = d.join("0.log");
+    let now = unix_now();
+    let (start, end) = ((now - 60) * 1_000_000_000, (now + 60) * 1_000_000_000);
+    let recs: Vec<(String, String)> = (1..=6).map(|i| cri(now, i, &format!("line {i}"))).collect();
+    append(&live, &(recs[0].0.clone() + &recs[1].0 + &recs[2].0));
+    let (mut srv, url) = server(&dir.path().join("data"));
+    let mut a = agent(&root, &state, &url);
+    let first = wait_for(&url, "%7Bpod%3D%22trunc%22%7D", 3, start, end);
+    // copytruncate: copy, truncate, then the writer goes on (fewer bytes than before).
+    std::fs::copy(&live, d.join("0.log.20240601-120000")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&live)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&live, &recs[3].0);
+    let second = wait_for(&url, "%7Bpod%3D%22trunc%22%7D", 4, start, end);
+    // Then refilled past the old read position between two looks.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&live)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(
+        &live,
+        &(recs[4].0.clone() + &recs[5].0 + &recs[4].0.replace("line 5", "line 5 again")),
+    );
+    let third = wait_for(&url, "%7Bpod%3D%22trunc%22%7D", 7, start, end);
+    kill(&mut a);
+    kill(&mut srv);
+    let want = |n: usize| -> Vec<(String, String)> {
+        recs[..n]
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ts))| (ts.clone(), format!("line {}", i + 1)))
+            .collect()
+    };
+    assert_eq!(first, want(3));
+    assert_eq!(second, want(4));
+    let mut all = want(6);
+    all.insert(5, (recs[4].1.clone(), "line 5 again".into()));
+    assert_eq!(third, all);
+}
+
+#[test]
+/// Node log files (`--node-logs`) and sidecar files (`--files` with static labels),
+/// plain lines, through logrotate's `create` (rename, new file; the writer's last lines
+/// land in the renamed file) and `copytruncate`, with `job`, `filename` and `node`
+/// labels.
+fn node_logs_and_sidecar_files_through_logrotate_create_and_copytruncate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (varlog, shared, state) = (
+        dir.path().join("varlog"),
+        dir.path().join("shared"),
+        dir.path().join("agent"),
+    );
+    std::fs::create_dir_all(&varlog).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    let (syslog, app) = (varlog.join("syslog.log"), shared.join("app.log"));
+    append(&syslog, "boot 1\nboot 2\n");
+    append(&varlog.join("ignored.txt"), "not matched\n");
+    let (mut srv, url) = server(&dir.path().join("data"));
+    let mut a = kelp()
+        .arg("agent")
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--server", &url, "--node-name", "node-1"])
+        .arg("--node-logs")
+        .arg(varlog.join("*.log"))
+        .arg("--files")
+        .arg(shared.join("*.log"))
+        .args(["--label", "team=shop"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let now = unix_now();
+    let (start, end) = ((now - 60) * 1_000_000_000, (now + 120) * 1_000_000_000);
+    let lines = |got: Vec<(String, String)>| -> Vec<String> {
+        let mut v: Vec<String> = got.into_iter().map(|(_, l)| l).collect();
+        v.sort();
+        v
+    };
+    // {job="varlogs",filename="<syslog>",node="node-1",team="shop"}
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let q_sys = enc(&format!(
+        r#"{{job="varlogs",filename="{}",node="node-1",team="shop"}}"#,
+        syslog.display()
+    ));
+    let q_app = enc(&format!(r#"{{job="files",filename="{}"}}"#, app.display()));
+    let q_ignored = enc(r#"{job="varlogs",filename=~".*ignored.*"}"#);
+    assert_eq!(
+        lines(wait_for(&url, &q_sys, 2, start, end)),
+        ["boot 1", "boot 2"]
+    );
+
+    // logrotate `create`: the writer keeps its descriptor until told to reopen.
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&syslog)
+        .unwrap();
+    std::fs::rename(&syslog, varlog.join("syslog.log.1")).unwrap();
+    append(&syslog, "after create 1\n");
+    writer.write_all(b"late in the old file\n").unwrap();
+    drop(writer);
+    append(&syslog, "after create 2\n");
+    // The sidecar's file appears later and is truncated in place.
+    append(&app, "app 1\napp 2\n");
+    assert_eq!(
+        lines(wait_for(&url, &q_app, 2, start, end)),
+        ["app 1", "app 2"]
+    );
+    std::fs::copy(&app, shared.join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&app)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&app, "app 3\n");
+    let sys = lines(wait_for(&url, &q_sys, 5, start, end));
+    let apps = lines(wait_for(&url, &q_app, 3, start, end));
+    let ignored = wait_for(&url, &q_ignored, 0, start, end);
+    kill(&mut a);
+    kill(&mut srv);
+    assert_eq!(
+        sys,
+        [
+            "after create 1",
+            "after create 2",
+            "boot 1",
+            "boot 2",
+            "late in the old file"
+        ]
+    );
+    assert_eq!(apps, ["app 1", "app 2", "app 3"]);
+    assert!(ignored.is_empty());
 }
 
 fn agent_with_config(root: &Path, state: &Path, url: &str, config: &Path) -> Child {
