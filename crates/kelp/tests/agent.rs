@@ -1,7 +1,7 @@
 //! End-to-end tests of `kelp agent`: the real server, simulator and agent binaries, then
 //! `kelp verify` comparing the simulator's ledger with the store. Issue 5.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -16,30 +16,9 @@ pub(crate) fn server(dir: &Path) -> (Child, String) {
     server_on(dir, "127.0.0.1:0")
 }
 
-/// Starts `kelp server` listening on `listen`; returns it and its URL.
+/// Starts `kelp server` listening on `listen`, ready; returns it and its URL.
 fn server_on(dir: &Path, listen: &str) -> (Child, String) {
-    let mut child = kelp()
-        .args(["server", "--listen", listen, "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited early"
-        );
-        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
-            break a.to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, url)
+    crate::common::server_on(dir, listen)
 }
 
 fn agent(root: &Path, state: &Path, url: &str) -> Child {

@@ -4,7 +4,6 @@
 //! `/metrics` and `/ready` answer.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -195,30 +194,14 @@ fn the_file_sink_writes_every_line_once_and_checkpoints() {
 
 /// Starts `kelp agent` with `args` and `/metrics` on a free port; the child and its URL.
 fn agent_with_metrics(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (Child, String) {
-    let mut a = kelp()
-        .arg("agent")
-        .args(args)
-        .envs(env.iter().copied())
-        .args(["--listen", "127.0.0.1:0", "--node-name", "node-1"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(a.stderr.take().unwrap());
-    let mut line = String::new();
-    let url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "agent exited early"
-        );
-        if let Some(u) = line.trim().strip_prefix("kelp agent metrics on ") {
-            break u.to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (a, url)
+    let mut cmd = kelp();
+    cmd.arg("agent").args(args).envs(env.iter().copied()).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--node-name",
+        "node-1",
+    ]);
+    crate::common::spawn_announcing(cmd, "kelp agent metrics on ")
 }
 
 /// Polls `/metrics` until it contains `want` (or 30 s passed); the last text.
@@ -288,29 +271,14 @@ fn a_rate_limited_server_gets_every_line_once_after_retries() {
     let dir = tempfile::tempdir().unwrap();
     let pods = dir.path().join("pods");
     let expected = tree(&pods);
-    let mut srv = kelp()
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .env("KELP_SERVER_LIMITS__INGESTION_RATE_BYTES_PER_SEC", "5000")
-        .env("KELP_SERVER_LIMITS__INGESTION_BURST_BYTES", "15000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(srv.stderr.take().unwrap());
-    let mut line = String::new();
-    let server_url = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited early"
-        );
-        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
-            break a.to_owned();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (mut srv, server_url) = crate::common::server_with_env(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            ("KELP_SERVER_LIMITS__INGESTION_RATE_BYTES_PER_SEC", "5000"),
+            ("KELP_SERVER_LIMITS__INGESTION_BURST_BYTES", "15000"),
+        ],
+    );
     let state = dir.path().join("state");
     // One pod's lines per batch (≈ 10 KB), under the burst; the three exceed it.
     let (mut a, url) = agent_with_metrics(

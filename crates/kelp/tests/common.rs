@@ -11,12 +11,11 @@ pub fn kelp() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kelp"))
 }
 
-/// Starts `kelp server --listen LISTEN --data-dir DIR` and waits until `/ready` answers
-/// 200 (recovery done); returns it and its URL.
-pub fn server_on(dir: &Path, listen: &str) -> (Child, String) {
-    let mut child = kelp()
-        .args(["server", "--listen", listen, "--data-dir"])
-        .arg(dir)
+/// Spawns `cmd` with its stderr piped and reads stderr until a line starts with
+/// `announce`; returns the child and the rest of that line (an address). The rest of
+/// stderr is drained in the background.
+pub fn spawn_announcing(mut cmd: Command, announce: &str) -> (Child, String) {
+    let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -24,17 +23,33 @@ pub fn server_on(dir: &Path, listen: &str) -> (Child, String) {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    let url = loop {
+    let rest = loop {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "server exited early"
+            "exited before saying {announce:?}"
         );
-        if let Some(a) = line.trim().strip_prefix("kelp server listening on ") {
+        if let Some(a) = line.trim().strip_prefix(announce) {
             break a.to_owned();
         }
     };
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, rest)
+}
+
+/// Starts `kelp server --listen LISTEN --data-dir DIR` and waits until `/ready` answers
+/// 200 (recovery done); returns it and its URL.
+pub fn server_on(dir: &Path, listen: &str) -> (Child, String) {
+    server_with_env(dir, listen, &[])
+}
+
+/// [`server_on`] with environment variables (config overrides such as limits).
+pub fn server_with_env(dir: &Path, listen: &str, env: &[(&str, &str)]) -> (Child, String) {
+    let mut cmd = kelp();
+    cmd.args(["server", "--listen", listen, "--data-dir"])
+        .arg(dir)
+        .envs(env.iter().copied());
+    let (child, url) = spawn_announcing(cmd, "kelp server listening on ");
     let deadline = Instant::now() + Duration::from_secs(60);
     while http(&url, "GET", "/ready", "").0 != 200 {
         assert!(Instant::now() < deadline, "server at {url} never ready");
