@@ -194,13 +194,20 @@ impl Conn {
             if !full {
                 return Ok(());
             }
-            if last_ts == start {
-                // A whole page at one timestamp: remember them all.
-                seen_at_edge.extend(edge);
+            if page.first().map(|l| l.ts) == Some(last_ts) {
+                // A whole page at one timestamp: the next page would give the same lines
+                // again. Step past it; more than a page of lines sharing one nanosecond
+                // is beyond what one query can page through.
+                eprintln!(
+                    "kelp: more than {PAGE} lines at {}: the rest of them are skipped",
+                    Timestamp::from_unix_nanos(last_ts).to_rfc3339_nano()
+                );
+                seen_at_edge.clear();
+                start = last_ts + 1;
             } else {
                 seen_at_edge = edge;
+                start = last_ts;
             }
-            start = last_ts;
         }
     }
 
