@@ -1,8 +1,7 @@
 //! End-to-end tests of `kelp agent`: the real server, simulator and agent binaries, then
 //! `kelp verify` comparing the simulator's ledger with the store. Issue 5.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -221,23 +220,7 @@ fn every_line_arrives_once_through_a_server_outage() {
 
 /// `GET path` on `url` (`http://host:port`); the status and body.
 pub(crate) fn get(url: &str, path: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(url.trim_start_matches("http://")) else {
-        return (0, String::new());
-    };
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    crate::common::http(url, "GET", path, "")
 }
 
 /// Every `(timestamp, line)` the server holds for the pod, forward.
