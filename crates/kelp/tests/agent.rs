@@ -20,7 +20,7 @@ fn server_on(dir: &Path, listen: &str) -> (Child, String) {
     crate::common::server_on(dir, listen)
 }
 
-fn agent(root: &Path, state: &Path, url: &str) -> Child {
+pub(crate) fn agent(root: &Path, state: &Path, url: &str) -> Child {
     agent_with(root, state, url, &[], None)
 }
 
@@ -75,7 +75,7 @@ fn simulate(root: &Path, ledger: &Path, secs: &str) -> Child {
 }
 
 /// Runs `kelp verify` until it passes or `wait` is over; returns its last report.
-fn verify(ledger: &Path, url: &str, wait: Duration) -> (bool, String) {
+pub(crate) fn verify(ledger: &Path, url: &str, wait: Duration) -> (bool, String) {
     let began = Instant::now();
     loop {
         let Output { status, stdout, .. } = kelp()

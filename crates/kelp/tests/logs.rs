@@ -388,3 +388,129 @@ fn completions_cover_the_subcommands_and_their_flags() {
     let o = kelp().args(["completions", "nosh"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `kelp logs` on what the real agent shipped from a simulated node: a deleted pod's
+/// current instance and a restarted container's previous one come back line for line as
+/// the simulator's ledger has them.
+#[test]
+fn kelp_logs_reads_deleted_pods_and_previous_instances_shipped_by_the_agent() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ledger, state) = (
+        dir.path().join("node"),
+        dir.path().join("ledger.jsonl"),
+        dir.path().join("agent"),
+    );
+    let (mut server, url) = server_on(&dir.path().join("data"), "127.0.0.1:0");
+    let sim = kelp()
+        .arg("simulate")
+        .arg("--root")
+        .arg(&root)
+        .args(["--pods", "3", "--rate", "400", "--duration", "7"])
+        .args([
+            "--restart-every",
+            "2",
+            "--delete-every",
+            "3",
+            "--seed",
+            "11",
+        ])
+        .arg("--ledger")
+        .arg(&ledger)
+        .stdout(Stdio::null())
+        .spawn();
+    let mut agent = crate::agent::agent(&root, &state, &url);
+    assert!(sim.unwrap().wait().unwrap().success());
+    let (shipped, report) = crate::agent::verify(&ledger, &url, Duration::from_secs(60));
+    assert!(shipped, "{report}");
+    crate::agent::kill(&mut agent);
+
+    let entries = kelp_sim::verify::read_ledger(&ledger).unwrap();
+    let alive: std::collections::HashSet<String> = std::fs::read_dir(root.join("var/log/pods"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let is_alive = |e: &kelp_sim::LedgerEntry| {
+        alive.contains(&format!("{}_{}_{}", e.namespace, e.pod, e.pod_uid))
+    };
+    // (ns, pod, container) → the sorted sha256s of one instance's lines.
+    let instance = |ns: &str, pod: &str, c: &str, uid: &str, restart: u32| {
+        let mut v: Vec<String> = entries
+            .iter()
+            .filter(|e| {
+                e.namespace == ns
+                    && e.pod == pod
+                    && e.container == c
+                    && e.pod_uid == uid
+                    && e.restart == restart
+            })
+            .map(|e| e.sha256.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let shown = |args: &[&str]| {
+        let out = ok(&logs(&url, args));
+        // Split at LF only: a line may end with CR (the Windows kubelet log excerpt).
+        let mut v: Vec<String> = out
+            .strip_suffix('\n')
+            .unwrap_or(&out)
+            .split('\n')
+            .filter(|_| !out.is_empty())
+            .map(|l| hex::encode(Sha256::digest(l.as_bytes())))
+            .collect();
+        v.sort();
+        v
+    };
+    // A deleted pod: its newest instance of one container.
+    let gone = entries
+        .iter()
+        .rev()
+        .find(|e| !is_alive(e))
+        .expect("the simulator deleted a pod");
+    let newest = entries
+        .iter()
+        .filter(|e| e.pod_uid == gone.pod_uid && e.container == gone.container)
+        .map(|e| e.restart)
+        .max()
+        .unwrap();
+    let want = instance(
+        &gone.namespace,
+        &gone.pod,
+        &gone.container,
+        &gone.pod_uid,
+        newest,
+    );
+    let got = shown(&["-n", &gone.namespace, &gone.pod, "-c", &gone.container]);
+    assert!(!want.is_empty());
+    assert_eq!(got, want, "deleted pod {}/{}", gone.namespace, gone.pod);
+    // A container that restarted: --previous is the instance before the newest.
+    let restarted = entries
+        .iter()
+        .filter(|e| e.restart >= 1)
+        .max_by_key(|e| e.restart)
+        .expect("the simulator restarted a container");
+    let newest = restarted.restart;
+    let want = instance(
+        &restarted.namespace,
+        &restarted.pod,
+        &restarted.container,
+        &restarted.pod_uid,
+        newest - 1,
+    );
+    let got = shown(&[
+        "-n",
+        &restarted.namespace,
+        &restarted.pod,
+        "-c",
+        &restarted.container,
+        "--previous",
+    ]);
+    assert_eq!(
+        got, want,
+        "previous of {}/{}",
+        restarted.pod, restarted.container
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
