@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use kelp_model::{Labels, Timestamp};
+use kelp_model::{Labels, TenantId, Timestamp};
 use kelp_store::LabelMatcher;
 use kelp_wire::response::{
     self, IndexStats, InstantSample, Point, QueryResponse, QueryResult, Series,
@@ -40,6 +40,20 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// What every handler here starts with: the tenant, the parameters (query string and
+/// form body) and the time range (`start`/`end`/`since`, the last hour by default).
+async fn request(
+    st: &AppState,
+    q: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(TenantId, Params, Timestamp, Timestamp), ApiError> {
+    let tenant = st.tenant(headers)?;
+    let p = params(q, headers, body).await?;
+    let (start, end) = p.bounds(DEFAULT_SINCE)?;
+    Ok((tenant, p, start, end))
+}
+
 /// Runs a metadata handler body with metrics.
 async fn timed<F>(st: &AppState, f: F) -> Result<Response, ApiError>
 where
@@ -59,9 +73,7 @@ async fn labels(
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
-        let tenant = st.tenant(&headers)?;
-        let p = params(q, &headers, body).await?;
-        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let m = selector(p.get("query"))?;
         let store = st.store()?.clone();
         let names = blocking(move || Ok(store.label_names(&tenant, &m, start, end))).await?;
@@ -78,9 +90,7 @@ async fn values(
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
-        let tenant = st.tenant(&headers)?;
-        let p = params(q, &headers, body).await?;
-        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let m = selector(p.get("query"))?;
         let store = st.store()?.clone();
         let values =
@@ -97,9 +107,7 @@ async fn series(
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
-        let tenant = st.tenant(&headers)?;
-        let p = params(q, &headers, body).await?;
-        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let mut selectors: Vec<&str> = p.all("match[]").chain(p.all("match")).collect();
         selectors.sort_unstable();
         selectors.dedup();
@@ -134,9 +142,7 @@ async fn stats(
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
-        let tenant = st.tenant(&headers)?;
-        let p = params(q, &headers, body).await?;
-        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let m = selector(Some(p.query()?))?;
         let store = st.store()?.clone();
         let s = blocking(move || Ok(store.stats(&tenant, &m, start, end))).await?;
@@ -236,9 +242,7 @@ async fn volume(
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
-        let tenant = st.tenant(&headers)?;
-        let p = params(q, &headers, body).await?;
-        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let v = volume_query(&p)?;
         let store = st.store()?.clone();
         let found = blocking(move || Ok(volumes(&store, &tenant, &v, start, end))).await?;
@@ -270,9 +274,7 @@ async fn volume_range(
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
-        let tenant = st.tenant(&headers)?;
-        let p = params(q, &headers, body).await?;
-        let (start, end) = p.bounds(DEFAULT_SINCE)?;
+        let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let step = i64::try_from(p.step(start, end)?.as_nanos()).unwrap_or(i64::MAX);
         let v = volume_query(&p)?;
         let steps = (end.as_unix_nanos() - start.as_unix_nanos()) / step + 1;
