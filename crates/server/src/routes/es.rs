@@ -1,6 +1,7 @@
 //! Elasticsearch compatibility (spec §10): `GET|HEAD /`, `POST|PUT /_bulk`,
 //! `POST|PUT /<index>/_bulk`, and the stubs Filebeat, Vector and Logstash call, also under
-//! the prefix `/es`. Every answer carries `X-Elastic-Product: Elasticsearch`.
+//! the prefix `/es`. Every answer carries `X-Elastic-Product: Elasticsearch`, except
+//! `GET /` from a browser (`Accept: text/html`), which is sent to the web UI at `/ui/`.
 
 use std::time::Instant;
 
@@ -61,7 +62,11 @@ fn info(st: &AppState) -> EsInfo {
     }
 }
 
-async fn root(State(st): State<AppState>) -> Response {
+/// Elasticsearch's info document; a browser (`Accept: text/html`) is sent to the web UI.
+async fn root(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    if kelp_ui::wants_html(&headers) {
+        return kelp_ui::to_ui();
+    }
     es(StatusCode::OK, bulk::root_info(&info(&st)))
 }
 

@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otlp::routes())
         .merge(ops::routes())
         .merge(es::routes())
+        .merge(kelp_ui::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

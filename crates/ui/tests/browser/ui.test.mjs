@@ -1,0 +1,361 @@
+// Kelp's web UI in a real browser: Debian's chromium driven by Playwright against a real
+// `kelp server` that crates/kelp/tests/ui.rs started and fed.
+//
+//   node ui.test.mjs <server URL> <screenshot dir> '<facts JSON>'
+//
+// Facts (from the Rust side): {"shop": "<namespace of pushed lines>", "bulk": <lines in
+// namespace bulk>, "deleted": {namespace, pod, uid, container} | null}.
+// Prints one line per scenario and `N passed, N failed`; exits 1 when any failed.
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const [url, shots, factsJson] = process.argv.slice(2);
+if (!url || !shots) {
+  console.error('usage: node ui.test.mjs <server URL> <screenshot dir> [facts JSON]');
+  process.exit(2);
+}
+const facts = JSON.parse(factsJson || '{}');
+fs.mkdirSync(shots, { recursive: true });
+const CHROMIUM = process.env.KELP_CHROMIUM || '/usr/bin/chromium';
+if (!fs.existsSync(CHROMIUM)) {
+  console.error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/deps does)`);
+  process.exit(3);
+}
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
+const enc = encodeURIComponent;
+
+/** Waits until f() (in the page) is truthy; its last value in the error. */
+async function until(page, f, arg, timeout = 15000, what = 'condition') {
+  try {
+    await page.waitForFunction(f, arg, { timeout, polling: 50 });
+  } catch (e) {
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+  }
+}
+
+async function push(streams) {
+  const r = await fetch(`${url}/loki/api/v1/push`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ streams }),
+  });
+  assert(r.status === 204, `push answered ${r.status}: ${await r.text()}`);
+}
+
+const nowNs = () => BigInt(Date.now()) * 1000000n;
+const editorValue = (page) => page.inputValue('.editor textarea');
+const rows = (page) => page.locator('.logrow');
+
+async function runQuery(page, q, extra = '') {
+  await page.goto(`${url}/ui/explore?q=${enc(q)}${extra}`);
+  await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, `lines of ${q}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(shots, name) });
+}
+
+// ---------------------------------------------------------------------------------------
+
+test('a browser at / is sent to the UI, an API client is not', async (page) => {
+  await page.goto(`${url}/`);
+  assert(new URL(page.url()).pathname.startsWith('/ui/'), `landed on ${page.url()}`);
+  await page.waitForSelector('.tabs a[aria-current="page"][data-view="explore"]');
+  const r = await fetch(`${url}/`, { headers: { Accept: 'application/json' } });
+  assert(r.headers.get('x-elastic-product') === 'Elasticsearch', 'GET / without text/html is Elasticsearch');
+  assert((await r.json()).version.number, 'ES info document');
+});
+
+test('a query typed with completion shows lines, and its state is in the URL', async (page) => {
+  await page.goto(`${url}/ui/explore`);
+  const ta = page.locator('.editor textarea');
+  await ta.click();
+  await page.keyboard.type('{names');
+  await page.waitForSelector('.complete:not([hidden]) [role="option"]', { timeout: 10000 });
+  const first = await page.textContent('.complete [aria-selected="true"]');
+  assert(first.startsWith('namespace'), `first completion is ${first}`);
+  await page.keyboard.press('Tab');
+  assert((await editorValue(page)) === '{namespace=""', `after the name: ${await editorValue(page)}`);
+  await page.waitForSelector('.complete:not([hidden]) [role="option"]', { timeout: 10000 });
+  const values = await page.locator('.complete [role="option"]').allTextContents();
+  assert(values.some((v) => v.startsWith(facts.shop)), `values offered: ${values}`);
+  await page.keyboard.type(facts.shop.slice(0, 3));
+  await until(page, (v) => document.querySelector('.complete [aria-selected="true"]')?.textContent.startsWith(v), facts.shop, 10000, 'the namespace completion');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('End');
+  await page.keyboard.type('}');
+  assert((await editorValue(page)) === `{namespace="${facts.shop}"}`, `query: ${await editorValue(page)}`);
+  await page.keyboard.press('Enter');
+  await until(page, () => document.querySelectorAll('.logrow').length > 10, null, 30000, 'lines');
+  const params = new URL(page.url()).searchParams;
+  assert(params.get('q') === `{namespace="${facts.shop}"}`, `URL q=${params.get('q')}`);
+  const count = await page.textContent('[data-testid="count"]');
+  assert(/lines/.test(count), `count: ${count}`);
+  // The same URL in a new page shows the same query.
+  const again = await page.context().newPage();
+  await again.goto(page.url());
+  await until(again, () => document.querySelectorAll('.logrow').length > 10, null, 30000, 'lines from the shared URL');
+  assert((await editorValue(again)) === `{namespace="${facts.shop}"}`, 'the shared URL restores the query');
+  await again.close();
+});
+
+test('a parse error is shown at the parser\'s position', async (page) => {
+  await page.goto(`${url}/ui/explore?q=${enc(`{namespace="${facts.shop}"} |= `)}`);
+  await page.waitForSelector('[data-testid="query-error"]:not([hidden])');
+  const msg = await page.textContent('[data-testid="query-error"]');
+  assert(/parse error at line 1, col \d+/.test(msg), `message: ${msg}`);
+  await page.waitForSelector('.editor.invalid .hl-err');
+});
+
+test('clicking a label chip filters the query in, Alt+click and − filter out', async (page) => {
+  await runQuery(page, `{namespace="${facts.shop}"}`);
+  const chip = page.locator('.logrow .chip[data-name="pod"]').first();
+  const pod = await chip.getAttribute('data-value');
+  await chip.click();
+  await until(page, (p) => document.querySelector('.editor textarea').value.includes(`pod="${p}"`), pod, 5000, 'the pod matcher');
+  await until(page, (p) => [...document.querySelectorAll('.resbar .chip')].some((c) => c.textContent === `pod=${p}`), pod, 30000, 'only that pod\'s lines');
+  // Out, from the details panel.
+  await page.locator('.logrow').first().click();
+  await page.waitForSelector('.details:not([hidden])');
+  await shot(page, 'explore.png');
+  const before = await editorValue(page);
+  await page.locator('.details .kv button[aria-label="filter out container"]').click();
+  await until(page, () => /container!="/.test(document.querySelector('.editor textarea').value), null, 5000, 'container!=');
+  assert((await editorValue(page)).startsWith(before.slice(0, -1)), 'the selector grows');
+});
+
+test('dragging across the histogram zooms into that range', async (page) => {
+  await runQuery(page, `{namespace="${facts.shop}"}`, '&from=now-30m');
+  const hist = page.locator('[data-testid="histogram"] canvas');
+  await until(page, () => /lines ·/.test(document.querySelector('.hist-title').textContent), null, 30000, 'the histogram');
+  const box = await hist.boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + box.width * 0.5, y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.7, y, { steps: 8 });
+  await page.mouse.move(box.x + box.width * 0.8, y, { steps: 4 });
+  await page.mouse.up();
+  await until(page, () => !new URL(location.href).searchParams.get('from')?.startsWith('now'), null, 5000, 'an absolute range in the URL');
+  const p = new URL(page.url()).searchParams;
+  const span = Date.parse(p.get('to')) - Date.parse(p.get('from'));
+  assert(span > 60e3 && span < 20 * 60e3, `zoomed span ${span} ms`);
+  assert(!/Last/.test(await page.textContent('[data-testid="range"]')), 'the picker shows absolute times');
+  await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, 'lines in the zoomed range');
+});
+
+test('a metric query is drawn as a chart', async (page) => {
+  const q = `sum by (pod) (count_over_time({namespace="${facts.shop}"} [1m]))`;
+  await page.goto(`${url}/ui/explore?q=${enc(q)}&from=now-30m`);
+  await until(page, () => document.querySelectorAll('.legend span').length > 0, null, 30000, 'the legend');
+  assert(await page.isVisible('.chart canvas'), 'chart visible');
+  assert(!(await page.isVisible('.loglist')), 'no log list for a metric query');
+  const box = await page.locator('.chart canvas').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+  await page.waitForSelector('.chart .tooltip:not([hidden])');
+  await shot(page, 'explore-metric.png');
+});
+
+test('live tail shows a freshly pushed line within a second', async (page) => {
+  const ns = 'tailtest';
+  await page.goto(`${url}/ui/tail?q=${enc(`{namespace="${ns}"}`)}`);
+  await until(page, () => document.querySelector('[data-testid="tail-status"]').textContent === 'live', null, 15000, 'the socket');
+  // The first line within a second of its push being acknowledged; a loaded machine may
+  // miss one deadline, so three tries, and every line must arrive.
+  const times = [];
+  for (let i = 0; i < 3 && !times.some((t) => t < 1000); i++) {
+    const line = `fresh line ${i} ${Math.random()}`;
+    await push([{ stream: { namespace: ns, pod: 'tailer', container: 'app' }, values: [[nowNs().toString(), `level=info msg="${line}"`]] }]);
+    const t0 = Date.now();
+    await until(page, (l) => [...document.querySelectorAll('.logrow .line')].some((e) => e.textContent.includes(l)), line, 10000, line);
+    times.push(Date.now() - t0);
+  }
+  assert(times.some((t) => t < 1000), `lines appeared after ${times.join(', ')} ms`);
+  // Scrolling up pauses following; new lines are counted, not scrolled to.
+  const pods = ['web-7c9d6b5f4-2xkqz', 'web-7c9d6b5f4-9wq7m', 'checkout-0'];
+  const streams = pods.map((pod) => ({ stream: { namespace: ns, pod, container: pod.startsWith('web') ? 'app' : 'checkout' }, values: [] }));
+  const t0 = nowNs();
+  for (let i = 0; i < 60; i++) {
+    const level = i % 11 === 5 ? 'error' : i % 7 === 3 ? 'warn' : i % 5 === 1 ? 'debug' : 'info';
+    streams[i % 3].values.push([(t0 + BigInt(i) * 7000000n).toString(),
+      `level=${level} method=GET path=/api/items/${1000 + i * 37} status=${level === 'error' ? 503 : 200} duration_ms=${(i * 53) % 240 + 4}`]);
+  }
+  await push(streams);
+  await until(page, () => document.querySelectorAll('.logrow').length > 30, null, 10000, 'a screen of lines');
+  await page.locator('.loglist').hover();
+  await page.mouse.wheel(0, -400);
+  await page.waitForSelector('[data-testid="tail-resume"]:not([hidden])');
+  await push([{ stream: { namespace: ns, pod: 'tailer', container: 'app' }, values: [[nowNs().toString(), 'level=info msg="while paused"']] }]);
+  await until(page, () => /1 new line/.test(document.querySelector('[data-testid="tail-resume"]').textContent), null, 10000, 'the unseen count');
+  await shot(page, 'tail.png');
+  await page.click('[data-testid="tail-resume"]');
+  await until(page, () => {
+    const l = document.querySelector('.loglist');
+    return l.scrollTop + l.clientHeight >= l.scrollHeight - 4;
+  }, null, 5000, 'following again');
+});
+
+test('100,000 lines scroll in a virtualised list', async (page) => {
+  const n = facts.bulk;
+  await page.goto(`${url}/ui/explore?q=${enc('{namespace="bulk"}')}&limit=${n}&from=now-3h`);
+  await until(page, (n) => document.querySelector('[data-testid="count"]').textContent.startsWith(n.toLocaleString('en-US') + ' lines'), n, 120000, `${n} lines`);
+  const inDom = await rows(page).count();
+  assert(inDom < 200, `${inDom} rows in the DOM`);
+  // Wheel scrolling: each frame renders, and the rows under the viewport are there.
+  await page.locator('.loglist').hover();
+  const t0 = Date.now();
+  for (let i = 0; i < 60; i++) await page.mouse.wheel(0, 1200);
+  const wheelMs = Date.now() - t0;
+  await until(page, () => {
+    const l = document.querySelector('.loglist');
+    const top = l.scrollTop;
+    return top > 0 && [...l.querySelectorAll('.logrow')].some((r) => r.offsetTop <= top && r.offsetTop + r.offsetHeight > top);
+  }, null, 5000, 'a row at the top of the scrolled view');
+  // The far end: the oldest line (newest first), by keyboard.
+  await page.locator('.loglist').focus();
+  await page.keyboard.press('End');
+  await until(page, () => [...document.querySelectorAll('.logrow.sel .line')].some((e) => /bulk line 000000\b/.test(e.textContent)), null, 5000, 'the oldest line selected');
+  assert((await rows(page).count()) < 200, 'still few rows in the DOM');
+  // Frame times while scrolling through the middle.
+  const frames = await page.evaluate(async () => {
+    const l = document.querySelector('.loglist');
+    l.scrollTop = l.scrollHeight / 2;
+    const times = [];
+    let last = performance.now();
+    for (let i = 0; i < 60; i++) {
+      l.scrollTop += 700;
+      await new Promise((r) => requestAnimationFrame(r));
+      const now = performance.now();
+      times.push(now - last);
+      last = now;
+    }
+    times.sort((a, b) => a - b);
+    return { median: times[30], worst: times[59] };
+  });
+  console.log(`  60 wheel events in ${wheelMs} ms; frames while scrolling: median ${frames.median.toFixed(1)} ms, worst ${frames.worst.toFixed(1)} ms`);
+  await page.keyboard.press('Home');
+  await shot(page, 'explore-100k.png');
+});
+
+test('pods: a deleted pod opens its logs', async (page) => {
+  const api = await fetch(`${url}/kelp/api/v1/pods?deleted=true`);
+  await page.goto(`${url}/ui/pods`);
+  if (api.status === 404) {
+    // This server has no pods API: the view says so and shows nothing made up.
+    await page.waitForSelector('text=This server has no pods API');
+    assert((await page.locator('table.grid').count()) === 0, 'no table without the API');
+    await shot(page, 'pods.png');
+    console.log('  /kelp/api/v1/pods is 404 on this server: checked the notice only');
+    return;
+  }
+  assert(facts.deleted, 'the simulator deleted a pod');
+  const d = facts.deleted;
+  const row = page.locator(`tr.item[data-uid="${d.uid}"]`);
+  await row.waitFor({ timeout: 15000 });
+  assert(/Deleted/.test(await row.textContent()), 'the pod is shown as deleted');
+  await row.click();
+  await shot(page, 'pods.png');
+  const sub = page.locator(`tr.item[data-uid="${d.uid}"] + tr.sub`);
+  await sub.locator('button[data-testid="logs"]').first().click();
+  await until(page, () => location.pathname === '/ui/explore', null, 5000, 'explore');
+  const q = await editorValue(page);
+  assert(q.includes(`pod_uid="${d.uid}"`) && q.includes(`pod="${d.pod}"`), `query: ${q}`);
+  await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, 'the deleted pod\'s lines');
+});
+
+test('resources: top tables, or a clear notice when the server lacks them', async (page) => {
+  const api = await fetch(`${url}/apis/metrics.k8s.io/v1beta1/nodes`);
+  await page.goto(`${url}/ui/resources`);
+  if (api.status === 404) {
+    await page.waitForSelector('text=This server has no resource metrics');
+    assert((await page.locator('table.grid').count()) === 0, 'no table without the API');
+    await shot(page, 'resources.png');
+    console.log('  metrics.k8s.io is 404 on this server: checked the notice only');
+    return;
+  }
+  await page.waitForSelector('table.grid tr.item', { timeout: 30000 });
+  await page.locator('table.grid tr.item').first().click();
+  await page.waitForSelector('.res-detail:not([hidden]) canvas');
+  await page.click('.segmented button[data-kind="pods"]');
+  await page.waitForSelector('table.grid th:text("Pod")', { timeout: 30000 });
+  await page.click('.segmented button[data-kind="nodes"]');
+  await page.waitForSelector('table.grid tr.item');
+  await shot(page, 'resources.png');
+});
+
+test('keyboard: move through lines, open and close details, switch views', async (page) => {
+  await runQuery(page, `{namespace="${facts.shop}"}`);
+  await page.locator('.loglist').focus();
+  for (let i = 0; i < 3; i++) await page.keyboard.press('j');
+  await until(page, () => document.querySelector('.logrow.sel')?.dataset.i === '2', null, 5000, 'the third row selected');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('.details:not([hidden])');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('.details[hidden]', { state: 'attached' });
+  await page.keyboard.press('w');
+  await page.waitForSelector('.loglist.wrap');
+  await page.keyboard.press('g');
+  await page.keyboard.press('p');
+  await until(page, () => location.pathname === '/ui/pods', null, 5000, 'the pods view');
+  await page.keyboard.press('?');
+  await page.waitForSelector('dialog#help[open]');
+});
+
+test('light theme and a narrow window', async (page) => {
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto(`${url}/ui/explore`);
+  await page.evaluate(() => localStorage.removeItem('kelp.theme'));
+  await runQuery(page, `{namespace="${facts.shop}"} | json`, '&pretty=1');
+  assert((await page.getAttribute('html', 'data-theme')) === 'light', 'light theme from the system');
+  await page.locator('.logrow').nth(1).click();
+  await page.waitForSelector('.details:not([hidden])');
+  await shot(page, 'explore-light.png');
+  await page.click('#theme-toggle');
+  assert((await page.getAttribute('html', 'data-theme')) === 'dark', 'the toggle switches');
+  await page.setViewportSize({ width: 400, height: 760 });
+  await runQuery(page, `{namespace="${facts.shop}"}`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert(overflow <= 0, `the page is ${overflow}px wider than the window`);
+  await shot(page, 'narrow.png');
+});
+
+// ---------------------------------------------------------------------------------------
+
+const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kelp-ui-chromium-'));
+const context = await chromium.launchPersistentContext(userDir, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  colorScheme: 'dark',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let passed = 0, failed = 0;
+const only = process.env.KELP_UI_ONLY;
+for (const t of tests) {
+  if (only && !t.name.includes(only)) continue;
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) errors.push(m.text()); });
+  const began = Date.now();
+  try {
+    await t.fn(page);
+    assert(!errors.length, `errors in the page: ${errors.join('; ')}`);
+    passed++;
+    console.log(`ok   ${t.name} (${Date.now() - began} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${t.name}: ${e.message}`);
+    const file = `fail-${t.name.replace(/\W+/g, '-').slice(0, 40)}.png`;
+    await page.screenshot({ path: path.join(shots, file) }).catch(() => {});
+    console.log(`     screenshot: ${path.join(shots, file)}`);
+  }
+  await page.close();
+}
+await context.close();
+fs.rmSync(userDir, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
