@@ -146,7 +146,7 @@ fn push_shop(url: &str) {
             .map(|(ts, line)| serde_json::json!([ts.to_string(), line, {"pod_uid": uid, "restart": "0"}]))
             .collect();
         streams.push(serde_json::json!({
-            "stream": {"namespace": SHOP, "pod": pod, "container": container, "node": "node-1", "stream": "stdout"},
+            "stream": {"namespace": SHOP, "pod": pod, "container": container, "node": "node-2", "stream": "stdout"},
             "values": values,
         }));
     }

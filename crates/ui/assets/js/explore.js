@@ -177,7 +177,8 @@ export function mount(root, params, nav) {
    */
   async function volume(q, from, to, step, signal) {
     const parsed = /\|\s*(json|logfmt|regexp|pattern|unpack)\b/.test(q);
-    const lq = parsed ? q : `${q} | regexp ${LEVEL_RE}`;
+    // `keep level`: one series per level, however many streams or parsed labels.
+    const lq = parsed ? `${q} | drop __error__, __error_details__ | keep level` : `${q} | regexp ${LEVEL_RE} | keep level`;
     const mq = `sum by (level) (count_over_time(${lq} [${formatDuration(step)}]))`;
     // Whole buckets: the first ends one step after `from`, so bars start at the range's start.
     const start = Math.ceil(from / step) * step, end = Math.ceil(to / step) * step;
@@ -338,6 +339,8 @@ export function mount(root, params, nav) {
     else if ((e.key === 'j' || e.key === 'k') && document.activeElement !== list.el) { list.el.focus(); list.key(e); }
   };
   document.addEventListener('keydown', keys);
+  st.wrap ||= st.pretty;
+  wrapBtn.setAttribute('aria-pressed', String(st.wrap));
   if (st.wrap) list.setWrap(true);
   run(false);
 

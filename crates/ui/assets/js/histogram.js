@@ -53,7 +53,7 @@ export class Histogram {
   setData(d) {
     // Levels in a fixed order, then anything else; colours by level.
     d.series.sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
-    d.series.forEach((s, i) => { s.color = levelColor(s.name) || (s.name === 'logs' ? cssVar('--accent') : color(i + 5)); });
+    d.series.forEach((s, i) => { s.color = levelColor(s.name) || (s.name === 'logs' ? '#4fb3bf' : color(i + 5)); });
     let total = 0;
     for (const s of d.series) for (const p of s.points) total += p[1];
     this.data = d;

@@ -17,7 +17,7 @@ export function mount(root, params, nav) {
   };
   let pods = [];
   let error = null;
-  let sel = 0;
+  let sel = -1;
 
   const sinceSel = h('select', { 'aria-label': 'Seen in', onchange: () => { st.since = sinceSel.value; load(); } },
     SINCE.map(([v, t]) => h('option', { value: v, text: t, selected: v === st.since })));
@@ -87,10 +87,10 @@ export function mount(root, params, nav) {
       return;
     }
     const body = h('tbody');
-    rows.forEach((p, i) => {
+    rows.forEach((p) => {
       const open = st.open.has(p.uid);
       const tr = h('tr.item', {
-        tabindex: '0', 'data-uid': p.uid, 'data-pod': p.pod, class: `item${open ? ' open' : ''}${i === sel ? ' sel' : ''}`,
+        tabindex: '0', 'data-uid': p.uid, 'data-pod': p.pod, class: `item${open ? ' open' : ''}${p.exists === false ? ' gone' : ''}`,
         onclick: () => toggle(p.uid),
         onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); toggle(p.uid); } },
       },
@@ -114,7 +114,7 @@ export function mount(root, params, nav) {
   }
 
   function nsButton(value, label, n) {
-    return h('button', { 'aria-current': String(st.ns === value), onclick: () => { st.ns = value; sel = 0; paint(); } },
+    return h('button', { 'aria-current': String(st.ns === value), onclick: () => { st.ns = value; sel = -1; paint(); } },
       h('span', { text: label }), h('span.n', { text: num(n) }));
   }
 

@@ -52,6 +52,7 @@ const rows = (page) => page.locator('.logrow');
 async function runQuery(page, q, extra = '') {
   await page.goto(`${url}/ui/explore?q=${enc(q)}${extra}`);
   await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, `lines of ${q}`);
+  await until(page, () => /lines ·/.test(document.querySelector('.hist-title').textContent), null, 30000, `the volume of ${q}`);
 }
 
 async function shot(page, name) {
@@ -121,6 +122,9 @@ test('clicking a label chip filters the query in, Alt+click and − filter out',
   await page.locator('.logrow').first().click();
   await page.waitForSelector('.details:not([hidden])');
   await shot(page, 'explore.png');
+  await page.click('.details [data-testid="context"]');
+  await page.waitForSelector('.details .context .here');
+  assert((await page.locator('.details .context div').count()) > 1, 'lines around the chosen one');
   const before = await editorValue(page);
   await page.locator('.details .kv button[aria-label="filter out container"]').click();
   await until(page, () => /container!="/.test(document.querySelector('.editor textarea').value), null, 5000, 'container!=');
@@ -307,7 +311,7 @@ test('light theme and a narrow window', async (page) => {
   await page.emulateMedia({ colorScheme: 'light' });
   await page.goto(`${url}/ui/explore`);
   await page.evaluate(() => localStorage.removeItem('kelp.theme'));
-  await runQuery(page, `{namespace="${facts.shop}"} | json`, '&pretty=1');
+  await runQuery(page, `{namespace="${facts.shop}"} |= "latency_ms"`, '&pretty=1');
   assert((await page.getAttribute('html', 'data-theme')) === 'light', 'light theme from the system');
   await page.locator('.logrow').nth(1).click();
   await page.waitForSelector('.details:not([hidden])');
