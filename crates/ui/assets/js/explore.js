@@ -62,6 +62,9 @@ export function mount(root, params, nav) {
   });
   const limitSel = h('select', { 'aria-label': 'Line limit', title: 'Most lines to show', onchange: () => { st.limit = +limitSel.value; run(false); } },
     [...new Set([...LIMITS, st.limit])].sort((a, b) => a - b).map((n) => h('option', { value: n, selected: n === st.limit, text: `${num(n)} lines` })));
+  const tailBtn = h('button', {
+    text: 'Tail', title: 'Follow this query live', onclick: () => nav.go('/ui/tail', new URLSearchParams({ q: editor.value.trim() })),
+  });
   const runBtn = h('button.primary', { text: 'Run query', title: 'Run (Enter)', 'data-testid': 'run', onclick: () => { st.q = editor.value; run(true); } });
   const errLine = h('div.query-error', { hidden: true, 'data-testid': 'query-error' });
 
@@ -78,7 +81,7 @@ export function mount(root, params, nav) {
   const results = h('div.results', { style: { display: 'flex', flexDirection: 'column', gap: '8px', flex: '1', minHeight: '0', position: 'relative' } }, resbar, split, loading);
   const welcome = h('div');
   const view = h('section.view.explore', {},
-    h('div.querybar', {}, editor.el, range.el, h('label.inline', {}, 'Step', stepIn), limitSel, runBtn),
+    h('div.querybar', {}, editor.el, range.el, h('label.inline', {}, 'Step', stepIn), limitSel, tailBtn, runBtn),
     errLine, hist, chartBox, welcome, results);
   root.append(view);
 
@@ -146,6 +149,7 @@ export function mount(root, params, nav) {
     if (isNaN(from) || isNaN(to) || from >= to) return showError(new Error('the time range is not valid'));
     let step = st.step ? parseDuration(st.step) : NaN;
     const log = isLogQuery(st.q);
+    tailBtn.disabled = !log;
     loading.hidden = false;
     try {
       if (log) {
@@ -294,6 +298,10 @@ export function mount(root, params, nav) {
       h('header', {}, h('h3', { text: `${t.date} ${t.time}` }),
         h('button', { text: 'Copy', title: 'Copy the line', onclick: () => navigator.clipboard?.writeText(row.line).then(() => toast('Copied')) }),
         h('button', { text: 'Context', title: 'Lines around this one in its stream', 'data-testid': 'context', onclick: () => context(row, ctxBox) }),
+        row.labels.pod && row.labels.namespace ? h('button', {
+          text: 'Pod', title: `${row.labels.namespace}/${row.labels.pod} in the Pods view`,
+          onclick: () => nav.go('/ui/pods', new URLSearchParams({ ns: row.labels.namespace, find: row.labels.pod })),
+        }) : null,
         h('button.icon', { text: '×', title: 'Close (Esc)', 'aria-label': 'Close', onclick: closeDetails })),
       h('div.body', {},
         h('div', {}, h('h4', { text: pretty ? 'Line (JSON)' : 'Line' }), lineBox),

@@ -2,7 +2,7 @@
 // metrics-server serves it) with sparklines, and charts over time for the selected one
 // (`/kelp/api/v1/resources/range`). Refreshed every 15 s.
 import { h, esc, cores, bytes, typing } from './util.js';
-import { parseDuration } from './time.js';
+import { parseDuration, formatDate } from './time.js';
 import { sparkline, LineChart } from './chart.js';
 import * as api from './api.js';
 
@@ -76,7 +76,7 @@ export function mount(root, params, nav) {
     const nss = [...new Set(items.map((i) => i.namespace).filter(Boolean))].sort();
     nsSel.hidden = st.kind !== 'pods';
     nsSel.replaceChildren(h('option', { value: '', text: 'All namespaces' }), ...nss.map((n) => h('option', { value: n, text: n, selected: n === st.ns })));
-    stamp.textContent = items[0]?.timestamp ? `as of ${new Date(items[0].timestamp).toLocaleTimeString()}` : '';
+    stamp.textContent = items[0]?.timestamp ? `as of ${formatDate(Date.parse(items[0].timestamp)).slice(11)}` : '';
     paint();
     if (st.sel) showDetail(st.sel, start, end, step);
   }
@@ -140,11 +140,12 @@ export function mount(root, params, nav) {
     if (!charts) {
       const cpuBox = h('div.card'), memBox = h('div.card');
       detail.replaceChildren(cpuBox, memBox);
-      cpuBox.append(h('h3', { text: 'CPU (cores)' }));
-      memBox.append(h('h3', { text: 'Memory (working set)' }));
+      cpuBox.append(h('h3', {}, 'CPU (cores) · ', h('span.mono.cpu-title')));
+      memBox.append(h('h3', {}, 'Memory (working set) · ', h('span.mono.mem-title')));
       charts = { cpu: new LineChart(cpuBox, { yFormat: cores, height: 200 }), mem: new LineChart(memBox, { yFormat: bytes, height: 200 }) };
       for (const c of [charts.cpu, charts.mem]) c.box.classList.remove('card');
     }
+    for (const t of detail.querySelectorAll('.cpu-title, .mem-title')) t.textContent = k;
     const [ns, pod] = k.includes('/') ? k.split('/') : ['', ''];
     let series = [];
     try {

@@ -289,6 +289,47 @@ test('resources: top tables, or a clear notice when the server lacks them', asyn
   await shot(page, 'resources.png');
 });
 
+test('resources: the view reads the metrics.k8s.io and range contracts (answers from the test)', async (page) => {
+  // Until every server has these APIs, the view's reading of their documented shapes is
+  // checked with answers this test gives; the scenario above uses the real server.
+  const now = Math.floor(Date.now() / 1000);
+  const wave = (base, amp, k) => Array.from({ length: 61 }, (_, i) => [now - (60 - i) * 60, base + amp * Math.abs(Math.sin(i / 9 + k))]);
+  const nodes = [['node-1', 1.42, 6.1e9], ['node-2', 0.37, 3.3e9], ['node-3', 2.8, 11.7e9]];
+  const pods = [['shop', 'web-7c9d6b5f4-2xkqz', 0.21, 182e6], ['shop', 'checkout-0', 0.05, 96e6], ['kube-system', 'coredns-5d78c9869d-x2x4q', 0.004, 21e6]];
+  await page.route('**/apis/metrics.k8s.io/v1beta1/nodes', (r) => r.fulfill({ json: {
+    kind: 'NodeMetricsList', apiVersion: 'metrics.k8s.io/v1beta1', metadata: {},
+    items: nodes.map(([name, cpu, mem]) => ({ metadata: { name }, timestamp: new Date().toISOString(), window: '20.029s', usage: { cpu: `${Math.round(cpu * 1e9)}n`, memory: `${Math.round(mem / 1024)}Ki` } })),
+  } }));
+  await page.route('**/apis/metrics.k8s.io/v1beta1/pods', (r) => r.fulfill({ json: {
+    kind: 'PodMetricsList', apiVersion: 'metrics.k8s.io/v1beta1', metadata: {},
+    items: pods.map(([namespace, name, cpu, mem]) => ({ metadata: { name, namespace }, timestamp: new Date().toISOString(), window: '18.4s',
+      containers: [{ name: 'app', usage: { cpu: `${Math.round(cpu * 1e6)}u`, memory: `${Math.round(mem / 1024)}Ki` } }] })),
+  } }));
+  await page.route('**/kelp/api/v1/resources/range?*', (r) => {
+    const q = new URL(r.request().url()).searchParams;
+    const kind = q.get('kind');
+    const series = kind === 'node'
+      ? nodes.filter(([n]) => !q.get('node') || q.get('node') === n).map(([node, cpu, mem], k) => ({ kind, node, cpu: wave(cpu * 0.6, cpu * 0.5, k), memory: wave(mem * 0.8, mem * 0.2, k + 1) }))
+      : kind === 'pod'
+        ? pods.map(([namespace, pod, cpu, mem], k) => ({ kind, node: 'node-1', namespace, pod, cpu: wave(cpu * 0.6, cpu * 0.5, k), memory: wave(mem * 0.8, mem * 0.2, k) }))
+        : ['app', 'istio-proxy'].map((container, k) => ({ kind, node: 'node-1', namespace: q.get('namespace'), pod: q.get('pod'), container, cpu: wave(0.05, 0.1, k), memory: wave(60e6, 20e6, k) }));
+    r.fulfill({ json: { status: 'success', data: { window: '30s', series } } });
+  });
+  await page.goto(`${url}/ui/resources`);
+  await page.waitForSelector('table.grid tr.item');
+  const first = await page.locator('table.grid tr.item td.name').first().textContent();
+  assert(first === 'node-3', `sorted by CPU: ${first} first`);
+  assert((await page.locator('table.grid tr.item').first().textContent()).includes('2800m'), 'CPU in millicores');
+  assert((await page.locator('table.grid tr.item svg.spark path').count()) > 0, 'sparklines');
+  await page.locator('table.grid tr.item').first().click();
+  await until(page, () => document.querySelectorAll('.res-detail .legend span').length === 2, null, 10000, 'the node\'s charts');
+  await page.click('.segmented button[data-kind="pods"]');
+  await until(page, () => document.querySelector('table.grid tr.item td.name')?.textContent === 'web-7c9d6b5f4-2xkqz', null, 10000, 'the pods table');
+  await page.locator('table.grid tr.item').first().click();
+  await until(page, () => [...document.querySelectorAll('.res-detail .legend span')].some((s) => s.textContent === 'istio-proxy'), null, 10000, 'a pod\'s containers charted');
+  await shot(page, 'resources-contract.png');
+});
+
 test('keyboard: move through lines, open and close details, switch views', async (page) => {
   await runQuery(page, `{namespace="${facts.shop}"}`);
   await page.locator('.loglist').focus();
