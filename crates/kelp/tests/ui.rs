@@ -240,8 +240,17 @@ fn web_ui_in_chromium() {
     let (head, page) = get_accepting(&url, "/ui/explore", "text/html");
     assert!(head.contains("content-type: text/html"), "{head}");
     assert!(page.contains("/ui/assets/js/main.js"));
-    // The UI shadows no API route: an unknown API path is still the API's 404.
+    // The UI shadows no API route: an unknown API path is still the API's 404, and an
+    // Elasticsearch index named `ui` still takes bulk writes.
     assert_eq!(http(&url, "GET", "/loki/api/v1/nothing", "").0, 404);
+    let (status, answer) = http(
+        &url,
+        "POST",
+        "/ui/_bulk",
+        "{\"index\":{}}\n{\"message\":\"hi\"}\n",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("\"_index\":\"ui\""), "{answer}");
 
     let deleted = feed_from_a_simulated_node(dir.path(), &url);
     push_shop(&url);

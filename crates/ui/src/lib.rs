@@ -40,13 +40,18 @@ pub const BASE: &str = "/ui/";
 /// that is not an asset is 404, so a mistyped asset name is not answered with the page.
 pub const VIEWS: &[&str] = &["explore", "tail", "pods", "resources"];
 
-/// The UI's routes, for any router state.
+/// The UI's routes, for any router state. Each view path is its own static route: a
+/// parameter (`/ui/{view}`) would also catch `POST /ui/_bulk`, Elasticsearch's bulk
+/// route for an index named `ui`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
+    let mut r = Router::new()
         .route("/ui", get(|| async { Redirect::permanent(BASE) }))
         .route("/ui/", get(page))
-        .route("/ui/assets/{*file}", get(asset))
-        .route("/ui/{view}", get(view))
+        .route("/ui/assets/{*file}", get(asset));
+    for v in VIEWS {
+        r = r.route(&format!("/ui/{v}"), get(page));
+    }
+    r
 }
 
 /// Whether a request comes from a browser navigating: its `Accept` names `text/html`.
@@ -71,14 +76,6 @@ pub fn to_ui() -> Response {
 
 async fn page(headers: HeaderMap) -> Response {
     serve(&assets::INDEX, &headers)
-}
-
-async fn view(Path(view): Path<String>, headers: HeaderMap) -> Response {
-    if VIEWS.contains(&view.as_str()) {
-        serve(&assets::INDEX, &headers)
-    } else {
-        not_found()
-    }
 }
 
 async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
