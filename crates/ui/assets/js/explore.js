@@ -12,9 +12,9 @@ import { LineChart } from './chart.js';
 import { LogList } from './loglist.js';
 
 const LIMITS = [100, 500, 1000, 5000, 10000, 100000];
-/** Labels worth a chip on every row when they differ between streams, first first. */
 /** The level a line states (`level=warn`, `"level":"warn"`, `severity: warn`), for the histogram. */
 const LEVEL_RE = String.raw`"(?i)\\b(?:level|lvl|severity)\\W{1,4}(?P<level>[a-z]+)"`;
+/** Labels worth a chip on every row when they differ between streams, first first. */
 const CHIP_ORDER = ['namespace', 'pod', 'container', 'service_name', 'job', 'app', 'node', 'filename', 'stream'];
 
 export function mount(root, params, nav) {
@@ -44,12 +44,15 @@ export function mount(root, params, nav) {
     names: async () => {
       fresh();
       const b = bounds();
-      return (cache.names ??= api.labels(b.from, b.to));
+      cache.names ??= api.labels(b.from, b.to).catch((e) => { cache.names = null; throw e; });
+      return cache.names;
     },
     values: async (name) => {
       fresh();
       const b = bounds();
-      if (!cache.values.has(name)) cache.values.set(name, api.labelValues(name, b.from, b.to));
+      if (!cache.values.has(name)) {
+        cache.values.set(name, api.labelValues(name, b.from, b.to).catch((e) => { cache.values.delete(name); throw e; }));
+      }
       return cache.values.get(name);
     },
   });

@@ -70,6 +70,40 @@ test('a browser at / is sent to the UI, an API client is not', async (page) => {
   assert((await r.json()).version.number, 'ES info document');
 });
 
+test('query edits and completion contexts (logql.js, as served)', async (page) => {
+  await page.goto(`${url}/ui/explore`);
+  const failures = await page.evaluate(async () => {
+    const m = await import('/ui/assets/js/logql.js');
+    const bad = [];
+    const eq = (what, got, want) => { if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`); };
+    for (const [q, name, value, op, want] of [
+      ['{a="1"}', 'b', 'x', '=', '{a="1", b="x"}'],
+      ['{a="1"} |= "e"', 'a', '2', '=', '{a="2"} |= "e"'],
+      ['{a="1", b="2"}', 'a', '1', '!=', '{a!="1", b="2"}'],
+      ['{a="1", b="2"}', 'a', '3', '!=', '{a="1", b="2", a!="3"}'],
+      ['{a="1", b!="x"}', 'b', 'x', '!=', '{a="1", b!="x"}'],
+      ['{}', 'a', 'say "hi"\\', '=', '{a="say \\"hi\\"\\\\"}'],
+      ['', 'a', '1', '=', '{a="1"}'],
+      ['sum(rate({a="1"}[1m]))', 'b', '2', '=', 'sum(rate({a="1", b="2"}[1m]))'],
+    ]) eq(`withMatcher(${q}, ${name}${op}${value})`, m.withMatcher(q, name, value, op), want);
+    eq('withLabelFilter', m.withLabelFilter('{a="1"} ', 'restart', '1'), '{a="1"} | restart="1"');
+    const ctx = (q, pos) => { const c = m.completionAt(q, pos ?? q.length); return c && [c.kind, c.name ?? '', c.prefix]; };
+    eq('after {', ctx('{'), ['name', '', '']);
+    eq('a name', ctx('{nam'), ['name', '', 'nam']);
+    eq('after a comma', ctx('{a="1", po'), ['name', '', 'po']);
+    eq('in a value', ctx('{namespace="sh'), ['value', 'namespace', 'sh']);
+    eq('in a regex value', ctx('{pod=~"web'), ['value', 'pod', 'web']);
+    eq('after a closed value', ctx('{a="1"'), null);
+    eq('a stage', ctx('{a="1"} | js'), ['stage', '', 'js']);
+    eq('a line filter', ctx('{a="1"} |= "x'), null);
+    eq('outside', ctx('sum(rate('), null);
+    eq('log query', [m.isLogQuery(' {a="1"}'), m.isLogQuery('rate({a="1"}[1m])')], [true, false]);
+    eq('matchers', m.matchers('{a="1", b=~"x.*"} |= "c"').map((x) => [x.name, x.op, x.value]), [['a', '=', '1'], ['b', '=~', 'x.*']]);
+    return bad;
+  });
+  assert(!failures.length, failures.join('\n'));
+});
+
 test('a query typed with completion shows lines, and its state is in the URL', async (page) => {
   await page.goto(`${url}/ui/explore`);
   const ta = page.locator('.editor textarea');
