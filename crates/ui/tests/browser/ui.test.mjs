@@ -233,6 +233,11 @@ test('live tail shows a freshly pushed line within a second', async (page) => {
     const l = document.querySelector('.loglist');
     return l.scrollTop + l.clientHeight >= l.scrollHeight - 4;
   }, null, 5000, 'following again');
+  // More lines at once than the server buffers for a client (1024 by default): the rest
+  // are reported as dropped, and counted.
+  const burst = Array.from({ length: 3000 }, (_, i) => [(nowNs() + BigInt(i)).toString(), `burst ${i}`]);
+  await push([{ stream: { namespace: ns, pod: 'burst', container: 'app' }, values: burst }]);
+  await until(page, () => /^[\d,]+ dropped$/.test(document.querySelector('[data-testid="tail-dropped"]:not([hidden])')?.textContent || ''), null, 10000, 'the dropped counter');
 });
 
 test('100,000 lines scroll in a virtualised list', async (page) => {
