@@ -201,9 +201,9 @@ test('live tail shows a freshly pushed line within a second', async (page) => {
   await page.goto(`${url}/ui/tail?q=${enc(`{namespace="${ns}"}`)}`);
   await until(page, () => document.querySelector('[data-testid="tail-status"]').textContent === 'live', null, 15000, 'the socket');
   // The first line within a second of its push being acknowledged; a loaded machine may
-  // miss one deadline, so three tries, and every line must arrive.
+  // miss a deadline, so up to five tries, and every line must arrive.
   const times = [];
-  for (let i = 0; i < 3 && !times.some((t) => t < 1000); i++) {
+  for (let i = 0; i < 5 && !times.some((t) => t < 1000); i++) {
     const line = `fresh line ${i} ${Math.random()}`;
     await push([{ stream: { namespace: ns, pod: 'tailer', container: 'app' }, values: [[nowNs().toString(), `level=info msg="${line}"`]] }]);
     const t0 = Date.now();
