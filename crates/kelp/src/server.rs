@@ -69,6 +69,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", config.listen))?;
         let addr = listener.local_addr()?;
         eprintln!("kelp server listening on http://{addr}");
+        eprintln!("web UI: http://{addr}/ui/");
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
         kelp_server::serve(config, listener, signal()).await?;
         anyhow::Ok(())
