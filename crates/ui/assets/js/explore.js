@@ -4,7 +4,7 @@
 import { h, esc, num, sniffLevel, normLevel, toast, typing } from './util.js';
 import * as api from './api.js';
 import { parseTime, parseDuration, formatDuration, niceStep, splitNs, ns } from './time.js';
-import { isLogQuery, withMatcher, withLabelFilter, quote } from './logql.js';
+import { isLogQuery, withMatcher, withLabelFilter, quote, lineFilterRegex } from './logql.js';
 import { Editor } from './editor.js';
 import { RangePicker } from './range.js';
 import { Histogram } from './histogram.js';
@@ -231,6 +231,7 @@ export function mount(root, params, nav) {
     common.replaceChildren(...[...labelValues].filter(([k, v]) => v.size === 1 && everywhere(k))
       .map(([k, v]) => chip(k, [...v][0], 'stream')));
     applyPretty(rows);
+    list.highlight = lineFilterRegex(st.q);
     list.setRows(rows, chipKeys);
     const limited = rows.length >= st.limit;
     count.textContent = `${num(rows.length)} line${rows.length === 1 ? '' : 's'}${limited ? ` (limit ${num(st.limit)})` : ''} · ${streams.length} stream${streams.length === 1 ? '' : 's'}`;

@@ -20,6 +20,7 @@ export class LogList {
     this.chipKeys = [];
     this.wrap = false;
     this.sel = -1;
+    this.highlight = null;
     this.rowH = 22;
     this.spacer = h('div.spacer-y');
     this.inner = h('div.rows');
@@ -48,6 +49,25 @@ export class LogList {
     this.el.scrollTop = 0;
     this.layout();
     this.render(true);
+  }
+
+  /** Marks what matches `re` (a global RegExp, or null) in every line. */
+  setHighlight(re) {
+    this.highlight = re;
+    this.render(true);
+  }
+
+  /** The line's text, escaped, with the highlighted matches in <mark>. */
+  lineHtml(text) {
+    const re = this.highlight;
+    if (!re) return esc(text);
+    let out = '', at = 0, m;
+    re.lastIndex = 0;
+    while ((m = re.exec(text)) && m[0].length) {
+      out += esc(text.slice(at, m.index)) + '<mark>' + esc(m[0]) + '</mark>';
+      at = m.index + m[0].length;
+    }
+    return out + esc(text.slice(at));
   }
 
   /** Sets the labels shown as chips on every row. */
@@ -217,7 +237,7 @@ export class LogList {
     return `<div class="logrow${r.level ? ' lv-' + r.level : ''}${i === this.sel ? ' sel' : ''}" role="listitem" data-i="${i}" style="${style}">` +
       `<span class="ts"><span class="date">${t.date} </span>${t.time}</span>` +
       (chips ? `<span class="chips">${chips}</span>` : '') +
-      `<span class="line">${esc(r.text ?? r.line)}</span></div>`;
+      `<span class="line">${this.lineHtml(r.text ?? r.line)}</span></div>`;
   }
 
   click(e) {

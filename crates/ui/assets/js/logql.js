@@ -153,3 +153,26 @@ export function completionAt(q, pos) {
   if (last && last.type === 'op' && last.text === '|') return { kind: 'stage', prefix, from, to };
   return null;
 }
+
+/**
+ * What the query's positive line filters (`|= "x"`, `|~ "re"`) look for, as one global
+ * RegExp for highlighting, or null.
+ */
+export function lineFilterRegex(q) {
+  const toks = tokenize(q).filter((t) => t.type !== 'ws' && t.type !== 'com');
+  const parts = [];
+  for (let i = 0; i + 1 < toks.length; i++) {
+    const op = toks[i], v = toks[i + 1];
+    if (op.type !== 'op' || v.type !== 'str' || (op.text !== '|=' && op.text !== '|~')) continue;
+    const text = unquote(v.text);
+    if (!text) continue;
+    if (op.text === '|=') parts.push(text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    else {
+      // Go's (?i) becomes the flag; a pattern JavaScript cannot read is not highlighted.
+      const src = text.replace(/^\(\?i\)/, '');
+      try { new RegExp(src); parts.push(src); } catch { /* not highlighted */ }
+    }
+  }
+  if (!parts.length) return null;
+  try { return new RegExp(parts.map((p) => `(?:${p})`).join('|'), /\(\?i\)/.test(q) ? 'gi' : 'g'); } catch { return null; }
+}

@@ -6,7 +6,7 @@ import { ns } from './time.js';
 import { Editor } from './editor.js';
 import { LogList } from './loglist.js';
 import * as api from './api.js';
-import { withMatcher } from './logql.js';
+import { withMatcher, lineFilterRegex } from './logql.js';
 
 /** Most lines kept in the page; the oldest go first. */
 const CAP = 50000;
@@ -95,6 +95,7 @@ export function mount(root, params, nav) {
     const p = new URLSearchParams({ q });
     nav.save('/ui/tail', p, false);
     wanted = true;
+    list.setHighlight(lineFilterRegex(q));
     connect();
   }
 

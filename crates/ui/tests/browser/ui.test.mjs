@@ -98,6 +98,9 @@ test('query edits and completion contexts (logql.js, as served)', async (page) =
     eq('a line filter', ctx('{a="1"} |= "x'), null);
     eq('outside', ctx('sum(rate('), null);
     eq('log query', [m.isLogQuery(' {a="1"}'), m.isLogQuery('rate({a="1"}[1m])')], [true, false]);
+    const hl = m.lineFilterRegex('{a="1"} |= "a.b" != "x" |~ "(?i)err(or)?" | json');
+    eq('highlight', [hl?.source, hl?.flags], ['(?:a\\.b)|(?:err(or)?)', 'gi']);
+    eq('no highlight', m.lineFilterRegex('{a="1"} != "x"'), null);
     eq('matchers', m.matchers('{a="1", b=~"x.*"} |= "c"').map((x) => [x.name, x.op, x.value]), [['a', '=', '1'], ['b', '=~', 'x.*']]);
     return bad;
   });
@@ -370,7 +373,8 @@ test('resources: the view reads the metrics.k8s.io and range contracts (answers 
 });
 
 test('keyboard: move through lines, open and close details, switch views', async (page) => {
-  await runQuery(page, `{namespace="${facts.shop}"}`);
+  await runQuery(page, `{namespace="${facts.shop}"} |= "payment"`);
+  assert((await page.locator('.logrow mark').first().textContent()) === 'payment', 'the filter\'s text is marked');
   await page.locator('.loglist').focus();
   for (let i = 0; i < 3; i++) await page.keyboard.press('j');
   await until(page, () => document.querySelector('.logrow.sel')?.dataset.i === '2', null, 5000, 'the third row selected');
