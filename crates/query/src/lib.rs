@@ -59,6 +59,8 @@ mod count;
 mod engine;
 mod error;
 mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 mod logs;
 mod pipeline;
 mod plan;

@@ -154,6 +154,13 @@ fn formats_drop_keep() {
         1,
     );
     assert_eq!(out[0].1[0].1, "INFO: hello world 41");
+    // Go-template variables, `range` over the labels and a defined template.
+    let out = f.logs(
+        r#"{pod="b"} | logfmt | line_format `{{ define "kv" }}{{ .k }}={{ .v }}{{ end }}{{ $l := .level }}{{ range $k, $v := $ }}{{ if eq $k "level" "msg" }}{{ $k }}:{{ $v }};{{ end }}{{ end }}{{ $l | upper }}`"#,
+        Forward,
+        1,
+    );
+    assert_eq!(out[0].1[0].1, "level:info;msg:hello world;INFO");
     let out = f.logs(
         r#"{pod="b"} | logfmt | label_format lvl=level, what="{{.msg}}!" | lvl="warn""#,
         Forward,

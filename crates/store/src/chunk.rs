@@ -129,6 +129,12 @@ impl Chunk {
         hits
     }
 
+    /// Whether `needle` occurs anywhere in the line pages (lines in allocations of their
+    /// own are not searched: see [`Chunk::has_big_lines`]).
+    pub(crate) fn contains_needle(&self, needle: &memchr::memmem::Finder<'_>) -> bool {
+        self.pages.iter().any(|p| needle.find(p).is_some())
+    }
+
     /// Whether `e`'s line may contain a needle of `len` bytes found at `hits`
     /// ([`Chunk::find_in_pages`]). Lines in their own allocation are always candidates.
     pub(crate) fn may_contain(e: &Ent, hits: &[(u32, u32)], len: usize) -> bool {

@@ -48,6 +48,12 @@ pub const DAY_NANOS: i64 = 86_400_000_000_000;
 
 /// Block frames, in their order inside a block.
 pub const BLOCK_FRAMES: usize = 5;
+/// Lines between two digit checkpoints in a block's optional sixth frame: the nibble
+/// offset of lines 0, `DIGIT_CHECKPOINT`, 2 × `DIGIT_CHECKPOINT`, ... as u32 LE, so a
+/// reader rebuilding one line steps over at most this many templates to find its digits.
+/// Blocks without the frame (written before it existed) are read by stepping over every
+/// template before the line.
+pub const DIGIT_CHECKPOINT: usize = 64;
 /// Marker byte in a line template: followed by a run length (1..=255: that many digits
 /// come from the digits column) or 0 (a literal marker byte).
 pub const TEMPLATE_MARKER: u8 = 0x01;

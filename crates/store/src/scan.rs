@@ -65,7 +65,8 @@ pub struct ScanStats {
     pub streams: usize,
     /// Blocks (and head chunks) overlapping the time range.
     pub blocks: usize,
-    /// Blocks skipped because their bloom ruled the filters out.
+    /// Blocks skipped because their bloom ruled the filters out, and head chunks whose
+    /// pages do not hold the needle.
     pub blocks_pruned: usize,
     /// Blocks decoded.
     pub blocks_read: usize,
@@ -211,6 +212,22 @@ impl Store {
             let mut k = keep.iter();
             srcs.retain(|_| *k.next().unwrap_or(&true));
             stats.blocks_pruned = stats.blocks - srcs.len();
+        }
+        if let Some(needle) = filters.required_literal() {
+            // Head chunks have no bloom: their pages are searched for the needle, all at
+            // once on every core, and those without a hit are dropped before the waves
+            // (which wait for their slowest source).
+            let keep: Vec<bool> = srcs
+                .par_iter()
+                .map(|s| match &s.source {
+                    Source::Head(c) => c.has_big_lines() || c.contains_needle(needle),
+                    Source::Block(..) => true,
+                })
+                .collect();
+            let mut k = keep.iter();
+            let before = srcs.len();
+            srcs.retain(|_| *k.next().unwrap_or(&true));
+            stats.blocks_pruned += before - srcs.len();
         }
         let fwd = req.direction == Direction::Forward;
         if fwd {

@@ -18,7 +18,7 @@ use kelp_logql::ast::Stage;
 use kelp_model::{LabelPair, Labels, Timestamp};
 
 pub(crate) use filter::LineFilterC;
-pub(crate) use json::parse as json_parse;
+pub(crate) use json::{parse as json_parse, Json};
 pub(crate) use label_filter::{parse_bytes, parse_go_duration_secs, LabelFilterC};
 
 use crate::error::Result;

@@ -52,6 +52,40 @@ fn cmp(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// A parsed JSON document as a template value (objects sorted by key, later duplicates
+/// winning).
+fn from_json(j: &crate::pipeline::Json<'_>) -> Value {
+    use crate::pipeline::Json;
+    match j {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Num(n) => n.parse().map_or(Value::Str((*n).to_owned()), Value::Num),
+        Json::Str(s) => Value::Str(s.clone()),
+        Json::Obj(members, _) => {
+            let m: std::collections::BTreeMap<&str, Value> = members
+                .iter()
+                .map(|(k, v)| (k.as_str(), from_json(v)))
+                .collect();
+            Value::Map(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        }
+        Json::Arr(items, _) => Value::List(items.iter().map(from_json).collect()),
+    }
+}
+
+/// Go's name for a value's type, for error messages.
+pub(super) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Str(_) => "string",
+        Value::Num(_) => "float64",
+        Value::Int(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Time(_) => "time.Time",
+        Value::Map(_) => "map[string]interface {}",
+        Value::List(_) => "[]interface {}",
+    }
+}
+
 fn regex(re: &Value) -> Result<regex::Regex, String> {
     regex::Regex::new(&s(re)).map_err(|e| e.to_string())
 }
@@ -263,10 +297,27 @@ pub(super) fn call(name: &str, a: Vec<Value>, row: &Row<'_>) -> R {
         }
         "fromJson" => {
             let v = one(name)?;
-            Value::Str(match crate::pipeline::json_parse(&v) {
-                Some(j) => j.to_label(),
-                None => String::new(),
-            })
+            crate::pipeline::json_parse(&v).map_or(Value::Nil, |j| from_json(&j))
+        }
+        "index" => {
+            let (first, keys) = a.split_first().ok_or("missing argument")?;
+            let mut v = first.clone();
+            for k in keys {
+                v = match &v {
+                    Value::Map(_) => v.get(&s(k)),
+                    Value::List(l) => {
+                        let i = k.to_i64();
+                        usize::try_from(i)
+                            .ok()
+                            .and_then(|i| l.get(i))
+                            .cloned()
+                            .ok_or_else(|| format!("index out of range: {i}"))?
+                    }
+                    Value::Nil => Value::Nil,
+                    other => return Err(format!("can't index item of type {}", kind(other))),
+                };
+            }
+            v
         }
         "unixEpoch" | "unixEpochMillis" | "unixEpochNanos" => {
             need(name, &a, 1)?;
@@ -308,7 +359,14 @@ pub(super) fn call(name: &str, a: Vec<Value>, row: &Row<'_>) -> R {
             Value::Time(t.as_unix_nanos())
         }
         "printf" => Value::Str(printf(&s(a.first().ok_or("missing format")?), &a[1..])),
-        "len" => Value::Int(one(name)?.chars().count() as i64),
+        "len" => {
+            need(name, &a, 1)?;
+            Value::Int(match &a[0] {
+                Value::Map(m) => m.len(),
+                Value::List(l) => l.len(),
+                v => s(v).chars().count(),
+            } as i64)
+        }
         "eq" => {
             let first = a.first().ok_or("missing argument")?;
             Value::Bool(a[1..].iter().any(|b| cmp(first, b) == Some(Equal)))

@@ -1,5 +1,8 @@
 //! Parsing the Go `text/template` subset: text, `{{ pipeline }}` actions with trim
-//! markers, comments, and `if`/`else if`/`else`/`with`/`end`.
+//! markers, comments, variables (`$x := ...`, `$x = ...`, `$`), `if`/`else if`/`else`/
+//! `with`/`range`/`break`/`continue`/`end`, and `define`/`template`/`block`.
+
+use std::collections::HashMap;
 
 use crate::error::{QueryError, Result};
 
@@ -7,13 +10,28 @@ use crate::error::{QueryError, Result};
 #[derive(Debug, Clone)]
 pub(crate) enum Node {
     Text(String),
+    /// An action; one that declares or assigns variables prints nothing.
     Action(Pipeline),
     If(Vec<(Pipeline, Vec<Node>)>, Vec<Node>),
     With(Pipeline, Vec<Node>, Vec<Node>),
+    /// `range [$k[, $v] :=] pipeline`, its body and its `else`.
+    Range(Pipeline, Vec<Node>, Vec<Node>),
+    Break,
+    Continue,
+    /// `template "name" [pipeline]`.
+    Template(String, Option<Pipeline>),
 }
 
-/// `cmd | cmd | ...`: each command's result is the last argument of the next.
-pub(crate) type Pipeline = Vec<Command>;
+/// `[$a[, $b] :=|=] cmd | cmd | ...`: each command's result is the last argument of the
+/// next.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pipeline {
+    /// Variables declared (`:=`) or assigned (`=`), without the `$`.
+    pub vars: Vec<String>,
+    /// `=` rather than `:=`.
+    pub assign: bool,
+    pub cmds: Vec<Command>,
+}
 
 /// A function call or a single operand.
 #[derive(Debug, Clone)]
@@ -24,8 +42,10 @@ pub(crate) struct Command {
 /// An operand.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
-    /// `.name` (empty name: `.`).
-    Field(String),
+    /// `.a.b` (empty path: `.`).
+    Field(Vec<String>),
+    /// `$x.a.b`; the name is empty for `$`.
+    Var(String, Vec<String>),
     Str(String),
     Num(f64),
     Bool(bool),
@@ -34,12 +54,19 @@ pub(crate) enum Arg {
     Sub(Pipeline),
 }
 
+/// A parsed template: its body and the templates it defines.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parsed {
+    pub nodes: Vec<Node>,
+    pub defs: HashMap<String, Vec<Node>>,
+}
+
 fn err(msg: impl std::fmt::Display) -> QueryError {
     QueryError::Invalid(format!("invalid template: {msg}"))
 }
 
 /// Parses the whole template.
-pub(crate) fn parse(src: &str) -> Result<Vec<Node>> {
+pub(crate) fn parse(src: &str) -> Result<Parsed> {
     let mut actions = Vec::new();
     let mut rest = src;
     let mut text = String::new();
@@ -66,12 +93,20 @@ pub(crate) fn parse(src: &str) -> Result<Vec<Node>> {
     }
     text.push_str(rest);
     actions.push(Tok::Text(text));
-    let mut it = actions.into_iter().peekable();
-    let (nodes, end) = block(&mut it)?;
+    let mut p = Parser {
+        it: actions.into_iter().peekable(),
+        defs: HashMap::new(),
+        loops: 0,
+        depth: 0,
+    };
+    let (nodes, end) = p.block(true)?;
     if end.is_some() {
         return Err(err("unexpected {{end}} or {{else}}"));
     }
-    Ok(nodes)
+    Ok(Parsed {
+        nodes,
+        defs: p.defs,
+    })
 }
 
 /// Finds `}}` outside string literals.
@@ -107,81 +142,216 @@ enum Tok {
 
 type Toks = std::iter::Peekable<std::vec::IntoIter<Tok>>;
 
-/// Parses nodes up to `{{end}}`/`{{else ...}}` (returned) or the end.
-fn block(it: &mut Toks) -> Result<(Vec<Node>, Option<String>)> {
-    let mut out = Vec::new();
-    while let Some(t) = it.next() {
-        match t {
-            Tok::Text(s) if !s.is_empty() => out.push(Node::Text(s)),
-            Tok::Text(_) => {}
-            Tok::Action(a) => {
-                let word = a.split_whitespace().next().unwrap_or("");
-                match word {
-                    "end" | "else" => return Ok((out, Some(a))),
-                    "if" => out.push(if_node(&a[2..], it)?),
-                    "with" => {
-                        let p = pipeline(&a[4..])?;
-                        let (body, end) = block(it)?;
-                        let els = match end.as_deref().map(str::trim) {
-                            Some("else") => expect_end(it)?,
-                            Some("end") => Vec::new(),
-                            _ => return Err(err("unclosed with")),
-                        };
-                        out.push(Node::With(p, body, els));
+/// Control structures nest at most this deep (a bound for hostile queries).
+const MAX_NESTING: u32 = 100;
+
+struct Parser {
+    it: Toks,
+    defs: HashMap<String, Vec<Node>>,
+    /// `range` bodies open around the current node (`break`/`continue` need one).
+    loops: u32,
+    depth: u32,
+}
+
+impl Parser {
+    /// Parses nodes up to `{{end}}`/`{{else ...}}` (returned) or the end; `top` allows
+    /// `define`.
+    fn block(&mut self, top: bool) -> Result<(Vec<Node>, Option<String>)> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(err("control structures nested too deeply"));
+        }
+        let r = self.block_inner(top);
+        self.depth -= 1;
+        r
+    }
+
+    fn block_inner(&mut self, top: bool) -> Result<(Vec<Node>, Option<String>)> {
+        let mut out = Vec::new();
+        while let Some(t) = self.it.next() {
+            match t {
+                Tok::Text(s) if !s.is_empty() => out.push(Node::Text(s)),
+                Tok::Text(_) => {}
+                Tok::Action(a) => {
+                    let word = a
+                        .split(|c: char| c.is_whitespace() || c == '"' || c == '`')
+                        .next()
+                        .unwrap_or("");
+                    let rest = &a[word.len()..];
+                    match word {
+                        "end" | "else" => return Ok((out, Some(a))),
+                        "if" => out.push(self.if_node(rest)?),
+                        "with" => {
+                            let p = single(pipeline(rest)?)?;
+                            let (body, els) = self.body_else("with")?;
+                            out.push(Node::With(p, body, els));
+                        }
+                        "range" => {
+                            let p = pipeline(rest)?;
+                            if p.assign || p.vars.len() > 2 {
+                                return Err(err("range can only declare one or two variables"));
+                            }
+                            self.loops += 1;
+                            let (body, end) = self.block(false)?;
+                            self.loops -= 1;
+                            let els = self.finish_else("range", end)?;
+                            out.push(Node::Range(p, body, els));
+                        }
+                        "break" | "continue" if rest.trim().is_empty() => {
+                            if self.loops == 0 {
+                                return Err(err(format!("{{{{{word}}}}} outside {{{{range}}}}")));
+                            }
+                            out.push(if word == "break" {
+                                Node::Break
+                            } else {
+                                Node::Continue
+                            });
+                        }
+                        "template" => {
+                            let (name, p) = name_and_pipeline(rest, "template")?;
+                            out.push(Node::Template(name, p));
+                        }
+                        "define" | "block" => {
+                            if !top && word == "define" {
+                                return Err(err("{{define}} is only allowed at the top level"));
+                            }
+                            let (name, p) = name_and_pipeline(rest, word)?;
+                            if word == "define" && p.is_some() {
+                                return Err(err("{{define}} takes only a name"));
+                            }
+                            let saved = std::mem::take(&mut self.loops);
+                            let (body, end) = self.block(false)?;
+                            self.loops = saved;
+                            if end.as_deref().map(str::trim) != Some("end") {
+                                return Err(err(format!("unclosed {word}")));
+                            }
+                            if word == "block" {
+                                out.push(Node::Template(name.clone(), p));
+                            }
+                            self.defs.insert(name, body);
+                        }
+                        _ => out.push(Node::Action(single(pipeline(&a)?)?)),
                     }
-                    "range" | "define" | "template" | "block" => {
-                        return Err(err(format!("{word} is not supported")))
-                    }
-                    _ => out.push(Node::Action(pipeline(&a)?)),
                 }
             }
         }
+        Ok((out, None))
     }
-    Ok((out, None))
+
+    /// The body of `with`/`range` and its optional `else`, up to `{{end}}`.
+    fn body_else(&mut self, what: &str) -> Result<(Vec<Node>, Vec<Node>)> {
+        let (body, end) = self.block(false)?;
+        Ok((body, self.finish_else(what, end)?))
+    }
+
+    fn finish_else(&mut self, what: &str, end: Option<String>) -> Result<Vec<Node>> {
+        match end.as_deref().map(str::trim) {
+            Some("else") => self.expect_end(),
+            Some("end") => Ok(Vec::new()),
+            _ => Err(err(format!("unclosed {what}"))),
+        }
+    }
+
+    fn expect_end(&mut self) -> Result<Vec<Node>> {
+        let (nodes, end) = self.block(false)?;
+        match end.as_deref().map(str::trim) {
+            Some("end") => Ok(nodes),
+            _ => Err(err("missing {{end}}")),
+        }
+    }
+
+    fn if_node(&mut self, cond: &str) -> Result<Node> {
+        let mut branches = vec![];
+        let mut cond = single(pipeline(cond)?)?;
+        loop {
+            let (body, end) = self.block(false)?;
+            branches.push((cond, body));
+            let end = end.ok_or_else(|| err("unclosed if"))?;
+            let end = end.trim();
+            if end == "end" {
+                return Ok(Node::If(branches, Vec::new()));
+            }
+            let rest = end.strip_prefix("else").unwrap_or("").trim();
+            if rest.is_empty() {
+                return Ok(Node::If(branches, self.expect_end()?));
+            }
+            let c = rest.strip_prefix("if").ok_or_else(|| err("bad else"))?;
+            cond = single(pipeline(c)?)?;
+        }
+    }
 }
 
-fn expect_end(it: &mut Toks) -> Result<Vec<Node>> {
-    let (nodes, end) = block(it)?;
-    match end.as_deref().map(str::trim) {
-        Some("end") => Ok(nodes),
-        _ => Err(err("missing {{end}}")),
+/// A pipeline outside `range` declares at most one variable.
+fn single(p: Pipeline) -> Result<Pipeline> {
+    if p.vars.len() > 1 {
+        return Err(err("too many declarations in command"));
     }
+    Ok(p)
 }
 
-fn if_node(cond: &str, it: &mut Toks) -> Result<Node> {
-    let mut branches = vec![];
-    let mut cond = pipeline(cond)?;
-    loop {
-        let (body, end) = block(it)?;
-        branches.push((cond, body));
-        let end = end.ok_or_else(|| err("unclosed if"))?;
-        let end = end.trim();
-        if end == "end" {
-            return Ok(Node::If(branches, Vec::new()));
-        }
-        let rest = end.strip_prefix("else").unwrap_or("").trim();
-        if rest.is_empty() {
-            return Ok(Node::If(branches, expect_end(it)?));
-        }
-        let c = rest.strip_prefix("if").ok_or_else(|| err("bad else"))?;
-        cond = pipeline(c)?;
+/// `"name" [pipeline]` of `template`, `define` and `block`.
+fn name_and_pipeline(src: &str, what: &str) -> Result<(String, Option<Pipeline>)> {
+    let toks = lex(src)?;
+    let Some(Lx::Str(name)) = toks.first() else {
+        return Err(err(format!("{what} needs a quoted template name")));
+    };
+    if toks.len() == 1 {
+        return Ok((name.clone(), None));
     }
+    let mut pos = 1;
+    let p = pipe(&toks, &mut pos)?;
+    if pos != toks.len() {
+        return Err(err(format!("unexpected {:?} in {src:?}", toks[pos])));
+    }
+    Ok((name.clone(), Some(p)))
 }
 
 /// Parses `a | b c | d`.
 pub(crate) fn pipeline(src: &str) -> Result<Pipeline> {
     let toks = lex(src)?;
     let mut pos = 0;
-    let p = pipe(&toks, &mut pos)?;
+    let mut vars = Vec::new();
+    let mut assign = false;
+    // `$a :=`, `$a, $b :=` or `$a =` before the commands.
+    while let Some(Lx::Var(name, fields)) = toks.get(pos) {
+        let next = toks.get(pos + 1);
+        if !fields.is_empty() || !matches!(next, Some(Lx::Declare | Lx::Assign | Lx::Comma)) {
+            break;
+        }
+        vars.push(name.clone());
+        pos += 1;
+        match toks.get(pos) {
+            Some(Lx::Comma) => pos += 1,
+            Some(t) => {
+                assign = *t == Lx::Assign;
+                pos += 1;
+                break;
+            }
+            None => {}
+        }
+    }
+    if !vars.is_empty() && !matches!(toks.get(pos - 1), Some(Lx::Declare | Lx::Assign)) {
+        return Err(err(format!("bad variable declaration in {src:?}")));
+    }
+    if vars.iter().any(String::is_empty) {
+        return Err(err("cannot assign to $"));
+    }
+    let mut p = pipe(&toks, &mut pos)?;
     if pos != toks.len() {
         return Err(err(format!("unexpected {:?} in {src:?}", toks[pos])));
     }
+    p.vars = vars;
+    p.assign = assign;
     Ok(p)
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Lx {
-    Field(String),
+    Field(Vec<String>),
+    Var(String, Vec<String>),
+    Declare,
+    Assign,
+    Comma,
     Str(String),
     Num(f64),
     Ident(String),
@@ -198,13 +368,22 @@ fn lex(s: &str) -> Result<Vec<Lx>> {
             c if c.is_whitespace() => {
                 chars.next();
             }
-            '|' | '(' | ')' => {
+            '|' | '(' | ')' | ',' | '=' => {
                 chars.next();
                 out.push(match c {
                     '|' => Lx::Pipe,
                     '(' => Lx::Open,
+                    ',' => Lx::Comma,
+                    '=' => Lx::Assign,
                     _ => Lx::Close,
                 });
+            }
+            ':' => {
+                chars.next();
+                if chars.next_if(|&(_, c)| c == '=').is_none() {
+                    return Err(err("unexpected \":\""));
+                }
+                out.push(Lx::Declare);
             }
             '"' => {
                 let end = find_quote(&s[i + 1..]).ok_or_else(|| err("unterminated string"))?;
@@ -225,14 +404,26 @@ fn lex(s: &str) -> Result<Vec<Lx>> {
             }
             _ => {
                 let end = s[i..]
-                    .find(|c: char| c.is_whitespace() || matches!(c, '|' | '(' | ')'))
+                    .find(|c: char| {
+                        c.is_whitespace() || matches!(c, '|' | '(' | ')' | ',' | '=' | ':')
+                    })
                     .map_or(s.len(), |e| e + i);
                 let word = &s[i..end];
                 while chars.peek().is_some_and(|(j, _)| *j < end) {
                     chars.next();
                 }
                 out.push(if let Some(f) = word.strip_prefix('.') {
-                    Lx::Field(f.to_owned())
+                    Lx::Field(path(f)?)
+                } else if let Some(v) = word.strip_prefix('$') {
+                    let (name, rest) = v.split_at(v.find('.').unwrap_or(v.len()));
+                    if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        return Err(err(format!("bad variable name {word:?}")));
+                    }
+                    let fields = match rest.strip_prefix('.') {
+                        Some(f) => path(f)?,
+                        None => Vec::new(),
+                    };
+                    Lx::Var(name.to_owned(), fields)
                 } else if let Ok(n) = word.parse::<f64>() {
                     Lx::Num(n)
                 } else if word.starts_with(|c: char| c.is_alphabetic() || c == '_') {
@@ -244,6 +435,18 @@ fn lex(s: &str) -> Result<Vec<Lx>> {
         }
     }
     Ok(out)
+}
+
+/// `a.b.c` (after the leading dot) as its fields; empty for `.`.
+fn path(f: &str) -> Result<Vec<String>> {
+    if f.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fields: Vec<String> = f.split('.').map(str::to_owned).collect();
+    if fields.iter().any(String::is_empty) {
+        return Err(err(format!("bad field name .{f}")));
+    }
+    Ok(fields)
 }
 
 fn find_quote(s: &str) -> Option<usize> {
@@ -290,7 +493,11 @@ fn pipe(t: &[Lx], pos: &mut usize) -> Result<Pipeline> {
                     *pos -= 1;
                     break;
                 }
+                Lx::Declare | Lx::Assign | Lx::Comma => {
+                    return Err(err("unexpected declaration or comma"))
+                }
                 Lx::Field(f) => Arg::Field(f.clone()),
+                Lx::Var(n, f) => Arg::Var(n.clone(), f.clone()),
                 Lx::Str(s) => Arg::Str(s.clone()),
                 Lx::Num(n) => Arg::Num(*n),
                 Lx::Ident(i) if i == "true" || i == "false" => Arg::Bool(i == "true"),
@@ -312,7 +519,10 @@ fn pipe(t: &[Lx], pos: &mut usize) -> Result<Pipeline> {
         if t.get(*pos) == Some(&Lx::Pipe) {
             *pos += 1;
         } else {
-            return Ok(cmds);
+            return Ok(Pipeline {
+                cmds,
+                ..Pipeline::default()
+            });
         }
     }
 }

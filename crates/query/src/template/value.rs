@@ -10,6 +10,10 @@ pub(crate) enum Value {
     Bool(bool),
     /// A time (nanoseconds since the epoch, UTC).
     Time(i64),
+    /// A map, sorted by key (`fromJson` objects; the row's labels when ranged over).
+    Map(Vec<(String, Value)>),
+    /// A list (`fromJson` arrays).
+    List(Vec<Value>),
 }
 
 impl Value {
@@ -22,6 +26,27 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Time(t) => format_time(*t, "2006-01-02 15:04:05.999999999 -0700 MST"),
+            Value::Map(m) => {
+                let items: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{}", v.to_text()))
+                    .collect();
+                format!("map[{}]", items.join(" "))
+            }
+            Value::List(l) => {
+                let items: Vec<String> = l.iter().map(Value::to_text).collect();
+                format!("[{}]", items.join(" "))
+            }
+        }
+    }
+
+    /// The value of key `k` of a map (`Nil` when absent or not a map: `missingkey=zero`).
+    pub fn get(&self, k: &str) -> Value {
+        match self {
+            Value::Map(m) => m
+                .binary_search_by(|(n, _)| n.as_str().cmp(k))
+                .map_or(Value::Nil, |i| m[i].1.clone()),
+            _ => Value::Nil,
         }
     }
 
@@ -34,6 +59,8 @@ impl Value {
             Value::Int(i) => *i != 0,
             Value::Bool(b) => *b,
             Value::Time(_) => true,
+            Value::Map(m) => !m.is_empty(),
+            Value::List(l) => !l.is_empty(),
         }
     }
 
@@ -45,7 +72,7 @@ impl Value {
             Value::Int(i) => *i as f64,
             Value::Bool(b) => f64::from(u8::from(*b)),
             Value::Time(t) => *t as f64,
-            Value::Nil => 0.0,
+            Value::Nil | Value::Map(_) | Value::List(_) => 0.0,
         }
     }
 

@@ -1,4 +1,5 @@
-//! One block: entries of one stream in time order, as five compressed columns.
+//! One block: entries of one stream in time order, as five compressed columns and an
+//! optional sixth frame of digit checkpoints.
 
 use kelp_model::{LabelPair, StreamId};
 
@@ -6,6 +7,7 @@ use super::column::{get_frame, put_frame, LineJoiner, LineSplitter};
 use crate::bloom::BloomBuilder;
 use crate::chunk::Chunk;
 use crate::codec::{put_ivarint, put_pairs, put_uvarint, Cursor};
+use crate::format::DIGIT_CHECKPOINT;
 
 /// A block's entry in a segment's block index (64 bytes on disk).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +62,11 @@ pub(crate) fn encode(
     let mut bloom = blooms.then(BloomBuilder::new);
     let mut prev = min_ts;
     let mut raw = 0usize;
-    for e in ents {
+    let mut checkpoints = Vec::with_capacity(ents.len() / DIGIT_CHECKPOINT * 4 + 4);
+    for (k, e) in ents.iter().enumerate() {
+        if k % DIGIT_CHECKPOINT == 0 {
+            checkpoints.extend_from_slice(&(split.nibbles() as u32).to_le_bytes());
+        }
         put_ivarint(&mut ts, e.ts.wrapping_sub(prev));
         prev = e.ts;
         let line = chunk.line(e);
@@ -76,6 +82,10 @@ pub(crate) fn encode(
     let mut data = Vec::with_capacity(raw / 6 + 64);
     for col in [&ts, &lens, &split.templates, &split.digits, &meta] {
         put_frame(&mut data, col, level)?;
+    }
+    // Only worth its bytes when there are lines to step over.
+    if ents.len() > DIGIT_CHECKPOINT {
+        put_frame(&mut data, &checkpoints, level)?;
     }
     let bloom = bloom.map(BloomBuilder::finish).unwrap_or_default();
     Ok(EncodedBlock {
@@ -242,6 +252,23 @@ fn frame_spans(data: &[u8]) -> Result<[(usize, usize); 5], &'static str> {
     Ok(spans)
 }
 
+/// The digit checkpoints of a block (the optional frame after the five columns, see
+/// [`DIGIT_CHECKPOINT`]), or `None` when the block has none.
+fn checkpoints(data: &[u8], at: usize, n: usize) -> Result<Option<Vec<u32>>, &'static str> {
+    if data.len() <= at {
+        return Ok(None);
+    }
+    let (raw, _) = get_frame(&data[at..])?;
+    if raw.len() != n.div_ceil(DIGIT_CHECKPOINT) * 4 {
+        return Err("digit checkpoints do not match the entries");
+    }
+    Ok(Some(
+        raw.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    ))
+}
+
 /// Entries of a block that pass a line test, decoded lazily: lines are rebuilt one at a
 /// time into a reused buffer and tested, and only the passing ones are kept; timestamps are
 /// decoded first (a small frame) to skip entries outside the time range; metadata only when
@@ -317,13 +344,21 @@ pub(crate) fn decode_window(
     let lit_len = template_literal.map_or(0, |f| f.needle().len());
     let mut next_hit = 0;
     let digits = frame(3)?;
+    let checkpoints = checkpoints(data, spans[4].1, n)?;
     let mut lens = Cursor::new(&lens_col);
     let mut joiner = LineJoiner::new(&digits);
     let mut line = Vec::new();
     let mut t = 0usize;
     let mut kept = Vec::new();
+    // The joiner's digits are those of line `synced`, whose template starts at `synced_t`;
+    // with checkpoints, lines not rebuilt are not stepped over until a line is wanted.
+    let (mut synced, mut synced_t) = (0usize, 0usize);
+    let mut checkpoint_t = 0usize;
     for (k, &tk) in ts[..b].iter().enumerate() {
         let len = lens.uvarint()? as usize;
+        if k % DIGIT_CHECKPOINT == 0 {
+            checkpoint_t = t;
+        }
         let tpl = templates
             .get(t..t + len)
             .ok_or("templates column too short")?;
@@ -333,14 +368,35 @@ pub(crate) fn decode_window(
             while next_hit < h.len() && h[next_hit] < span.0 {
                 next_hit += 1;
             }
+            if next_hit == h.len() {
+                // No occurrence at or after this line: no later line can pass.
+                break;
+            }
             let candidate = h.get(next_hit).is_some_and(|&m| m + lit_len <= span.1);
             if k < a || !candidate {
-                joiner.skip(tpl)?;
+                if checkpoints.is_none() {
+                    joiner.skip(tpl)?;
+                }
                 continue;
             }
         } else if k < a {
-            joiner.skip(tpl)?;
+            if checkpoints.is_none() {
+                joiner.skip(tpl)?;
+            }
             continue;
+        }
+        if let Some(cp) = &checkpoints {
+            let base = k - k % DIGIT_CHECKPOINT;
+            if synced < base {
+                joiner.seek(cp[k / DIGIT_CHECKPOINT] as usize);
+                synced_t = checkpoint_t;
+            }
+            joiner.skip(
+                templates
+                    .get(synced_t..span.0)
+                    .ok_or("templates column too short")?,
+            )?;
+            (synced, synced_t) = (k + 1, span.1);
         }
         line.clear();
         joiner.join(tpl, &mut line)?;
@@ -431,6 +487,39 @@ mod tests {
             .unwrap();
             assert_eq!(d.ts, [10, 30]);
             assert_eq!(d.line(1), "x needle12ab34 \u{1} y".as_bytes());
+        }
+    }
+
+    #[test]
+    fn digit_checkpoints_find_the_same_lines_as_stepping_over_every_template() {
+        let lines: Vec<(i64, String)> = (0..1000i64)
+            .map(|i| (i, format!("req {i} took {}ms \u{1} x{}", i * 7 % 1000, i % 3)))
+            .collect();
+        let refs: Vec<(i64, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+        let (b, _) = block(&refs);
+        // The same block without its checkpoint frame (as written before it existed).
+        let spans = frame_spans(&b.data).unwrap();
+        assert!(b.data.len() > spans[4].1, "a block of 1000 lines has checkpoints");
+        let old = &b.data[..spans[4].1];
+        let lit = memchr::memmem::Finder::new(b"took ");
+        for want in [0i64, 1, 63, 64, 65, 500, 998, 999] {
+            let needle = format!("req {want} took");
+            for data in [&b.data[..], old] {
+                let d = decode_matching(data, &b.meta, 0, 1000, Some(&lit), |l| {
+                    l.starts_with(needle.as_bytes())
+                })
+                .unwrap();
+                assert_eq!(d.ts, [want]);
+                assert_eq!(d.line(0), lines[want as usize].1.as_bytes());
+            }
+        }
+        for (fwd, n) in [(true, 3), (false, 3), (false, 700)] {
+            let a = decode_window(&b.data, &b.meta, (100, 900), Some((fwd, n)), None, |_| true);
+            let o = decode_window(old, &b.meta, (100, 900), Some((fwd, n)), None, |_| true);
+            let (a, o) = (a.unwrap(), o.unwrap());
+            assert_eq!((a.ts.clone(), a.lines.clone()), (o.ts, o.lines));
+            let first = if fwd { 100 } else { 900 - n as i64 };
+            assert_eq!(a.line(0), lines[first as usize].1.as_bytes());
         }
     }
 

@@ -139,6 +139,11 @@ impl LineSplitter {
         self.templates.len() - start
     }
 
+    /// Digit nibbles written so far: where the next line's digits start.
+    pub(crate) fn nibbles(&self) -> usize {
+        self.digits.len() * 2 - usize::from(self.half)
+    }
+
     #[inline]
     fn push_digit(&mut self, d: u8) {
         if self.half {
@@ -161,6 +166,11 @@ pub(crate) struct LineJoiner<'a> {
 impl<'a> LineJoiner<'a> {
     pub(crate) fn new(digits: &'a [u8]) -> Self {
         Self { digits, nibble: 0 }
+    }
+
+    /// Moves to digit nibble `nibble` (a line's start, from the checkpoint frame).
+    pub(crate) fn seek(&mut self, nibble: usize) {
+        self.nibble = nibble;
     }
 
     /// Steps over the line of `template` without rebuilding it.
