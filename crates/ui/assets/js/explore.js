@@ -76,8 +76,10 @@ export function mount(root, params, nav) {
   const wrapBtn = h('button.toggle', { text: 'Wrap', 'aria-pressed': String(st.wrap), title: 'Wrap lines (w)', onclick: () => setWrap(!st.wrap) });
   const prettyBtn = h('button.toggle', { text: 'Pretty JSON', 'aria-pressed': String(st.pretty), title: 'Show JSON lines indented', onclick: () => setPretty(!st.pretty) });
   const count = h('span.count', { 'data-testid': 'count' });
+  const moreBtn = h('button', { text: 'Older lines', hidden: true, 'data-testid': 'older', title: 'Load the next lines before the oldest shown', onclick: () => older() });
+  let shown = { streams: 0, more: false };
   const common = h('span.row');
-  const resbar = h('div.resbar', {}, count, common, h('span.spacer'), wrapBtn, prettyBtn);
+  const resbar = h('div.resbar', {}, count, common, h('span.spacer'), moreBtn, wrapBtn, prettyBtn);
   const details = h('aside.details', { hidden: true, 'aria-label': 'Line details' });
   const split = h('div.split');
   const loading = h('div.loading', { hidden: true, text: 'loading…' });
@@ -207,23 +209,7 @@ export function mount(root, params, nav) {
   }
 
   function showLines(data) {
-    const rows = [];
-    const labelValues = new Map();
-    const streams = data.result || [];
-    for (const s of streams) {
-      const labels = s.stream || {};
-      for (const [k, v] of Object.entries(labels)) {
-        if (!labelValues.has(k)) labelValues.set(k, new Set());
-        labelValues.get(k).add(v);
-      }
-      for (const v of s.values) {
-        const extra = v[2] || {};
-        const meta = extra.structuredMetadata || {}, parsed = extra.parsed || {};
-        const lvl = labels.level ?? meta.level ?? parsed.level ?? labels.detected_level ?? meta.detected_level;
-        rows.push({ ts: v[0], line: v[1], labels, meta, parsed, level: lvl ? normLevel(lvl) : sniffLevel(v[1]) });
-      }
-    }
-    rows.sort((a, b) => b.ts.length - a.ts.length || (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : 0));
+    const { rows, labelValues, streams } = toRows(data);
     // Labels with one value everywhere go in the bar; those that differ get row chips.
     const everywhere = (k) => streams.every((s) => k in (s.stream || {}));
     const differ = [...labelValues].filter(([k, v]) => v.size > 1 || !everywhere(k)).map(([k]) => k);
@@ -233,8 +219,36 @@ export function mount(root, params, nav) {
     applyPretty(rows);
     list.highlight = lineFilterRegex(st.q);
     list.setRows(rows, chipKeys);
-    const limited = rows.length >= st.limit;
-    count.textContent = `${num(rows.length)} line${rows.length === 1 ? '' : 's'}${limited ? ` (limit ${num(st.limit)})` : ''} · ${streams.length} stream${streams.length === 1 ? '' : 's'}`;
+    shown = { streams: streams.length, more: rows.length >= st.limit };
+    counts();
+  }
+
+  function counts() {
+    const n = list.length;
+    count.textContent = `${num(n)} line${n === 1 ? '' : 's'}${shown.more ? ' (more in the range)' : ''} · ${shown.streams} stream${shown.streams === 1 ? '' : 's'}`;
+    moreBtn.hidden = !shown.more;
+  }
+
+  /** The next `limit` lines older than the oldest shown, appended. */
+  async function older() {
+    const last = list.rows[list.length - 1];
+    if (!last) return;
+    moreBtn.disabled = true;
+    try {
+      const { from } = bounds();
+      const data = await api.get('/loki/api/v1/query_range', {
+        query: st.q, start: ns(from), end: last.ts, limit: st.limit, direction: 'backward',
+      }, { headers: { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' } });
+      const { rows, streams } = toRows(data.data);
+      applyPretty(rows);
+      list.append(rows);
+      shown = { streams: Math.max(shown.streams, streams.length), more: rows.length >= st.limit };
+      counts();
+    } catch (e) {
+      toast(e.message, 5000);
+    } finally {
+      moreBtn.disabled = false;
+    }
   }
 
   function chip(name, value, kind) {
@@ -263,6 +277,7 @@ export function mount(root, params, nav) {
     errLine.hidden = false;
     list.setRows([]);
     count.textContent = '';
+    moreBtn.hidden = true;
     histogram.setMessage('');
   }
 
@@ -366,6 +381,28 @@ export function mount(root, params, nav) {
       if (chart) chart.destroy();
     },
   };
+}
+
+/** A streams answer as rows, newest first, and the values each stream label takes. */
+function toRows(data) {
+  const rows = [];
+  const labelValues = new Map();
+  const streams = data.result || [];
+  for (const s of streams) {
+    const labels = s.stream || {};
+    for (const [k, v] of Object.entries(labels)) {
+      if (!labelValues.has(k)) labelValues.set(k, new Set());
+      labelValues.get(k).add(v);
+    }
+    for (const v of s.values) {
+      const extra = v[2] || {};
+      const meta = extra.structuredMetadata || {}, parsed = extra.parsed || {};
+      const lvl = labels.level ?? meta.level ?? parsed.level ?? labels.detected_level ?? meta.detected_level;
+      rows.push({ ts: v[0], line: v[1], labels, meta, parsed, level: lvl ? normLevel(lvl) : sniffLevel(v[1]) });
+    }
+  }
+  rows.sort((a, b) => b.ts.length - a.ts.length || (a.ts < b.ts ? 1 : a.ts > b.ts ? -1 : 0));
+  return { rows, labelValues, streams };
 }
 
 /** `{a="1", b="2"}` for a metric's labels. */

@@ -140,6 +140,24 @@ test('a query typed with completion shows lines, and its state is in the URL', a
   await again.close();
 });
 
+test('older lines beyond the limit are appended on demand', async (page) => {
+  await runQuery(page, `{namespace="${facts.shop}"}`, '&limit=100');
+  await until(page, () => document.querySelector('[data-testid="count"]').textContent.startsWith('100 lines (more'), null, 10000, '100 lines and more');
+  await page.click('[data-testid="older"]');
+  await until(page, () => document.querySelector('[data-testid="count"]').textContent.startsWith('200 lines'), null, 30000, '200 lines');
+  // Newest first across the seam: row 100 is older than row 99.
+  await page.locator('.loglist').focus();
+  await page.keyboard.press('End');
+  const order = await page.evaluate(async () => {
+    const l = document.querySelector('.loglist');
+    l.scrollTop = 99 * 22 - 100;
+    await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const ts = (i) => document.querySelector(`.logrow[data-i="${i}"] .ts`)?.textContent;
+    return [ts(99), ts(100)];
+  });
+  assert(order[0] && order[1] && order[0] >= order[1], `rows 99 and 100: ${order}`);
+});
+
 test('a parse error is shown at the parser\'s position', async (page) => {
   await page.goto(`${url}/ui/explore?q=${enc(`{namespace="${facts.shop}"} |= `)}`);
   await page.waitForSelector('[data-testid="query-error"]:not([hidden])');
