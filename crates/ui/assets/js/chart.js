@@ -76,8 +76,10 @@ export function axes(ctx, w, hgt, { from, to, max, ticks, yFormat = compact, pad
  * Hover shows every series' value at the nearest time; the legend toggles series.
  */
 export class LineChart {
-  constructor(parent, { yFormat = compact, height } = {}) {
+  /** `binary`: values are bytes, ticks fall on whole MiB or GiB. */
+  constructor(parent, { yFormat = compact, height, binary = false } = {}) {
     this.yFormat = yFormat;
+    this.binary = binary;
     this.box = h('div.chart.card', { style: height ? { height: height + 'px' } : null });
     this.legend = h('div.legend');
     this.el = h('div.chart-wrap', {}, this.box, this.legend);
@@ -114,7 +116,10 @@ export class LineChart {
     const vis = this.visible();
     let max = 0;
     for (const s of vis) for (const p of s.points) if (p[1] > max && isFinite(p[1])) max = p[1];
-    const yt = yTicks(max);
+    const unit = this.binary ? (max >= 2 * 2 ** 30 ? 2 ** 30 : 2 ** 20) : 1;
+    const yt = yTicks(max / unit);
+    yt.max *= unit;
+    yt.ticks = yt.ticks.map((t) => t * unit);
     const box = axes(ctx, w, hh, { from, to, max: yt.max, ticks: yt.ticks, yFormat: this.yFormat, pad: { l: 52, r: 10, t: 8, b: 20 } });
     this.plot = box;
     const X = (t) => box.x + ((t - from) / (to - from)) * box.w;
@@ -186,7 +191,7 @@ export class LineChart {
 /** An SVG sparkline of values (nulls leave gaps). */
 export function sparkline(values, { w = 120, h: hh = 24, stroke = 'var(--accent)' } = {}) {
   const vs = values.filter((v) => v != null && isFinite(v));
-  if (vs.length < 2) return `<svg class="spark" width="${w}" height="${hh}"></svg>`;
+  if (vs.length < 2) return `<span class="muted" title="not enough history yet">—</span>`;
   const max = Math.max(...vs) || 1, min = 0;
   const step = w / (values.length - 1);
   let d = '', pen = false;

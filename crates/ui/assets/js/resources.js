@@ -142,7 +142,7 @@ export function mount(root, params, nav) {
       detail.replaceChildren(cpuBox, memBox);
       cpuBox.append(h('h3', {}, 'CPU (cores) · ', h('span.mono.cpu-title')));
       memBox.append(h('h3', {}, 'Memory (working set) · ', h('span.mono.mem-title')));
-      charts = { cpu: new LineChart(cpuBox, { yFormat: cores, height: 200 }), mem: new LineChart(memBox, { yFormat: bytes, height: 200 }) };
+      charts = { cpu: new LineChart(cpuBox, { yFormat: cores, height: 200 }), mem: new LineChart(memBox, { yFormat: bytes, height: 200, binary: true }) };
       for (const c of [charts.cpu, charts.mem]) c.box.classList.remove('card');
     }
     for (const t of detail.querySelectorAll('.cpu-title, .mem-title')) t.textContent = k;
