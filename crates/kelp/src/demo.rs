@@ -301,8 +301,7 @@ fn show_deleted_pod(client: &Client, ledger: &Path, tree: &Tree) -> anyhow::Resu
         max_log_requests: 5,
         conn: kelp_cli::ConnArgs {
             server: Some(client.base().to_owned()),
-            tenant: None,
-            token: None,
+            ..Default::default()
         },
     };
     let mut out = Vec::new();

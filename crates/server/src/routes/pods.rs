@@ -1,0 +1,326 @@
+//! Pods known to the store (`GET /kelp/api/v1/pods`) and the agents' inventories that
+//! tell whether they still exist (`POST /kelp/api/v1/inventory`). Contract:
+//! `docs/server.md`, "Pods".
+//!
+//! A pod is a `(namespace, pod, pod_uid)` seen in the entries of streams labelled
+//! `namespace`, `pod` and `container`; `pod_uid` and `restart` are the agent's structured
+//! metadata. Nothing scans whole logs: the streams come from the label index, and each
+//! container's instances from a few single-entry reads (its oldest and newest entry; when
+//! their `pod_uid`s differ, as for a StatefulSet pod recreated under the same name, a
+//! binary search over time for each change of UID, about 60 reads per change).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use kelp_model::{TenantId, Timestamp};
+use kelp_store::{Direction, LabelMatcher, ScanEntry, ScanRequest, Store};
+use kelp_wire::inventory::Inventory;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::inventory::NodeInventory;
+use crate::params::Params;
+use crate::routes::{blocking, json, read_body};
+use crate::state::AppState;
+
+/// The default window: the last 7 days.
+const DEFAULT_SINCE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Most instances (UIDs) told apart per container; older ones are merged into the oldest.
+const MAX_INSTANCES: usize = 64;
+/// Largest inventory body.
+const MAX_INVENTORY_BYTES: usize = 64 << 20;
+
+/// The pods routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/kelp/api/v1/pods", get(pods))
+        .route(kelp_wire::inventory::INVENTORY_PATH, post(inventory))
+}
+
+/// `POST /kelp/api/v1/inventory`: a node's pods; 204 once stored.
+async fn inventory(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let body = read_body(body, MAX_INVENTORY_BYTES).await?;
+    let inv = Inventory::from_json(&body).map_err(|e| ApiError::bad(e.to_string()))?;
+    let st2 = st.clone();
+    blocking(move || {
+        st2.inventory
+            .report(&tenant, inv)
+            .map_err(|e| ApiError::Internal(format!("storing the pod inventory: {e}")))
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the request asks for.
+struct Ask {
+    namespace: Option<String>,
+    deleted: bool,
+    start: Timestamp,
+    end: Timestamp,
+}
+
+fn ask(q: Option<&str>, headers: &HeaderMap) -> Result<Ask, ApiError> {
+    let p = Params::new(q, headers, b"");
+    let now = Timestamp::now();
+    let end = p.time("end", now)?;
+    let since = i64::try_from(DEFAULT_SINCE.as_nanos()).unwrap_or(i64::MAX);
+    let start = p.time(
+        "start",
+        Timestamp::from_unix_nanos(end.as_unix_nanos().saturating_sub(since)),
+    )?;
+    if end < start {
+        return Err(ApiError::bad(
+            "end timestamp must not be before or equal to start time",
+        ));
+    }
+    let deleted = match p.get("deleted") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(ApiError::bad(format!(
+                "cannot parse {v:?} to a valid boolean for deleted"
+            )))
+        }
+    };
+    Ok(Ask {
+        namespace: p.get("namespace").map(str::to_owned),
+        deleted,
+        start,
+        end,
+    })
+}
+
+/// `GET /kelp/api/v1/pods`.
+async fn pods(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let a = ask(q.as_deref(), &headers)?;
+    let store = st.store()?.clone();
+    let nodes = st.inventory.nodes(&tenant);
+    let rows = blocking(move || Ok(pod_rows(&store, &tenant, &a, &nodes))).await?;
+    let body = json!({"status": "success", "data": rows});
+    let mut out = serde_json::to_vec(&body).unwrap_or_default();
+    out.push(b'\n');
+    Ok(json(out))
+}
+
+/// One instance (pod UID) of one container, as its entries show it.
+#[derive(Debug, Clone)]
+struct Instance {
+    uid: String,
+    node: String,
+    first: i64,
+    last: i64,
+    restart: u32,
+}
+
+/// One pod of the answer.
+struct Pod {
+    node: String,
+    containers: BTreeMap<String, Instance>,
+}
+
+fn pod_rows(
+    store: &Store,
+    tenant: &TenantId,
+    a: &Ask,
+    nodes: &BTreeMap<String, NodeInventory>,
+) -> Vec<Value> {
+    let mut m = Vec::new();
+    if let Some(ns) = &a.namespace {
+        m.push(LabelMatcher::eq("namespace", ns));
+    }
+    // (namespace, pod, container) of every stream with data in the window.
+    let mut containers: Vec<(String, String, String)> = store
+        .series(tenant, &m, a.start, a.end)
+        .iter()
+        .filter_map(|l| {
+            Some((
+                l.get("namespace")?.to_owned(),
+                l.get("pod")?.to_owned(),
+                l.get("container")?.to_owned(),
+            ))
+        })
+        .collect();
+    containers.sort();
+    containers.dedup();
+    let reader = Reader {
+        store,
+        tenant,
+        start: a.start.as_unix_nanos(),
+        end: a.end.as_unix_nanos().saturating_add(1),
+    };
+    let mut pods: BTreeMap<(String, String, String), Pod> = BTreeMap::new();
+    for (ns, pod, c) in containers {
+        let m = [
+            LabelMatcher::eq("namespace", &ns),
+            LabelMatcher::eq("pod", &pod),
+            LabelMatcher::eq("container", &c),
+        ];
+        for inst in reader.instances(&m) {
+            let p = pods
+                .entry((ns.clone(), pod.clone(), inst.uid.clone()))
+                .or_insert_with(|| Pod {
+                    node: inst.node.clone(),
+                    containers: BTreeMap::new(),
+                });
+            p.containers.insert(c.clone(), inst);
+        }
+    }
+    let mut rows: Vec<(i64, Value)> = Vec::new();
+    for ((ns, pod, uid), p) in pods {
+        let inv = nodes.get(&p.node);
+        let present = inv.and_then(|n| {
+            n.pods
+                .iter()
+                .find(|x| x.namespace == ns && x.pod == pod && x.uid == uid)
+        });
+        let exists = inv.map(|_| present.is_some());
+        if a.deleted && exists != Some(false) {
+            continue;
+        }
+        let mut total = 0u64;
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        let mut cs = Vec::new();
+        for (name, i) in &p.containers {
+            // A live container's current restart may have written nothing yet.
+            let reported = present
+                .and_then(|x| x.containers.iter().find(|c| c.name == *name))
+                .map_or(0, |c| c.restart);
+            let restarts = i.restart.max(reported);
+            total += u64::from(restarts);
+            first = first.min(i.first);
+            last = last.max(i.last);
+            cs.push(json!({
+                "name": name,
+                "restarts": restarts,
+                "first_seen": rfc3339(i.first),
+                "last_seen": rfc3339(i.last),
+            }));
+        }
+        rows.push((
+            first,
+            json!({
+                "namespace": ns,
+                "pod": pod,
+                "uid": uid,
+                "node": p.node,
+                "first_seen": rfc3339(first),
+                "last_seen": rfc3339(last),
+                "restarts": total,
+                "exists": exists,
+                "containers": cs,
+            }),
+        ));
+    }
+    rows.sort_by(|a, b| {
+        (&a.1["namespace"].as_str(), &a.1["pod"].as_str(), a.0).cmp(&(
+            &b.1["namespace"].as_str(),
+            &b.1["pod"].as_str(),
+            b.0,
+        ))
+    });
+    rows.into_iter().map(|r| r.1).collect()
+}
+
+fn rfc3339(ns: i64) -> String {
+    Timestamp::from_unix_nanos(ns).to_rfc3339_fixed()
+}
+
+/// Single-entry reads of one tenant in `[start, end)`.
+struct Reader<'a> {
+    store: &'a Store,
+    tenant: &'a TenantId,
+    start: i64,
+    end: i64,
+}
+
+impl Reader<'_> {
+    /// The newest entry before `before` (backward), or the oldest (forward).
+    fn one(&self, m: &[LabelMatcher], before: i64, direction: Direction) -> Option<ScanEntry> {
+        if before <= self.start {
+            return None;
+        }
+        let req = ScanRequest {
+            tenant: self.tenant.clone(),
+            matchers: m.to_vec(),
+            start: Timestamp::from_unix_nanos(self.start),
+            end: Timestamp::from_unix_nanos(before),
+            direction,
+            limit: Some(1),
+            filters: Vec::new(),
+        };
+        match self.store.select(&req) {
+            Ok(mut v) => v.pop(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a pod's entries");
+                None
+            }
+        }
+    }
+
+    /// The container's instances (one per pod UID), newest first.
+    fn instances(&self, m: &[LabelMatcher]) -> Vec<Instance> {
+        let (Some(oldest), Some(mut newest)) = (
+            self.one(m, self.end, Direction::Forward),
+            self.one(m, self.end, Direction::Backward),
+        ) else {
+            return Vec::new();
+        };
+        let old_uid = meta(&oldest, "pod_uid");
+        let mut out = Vec::new();
+        loop {
+            let uid = meta(&newest, "pod_uid");
+            let mut inst = Instance {
+                uid: uid.clone(),
+                node: newest.labels.get("node").unwrap_or_default().to_owned(),
+                first: oldest.timestamp.as_unix_nanos(),
+                last: newest.timestamp.as_unix_nanos(),
+                restart: meta(&newest, "restart").parse().unwrap_or(0),
+            };
+            if uid == old_uid || out.len() + 1 >= MAX_INSTANCES {
+                out.push(inst);
+                return out;
+            }
+            // The first entry of `uid`: the smallest `hi` whose newest entry before it has
+            // `uid` is one past it (entries of one UID are contiguous in time).
+            let (mut lo, mut hi) = (inst.first + 1, inst.last + 1);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                match self.one(m, mid, Direction::Backward) {
+                    Some(e) if meta(&e, "pod_uid") == uid => hi = mid,
+                    _ => lo = mid,
+                }
+            }
+            inst.first = hi - 1;
+            out.push(inst);
+            match self.one(m, hi - 1, Direction::Backward) {
+                Some(e) => newest = e,
+                None => return out,
+            }
+        }
+    }
+}
+
+/// A structured-metadata value of `e` (empty when absent).
+fn meta(e: &ScanEntry, name: &str) -> String {
+    e.metadata
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.clone())
+        .unwrap_or_default()
+}
