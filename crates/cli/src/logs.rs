@@ -292,7 +292,7 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    conn.progress.clear();
+    conn.progress.finish();
     printer.out.flush().context("writing the output")?;
     if a.follow && !a.previous {
         follow(
@@ -582,7 +582,7 @@ impl Follower {
                 self.hand_on(rest)?;
                 return Ok(true);
             }
-            let frame = ws.next()?;
+            let frame = ws.next_frame()?;
             lines = frame.lines;
             if frame.dropped > 0 {
                 // The server dropped entries newer than these: hand these on and read

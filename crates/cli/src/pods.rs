@@ -78,7 +78,7 @@ pub fn run(a: &PodsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     if output == Output::Json {
         let body = conn.get_raw("/kelp/api/v1/pods", &params)?;
-        conn.progress.clear();
+        conn.progress.finish();
         out.write_all(&body).context("writing the output")?;
         if !body.ends_with(b"\n") {
             out.write_all(b"\n").context("writing the output")?;
@@ -86,7 +86,7 @@ pub fn run(a: &PodsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         return Ok(());
     }
     let data = conn.get("/kelp/api/v1/pods", &params)?;
-    conn.progress.clear();
+    conn.progress.finish();
     let pods = data.as_array().cloned().unwrap_or_default();
     if pods.is_empty() {
         if a.all_namespaces {

@@ -148,11 +148,13 @@ pub fn run_query(a: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     if a.output == Output::Json {
         let raw = conn.get_raw("/loki/api/v1/query_range", &params)?;
+        conn.progress.finish();
         out.write_all(&raw)?;
         out.write_all(b"\n")?;
         return Ok(());
     }
     let data = conn.get("/loki/api/v1/query_range", &params)?;
+    conn.progress.finish();
     let result = data["result"].as_array().cloned().unwrap_or_default();
     match data["resultType"].as_str() {
         Some("streams") => {

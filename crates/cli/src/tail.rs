@@ -117,7 +117,7 @@ impl TailSocket {
     }
 
     /// The next frame with entries; an error when the connection closed or went silent.
-    pub fn next(&mut self) -> anyhow::Result<Frame> {
+    pub fn next_frame(&mut self) -> anyhow::Result<Frame> {
         loop {
             match self.read()? {
                 Read::Frame(f) => return Ok(f),

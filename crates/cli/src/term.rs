@@ -4,11 +4,12 @@
 //! Colour follows `--color auto|always|never`; `auto` means stdout is a terminal and
 //! `NO_COLOR` is unset or empty (<https://no-color.org>). The progress line appears on
 //! stderr when stderr is a terminal and a command has been reading for more than
-//! [`PROGRESS_AFTER`]; it is redrawn at most every 100 ms and erased before any output
-//! and at the end.
+//! [`PROGRESS_AFTER`]; it is redrawn every 100 ms, erased before output and at the end,
+//! and stops at the first output when stdout is the same terminal.
 
-use std::cell::{Cell, RefCell};
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `--color`.
@@ -102,16 +103,51 @@ impl Paint {
 
 /// How long a read runs before the progress line shows.
 pub const PROGRESS_AFTER: Duration = Duration::from_millis(500);
+/// How often the line is redrawn.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
 
-/// Lines and bytes received so far, drawn on stderr when it is a terminal.
+/// Lines and bytes received so far and the time elapsed, drawn on stderr by a small
+/// thread while stderr is a terminal. Output to the same terminal ends it ([`clear`]
+/// before the first line printed); output to a file or pipe leaves it running.
+///
+/// [`clear`]: Progress::clear
 #[derive(Debug)]
 pub struct Progress {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     enabled: bool,
     began: Instant,
-    lines: Cell<u64>,
-    bytes: Cell<u64>,
-    drawn: Cell<bool>,
-    last_draw: RefCell<Option<Instant>>,
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    /// Shown after this long.
+    after: Duration,
+    /// Whether the line is on screen, and whether it may be drawn again.
+    state: Mutex<(bool, bool)>,
+}
+
+impl Inner {
+    fn text(&self) -> String {
+        format!(
+            "kelp: {} lines, {} received, {:.1} s",
+            self.lines.load(Ordering::Relaxed),
+            human_bytes(self.bytes.load(Ordering::Relaxed)),
+            self.began.elapsed().as_secs_f64()
+        )
+    }
+
+    fn draw(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !st.1 || self.began.elapsed() < self.after {
+            return;
+        }
+        let mut e = std::io::stderr().lock();
+        let _ = write!(e, "\r\x1b[2K{}", self.text());
+        let _ = e.flush();
+        st.0 = true;
+    }
 }
 
 impl Progress {
@@ -122,56 +158,70 @@ impl Progress {
 
     /// A progress line, drawn or not.
     pub fn with(enabled: bool) -> Self {
-        Self {
+        let inner = Arc::new(Inner {
             enabled,
             began: Instant::now(),
-            lines: Cell::new(0),
-            bytes: Cell::new(0),
-            drawn: Cell::new(false),
-            last_draw: RefCell::new(None),
+            lines: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            state: Mutex::new((false, enabled)),
+            // For tests: `KELP_PROGRESS_AFTER_MS=0` shows it from the first answer.
+            after: std::env::var("KELP_PROGRESS_AFTER_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(PROGRESS_AFTER, Duration::from_millis),
+        });
+        if enabled {
+            let weak = Arc::downgrade(&inner);
+            // Without a thread, a lone long request would show nothing until it ends.
+            let _ = std::thread::Builder::new()
+                .name("progress".into())
+                .spawn(move || loop {
+                    std::thread::sleep(REDRAW_EVERY);
+                    match weak.upgrade() {
+                        Some(i) => i.draw(),
+                        None => return,
+                    }
+                });
         }
+        Self { inner }
     }
 
     /// Counts a received answer.
     pub fn received(&self, bytes: usize, lines: usize) {
-        self.bytes.set(self.bytes.get() + bytes as u64);
-        self.lines.set(self.lines.get() + lines as u64);
-        self.draw();
+        self.inner.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.inner.lines.fetch_add(lines as u64, Ordering::Relaxed);
+        if self.inner.enabled {
+            self.inner.draw();
+        }
     }
 
     /// The text of the line.
     pub fn text(&self) -> String {
-        format!(
-            "kelp: {} lines, {} received, {:.1} s",
-            self.lines.get(),
-            human_bytes(self.bytes.get()),
-            self.began.elapsed().as_secs_f64()
-        )
+        self.inner.text()
     }
 
-    fn draw(&self) {
-        if !self.enabled || self.began.elapsed() < PROGRESS_AFTER {
-            return;
-        }
-        let now = Instant::now();
-        let mut last = self.last_draw.borrow_mut();
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_millis(100)) {
-            return;
-        }
-        *last = Some(now);
-        let mut e = std::io::stderr().lock();
-        let _ = write!(e, "\r\x1b[2K{}", self.text());
-        let _ = e.flush();
-        self.drawn.set(true);
-    }
-
-    /// Erases the line (before output, and at the end).
+    /// Erases the line before output; when stdout is the terminal too, for good.
     pub fn clear(&self) {
-        if self.drawn.replace(false) {
+        if !self.inner.enabled {
+            return;
+        }
+        let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.0 {
             let mut e = std::io::stderr().lock();
             let _ = write!(e, "\r\x1b[2K");
             let _ = e.flush();
+            st.0 = false;
         }
+        if std::io::stdout().is_terminal() {
+            st.1 = false;
+        }
+    }
+
+    /// Erases the line for good.
+    pub fn finish(&self) {
+        self.clear();
+        let mut st = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.1 = false;
     }
 }
 
@@ -183,7 +233,7 @@ impl Default for Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        self.clear();
+        self.finish();
     }
 }
 

@@ -335,6 +335,8 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
         }
     };
     wait_for(3, &mut got);
+    // It follows through the tail WebSocket, not by polling.
+    assert_tail_clients(&url, 1);
     for i in 3..6 {
         push_one(&url, i, 0);
     }
@@ -349,6 +351,7 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     }
     wait_for(9, &mut got);
     assert_eq!(got, pushed, "every line once, in order");
+    assert_tail_clients(&url, 1);
     // A newer instance: the followed container stopped, so does kelp logs -f.
     push(
         &url,
@@ -374,6 +377,20 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     assert!(rx.try_iter().all(|l| l != "next instance"));
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// Waits until the server's `kelp_tail_clients` gauge is `n`.
+fn assert_tail_clients(url: &str, n: u64) {
+    let want = format!("kelp_tail_clients {n}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = http(url, "GET", "/metrics", "");
+        if metrics.lines().any(|l| l == want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {want:?} in /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
