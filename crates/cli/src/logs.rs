@@ -98,6 +98,10 @@ pub struct LogsArgs {
     /// Most log streams followed at once.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_log_requests: usize,
+    /// Output: text (kubectl's), or json: one object per line with its timestamp,
+    /// namespace, pod, container, stream and text, for scripts.
+    #[arg(short = 'o', long, value_parser = ["text", "json"], default_value = "text")]
+    pub output: String,
     /// Connection.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -269,6 +273,7 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     };
     let mut printer = Printer {
         out,
+        json: a.output == "json",
         timestamps: a.timestamps,
         budget: opts.limit_bytes,
         progress: &conn.progress,
@@ -340,6 +345,8 @@ impl Cursor {
 
 struct Printer<'a> {
     out: &'a mut dyn Write,
+    /// JSON lines instead of kubectl's text.
+    json: bool,
     timestamps: bool,
     budget: Option<u64>,
     progress: &'a Progress,
@@ -351,18 +358,30 @@ impl Printer<'_> {
     fn line(&mut self, t: &Target, l: &LogLine, prefix: bool) -> anyhow::Result<bool> {
         self.progress.clear();
         let mut s = String::with_capacity(l.line.len() + 48);
-        if prefix {
+        if self.json {
+            let o = serde_json::json!({
+                "timestamp": Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed(),
+                "namespace": t.namespace,
+                "pod": t.pod,
+                "container": t.container,
+                "stream": l.labels.get("stream"),
+                "line": l.line,
+            });
+            s.push_str(&o.to_string());
+        } else if prefix {
             // Coloured as stern does: the pod by its name, the container by pod and name.
             let pod = self.paint.by_key(&t.pod, &format!("pod/{}", t.pod));
             let key = format!("{}/{}", t.pod, t.container);
             let c = self.paint.by_key(&key, &t.container);
             s.push_str(&format!("[{pod}/{c}] "));
         }
-        if self.timestamps {
-            s.push_str(&Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed());
-            s.push(' ');
+        if !self.json {
+            if self.timestamps {
+                s.push_str(&Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed());
+                s.push(' ');
+            }
+            s.push_str(&l.line);
         }
-        s.push_str(&l.line);
         s.push('\n');
         let mut bytes = s.as_bytes();
         if let Some(b) = self.budget.as_mut() {

@@ -341,6 +341,24 @@ fn pods_api_tells_instances_apart_and_knows_which_still_exist() {
         "{c:?}"
     );
     assert_eq!(logs(&["--color", "never"]), logs(&[]));
+    // -o json: one object per line.
+    let out = ok(&kelp_clean(home)
+        .args([
+            "logs", "-n", "data", "db-0", "-c", "pg", "-o", "json", "--server", &url,
+        ])
+        .output()
+        .unwrap());
+    let objs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        objs,
+        [
+            json!({"timestamp": rfc(t0 + 10 * S), "namespace": "data", "pod": "db-0", "container": "pg", "stream": "stdout", "line": "b0 start"}),
+            json!({"timestamp": rfc(t0 + 11 * S), "namespace": "data", "pod": "db-0", "container": "pg", "stream": "stdout", "line": "b0 ready"}),
+        ]
+    );
     // NO_COLOR does not override an explicit --color always, and auto stays plain in a pipe.
     let mut c = kelp_clean(home);
     c.env("NO_COLOR", "1").args([

@@ -4,10 +4,11 @@
 //!
 //! A pod is a `(namespace, pod, pod_uid)` seen in the entries of streams labelled
 //! `namespace`, `pod` and `container`; `pod_uid` and `restart` are the agent's structured
-//! metadata. Nothing scans whole logs: the streams come from the label index, and each
-//! container's instances from a few single-entry reads (its oldest and newest entry; when
-//! their `pod_uid`s differ, as for a StatefulSet pod recreated under the same name, a
-//! binary search over time for each change of UID, about 60 reads per change).
+//! metadata. Nothing scans whole logs: the store gives every stream's oldest and newest
+//! entry from one pass over its index (`Store::stream_edges`, one entry read per stream
+//! end); only when a container's oldest and newest `pod_uid` differ, as for a StatefulSet
+//! pod recreated under the same name, a binary search over time finds each change of UID
+//! (single-entry reads, about 45 per change).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -144,34 +145,56 @@ fn pod_rows(
     if let Some(ns) = &a.namespace {
         m.push(LabelMatcher::eq("namespace", ns));
     }
-    // (namespace, pod, container) of every stream with data in the window.
-    let mut containers: Vec<(String, String, String)> = store
-        .series(tenant, &m, a.start, a.end)
-        .iter()
-        .filter_map(|l| {
-            Some((
-                l.get("namespace")?.to_owned(),
-                l.get("pod")?.to_owned(),
-                l.get("container")?.to_owned(),
-            ))
-        })
-        .collect();
-    containers.sort();
-    containers.dedup();
+    // The oldest and newest entry of every container (over its streams, stdout and
+    // stderr) in the window.
+    let edges = match store.stream_edges(
+        tenant,
+        &m,
+        a.start,
+        Timestamp::from_unix_nanos(a.end.as_unix_nanos().saturating_add(1)),
+    ) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the streams' first and last entries");
+            Vec::new()
+        }
+    };
+    let mut containers: BTreeMap<(String, String, String), (ScanEntry, ScanEntry)> =
+        BTreeMap::new();
+    for e in edges {
+        let l = &e.first.labels;
+        let (Some(ns), Some(pod), Some(c)) = (l.get("namespace"), l.get("pod"), l.get("container"))
+        else {
+            continue;
+        };
+        let key = (ns.to_owned(), pod.to_owned(), c.to_owned());
+        match containers.get_mut(&key) {
+            None => {
+                containers.insert(key, (e.first, e.last));
+            }
+            Some((first, last)) => {
+                if e.first.timestamp < first.timestamp {
+                    *first = e.first;
+                }
+                if e.last.timestamp > last.timestamp {
+                    *last = e.last;
+                }
+            }
+        }
+    }
     let reader = Reader {
         store,
         tenant,
         start: a.start.as_unix_nanos(),
-        end: a.end.as_unix_nanos().saturating_add(1),
     };
     let mut pods: BTreeMap<(String, String, String), Pod> = BTreeMap::new();
-    for (ns, pod, c) in containers {
+    for ((ns, pod, c), (oldest, newest)) in containers {
         let m = [
             LabelMatcher::eq("namespace", &ns),
             LabelMatcher::eq("pod", &pod),
             LabelMatcher::eq("container", &c),
         ];
-        for inst in reader.instances(&m) {
+        for inst in reader.instances(&m, oldest, newest) {
             let p = pods
                 .entry((ns.clone(), pod.clone(), inst.uid.clone()))
                 .or_insert_with(|| Pod {
@@ -241,17 +264,16 @@ fn rfc3339(ns: i64) -> String {
     Timestamp::from_unix_nanos(ns).to_rfc3339_fixed()
 }
 
-/// Single-entry reads of one tenant in `[start, end)`.
+/// Single-entry reads of one tenant from `start`.
 struct Reader<'a> {
     store: &'a Store,
     tenant: &'a TenantId,
     start: i64,
-    end: i64,
 }
 
 impl Reader<'_> {
-    /// The newest entry before `before` (backward), or the oldest (forward).
-    fn one(&self, m: &[LabelMatcher], before: i64, direction: Direction) -> Option<ScanEntry> {
+    /// The newest entry before `before`.
+    fn one(&self, m: &[LabelMatcher], before: i64) -> Option<ScanEntry> {
         if before <= self.start {
             return None;
         }
@@ -260,7 +282,7 @@ impl Reader<'_> {
             matchers: m.to_vec(),
             start: Timestamp::from_unix_nanos(self.start),
             end: Timestamp::from_unix_nanos(before),
-            direction,
+            direction: Direction::Backward,
             limit: Some(1),
             filters: Vec::new(),
         };
@@ -273,14 +295,14 @@ impl Reader<'_> {
         }
     }
 
-    /// The container's instances (one per pod UID), newest first.
-    fn instances(&self, m: &[LabelMatcher]) -> Vec<Instance> {
-        let (Some(oldest), Some(mut newest)) = (
-            self.one(m, self.end, Direction::Forward),
-            self.one(m, self.end, Direction::Backward),
-        ) else {
-            return Vec::new();
-        };
+    /// The container's instances (one per pod UID), newest first, from its oldest and
+    /// newest entry.
+    fn instances(
+        &self,
+        m: &[LabelMatcher],
+        oldest: ScanEntry,
+        mut newest: ScanEntry,
+    ) -> Vec<Instance> {
         let old_uid = meta(&oldest, "pod_uid");
         let mut out = Vec::new();
         loop {
@@ -301,14 +323,14 @@ impl Reader<'_> {
             let (mut lo, mut hi) = (inst.first + 1, inst.last + 1);
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
-                match self.one(m, mid, Direction::Backward) {
+                match self.one(m, mid) {
                     Some(e) if meta(&e, "pod_uid") == uid => hi = mid,
                     _ => lo = mid,
                 }
             }
             inst.first = hi - 1;
             out.push(inst);
-            match self.one(m, hi - 1, Direction::Backward) {
+            match self.one(m, hi - 1) {
                 Some(e) => newest = e,
                 None => return out,
             }
