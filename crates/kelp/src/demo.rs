@@ -226,6 +226,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "\nThe server keeps running at {url} (Grafana: add a Loki data source with this URL)."
         );
         println!("Try:");
+        println!("  kelp pods -A --server {url}");
         println!("  kelp labels namespace --server {url}");
         println!("  kelp query 'sum by (namespace) (count_over_time({{namespace=~\".+\"}}[1m]))' --since 5m --server {url}");
         println!("  curl -sG {url}/loki/api/v1/labels");

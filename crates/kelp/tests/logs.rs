@@ -299,8 +299,9 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     let t0 = now_ns() - 60 * s;
     let line = |i: i64| format!("line {i}");
     let mut pushed = Vec::new();
-    let mut push_one = |url: &str, i: i64, restart: u32| {
-        let l = line(i);
+    // Line `i` (or `text`) at `t0 + i` ms.
+    let mut push_at = |url: &str, i: i64, restart: u32, text: Option<&str>| {
+        let l = text.map_or_else(|| line(i), str::to_owned);
         push(
             url,
             &[("ns", "p", "c", "u", restart, t0 + i * 1_000_000, &l)],
@@ -308,7 +309,7 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
         pushed.push(l);
     };
     for i in 0..3 {
-        push_one(&url, i, 0);
+        push_at(&url, i, 0, None);
     }
     let mut follower = kelp()
         .args(["logs", "-f", "-n", "ns", "p", "--server", &url])
@@ -338,7 +339,7 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     // It follows through the tail WebSocket, not by polling.
     assert_tail_clients(&url, 1);
     for i in 3..6 {
-        push_one(&url, i, 0);
+        push_at(&url, i, 0, None);
     }
     wait_for(6, &mut got);
     // The server goes away and comes back on the same data; lines pushed meanwhile.
@@ -346,10 +347,12 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     server.wait().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let (mut server, url) = server_on(dir.path(), &listen);
+    // A line at the timestamp of the last one printed: printed once, the other not again.
+    push_at(&url, 5, 0, Some("line 5 twin"));
     for i in 6..9 {
-        push_one(&url, i, 0);
+        push_at(&url, i, 0, None);
     }
-    wait_for(9, &mut got);
+    wait_for(10, &mut got);
     assert_eq!(got, pushed, "every line once, in order");
     assert_tail_clients(&url, 1);
     // A newer instance: the followed container stopped, so does kelp logs -f.
