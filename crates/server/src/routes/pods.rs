@@ -11,7 +11,7 @@
 //! (single-entry reads, about 45 per change).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -26,6 +26,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::inventory::NodeInventory;
+use crate::metrics::Endpoint;
 use crate::params::Params;
 use crate::routes::{blocking, json, read_body};
 use crate::state::AppState;
@@ -108,15 +109,23 @@ async fn pods(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = st.tenant(&headers)?;
-    let a = ask(q.as_deref(), &headers)?;
-    let store = st.store()?.clone();
-    let nodes = st.inventory.nodes(&tenant);
-    let rows = blocking(move || Ok(pod_rows(&store, &tenant, &a, &nodes))).await?;
-    let body = json!({"status": "success", "data": rows});
-    let mut out = serde_json::to_vec(&body).unwrap_or_default();
-    out.push(b'\n');
-    Ok(json(out))
+    let began = Instant::now();
+    let out = async {
+        let tenant = st.tenant(&headers)?;
+        let a = ask(q.as_deref(), &headers)?;
+        let store = st.store()?.clone();
+        let nodes = st.inventory.nodes(&tenant);
+        let rows = blocking(move || pod_rows(&store, &tenant, &a, &nodes)).await?;
+        let body = json!({"status": "success", "data": rows});
+        // A tree of strings, numbers and nulls always serializes.
+        let mut out = serde_json::to_vec(&body).unwrap_or_default();
+        out.push(b'\n');
+        Ok(json(out))
+    }
+    .await;
+    st.metrics
+        .query(Endpoint::Metadata, out.is_ok(), began.elapsed());
+    out
 }
 
 /// One instance (pod UID) of one container, as its entries show it.
@@ -140,25 +149,17 @@ fn pod_rows(
     tenant: &TenantId,
     a: &Ask,
     nodes: &BTreeMap<String, NodeInventory>,
-) -> Vec<Value> {
+) -> Result<Vec<Value>, ApiError> {
     let mut m = Vec::new();
     if let Some(ns) = &a.namespace {
         m.push(LabelMatcher::eq("namespace", ns));
     }
     // The oldest and newest entry of every container (over its streams, stdout and
     // stderr) in the window.
-    let edges = match store.stream_edges(
-        tenant,
-        &m,
-        a.start,
-        Timestamp::from_unix_nanos(a.end.as_unix_nanos().saturating_add(1)),
-    ) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the streams' first and last entries");
-            Vec::new()
-        }
-    };
+    let end = Timestamp::from_unix_nanos(a.end.as_unix_nanos().saturating_add(1));
+    let edges = store
+        .stream_edges(tenant, &m, a.start, end)
+        .map_err(store_error)?;
     let mut containers: BTreeMap<(String, String, String), (ScanEntry, ScanEntry)> =
         BTreeMap::new();
     for e in edges {
@@ -194,7 +195,7 @@ fn pod_rows(
             LabelMatcher::eq("pod", &pod),
             LabelMatcher::eq("container", &c),
         ];
-        for inst in reader.instances(&m, oldest, newest) {
+        for inst in reader.instances(&m, oldest, newest)? {
             let p = pods
                 .entry((ns.clone(), pod.clone(), inst.uid.clone()))
                 .or_insert_with(|| Pod {
@@ -257,7 +258,11 @@ fn pod_rows(
             b.0,
         ))
     });
-    rows.into_iter().map(|r| r.1).collect()
+    Ok(rows.into_iter().map(|r| r.1).collect())
+}
+
+fn store_error(e: kelp_store::StoreError) -> ApiError {
+    ApiError::Internal(format!("reading the pods' entries: {e}"))
 }
 
 fn rfc3339(ns: i64) -> String {
@@ -273,9 +278,9 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// The newest entry before `before`.
-    fn one(&self, m: &[LabelMatcher], before: i64) -> Option<ScanEntry> {
+    fn one(&self, m: &[LabelMatcher], before: i64) -> Result<Option<ScanEntry>, ApiError> {
         if before <= self.start {
-            return None;
+            return Ok(None);
         }
         let req = ScanRequest {
             tenant: self.tenant.clone(),
@@ -286,13 +291,7 @@ impl Reader<'_> {
             limit: Some(1),
             filters: Vec::new(),
         };
-        match self.store.select(&req) {
-            Ok(mut v) => v.pop(),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading a pod's entries");
-                None
-            }
-        }
+        Ok(self.store.select(&req).map_err(store_error)?.pop())
     }
 
     /// The container's instances (one per pod UID), newest first, from its oldest and
@@ -302,7 +301,7 @@ impl Reader<'_> {
         m: &[LabelMatcher],
         oldest: ScanEntry,
         mut newest: ScanEntry,
-    ) -> Vec<Instance> {
+    ) -> Result<Vec<Instance>, ApiError> {
         let old_uid = meta(&oldest, "pod_uid");
         let mut out = Vec::new();
         loop {
@@ -316,23 +315,23 @@ impl Reader<'_> {
             };
             if uid == old_uid || out.len() + 1 >= MAX_INSTANCES {
                 out.push(inst);
-                return out;
+                return Ok(out);
             }
             // The first entry of `uid`: the smallest `hi` whose newest entry before it has
             // `uid` is one past it (entries of one UID are contiguous in time).
             let (mut lo, mut hi) = (inst.first + 1, inst.last + 1);
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
-                match self.one(m, mid) {
+                match self.one(m, mid)? {
                     Some(e) if meta(&e, "pod_uid") == uid => hi = mid,
                     _ => lo = mid,
                 }
             }
             inst.first = hi - 1;
             out.push(inst);
-            match self.one(m, hi - 1) {
+            match self.one(m, hi - 1)? {
                 Some(e) => newest = e,
-                None => return out,
+                None => return Ok(out),
             }
         }
     }
