@@ -7,10 +7,12 @@
 //! metadata `pod_uid` and `restart`. The current instance is the newest restart of the
 //! newest pod with that name; `--previous` the restart before it. `-f` reads the tail
 //! WebSocket ([`crate::tail`]); on every (re)connection it first reads what was stored
-//! since the last line shown with `query_range`, so a server restart loses or repeats
-//! nothing; it ends when a newer instance of the container appears.
+//! since the last line shown (and [`LATE_NS`] before it, for lines that arrive late) with
+//! `query_range`, so a server restart loses or repeats nothing; it ends when a newer
+//! instance of the container appears.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -312,34 +314,57 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where a container's output stands: the last timestamp printed and the lines printed
-/// at it, by stream (stdout, stderr) and text: the tail and `query_range` may label one
-/// entry differently, but not its stream.
-#[derive(Debug, Default, Clone)]
+/// How much older than the newest line printed a line may arrive and still be printed
+/// by `-f`: an agent holds a multi-line record or a partial line (with its first part's
+/// time) while the container's other stream goes on.
+pub const LATE_NS: i64 = 10_000_000_000;
+
+/// Where a container's output stands: the newest timestamp printed, nothing older than
+/// `floor`, and the lines printed in the last [`LATE_NS`] (by time, stream and a hash of
+/// the text: the tail and `query_range` may label one entry differently, but not its
+/// stream).
+#[derive(Debug, Clone)]
 struct Cursor {
     last: Option<i64>,
-    at_last: Vec<(Option<String>, String)>,
+    floor: i64,
+    seen: BTreeSet<(i64, u64)>,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Self {
+            last: None,
+            floor: i64::MIN,
+            seen: BTreeSet::new(),
+        }
+    }
 }
 
 impl Cursor {
     /// Whether `l` is new (not printed yet); records it.
     fn admit(&mut self, l: &LogLine) -> bool {
-        let key = (l.labels.get("stream").cloned(), l.line.clone());
-        match self.last {
-            Some(t) if l.ts < t => false,
-            Some(t) if l.ts == t => {
-                if self.at_last.contains(&key) {
-                    return false;
-                }
-                self.at_last.push(key);
-                true
-            }
-            _ => {
-                self.last = Some(l.ts);
-                self.at_last = vec![key];
-                true
-            }
+        let oldest = self.last.map_or(i64::MIN, |t| t.saturating_sub(LATE_NS));
+        if l.ts < self.floor || l.ts < oldest {
+            return false;
         }
+        let mut h = std::hash::DefaultHasher::new();
+        (l.labels.get("stream"), &l.line).hash(&mut h);
+        if !self.seen.insert((l.ts, h.finish())) {
+            return false;
+        }
+        if self.last.is_none_or(|t| l.ts > t) {
+            self.last = Some(l.ts);
+            let keep = self.seen.split_off(&(l.ts.saturating_sub(LATE_NS), 0));
+            self.seen = keep;
+        }
+        true
+    }
+
+    /// Where following starts: nothing older than what was printed last (or `start`).
+    fn follow_from(&mut self, start: i64) -> i64 {
+        let from = self.last.unwrap_or(start);
+        self.floor = from;
+        from
     }
 }
 
@@ -483,13 +508,14 @@ fn follow(
     let (tx, rx) = mpsc::channel();
     for (i, t) in targets.iter().enumerate() {
         let (settings, t, tx) = (conn.settings.clone(), t.clone(), tx.clone());
-        let from = cursors[i].last.unwrap_or(window.0);
+        let from = cursors[i].follow_from(window.0);
         std::thread::Builder::new()
             .name(format!("follow-{i}"))
             .spawn(move || {
                 let mut f = Follower {
                     i,
                     t,
+                    floor: from,
                     from,
                     window,
                     tx,
@@ -522,7 +548,10 @@ fn follow(
 struct Follower {
     i: usize,
     t: Target,
-    /// The newest timestamp handed on: a reconnection reads the store from it.
+    /// Nothing older is read (where following started).
+    floor: i64,
+    /// The newest timestamp handed on: a reconnection reads the store from [`LATE_NS`]
+    /// before it (the printer drops what it printed already).
     from: i64,
     window: (i64, i64),
     tx: mpsc::Sender<Event>,
@@ -570,10 +599,14 @@ impl Follower {
         // Subscribed: everything stored from now on comes through the socket; what was
         // stored before comes from the store.
         let mut gap = Vec::new();
-        conn.log_all(&self.t.query, (self.from, now_ns() + GAP_AHEAD_NS), |l| {
-            gap.push(l.clone());
-            Ok(true)
-        })?;
+        conn.log_all(
+            &self.t.query,
+            (self.gap_start(), now_ns() + GAP_AHEAD_NS),
+            |l| {
+                gap.push(l.clone());
+                Ok(true)
+            },
+        )?;
         if !self.hand_on(gap)? {
             return Ok(true);
         }
@@ -594,10 +627,14 @@ impl Follower {
             if ended {
                 // Lines of the ended instance stored late (its last partial line).
                 let mut rest = Vec::new();
-                conn.log_all(&self.t.query, (self.from, now_ns() + GAP_AHEAD_NS), |l| {
-                    rest.push(l.clone());
-                    Ok(true)
-                })?;
+                conn.log_all(
+                    &self.t.query,
+                    (self.gap_start(), now_ns() + GAP_AHEAD_NS),
+                    |l| {
+                        rest.push(l.clone());
+                        Ok(true)
+                    },
+                )?;
                 self.hand_on(rest)?;
                 return Ok(true);
             }
@@ -616,6 +653,11 @@ impl Follower {
                 return Ok(false);
             }
         }
+    }
+
+    /// Where a read of the store starts: late lines are looked for too.
+    fn gap_start(&self) -> i64 {
+        self.from.saturating_sub(LATE_NS).max(self.floor)
     }
 
     /// Whether `l` belongs to the followed instance.
@@ -867,8 +909,16 @@ mod tests {
         assert!(c.admit(&l(5, "a")));
         assert!(c.admit(&l(5, "b")));
         assert!(!c.admit(&l(5, "a")));
+        // Late, but within LATE_NS of the newest: printed once.
+        assert!(c.admit(&l(4, "z")));
         assert!(!c.admit(&l(4, "z")));
         assert!(c.admit(&l(6, "a")));
         assert!(!c.admit(&l(6, "a")));
+        // Too late, and below the floor.
+        assert!(c.admit(&l(LATE_NS + 10, "x")));
+        assert!(!c.admit(&l(5, "late")));
+        c.follow_from(0);
+        assert!(!c.admit(&l(LATE_NS + 9, "before the floor")));
+        assert!(c.admit(&l(LATE_NS + 10, "y")));
     }
 }

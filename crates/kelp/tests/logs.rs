@@ -534,3 +534,144 @@ fn kelp_logs_reads_deleted_pods_and_previous_instances_shipped_by_the_agent() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `kelp logs -f` on what the real agent ships from a simulated node, through a server
+/// restart in the middle: the followed container's every line once, as the simulator's
+/// ledger has it.
+#[test]
+fn kelp_logs_follow_of_agent_shipped_lines_across_a_server_restart() {
+    use sha2::{Digest, Sha256};
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ledger, state, data) = (
+        dir.path().join("node"),
+        dir.path().join("ledger.jsonl"),
+        dir.path().join("agent"),
+        dir.path().join("data"),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut server, url) = server_on(&data, &listen);
+    let mut sim = kelp()
+        .arg("simulate")
+        .arg("--root")
+        .arg(&root)
+        .args([
+            "--pods",
+            "2",
+            "--rate",
+            "200",
+            "--duration",
+            "9",
+            "--seed",
+            "3",
+        ])
+        .arg("--ledger")
+        .arg(&ledger)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut agent = crate::agent::agent(&root, &state, &url);
+    // A container of the node, once it has logged.
+    let pods_dir = root.join("var/log/pods");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (pod_dir, container) = loop {
+        let found = std::fs::read_dir(&pods_dir).ok().and_then(|d| {
+            let mut pods: Vec<_> = d.flatten().map(|e| e.path()).collect();
+            pods.sort();
+            let pod = pods.into_iter().next()?;
+            let mut cs: Vec<_> = std::fs::read_dir(&pod)
+                .ok()?
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            cs.sort();
+            let c = cs.into_iter().next()?.to_string_lossy().into_owned();
+            Some((pod.file_name()?.to_string_lossy().into_owned(), c))
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "the simulator wrote no pod");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let parts: Vec<&str> = pod_dir.split('_').collect();
+    let (ns, pod, uid) = (
+        parts[0].to_owned(),
+        parts[1].to_owned(),
+        parts[2].to_owned(),
+    );
+    // Wait until the store knows the container (kelp logs needs it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logs(&url, &["-n", &ns, &pod, "-c", &container, "--tail", "1"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the container never reached the store"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut follower = kelp()
+        .args([
+            "logs", "-f", "-n", &ns, &pod, "-c", &container, "--server", &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            line.pop();
+            if tx.send(hex::encode(Sha256::digest(&line))).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut server, url) = server_on(&data, &listen);
+    assert!(sim.wait().unwrap().success());
+    let (shipped, report) = crate::agent::verify(&ledger, &url, Duration::from_secs(90));
+    assert!(shipped, "{report}");
+    crate::agent::kill(&mut agent);
+    let mut want: Vec<String> = kelp_sim::verify::read_ledger(&ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.pod_uid == uid && e.container == container)
+        .map(|e| e.sha256)
+        .collect();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < want.len() && Instant::now() < deadline {
+        if let Ok(h) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(h);
+        }
+    }
+    // Anything beyond would be a repeat.
+    std::thread::sleep(Duration::from_secs(1));
+    got.extend(rx.try_iter());
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    want.sort();
+    got.sort();
+    assert!(want.len() > 100, "{} lines", want.len());
+    assert_eq!(got.len(), want.len(), "no line lost or repeated");
+    assert_eq!(got, want);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
