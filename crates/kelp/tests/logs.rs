@@ -401,7 +401,16 @@ fn completions_cover_the_subcommands_and_their_flags() {
     for shell in ["bash", "zsh", "fish"] {
         let o = kelp().args(["completions", shell]).output().unwrap();
         let text = ok(&o);
-        for word in ["logs", "all-containers", "since-time", "query", "agent"] {
+        for word in [
+            "logs",
+            "all-containers",
+            "since-time",
+            "query",
+            "agent",
+            "pods",
+            "deleted",
+            "context",
+        ] {
             assert!(text.contains(word), "{shell}: {word}");
         }
     }

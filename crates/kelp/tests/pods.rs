@@ -359,6 +359,24 @@ fn pods_api_tells_instances_apart_and_knows_which_still_exist() {
             json!({"timestamp": rfc(t0 + 11 * S), "namespace": "data", "pod": "db-0", "container": "pg", "stream": "stdout", "line": "b0 ready"}),
         ]
     );
+    // kelp query's table: labels coloured by their hash, times dim, on request only.
+    let q = |extra: &[&str]| {
+        ok(&kelp_clean(home)
+            .args([
+                "query",
+                r#"{pod="db-0", container="pg"}"#,
+                "--since",
+                "1h",
+                "--server",
+                &url,
+            ])
+            .args(extra)
+            .output()
+            .unwrap())
+    };
+    assert!(!q(&[]).contains('\x1b'));
+    let c = q(&["--color", "always"]);
+    assert!(c.starts_with("\x1b[2m") && c.contains("\x1b[3"), "{c:?}");
     // NO_COLOR does not override an explicit --color always, and auto stays plain in a pipe.
     let mut c = kelp_clean(home);
     c.env("NO_COLOR", "1").args([
