@@ -2,22 +2,24 @@
 //! latest report of a node replaces the previous one. `GET /kelp/api/v1/pods` reads them
 //! to tell whether a pod still exists on its node.
 //!
-//! Persisted in `<data_dir>/inventory.json` so a restarted server still knows them: a JSON
-//! object `{"<tenant>": {"<node>": {"received": <unix ns>, "pods": [...]}}}`, rewritten
-//! (temp file, fsync, rename, directory fsync) whenever a node's pod set changes. A report
-//! that changes nothing only updates the time in memory.
+//! Persisted in `<data_dir>/inventory/`, one file per tenant and node (named by the hex of
+//! `<tenant>/<node>`, so no name from a request becomes a path), so a restarted server
+//! still knows them: `{"tenant": "…", "node": "…", "received": <unix ns>, "pods": [...]}`,
+//! written (temp file, fsync, rename, directory fsync) whenever the node's pod set
+//! changes. A report that changes nothing only updates the time in memory.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use kelp_model::{TenantId, Timestamp};
 use kelp_wire::inventory::{Inventory, InventoryPod};
 use serde::{Deserialize, Serialize};
 
-/// The file name inside the data directory.
-pub const INVENTORY_FILE: &str = "inventory.json";
+/// The directory inside the data directory.
+pub const INVENTORY_DIR: &str = "inventory";
 
 /// One node's latest report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,27 +32,48 @@ pub struct NodeInventory {
 
 type Map = BTreeMap<String, BTreeMap<String, NodeInventory>>;
 
+/// One file: a tenant's node's latest report.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeFile {
+    tenant: String,
+    node: String,
+    #[serde(flatten)]
+    inventory: NodeInventory,
+}
+
 /// Every tenant's nodes' latest inventories.
 #[derive(Debug)]
 pub struct Inventories {
-    path: PathBuf,
+    dir: PathBuf,
     map: Mutex<Map>,
 }
 
 impl Inventories {
-    /// Reads `<data_dir>/inventory.json`; a missing or unreadable file is an empty map
-    /// (agents report again within seconds), logged when it is corrupt.
+    /// Reads `<data_dir>/inventory/`; a missing directory is an empty map, an unreadable
+    /// file is skipped with a warning (its agent reports again within 30 s).
     pub fn load(data_dir: &Path) -> Self {
-        let path = data_dir.join(INVENTORY_FILE);
-        let map = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
-                tracing::warn!(path = %path.display(), error = %e, "pod inventory unreadable; starting empty");
-                Map::new()
-            }),
-            Err(_) => Map::new(),
-        };
+        let dir = data_dir.join(INVENTORY_DIR);
+        let mut map = Map::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let parsed = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<NodeFile>(&b).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(f) => {
+                    map.entry(f.tenant).or_default().insert(f.node, f.inventory);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "pod inventory unreadable; skipped")
+                }
+            }
+        }
         Self {
-            path,
+            dir,
             map: Mutex::new(map),
         }
     }
@@ -60,22 +83,29 @@ impl Inventories {
     pub fn report(&self, tenant: &TenantId, mut inv: Inventory) -> std::io::Result<()> {
         inv.pods.sort();
         inv.pods.dedup();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let nodes = map.entry(tenant.as_str().to_owned()).or_default();
-        let now = Timestamp::now().as_unix_nanos();
-        let changed = nodes.get(&inv.node).is_none_or(|n| n.pods != inv.pods);
-        nodes.insert(
-            inv.node,
-            NodeInventory {
-                received: now,
+        let file = NodeFile {
+            tenant: tenant.as_str().to_owned(),
+            node: inv.node,
+            inventory: NodeInventory {
+                received: Timestamp::now().as_unix_nanos(),
                 pods: inv.pods,
             },
-        );
+        };
+        let changed = {
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            let nodes = map.entry(file.tenant.clone()).or_default();
+            let changed = nodes
+                .get(&file.node)
+                .is_none_or(|n| n.pods != file.inventory.pods);
+            nodes.insert(file.node.clone(), file.inventory.clone());
+            changed
+        };
         if !changed {
             return Ok(());
         }
-        let body = serde_json::to_vec(&*map).map_err(std::io::Error::other)?;
-        write_atomic(&self.path, &body)
+        let name = format!("{}.json", hex(&format!("{}/{}", file.tenant, file.node)));
+        let body = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
+        write_atomic(&self.dir, &name, &body)
     }
 
     /// `tenant`'s nodes and their latest reports.
@@ -85,17 +115,24 @@ impl Inventories {
     }
 }
 
-/// Writes `body` to `path` through a temp file, fsync, rename and directory fsync.
-fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+/// Lowercase hex of `s`'s bytes.
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `body` to `dir/name` through a temp file (unique to this write), fsync, rename
+/// and directory fsync.
+fn write_atomic(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("json.tmp");
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.{}.{n}.tmp", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(body)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(&tmp, dir.join(name))?;
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -138,7 +175,25 @@ mod tests {
         let nodes = again.nodes(&t);
         assert_eq!(nodes["n1"].pods, [pod("a")]);
         assert!(again.nodes(&TenantId::parse("t2").unwrap()).is_empty());
-        std::fs::write(dir.path().join(INVENTORY_FILE), b"{broken").unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join(INVENTORY_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1, "one file per node, no temp file left");
+        std::fs::write(&files[0], b"{broken").unwrap();
         assert!(Inventories::load(dir.path()).nodes(&t).is_empty());
+        // Names from requests never become paths.
+        inv.report(
+            &t,
+            Inventory {
+                node: "../../escape".into(),
+                pods: vec![],
+            },
+        )
+        .unwrap();
+        assert!(!dir.path().join("escape").exists());
+        assert!(Inventories::load(dir.path())
+            .nodes(&t)
+            .contains_key("../../escape"));
     }
 }
