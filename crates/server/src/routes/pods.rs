@@ -35,6 +35,9 @@ use crate::state::AppState;
 const DEFAULT_SINCE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most instances (UIDs) told apart per container; older ones are merged into the oldest.
 const MAX_INSTANCES: usize = 64;
+/// A node whose agent has not reported for this long is unknown again (its agents
+/// report every 30 s): its pods' `exists` is `null`.
+const STALE_AFTER_NS: i64 = 5 * 60 * 1_000_000_000;
 /// Largest inventory body.
 const MAX_INVENTORY_BYTES: usize = 64 << 20;
 
@@ -206,8 +209,9 @@ fn pod_rows(
         }
     }
     let mut rows: Vec<(i64, Value)> = Vec::new();
+    let fresh = Timestamp::now().as_unix_nanos() - STALE_AFTER_NS;
     for ((ns, pod, uid), p) in pods {
-        let inv = nodes.get(&p.node);
+        let inv = nodes.get(&p.node).filter(|n| n.received >= fresh);
         let present = inv.and_then(|n| {
             n.pods
                 .iter()
