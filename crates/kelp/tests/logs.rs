@@ -684,3 +684,112 @@ fn kelp_logs_follow_of_agent_shipped_lines_across_a_server_restart() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `-f` of several containers at once (one tail WebSocket each): each ends with its
+/// instance, the command when the last one has; `--max-log-requests` bounds them.
+#[test]
+fn kelp_logs_follows_every_container_until_each_instance_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url) = server_on(dir.path(), "127.0.0.1:0");
+    let t0 = now_ns() - 60 * 1_000_000_000;
+    let ms = 1_000_000;
+    push(
+        &url,
+        &[
+            ("ns", "m", "a", "u", 0, t0, "a0"),
+            ("ns", "m", "b", "u", 0, t0 + ms, "b0"),
+        ],
+    );
+    let e = err(&logs(
+        &url,
+        &[
+            "-f",
+            "-n",
+            "ns",
+            "m",
+            "--all-containers",
+            "--max-log-requests",
+            "1",
+        ],
+    ));
+    assert_eq!(e, "error: you are attempting to follow 2 log streams, but maximum allowed concurrency is 1, use --max-log-requests to increase the limit\n");
+    let mut follower = kelp()
+        .args([
+            "logs",
+            "-f",
+            "-n",
+            "ns",
+            "m",
+            "--all-containers",
+            "--prefix",
+            "--server",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got: Vec<String> = Vec::new();
+    let wait_for = |line: &str, got: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !got.iter().any(|l| l == line) {
+            assert!(Instant::now() < deadline, "no {line:?} in {got:?}");
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                got.push(l);
+            }
+        }
+    };
+    wait_for("[pod/m/a] a0", &mut got);
+    wait_for("[pod/m/b] b0", &mut got);
+    push(
+        &url,
+        &[
+            ("ns", "m", "a", "u", 0, t0 + 2 * ms, "a1"),
+            ("ns", "m", "b", "u", 0, t0 + 3 * ms, "b1"),
+        ],
+    );
+    wait_for("[pod/m/a] a1", &mut got);
+    wait_for("[pod/m/b] b1", &mut got);
+    // Container a's next instance: a's following ends, b's goes on.
+    push(&url, &[("ns", "m", "a", "u", 1, t0 + 4 * ms, "a next")]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        follower.try_wait().unwrap().is_none(),
+        "b is still followed"
+    );
+    push(&url, &[("ns", "m", "b", "u", 0, t0 + 5 * ms, "b2")]);
+    wait_for("[pod/m/b] b2", &mut got);
+    push(&url, &[("ns", "m", "b", "u", 1, t0 + 6 * ms, "b next")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = follower.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "kelp logs -f did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    got.extend(rx.try_iter());
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "[pod/m/a] a0",
+            "[pod/m/a] a1",
+            "[pod/m/b] b0",
+            "[pod/m/b] b1",
+            "[pod/m/b] b2"
+        ]
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
