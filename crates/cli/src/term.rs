@@ -119,6 +119,8 @@ pub struct Progress {
 #[derive(Debug)]
 struct Inner {
     enabled: bool,
+    /// Whether stdout is a terminal too (asked once).
+    stdout_tty: bool,
     began: Instant,
     lines: AtomicU64,
     bytes: AtomicU64,
@@ -160,6 +162,7 @@ impl Progress {
     pub fn with(enabled: bool) -> Self {
         let inner = Arc::new(Inner {
             enabled,
+            stdout_tty: enabled && std::io::stdout().is_terminal(),
             began: Instant::now(),
             lines: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -212,7 +215,7 @@ impl Progress {
             let _ = e.flush();
             st.0 = false;
         }
-        if std::io::stdout().is_terminal() {
+        if self.inner.stdout_tty {
             st.1 = false;
         }
     }
