@@ -44,8 +44,10 @@ Examples:
   # A pod of deployment web, with timestamps, for the last hour:
   kelp logs deploy/web --since 1h --timestamps
 
-The server is --server, else $KELP_SERVER, else http://127.0.0.1:3100; the tenant
---tenant or $KELP_TENANT. Exit code 0, or 1 with kubectl's message on stderr.";
+The server is --server, else $KELP_SERVER, else the config file (~/.config/kelp/config.yaml),
+else http://127.0.0.1:3100; the tenant --tenant, $KELP_TENANT or the config file. -f follows
+through the server's tail WebSocket and reconnects without gaps or repeats.
+Exit code 0, or 1 with kubectl's message on stderr.";
 
 /// Flags of `kelp logs` (kubectl's).
 #[derive(Debug, Clone, clap::Args)]
