@@ -14,6 +14,7 @@ pub mod es;
 pub mod labels;
 pub mod ops;
 pub mod otlp;
+pub mod pods;
 pub mod push;
 pub mod query;
 pub mod tail;
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otlp::routes())
         .merge(ops::routes())
         .merge(es::routes())
+        .merge(pods::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
