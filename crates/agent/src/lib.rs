@@ -14,6 +14,7 @@
 //!   `max_in_flight` sender threads that apply checkpoints in batch order).
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
+//! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
 //! - [`process::counters`]: counters of dropped, redacted and joined records.
@@ -27,6 +28,7 @@ mod deliver;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod inventory;
 pub mod multiline;
 pub mod policy;
 pub mod process;
@@ -220,6 +222,7 @@ pub fn run_with_sink(
         committer,
         stop.clone(),
     )?;
+    let inventory = inventory::spawn(config, stop.clone());
     let read = reader::Reader::new(config, checkpoints, stats, processing).run(&stop, &tx);
     drop(tx);
     if read.is_err() {
@@ -233,5 +236,8 @@ pub fn run_with_sink(
         sent = sent.and(r);
     }
     stop.store(true, Ordering::SeqCst);
+    if let Some(t) = inventory {
+        let _ = t.join();
+    }
     read.and(sent)
 }

@@ -1,19 +1,27 @@
 //! # kelp-cli
 //!
 //! The reading side of the command line: `kelp logs` (kubectl's flags and output, for
-//! live and deleted pods alike), `kelp query`, `kelp labels` and `kelp series` (logcli's
-//! habits). Everything goes through a Kelp server's Loki-compatible HTTP API.
+//! live and deleted pods alike), `kelp pods`, `kelp query`, `kelp labels` and `kelp series`
+//! (logcli's habits). Everything goes through a Kelp server's HTTP API.
 //!
-//! - [`Conn`]: server, tenant and token from flags or `KELP_SERVER`, `KELP_TENANT`,
-//!   `KELP_TOKEN`; typed helpers over `query_range`, `series`, `labels`.
-//! - [`logs`]: `kelp logs` ([`logs::LogsArgs`], [`logs::run`]).
+//! - [`Conn`]: server, tenant and token from flags, `KELP_SERVER`, `KELP_TENANT`,
+//!   `KELP_TOKEN` or the [`config`] file; typed helpers over `query_range`, `series`,
+//!   `labels`; a [`term::Progress`] line for long reads.
+//! - [`logs`]: `kelp logs` ([`logs::LogsArgs`], [`logs::run`]); `-f` reads the tail
+//!   WebSocket ([`tail`]).
+//! - [`pods`]: `kelp pods`.
 //! - [`query`]: `kelp query`, `kelp labels`, `kelp series`.
+//! - [`term`]: colour (`--color`, `NO_COLOR`) and the progress line.
 //!
 //! Exit codes: 0 success (also "no resources found", as kubectl); 1 any error, with the
 //! message on stderr.
 
+pub mod config;
 pub mod logs;
+pub mod pods;
 pub mod query;
+pub mod tail;
+pub mod term;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,10 +33,10 @@ use kelp_model::Timestamp;
 /// The most entries one `query_range` asks for (Loki's default `max_entries_limit_per_query`).
 pub const PAGE: usize = 5000;
 
-/// Connection flags shared by every reading command.
-#[derive(Debug, Clone, clap::Args)]
+/// Connection and terminal flags shared by every reading command.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnArgs {
-    /// The Kelp server [env: KELP_SERVER; default: http://127.0.0.1:3100].
+    /// The Kelp server [env: KELP_SERVER; default: the config file, else http://127.0.0.1:3100].
     #[arg(long, value_name = "URL", global = true)]
     pub server: Option<String>,
     /// Tenant, sent as X-Scope-OrgID [env: KELP_TENANT].
@@ -37,6 +45,15 @@ pub struct ConnArgs {
     /// Bearer token [env: KELP_TOKEN].
     #[arg(long, value_name = "TOKEN", global = true)]
     pub token: Option<String>,
+    /// Config file [env: KELP_CONFIG; default: ~/.config/kelp/config.yaml].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// Context of the config file [env: KELP_CONTEXT; default: its current-context].
+    #[arg(long, value_name = "NAME", global = true)]
+    pub context: Option<String>,
+    /// Colour: auto (a terminal, NO_COLOR unset), always or never.
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    pub color: term::ColorMode,
 }
 
 /// One entry of a log query answer.
@@ -54,33 +71,41 @@ pub struct LogLine {
 #[derive(Debug)]
 pub struct Conn {
     client: Client,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+    /// Where and as whom.
+    pub settings: config::Resolved,
+    /// The progress line of this command's reads.
+    pub progress: term::Progress,
+    /// Colour for stdout.
+    pub paint: term::Paint,
 }
 
 impl Conn {
-    /// From flags, then the environment, then the default local server.
+    /// From flags, then the environment, then the config file, then the default local
+    /// server.
     pub fn new(args: &ConnArgs) -> anyhow::Result<Self> {
-        let server = args
-            .server
-            .clone()
-            .or_else(|| env("KELP_SERVER"))
-            .unwrap_or_else(|| "http://127.0.0.1:3100".into());
+        let mut c = Self::with_settings(config::resolve(args)?)?;
+        c.progress = term::Progress::new();
+        c.paint = term::Paint::new(args.color.enabled());
+        Ok(c)
+    }
+
+    /// A connection with resolved settings, without colour or progress line.
+    pub fn with_settings(settings: config::Resolved) -> anyhow::Result<Self> {
         let policy = RetryPolicy {
             max_attempts: Some(3),
             timeout: Duration::from_secs(60),
             ..RetryPolicy::default()
         };
-        let mut client = Client::new(&server, policy)?;
-        if let Some(t) = args.tenant.clone().or_else(|| env("KELP_TENANT")) {
-            client = client.with_header("X-Scope-OrgID", &t);
+        let mut client = Client::new(&settings.server, policy)?;
+        for (name, value) in settings.headers() {
+            client = client.with_header(name, &value);
         }
-        if let Some(t) = args.token.clone().or_else(|| env("KELP_TOKEN")) {
-            client = client.with_header("Authorization", &format!("Bearer {t}"));
-        }
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            settings,
+            progress: term::Progress::with(false),
+            paint: term::Paint::new(false),
+        })
     }
 
     /// GETs `path` with the query `params` and parses the JSON answer's `data`.
@@ -93,6 +118,7 @@ impl Conn {
             .client
             .get(&format!("{path}?{}", q.finish()))
             .with_context(|| format!("asking {}", self.client.base()))?;
+        self.progress.received(body.len(), 0);
         let v: serde_json::Value = serde_json::from_slice(&body)
             .with_context(|| format!("{path}: the server's answer is not JSON"))?;
         match v.get("data") {
@@ -107,9 +133,12 @@ impl Conn {
         for (k, v) in params {
             q.append_pair(k, v);
         }
-        self.client
+        let body = self
+            .client
             .get(&format!("{path}?{}", q.finish()))
-            .with_context(|| format!("asking {}", self.client.base()))
+            .with_context(|| format!("asking {}", self.client.base()))?;
+        self.progress.received(body.len(), 0);
+        Ok(body)
     }
 
     /// One page of a log query over `[start, end)`: at most `limit` entries in
@@ -153,6 +182,7 @@ impl Conn {
                 });
             }
         }
+        self.progress.received(0, out.len());
         // Streams come one after the other: merge them in time order (stable for ties).
         if forward {
             out.sort_by_key(|l| l.ts);
@@ -248,7 +278,7 @@ fn take_seen(seen: &mut Vec<(BTreeMap<String, String>, String)>, l: &LogLine) ->
     }
 }
 
-fn string_map(v: &serde_json::Value) -> BTreeMap<String, String> {
+pub(crate) fn string_map(v: &serde_json::Value) -> BTreeMap<String, String> {
     v.as_object()
         .into_iter()
         .flatten()

@@ -5,17 +5,24 @@
 //! the API server: the pods and containers are those with logs in the store (the last
 //! [`LOOKBACK_HOURS`]), and the container instance comes from the agent's structured
 //! metadata `pod_uid` and `restart`. The current instance is the newest restart of the
-//! newest pod with that name; `--previous` the restart before it. `-f` polls the query
-//! API once a second from the last line shown (no gap, no repeat, through server
-//! restarts) and ends when a newer instance of the container appears.
+//! newest pod with that name; `--previous` the restart before it. `-f` reads the tail
+//! WebSocket ([`crate::tail`]); on every (re)connection it first reads what was stored
+//! since the last line shown (and [`LATE_NS`] before it, for lines that arrive late) with
+//! `query_range`, so a server restart loses or repeats nothing; it ends when a newer
+//! instance of the container appears.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
 use std::io::Write;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kelp_model::{GoDuration, Timestamp};
 
+use crate::config::Resolved;
+use crate::tail::TailSocket;
+use crate::term::{Paint, Progress};
 use crate::{now_ns, quote, Conn, ConnArgs, LogLine, PAGE};
 
 /// How far back pods and containers are looked up (the server's default query range
@@ -37,8 +44,10 @@ Examples:
   # A pod of deployment web, with timestamps, for the last hour:
   kelp logs deploy/web --since 1h --timestamps
 
-The server is --server, else $KELP_SERVER, else http://127.0.0.1:3100; the tenant
---tenant or $KELP_TENANT. Exit code 0, or 1 with kubectl's message on stderr.";
+The server is --server, else $KELP_SERVER, else the config file (~/.config/kelp/config.yaml),
+else http://127.0.0.1:3100; the tenant --tenant, $KELP_TENANT or the config file. -f follows
+through the server's tail WebSocket and reconnects without gaps or repeats.
+Exit code 0, or 1 with kubectl's message on stderr.";
 
 /// Flags of `kelp logs` (kubectl's).
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +102,10 @@ pub struct LogsArgs {
     /// Most log streams followed at once.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_log_requests: usize,
+    /// Output: text (kubectl's), or json: one object per line with its timestamp,
+    /// namespace, pod, container, stream and text, for scripts.
+    #[arg(short = 'o', long, value_parser = ["text", "json"], default_value = "text")]
+    pub output: String,
     /// Connection.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -256,10 +269,19 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             a.max_log_requests
         );
     }
+    // Colour would count against --limit-bytes: the prefix is plain under a limit.
+    let paint = if opts.limit_bytes.is_some() {
+        Paint::new(false)
+    } else {
+        conn.paint
+    };
     let mut printer = Printer {
         out,
+        json: a.output == "json",
         timestamps: a.timestamps,
         budget: opts.limit_bytes,
+        progress: &conn.progress,
+        paint,
     };
     let end = now_ns() + 1;
     let mut cursors = Vec::new();
@@ -279,6 +301,8 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    conn.progress.finish();
+    printer.out.flush().context("writing the output")?;
     if a.follow && !a.previous {
         follow(
             &conn,
@@ -292,53 +316,99 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where a stream's output stands: the last timestamp printed and the lines printed at it.
-#[derive(Debug, Default, Clone)]
+/// How much older than the newest line printed a line may arrive and still be printed
+/// by `-f`: an agent holds a multi-line record or a partial line (with its first part's
+/// time) while the container's other stream goes on.
+pub const LATE_NS: i64 = 10_000_000_000;
+
+/// Where a container's output stands: the newest timestamp printed, nothing older than
+/// `floor`, and the lines printed in the last [`LATE_NS`] (by time, stream and a hash of
+/// the text: the tail and `query_range` may label one entry differently, but not its
+/// stream).
+#[derive(Debug, Clone)]
 struct Cursor {
     last: Option<i64>,
-    at_last: Vec<(BTreeMap<String, String>, String)>,
+    floor: i64,
+    seen: BTreeSet<(i64, u64)>,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Self {
+            last: None,
+            floor: i64::MIN,
+            seen: BTreeSet::new(),
+        }
+    }
 }
 
 impl Cursor {
     /// Whether `l` is new (not printed yet); records it.
     fn admit(&mut self, l: &LogLine) -> bool {
-        match self.last {
-            Some(t) if l.ts < t => false,
-            Some(t) if l.ts == t => {
-                let key = (l.labels.clone(), l.line.clone());
-                if self.at_last.contains(&key) {
-                    return false;
-                }
-                self.at_last.push(key);
-                true
-            }
-            _ => {
-                self.last = Some(l.ts);
-                self.at_last = vec![(l.labels.clone(), l.line.clone())];
-                true
-            }
+        let oldest = self.last.map_or(i64::MIN, |t| t.saturating_sub(LATE_NS));
+        if l.ts < self.floor || l.ts < oldest {
+            return false;
         }
+        let mut h = std::hash::DefaultHasher::new();
+        (l.labels.get("stream"), &l.line).hash(&mut h);
+        if !self.seen.insert((l.ts, h.finish())) {
+            return false;
+        }
+        if self.last.is_none_or(|t| l.ts > t) {
+            self.last = Some(l.ts);
+            let keep = self.seen.split_off(&(l.ts.saturating_sub(LATE_NS), 0));
+            self.seen = keep;
+        }
+        true
+    }
+
+    /// Where following starts: nothing older than what was printed last (or `start`).
+    fn follow_from(&mut self, start: i64) -> i64 {
+        let from = self.last.unwrap_or(start);
+        self.floor = from;
+        from
     }
 }
 
 struct Printer<'a> {
     out: &'a mut dyn Write,
+    /// JSON lines instead of kubectl's text.
+    json: bool,
     timestamps: bool,
     budget: Option<u64>,
+    progress: &'a Progress,
+    paint: Paint,
 }
 
 impl Printer<'_> {
     /// Prints one line; `false` once the byte budget is spent.
     fn line(&mut self, t: &Target, l: &LogLine, prefix: bool) -> anyhow::Result<bool> {
+        self.progress.clear();
         let mut s = String::with_capacity(l.line.len() + 48);
-        if prefix {
-            s.push_str(&format!("[pod/{}/{}] ", t.pod, t.container));
+        if self.json {
+            let o = serde_json::json!({
+                "timestamp": Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed(),
+                "namespace": t.namespace,
+                "pod": t.pod,
+                "container": t.container,
+                "stream": l.labels.get("stream"),
+                "line": l.line,
+            });
+            s.push_str(&o.to_string());
+        } else if prefix {
+            // Coloured as stern does: the pod by its name, the container by pod and name.
+            let pod = self.paint.by_key(&t.pod, &format!("pod/{}", t.pod));
+            let key = format!("{}/{}", t.pod, t.container);
+            let c = self.paint.by_key(&key, &t.container);
+            s.push_str(&format!("[{pod}/{c}] "));
         }
-        if self.timestamps {
-            s.push_str(&Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed());
-            s.push(' ');
+        if !self.json {
+            if self.timestamps {
+                s.push_str(&Timestamp::from_unix_nanos(l.ts).to_rfc3339_fixed());
+                s.push(' ');
+            }
+            s.push_str(&l.line);
         }
-        s.push_str(&l.line);
         s.push('\n');
         let mut bytes = s.as_bytes();
         if let Some(b) = self.budget.as_mut() {
@@ -416,8 +486,19 @@ fn print_range(
     }
 }
 
-/// Polls every target once a second and prints what is new, until each target's
-/// container has a newer instance (the followed one ended) or the output budget is spent.
+/// What a follower thread reports.
+enum Event {
+    /// Lines of target `.0`, oldest first.
+    Lines(usize, Vec<LogLine>),
+    /// A notice for stderr.
+    Notice(String),
+    /// A target's instance has ended: a newer one exists.
+    Done,
+}
+
+/// Follows every target through the tail WebSocket (one thread and socket each) and prints
+/// what is new, until each target's container has a newer instance (the followed one
+/// ended) or the output budget is spent.
 fn follow(
     conn: &Conn,
     targets: &[Target],
@@ -426,53 +507,190 @@ fn follow(
     prefix: bool,
     window: (i64, i64),
 ) -> anyhow::Result<()> {
-    let mut live: Vec<bool> = vec![true; targets.len()];
-    while live.iter().any(|l| *l) {
-        std::thread::sleep(Duration::from_secs(1));
-        for (i, t) in targets.iter().enumerate() {
-            if !live[i] {
-                continue;
-            }
-            let from = cursors[i].last.unwrap_or(window.0);
-            let end = now_ns() + 1;
-            let mut err = None;
-            let polled = conn.log_all(&t.query, (from, end), |l| {
-                if !cursors[i].admit(l) {
-                    return Ok(true);
-                }
-                match p.line(t, l, prefix) {
-                    Ok(more) => Ok(more),
-                    Err(e) => {
-                        err = Some(e);
-                        Ok(false)
+    let (tx, rx) = mpsc::channel();
+    for (i, t) in targets.iter().enumerate() {
+        let (settings, t, tx) = (conn.settings.clone(), t.clone(), tx.clone());
+        let from = cursors[i].follow_from(window.0);
+        std::thread::Builder::new()
+            .name(format!("follow-{i}"))
+            .spawn(move || {
+                let mut f = Follower {
+                    i,
+                    t,
+                    floor: from,
+                    from,
+                    window,
+                    tx,
+                };
+                f.run(&settings)
+            })
+            .context("starting a follower thread")?;
+    }
+    drop(tx);
+    let mut live = targets.len();
+    while live > 0 {
+        let Ok(ev) = rx.recv() else { break };
+        match ev {
+            Event::Lines(i, lines) => {
+                for l in &lines {
+                    if cursors[i].admit(l) && !p.line(&targets[i], l, prefix)? {
+                        return Ok(());
                     }
                 }
-            });
-            if let Some(e) = err {
-                return Err(e);
+                p.out.flush().context("writing the output")?;
             }
-            if p.budget == Some(0) {
-                return Ok(());
-            }
-            match polled {
-                Ok(()) => {}
-                // The server is away (restarting): try again next second.
-                Err(e) => {
-                    eprintln!("kelp logs: {e:#}; retrying");
-                    continue;
-                }
-            }
-            if let Some((uid, restart)) = &t.instance {
-                // A newer instance of the container: the followed one has stopped.
-                if let Ok(Some(newest)) = newest_instance(conn, t, window) {
-                    if newest.0 != *uid || newest.1 > *restart {
-                        live[i] = false;
-                    }
-                }
-            }
+            Event::Notice(n) => eprintln!("kelp logs: {n}"),
+            Event::Done => live -= 1,
         }
     }
     Ok(())
+}
+
+/// One target's follower: reconnects until the instance ends.
+struct Follower {
+    i: usize,
+    t: Target,
+    /// Nothing older is read (where following started).
+    floor: i64,
+    /// The newest timestamp handed on: a reconnection reads the store from [`LATE_NS`]
+    /// before it (the printer drops what it printed already).
+    from: i64,
+    window: (i64, i64),
+    tx: mpsc::Sender<Event>,
+}
+
+/// How far past now a gap read reaches (entries stamped slightly in the future).
+const GAP_AHEAD_NS: i64 = 3_600_000_000_000;
+
+impl Follower {
+    fn run(&mut self, settings: &Resolved) {
+        let Ok(conn) = Conn::with_settings(settings.clone()) else {
+            let _ = self.tx.send(Event::Done);
+            return;
+        };
+        let sel = base_selector(&self.t.namespace, &self.t.pod, &self.t.container);
+        let mut outage = false;
+        loop {
+            match self.session(&conn, settings, &sel) {
+                Ok(true) => {
+                    let _ = self.tx.send(Event::Done);
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    // Once per outage, not once per attempt.
+                    if !outage {
+                        let n = format!("{e:#}; reconnecting");
+                        if self.tx.send(Event::Notice(n)).is_err() {
+                            return;
+                        }
+                    }
+                    outage = true;
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            }
+            outage = false;
+        }
+    }
+
+    /// One connection: subscribe, read the gap from the store, then stream. `Ok(true)`
+    /// when the instance has ended; `Ok(false)` to reconnect at once.
+    fn session(&mut self, conn: &Conn, settings: &Resolved, sel: &str) -> anyhow::Result<bool> {
+        let (mut ws, early) = TailSocket::connect(settings, sel, now_ns(), 1)?;
+        // Subscribed: everything stored from now on comes through the socket; what was
+        // stored before comes from the store.
+        let mut gap = Vec::new();
+        conn.log_all(
+            &self.t.query,
+            (self.gap_start(), now_ns() + GAP_AHEAD_NS),
+            |l| {
+                gap.push(l.clone());
+                Ok(true)
+            },
+        )?;
+        if !self.hand_on(gap)? {
+            return Ok(true);
+        }
+        if let Some((uid, restart)) = &self.t.instance {
+            if let Ok(Some(newest)) = newest_instance(conn, &self.t, self.window) {
+                if newest.0 != *uid || newest.1 > *restart {
+                    return Ok(true);
+                }
+            }
+        }
+        let mut lines = early;
+        loop {
+            let ended = self.newer_in(&lines);
+            lines.retain(|l| self.ours(l));
+            if !self.hand_on(std::mem::take(&mut lines))? {
+                return Ok(true);
+            }
+            if ended {
+                // Lines of the ended instance stored late (its last partial line).
+                let mut rest = Vec::new();
+                conn.log_all(
+                    &self.t.query,
+                    (self.gap_start(), now_ns() + GAP_AHEAD_NS),
+                    |l| {
+                        rest.push(l.clone());
+                        Ok(true)
+                    },
+                )?;
+                self.hand_on(rest)?;
+                return Ok(true);
+            }
+            let frame = ws.next_frame()?;
+            lines = frame.lines;
+            if frame.dropped > 0 {
+                // The server dropped entries newer than these: hand these on and read
+                // the rest from the store after reconnecting.
+                lines.retain(|l| self.ours(l));
+                self.hand_on(lines)?;
+                let n = format!(
+                    "{} entries dropped by the server; catching up",
+                    frame.dropped
+                );
+                let _ = self.tx.send(Event::Notice(n));
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Where a read of the store starts: late lines are looked for too.
+    fn gap_start(&self) -> i64 {
+        self.from.saturating_sub(LATE_NS).max(self.floor)
+    }
+
+    /// Whether `l` belongs to the followed instance.
+    fn ours(&self, l: &LogLine) -> bool {
+        match &self.t.instance {
+            None => true,
+            Some((uid, restart)) => instance_of(l).is_some_and(|(u, r)| u == *uid && r == *restart),
+        }
+    }
+
+    /// Whether `lines` show a newer instance than the followed one.
+    fn newer_in(&self, lines: &[LogLine]) -> bool {
+        let Some((uid, restart)) = &self.t.instance else {
+            return false;
+        };
+        lines
+            .iter()
+            .filter_map(instance_of)
+            .any(|(u, r)| u != *uid || r > *restart)
+    }
+
+    /// Sends lines to the printer; `false` when it has stopped listening.
+    fn hand_on(&mut self, lines: Vec<LogLine>) -> anyhow::Result<bool> {
+        if lines.is_empty() {
+            return Ok(true);
+        }
+        if let Some(m) = lines.iter().map(|l| l.ts).max() {
+            self.from = self.from.max(m);
+        }
+        Ok(self.tx.send(Event::Lines(self.i, lines)).is_ok())
+    }
 }
 
 /// The `(pod_uid, restart)` of the newest line of `t`'s container.
@@ -693,8 +911,16 @@ mod tests {
         assert!(c.admit(&l(5, "a")));
         assert!(c.admit(&l(5, "b")));
         assert!(!c.admit(&l(5, "a")));
+        // Late, but within LATE_NS of the newest: printed once.
+        assert!(c.admit(&l(4, "z")));
         assert!(!c.admit(&l(4, "z")));
         assert!(c.admit(&l(6, "a")));
         assert!(!c.admit(&l(6, "a")));
+        // Too late, and below the floor.
+        assert!(c.admit(&l(LATE_NS + 10, "x")));
+        assert!(!c.admit(&l(5, "late")));
+        c.follow_from(0);
+        assert!(!c.admit(&l(LATE_NS + 9, "before the floor")));
+        assert!(c.admit(&l(LATE_NS + 10, "y")));
     }
 }

@@ -148,11 +148,13 @@ pub fn run_query(a: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     }
     if a.output == Output::Json {
         let raw = conn.get_raw("/loki/api/v1/query_range", &params)?;
+        conn.progress.finish();
         out.write_all(&raw)?;
         out.write_all(b"\n")?;
         return Ok(());
     }
     let data = conn.get("/loki/api/v1/query_range", &params)?;
+    conn.progress.finish();
     let result = data["result"].as_array().cloned().unwrap_or_default();
     match data["resultType"].as_str() {
         Some("streams") => {
@@ -176,13 +178,15 @@ pub fn run_query(a: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             } else {
                 lines.sort_by_key(|l| std::cmp::Reverse(l.0));
             }
+            let paint = conn.paint;
             for (ts, labels, line) in lines {
                 match a.output {
                     Output::Raw => writeln!(out, "{line}")?,
                     _ => writeln!(
                         out,
-                        "{} {labels} {line}",
-                        Timestamp::from_unix_nanos(ts).to_rfc3339_nano()
+                        "{} {} {line}",
+                        paint.dim(&Timestamp::from_unix_nanos(ts).to_rfc3339_nano()),
+                        paint.by_key(&labels, &labels)
                     )?,
                 }
             }
@@ -190,7 +194,8 @@ pub fn run_query(a: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         Some("matrix") => {
             for s in &result {
                 if a.output == Output::Table {
-                    writeln!(out, "{}", labels_text(&crate::string_map(&s["metric"])))?;
+                    let labels = labels_text(&crate::string_map(&s["metric"]));
+                    writeln!(out, "{}", conn.paint.by_key(&labels, &labels))?;
                 }
                 for v in s["values"].as_array().into_iter().flatten() {
                     writeln!(out, "{}", point(v, a.output))?;

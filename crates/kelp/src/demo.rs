@@ -226,6 +226,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "\nThe server keeps running at {url} (Grafana: add a Loki data source with this URL)."
         );
         println!("Try:");
+        println!("  kelp pods -A --server {url}");
         println!("  kelp labels namespace --server {url}");
         println!("  kelp query 'sum by (namespace) (count_over_time({{namespace=~\".+\"}}[1m]))' --since 5m --server {url}");
         println!("  curl -sG {url}/loki/api/v1/labels");
@@ -299,10 +300,10 @@ fn show_deleted_pod(client: &Client, ledger: &Path, tree: &Tree) -> anyhow::Resu
         prefix: false,
         limit_bytes: 0,
         max_log_requests: 5,
+        output: "text".into(),
         conn: kelp_cli::ConnArgs {
             server: Some(client.base().to_owned()),
-            tenant: None,
-            token: None,
+            ..Default::default()
         },
     };
     let mut out = Vec::new();

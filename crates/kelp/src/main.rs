@@ -41,6 +41,9 @@ enum Command {
     /// Print a container's logs as `kubectl logs` does, also for pods that are gone.
     #[command(after_help = kelp_cli::logs::EXAMPLES)]
     Logs(kelp_cli::logs::LogsArgs),
+    /// List the pods known to the store: first/last seen, restarts, still on their node.
+    #[command(after_help = kelp_cli::pods::EXAMPLES)]
+    Pods(kelp_cli::pods::PodsArgs),
     /// Run a LogQL query (as logcli query does).
     #[command(after_help = kelp_cli::query::EXAMPLES)]
     Query(kelp_cli::query::QueryArgs),
@@ -70,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::Stream(args) => stream::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Logs(args) => kelp_cli::logs::run(&args, &mut std::io::stdout().lock()),
+        Command::Pods(args) => kelp_cli::pods::run(&args, &mut std::io::stdout().lock()),
         Command::Query(args) => kelp_cli::query::run_query(&args, &mut std::io::stdout().lock()),
         Command::Labels(args) => kelp_cli::query::run_labels(&args, &mut std::io::stdout().lock()),
         Command::Series(args) => kelp_cli::query::run_series(&args, &mut std::io::stdout().lock()),

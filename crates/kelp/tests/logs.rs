@@ -299,8 +299,9 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     let t0 = now_ns() - 60 * s;
     let line = |i: i64| format!("line {i}");
     let mut pushed = Vec::new();
-    let mut push_one = |url: &str, i: i64, restart: u32| {
-        let l = line(i);
+    // Line `i` (or `text`) at `t0 + i` ms.
+    let mut push_at = |url: &str, i: i64, restart: u32, text: Option<&str>| {
+        let l = text.map_or_else(|| line(i), str::to_owned);
         push(
             url,
             &[("ns", "p", "c", "u", restart, t0 + i * 1_000_000, &l)],
@@ -308,7 +309,7 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
         pushed.push(l);
     };
     for i in 0..3 {
-        push_one(&url, i, 0);
+        push_at(&url, i, 0, None);
     }
     let mut follower = kelp()
         .args(["logs", "-f", "-n", "ns", "p", "--server", &url])
@@ -335,8 +336,10 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
         }
     };
     wait_for(3, &mut got);
+    // It follows through the tail WebSocket, not by polling.
+    assert_tail_clients(&url, 1);
     for i in 3..6 {
-        push_one(&url, i, 0);
+        push_at(&url, i, 0, None);
     }
     wait_for(6, &mut got);
     // The server goes away and comes back on the same data; lines pushed meanwhile.
@@ -344,11 +347,14 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     server.wait().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let (mut server, url) = server_on(dir.path(), &listen);
+    // A line at the timestamp of the last one printed: printed once, the other not again.
+    push_at(&url, 5, 0, Some("line 5 twin"));
     for i in 6..9 {
-        push_one(&url, i, 0);
+        push_at(&url, i, 0, None);
     }
-    wait_for(9, &mut got);
+    wait_for(10, &mut got);
     assert_eq!(got, pushed, "every line once, in order");
+    assert_tail_clients(&url, 1);
     // A newer instance: the followed container stopped, so does kelp logs -f.
     push(
         &url,
@@ -376,12 +382,35 @@ fn kelp_logs_follow_survives_a_server_restart_and_ends_with_the_instance() {
     server.wait().unwrap();
 }
 
+/// Waits until the server's `kelp_tail_clients` gauge is `n`.
+fn assert_tail_clients(url: &str, n: u64) {
+    let want = format!("kelp_tail_clients {n}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, metrics) = http(url, "GET", "/metrics", "");
+        if metrics.lines().any(|l| l == want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no {want:?} in /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn completions_cover_the_subcommands_and_their_flags() {
     for shell in ["bash", "zsh", "fish"] {
         let o = kelp().args(["completions", shell]).output().unwrap();
         let text = ok(&o);
-        for word in ["logs", "all-containers", "since-time", "query", "agent"] {
+        for word in [
+            "logs",
+            "all-containers",
+            "since-time",
+            "query",
+            "agent",
+            "pods",
+            "deleted",
+            "context",
+        ] {
             assert!(text.contains(word), "{shell}: {word}");
         }
     }
@@ -510,6 +539,256 @@ fn kelp_logs_reads_deleted_pods_and_previous_instances_shipped_by_the_agent() {
         got, want,
         "previous of {}/{}",
         restarted.pod, restarted.container
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// `kelp logs -f` on what the real agent ships from a simulated node, through a server
+/// restart in the middle: the followed container's every line once, as the simulator's
+/// ledger has it.
+#[test]
+fn kelp_logs_follow_of_agent_shipped_lines_across_a_server_restart() {
+    use sha2::{Digest, Sha256};
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (root, ledger, state, data) = (
+        dir.path().join("node"),
+        dir.path().join("ledger.jsonl"),
+        dir.path().join("agent"),
+        dir.path().join("data"),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (mut server, url) = server_on(&data, &listen);
+    let mut sim = kelp()
+        .arg("simulate")
+        .arg("--root")
+        .arg(&root)
+        .args([
+            "--pods",
+            "2",
+            "--rate",
+            "200",
+            "--duration",
+            "9",
+            "--seed",
+            "3",
+        ])
+        .arg("--ledger")
+        .arg(&ledger)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut agent = crate::agent::agent(&root, &state, &url);
+    // A container of the node, once it has logged.
+    let pods_dir = root.join("var/log/pods");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (pod_dir, container) = loop {
+        let found = std::fs::read_dir(&pods_dir).ok().and_then(|d| {
+            let mut pods: Vec<_> = d.flatten().map(|e| e.path()).collect();
+            pods.sort();
+            let pod = pods.into_iter().next()?;
+            let mut cs: Vec<_> = std::fs::read_dir(&pod)
+                .ok()?
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            cs.sort();
+            let c = cs.into_iter().next()?.to_string_lossy().into_owned();
+            Some((pod.file_name()?.to_string_lossy().into_owned(), c))
+        });
+        if let Some(f) = found {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "the simulator wrote no pod");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let parts: Vec<&str> = pod_dir.split('_').collect();
+    let (ns, pod, uid) = (
+        parts[0].to_owned(),
+        parts[1].to_owned(),
+        parts[2].to_owned(),
+    );
+    // Wait until the store knows the container (kelp logs needs it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logs(&url, &["-n", &ns, &pod, "-c", &container, "--tail", "1"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the container never reached the store"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut follower = kelp()
+        .args([
+            "logs", "-f", "-n", &ns, &pod, "-c", &container, "--server", &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            line.pop();
+            if tx.send(hex::encode(Sha256::digest(&line))).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut server, url) = server_on(&data, &listen);
+    assert!(sim.wait().unwrap().success());
+    let (shipped, report) = crate::agent::verify(&ledger, &url, Duration::from_secs(90));
+    assert!(shipped, "{report}");
+    crate::agent::kill(&mut agent);
+    let mut want: Vec<String> = kelp_sim::verify::read_ledger(&ledger)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.pod_uid == uid && e.container == container)
+        .map(|e| e.sha256)
+        .collect();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < want.len() && Instant::now() < deadline {
+        if let Ok(h) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(h);
+        }
+    }
+    // Anything beyond would be a repeat.
+    std::thread::sleep(Duration::from_secs(1));
+    got.extend(rx.try_iter());
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    want.sort();
+    got.sort();
+    assert!(want.len() > 100, "{} lines", want.len());
+    assert_eq!(got.len(), want.len(), "no line lost or repeated");
+    assert_eq!(got, want);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// `-f` of several containers at once (one tail WebSocket each): each ends with its
+/// instance, the command when the last one has; `--max-log-requests` bounds them.
+#[test]
+fn kelp_logs_follows_every_container_until_each_instance_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, url) = server_on(dir.path(), "127.0.0.1:0");
+    let t0 = now_ns() - 60 * 1_000_000_000;
+    let ms = 1_000_000;
+    push(
+        &url,
+        &[
+            ("ns", "m", "a", "u", 0, t0, "a0"),
+            ("ns", "m", "b", "u", 0, t0 + ms, "b0"),
+        ],
+    );
+    let e = err(&logs(
+        &url,
+        &[
+            "-f",
+            "-n",
+            "ns",
+            "m",
+            "--all-containers",
+            "--max-log-requests",
+            "1",
+        ],
+    ));
+    assert_eq!(e, "error: you are attempting to follow 2 log streams, but maximum allowed concurrency is 1, use --max-log-requests to increase the limit\n");
+    let mut follower = kelp()
+        .args([
+            "logs",
+            "-f",
+            "-n",
+            "ns",
+            "m",
+            "--all-containers",
+            "--prefix",
+            "--server",
+            &url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got: Vec<String> = Vec::new();
+    let wait_for = |line: &str, got: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !got.iter().any(|l| l == line) {
+            assert!(Instant::now() < deadline, "no {line:?} in {got:?}");
+            if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+                got.push(l);
+            }
+        }
+    };
+    wait_for("[pod/m/a] a0", &mut got);
+    wait_for("[pod/m/b] b0", &mut got);
+    push(
+        &url,
+        &[
+            ("ns", "m", "a", "u", 0, t0 + 2 * ms, "a1"),
+            ("ns", "m", "b", "u", 0, t0 + 3 * ms, "b1"),
+        ],
+    );
+    wait_for("[pod/m/a] a1", &mut got);
+    wait_for("[pod/m/b] b1", &mut got);
+    // Container a's next instance: a's following ends, b's goes on.
+    push(&url, &[("ns", "m", "a", "u", 1, t0 + 4 * ms, "a next")]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        follower.try_wait().unwrap().is_none(),
+        "b is still followed"
+    );
+    push(&url, &[("ns", "m", "b", "u", 0, t0 + 5 * ms, "b2")]);
+    wait_for("[pod/m/b] b2", &mut got);
+    push(&url, &[("ns", "m", "b", "u", 1, t0 + 6 * ms, "b next")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = follower.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "kelp logs -f did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success());
+    got.extend(rx.try_iter());
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "[pod/m/a] a0",
+            "[pod/m/a] a1",
+            "[pod/m/b] b0",
+            "[pod/m/b] b1",
+            "[pod/m/b] b2"
+        ]
     );
     server.kill().unwrap();
     server.wait().unwrap();

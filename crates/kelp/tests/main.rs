@@ -6,6 +6,7 @@ mod architecture;
 mod common;
 mod demo;
 mod logs;
+mod pods;
 mod server;
 mod simulate;
 mod stream;

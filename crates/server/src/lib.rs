@@ -30,6 +30,7 @@
 pub mod config;
 mod error;
 pub mod ingest;
+pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod params;

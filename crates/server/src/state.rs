@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::inventory::Inventories;
 use crate::limits::{QuerySlots, RateLimiter};
 use crate::metrics::{Metrics, StoreGauges};
 
@@ -46,6 +47,8 @@ pub struct Shared {
     pub queries: QuerySlots,
     /// Every stored batch, for live tail.
     pub tail: broadcast::Sender<Arc<TailBatch>>,
+    /// The agents' pod inventories (which pods exist on each node).
+    pub inventory: Inventories,
     shutdown: watch::Sender<bool>,
 }
 
@@ -70,6 +73,7 @@ impl AppState {
             rate,
             queries,
             tail: broadcast::channel(TAIL_CHANNEL_BATCHES).0,
+            inventory: Inventories::load(&config.data_dir),
             shutdown: watch::channel(false).0,
             config,
         }))

@@ -4,5 +4,6 @@
 mod conformance;
 mod ingest;
 mod limits;
+mod pods;
 mod support;
 mod tail;

@@ -76,7 +76,9 @@ impl BloomBuilder {
     /// The filter's words.
     pub(crate) fn finish(mut self) -> Vec<u64> {
         self.grams.truncate(self.n);
-        self.grams.sort_unstable();
+        // Tens of thousands of u32 per block: a radix sort is several times quicker than
+        // a comparison sort here (about 4 % of the ingest CPU before).
+        radsort::sort(&mut self.grams);
         self.grams.dedup();
         let want = (self.grams.len() * BLOOM_BITS_PER_KEY).max(64);
         let bits = want.next_power_of_two();

@@ -15,7 +15,8 @@
 //!   into a [`StoreConfig`].
 //! - [`Store::scan`], [`Store::count`], [`Store::series`], [`Store::label_names`],
 //!   [`Store::label_values`], [`Store::stats`]: the read side, with the store's own
-//!   [`LabelMatcher`] and [`LineFilter`] types.
+//!   [`LabelMatcher`] and [`LineFilter`] types; [`Store::stream_edges`]: each stream's
+//!   oldest and newest entry.
 //! - [`Store::run_retention`] and [`Store::compact`] (also run by a background thread).
 //!
 //! ```
@@ -53,6 +54,7 @@ mod codec;
 mod compaction;
 mod config;
 mod count;
+mod edges;
 mod error;
 mod flush;
 pub mod format;
@@ -76,6 +78,7 @@ use std::path::PathBuf;
 pub use compaction::CompactionReport;
 pub use config::{FsyncPolicy, Limits, Retention, StoreConfig};
 pub use count::{CountRequest, IndexStats, StreamCounts};
+pub use edges::StreamEdges;
 pub use error::{Result, StoreError};
 pub use fs::{FaultFs, Faults, Fs, RealFs, WriteFile};
 pub use head::DedupStats;

@@ -296,7 +296,7 @@ impl Store {
 }
 
 /// Reads one source's matching entries in direction order, at most `limit`.
-fn read_source(
+pub(crate) fn read_source(
     s: &Src,
     start: i64,
     end: i64,

@@ -15,6 +15,7 @@
 //!   [`response::success`] and friends.
 //! - The text form of a label set, `{app="x"}`: [`parse_labels`].
 //! - Bounded decompression: [`compress`].
+//! - The agent's pod inventory (which pods exist on a node): [`inventory::Inventory`].
 //!
 //! Errors are one enum, [`WireError`]: [`WireError::is_too_large`] means HTTP 413, every
 //! other variant 400. Formats and mapping defaults are described in `docs/wire.md`.
@@ -36,6 +37,7 @@
 pub mod bulk;
 pub mod compress;
 mod error;
+pub mod inventory;
 mod labels_text;
 mod names;
 pub mod native;

@@ -14,6 +14,7 @@ pub mod es;
 pub mod labels;
 pub mod ops;
 pub mod otlp;
+pub mod pods;
 pub mod push;
 pub mod query;
 pub mod tail;
@@ -30,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(es::routes())
         .merge(kelp_ui::routes())
+        .merge(pods::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -118,9 +118,7 @@ impl LineSplitter {
                     .iter()
                     .position(|c| !c.is_ascii_digit())
                     .unwrap_or(rest.len());
-                for &d in &rest[..run] {
-                    self.push_digit(d - b'0');
-                }
+                self.push_digits(&rest[..run]);
                 i += run;
                 self.templates
                     .extend_from_slice(&[TEMPLATE_MARKER, run as u8]);
@@ -142,6 +140,26 @@ impl LineSplitter {
     /// Digit nibbles written so far: where the next line's digits start.
     pub(crate) fn nibbles(&self) -> usize {
         self.digits.len() * 2 - usize::from(self.half)
+    }
+
+    /// Appends ASCII digits as nibbles: the pending low nibble first, then two digits a
+    /// byte.
+    #[inline]
+    fn push_digits(&mut self, mut ds: &[u8]) {
+        if self.half {
+            let Some((&d, rest)) = ds.split_first() else {
+                return;
+            };
+            self.push_digit(d - b'0');
+            ds = rest;
+        }
+        let pairs = ds.chunks_exact(2);
+        let odd = pairs.remainder().first().copied();
+        self.digits
+            .extend(pairs.map(|p| ((p[0] - b'0') << 4) | (p[1] - b'0')));
+        if let Some(d) = odd {
+            self.push_digit(d - b'0');
+        }
     }
 
     #[inline]
@@ -227,6 +245,7 @@ impl<'a> LineJoiner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Just;
 
     #[test]
     fn templates_round_trip() {
@@ -315,6 +334,28 @@ mod tests {
                 let want = l[at..].iter().position(|&c| is_special(c));
                 assert_eq!(next_special(&l[at..]), want);
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Whatever the digit runs (odd, even, across lines, over 255), the splitter writes
+        /// the reference's bytes.
+        #[test]
+        fn split_bytes_match_the_reference(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![6 => 48u8..58, 3 => Just(b'a'), 1 => Just(TEMPLATE_MARKER)],
+                    0..400,
+                ),
+                0..8,
+            )
+        ) {
+            let mut s = LineSplitter::default();
+            for l in &lines {
+                s.add(l);
+            }
+            proptest::prop_assert_eq!((s.templates, s.digits), reference_split(&lines));
         }
     }
 

@@ -394,9 +394,69 @@ impl MetadataSeed<'_, '_> {
 
 /// Parses Loki's timestamp string: an optional `-` and decimal digits, fitting an i64.
 pub(crate) fn parse_nanos(s: &str) -> Option<Timestamp> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, s),
+    };
+    if digits.is_empty() {
         return None;
     }
-    s.parse().ok().map(Timestamp::from_unix_nanos)
+    // One pass, accumulating negatively so that i64::MIN fits.
+    let mut v: i64 = 0;
+    for b in digits.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_sub(i64::from(d))?;
+    }
+    let v = if neg { v } else { v.checked_neg()? };
+    Some(Timestamp::from_unix_nanos(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_nanos;
+
+    #[test]
+    fn nanos_parse_exactly_like_i64_from_str_for_decimal_text() {
+        for s in [
+            "0",
+            "-0",
+            "1714557600000000000",
+            "-1",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "007",
+        ] {
+            assert_eq!(
+                parse_nanos(s).map(|t| t.as_unix_nanos()),
+                s.parse::<i64>().ok(),
+                "{s}"
+            );
+        }
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "1a",
+            " 1",
+            "1.5",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_nanos(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn nanos_agree_with_i64_parsing(s in "-?[0-9]{0,22}") {
+            proptest::prop_assert_eq!(
+                parse_nanos(&s).map(|t| t.as_unix_nanos()),
+                s.parse::<i64>().ok()
+            );
+        }
+    }
 }
