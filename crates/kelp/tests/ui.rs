@@ -71,8 +71,9 @@ fn push(url: &str, streams: serde_json::Value) {
 /// Namespace of the lines [`push_shop`] sends.
 const SHOP: &str = "storefront";
 
-/// A shop's day in the last 30 minutes: three pods whose traffic rises and falls, with an
-/// incident of errors; JSON and logfmt lines, every level, the agent's structured metadata.
+/// A shop's day in the last 30 minutes: three pods on node-2 whose traffic rises and falls,
+/// with an incident of errors; JSON and logfmt lines, every level, the agent's structured
+/// metadata, and node-2's pod inventory.
 fn push_shop(url: &str) {
     let now = now_ns();
     let ok = [
@@ -84,6 +85,7 @@ fn push_shop(url: &str) {
         ("warn", "slow query on orders took 1.2s"),
     ];
     let mut streams = Vec::new();
+    let mut present = Vec::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut rand = move || {
         seed ^= seed << 13;
@@ -149,8 +151,15 @@ fn push_shop(url: &str) {
             "stream": {"namespace": SHOP, "pod": pod, "container": container, "node": "node-2", "stream": "stdout"},
             "values": values,
         }));
+        present.push(serde_json::json!({
+            "namespace": SHOP, "pod": pod, "uid": uid, "containers": [{"name": container, "restart": 0}],
+        }));
     }
     push(url, serde_json::Value::Array(streams));
+    // node-2's agent would report these pods as present.
+    let inventory = serde_json::json!({"node": "node-2", "pods": present}).to_string();
+    let (status, answer) = http(url, "POST", "/kelp/api/v1/inventory", &inventory);
+    assert_eq!(status, 204, "{answer}");
 }
 
 /// `BULK` lines in namespace `bulk`, 10 ms apart, ending now.
