@@ -15,20 +15,32 @@ export class ApiError extends Error {
   }
 }
 
+/** The tenant sent as `X-Scope-OrgID` (a server with `auth_enabled` needs one), or ''. */
+export function tenant() {
+  try { return localStorage.getItem('kelp.tenant') || ''; } catch { return ''; }
+}
+
+export function setTenant(t) {
+  try { t ? localStorage.setItem('kelp.tenant', t) : localStorage.removeItem('kelp.tenant'); } catch { /* private mode */ }
+}
+
 /** GET `path` with `params` (undefined values are left out); JSON, or an ApiError. */
 export async function get(path, params = {}, { signal, headers } = {}) {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, v);
   const url = qs.toString() ? `${path}?${qs}` : path;
+  const t = tenant();
   let resp;
   try {
-    resp = await fetch(url, { signal, headers: { Accept: 'application/json', ...headers } });
+    resp = await fetch(url, { signal, headers: { Accept: 'application/json', ...(t ? { 'X-Scope-OrgID': t } : {}), ...headers } });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, `cannot reach the server: ${e.message}`, path);
   }
   if (!resp.ok) {
     const text = (await resp.text()).trim();
+    // The server wants a tenant: the shell shows its tenant field.
+    if (resp.status === 401) window.dispatchEvent(new CustomEvent('kelp:unauthorized'));
     throw new ApiError(resp.status, text || resp.statusText, path);
   }
   return resp.json();

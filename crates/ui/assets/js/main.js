@@ -5,6 +5,7 @@ import * as tail from './tail.js';
 import * as pods from './pods.js';
 import * as resources from './resources.js';
 import { typing } from './util.js';
+import { tenant, setTenant } from './api.js';
 
 const VIEWS = { explore, tail, pods, resources };
 const root = document.getElementById('view');
@@ -58,6 +59,18 @@ document.getElementById('theme-toggle').addEventListener('click', () =>
   setTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark'));
 const help = document.getElementById('help');
 document.getElementById('help-toggle').addEventListener('click', () => help.showModal());
+
+// The tenant field: shown once a tenant is set or the server asks for one (401).
+const tenantBox = document.querySelector('.tenant');
+const tenantIn = document.getElementById('tenant');
+tenantIn.value = tenant();
+tenantBox.hidden = !tenant();
+window.addEventListener('kelp:unauthorized', () => {
+  if (!tenantBox.hidden) return;
+  tenantBox.hidden = false;
+  tenantIn.focus();
+});
+tenantIn.addEventListener('change', () => { setTenant(tenantIn.value.trim()); route(); });
 
 let g = 0;
 document.addEventListener('keydown', (e) => {

@@ -154,6 +154,11 @@ export function mount(root, params, nav) {
   async function checkQuery() {
     try {
       await api.get('/loki/api/v1/query', { query: q, limit: 1 });
+      if (api.tenant()) {
+        // The query is fine with the header; the socket had none.
+        errLine.textContent = 'The server refused the live-tail socket: a browser cannot send X-Scope-OrgID on a WebSocket, so live tail needs a server with auth_enabled: false or a proxy that sets the header.';
+        errLine.hidden = false;
+      }
     } catch (e) {
       errLine.textContent = e.message;
       errLine.hidden = false;

@@ -70,6 +70,23 @@ test('a browser at / is sent to the UI, an API client is not', async (page) => {
   assert((await r.json()).version.number, 'ES info document');
 });
 
+test('a server that wants a tenant gets one from the tenant field', async (page) => {
+  // As a server with auth_enabled answers: 401 without X-Scope-OrgID.
+  const seen = [];
+  await page.route('**/loki/api/v1/**', (r) => {
+    const t = r.request().headers()['x-scope-orgid'];
+    seen.push(t || '');
+    return t ? r.continue() : r.fulfill({ status: 401, body: 'no org id\n' });
+  });
+  await page.goto(`${url}/ui/explore?q=${enc(`{namespace="${facts.shop}"}`)}`);
+  await page.waitForSelector('.tenant:not([hidden]) input');
+  await page.fill('#tenant', 'team-a');
+  await page.press('#tenant', 'Enter');
+  await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, 'lines with the tenant');
+  assert(seen.includes('team-a'), `headers sent: ${[...new Set(seen)]}`);
+  await page.evaluate(() => localStorage.removeItem('kelp.tenant'));
+});
+
 test('pods: a deleted pod opens its logs', async (page) => {
   await page.goto(`${url}/ui/pods`);
   assert(facts.deleted, 'the simulator deleted a pod');
