@@ -32,9 +32,15 @@ static TOKEN: [bool; 256] = {
 
 impl BloomBuilder {
     pub(crate) fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// A builder for lines of about `bytes` bytes in all: the gram buffer (at most one
+    /// gram a byte) is reserved once instead of being reallocated and copied as it grows.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
             seen: Box::new([0; CACHE]),
-            grams: Vec::new(),
+            grams: Vec::with_capacity(bytes),
             n: 0,
         }
     }
@@ -48,7 +54,9 @@ impl BloomBuilder {
     pub(crate) fn add_line(&mut self, line: &[u8]) {
         let need = self.n + line.len();
         if self.grams.len() < need {
-            self.grams.resize(need.max(self.grams.len() * 2), 0);
+            // Within the reserved capacity when the caller's hint was right.
+            let grow = need.max(self.grams.len() * 2).min(self.grams.capacity().max(need));
+            self.grams.resize(grow, 0);
         }
         let (seen, grams) = (&mut self.seen, &mut self.grams[self.n..need]);
         let mut n = 0;
