@@ -31,10 +31,6 @@ static TOKEN: [bool; 256] = {
 };
 
 impl BloomBuilder {
-    pub(crate) fn new() -> Self {
-        Self::with_capacity(0)
-    }
-
     /// A builder for lines of about `bytes` bytes in all: the gram buffer (at most one
     /// gram a byte) is reserved once instead of being reallocated and copied as it grows.
     pub(crate) fn with_capacity(bytes: usize) -> Self {
@@ -137,7 +133,7 @@ mod tests {
                 l
             })
             .collect();
-        let mut b = BloomBuilder::new();
+        let mut b = BloomBuilder::with_capacity(0);
         let mut all = Vec::new();
         for l in &lines {
             b.add_line(l);
@@ -153,7 +149,7 @@ mod tests {
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {
-        let mut b = BloomBuilder::new();
+        let mut b = BloomBuilder::with_capacity(0);
         let lines: Vec<String> = (0..2000)
             .map(|i| format!("GET /item/{i} status=200 user{i}x"))
             .collect();
