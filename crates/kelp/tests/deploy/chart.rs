@@ -1,0 +1,208 @@
+//! `deploy/helm/kelp/`: values against templates, and the default rendering against the
+//! values and the plain manifests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::checks::check_all;
+use super::manifests::plain_docs;
+use super::parse::{docs_of, dropped, Doc, Objects};
+use super::{read, root};
+
+pub fn chart_dir() -> PathBuf {
+    root().join("deploy/helm/kelp")
+}
+
+/// Labels Helm adds (chart, release) that the plain manifests do not carry.
+pub const HELM_LABELS: [&str; 4] = [
+    "helm.sh/chart",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/instance",
+];
+
+/// An object without Helm's labels, config files parsed (so their formatting and key
+/// order do not count), keyed by kind and name.
+pub fn normalized(docs: &[Doc]) -> BTreeMap<(String, String), Value> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for l in HELM_LABELS {
+                    m.remove(l);
+                }
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    docs.iter()
+        .filter(|d| d.kind() != "Namespace")
+        .map(|d| {
+            let mut v = d.value.clone();
+            strip(&mut v);
+            if let Some(Value::Object(data)) = v.get_mut("data") {
+                for text in data.values_mut() {
+                    let parsed: Value = serde_yaml_ng::from_str(text.as_str().unwrap()).unwrap();
+                    *text = parsed;
+                }
+            }
+            ((d.kind().to_owned(), d.name().to_owned()), v)
+        })
+        .collect()
+}
+
+pub fn rendered_default() -> Vec<Doc> {
+    docs_of(&chart_dir().join("rendered-default.yaml"))
+}
+
+#[test]
+fn chart_default_rendering_parses_strictly_and_has_the_settings() {
+    let docs = rendered_default();
+    let o = Objects::load(&docs);
+    assert!(
+        o.namespaces.is_empty(),
+        "helm install --create-namespace makes it"
+    );
+    assert!(
+        o.api_services.is_empty(),
+        "metricsApi.enabled is off by default"
+    );
+    check_all(&o);
+}
+
+#[test]
+fn chart_default_rendering_is_the_plain_manifests() {
+    let chart = normalized(&rendered_default());
+    let plain = normalized(&plain_docs(false));
+    assert_eq!(
+        chart.keys().collect::<Vec<_>>(),
+        plain.keys().collect::<Vec<_>>()
+    );
+    for (key, value) in &plain {
+        let mut diff = Vec::new();
+        dropped(value, &chart[key], "", &mut diff);
+        dropped(&chart[key], value, "", &mut diff);
+        assert!(diff.is_empty(), "{key:?} differs: {diff:?}");
+    }
+}
+
+/// `a.b.c` for every key of a YAML mapping, leaves and sections alike.
+pub fn key_paths(v: &serde_yaml_ng::Value, prefix: &str, out: &mut BTreeSet<String>) {
+    if let serde_yaml_ng::Value::Mapping(m) = v {
+        for (k, v) in m {
+            let path = format!("{prefix}{}", k.as_str().unwrap());
+            out.insert(path.clone());
+            key_paths(v, &format!("{path}."), out);
+        }
+    }
+}
+
+pub fn templates() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(chart_dir().join("templates")).unwrap() {
+        let path = e.unwrap().path();
+        out.push((path.display().to_string(), read(&path)));
+    }
+    out
+}
+
+/// `.Values.x.y` references in the templates.
+pub fn value_references() -> BTreeSet<String> {
+    let mut refs = BTreeSet::new();
+    for (_, text) in templates() {
+        for (at, _) in text.match_indices(".Values.") {
+            let rest = &text[at + ".Values.".len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_'))
+                .unwrap_or(rest.len());
+            refs.insert(rest[..end].trim_end_matches('.').to_owned());
+        }
+    }
+    refs
+}
+
+#[test]
+fn chart_values_and_templates_agree() {
+    let values: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read(&chart_dir().join("values.yaml"))).unwrap();
+    let mut keys = BTreeSet::new();
+    key_paths(&values, "", &mut keys);
+    let refs = value_references();
+    // Every reference names a value, except keys inside a config passed whole (an
+    // optional config key, such as agent.config.server, tested for presence).
+    for r in &refs {
+        let inside_config = r.starts_with("agent.config.") || r.starts_with("server.config.");
+        assert!(
+            keys.contains(r) || inside_config,
+            "templates use .Values.{r}, which values.yaml does not have"
+        );
+    }
+    // Every value is used: by name, as part of a section used whole, or as a section
+    // whose keys are used.
+    for k in &keys {
+        let used = refs
+            .iter()
+            .any(|r| k == r || k.starts_with(&format!("{r}.")) || r.starts_with(&format!("{k}.")));
+        assert!(used, "values.yaml has {k}, which no template uses");
+    }
+    // The chart's version is Kelp's.
+    let chart: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read(&chart_dir().join("Chart.yaml"))).unwrap();
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(chart["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn chart_default_rendering_holds_the_default_values() {
+    let values: Value = serde_yaml_ng::from_str(&read(&chart_dir().join("values.yaml"))).unwrap();
+    let docs = rendered_default();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d.kind() == kind && d.name() == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .value
+            .clone()
+    };
+    let config = |name: &str, key: &str| -> Value {
+        let cm = find("ConfigMap", name);
+        serde_yaml_ng::from_str(cm["data"][key].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        config("kelp-server", "server.yaml"),
+        values["server"]["config"]
+    );
+    assert_eq!(
+        config("kelp-agent", "agent.yaml"),
+        values["agent"]["config"]
+    );
+    let ds = find("DaemonSet", "kelp-agent");
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(pod["tolerations"], values["agent"]["tolerations"]);
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        values["agent"]["resources"]
+    );
+    let image = format!(
+        "{}:{}",
+        values["image"]["repository"].as_str().unwrap(),
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(pod["containers"][0]["image"], Value::String(image.clone()));
+    let sts = find("StatefulSet", "kelp-server");
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        values["server"]["resources"]
+    );
+    assert_eq!(pod["containers"][0]["image"], Value::String(image));
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+        values["server"]["storage"]["size"]
+    );
+}
