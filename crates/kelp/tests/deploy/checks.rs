@@ -164,6 +164,16 @@ pub fn check_agent(o: &Objects) -> String {
     let config = file
         .into_agent_config("node-a".into())
         .unwrap_or_else(|e| panic!("agent.yaml: {e}"));
+    let kube = config
+        .kubernetes
+        .as_ref()
+        .expect("the agent watches its node's pods");
+    assert!(!kube.pod_labels.is_empty(), "pod labels to keep");
+    assert_ne!(
+        spec.automount_service_account_token,
+        Some(false),
+        "the pod watch uses the service account's token"
+    );
 
     // Host paths: the logs read-only at the paths the config reads, the state dir
     // writable at the config's state_dir.
@@ -391,6 +401,42 @@ pub fn check_rbac(o: &Objects) {
             "{key:?} is bound to a role"
         );
     }
+    // The agent's account may list and watch pods (its pod watch).
+    let ds = &o.daemon_sets[0];
+    let sa = pod_spec_of(&ds.spec.as_ref().unwrap().template)
+        .service_account_name
+        .clone()
+        .unwrap();
+    let mut verbs = BTreeSet::new();
+    for b in &o.cluster_role_bindings {
+        if !b.subjects.iter().flatten().any(|s| s.name == sa) {
+            continue;
+        }
+        let role = o
+            .cluster_roles
+            .iter()
+            .find(|r| r.metadata.name.as_ref() == Some(&b.role_ref.name))
+            .unwrap();
+        for rule in role.rules.iter().flatten() {
+            let core = rule
+                .api_groups
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&String::new());
+            let pods = rule
+                .resources
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&"pods".into());
+            if core && pods {
+                verbs.extend(rule.verbs.iter().cloned());
+            }
+        }
+    }
+    assert!(
+        verbs.contains("list") && verbs.contains("watch"),
+        "{sa} may watch pods"
+    );
 }
 
 pub fn check_api_service(o: &Objects, service: &Service) {
