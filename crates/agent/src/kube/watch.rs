@@ -195,10 +195,17 @@ impl Watcher {
         let mut backoff = Duration::from_secs(1);
         while !stop.load(Ordering::SeqCst) {
             self.cache.expire(Instant::now());
+            let began = Instant::now();
             let step = match version.take() {
                 None => self.list().map(Some),
                 Some(mut v) => self.watch(&mut v).map(|ended| match ended {
-                    Ended::Closed => Some(v),
+                    Ended::Closed => {
+                        // A server closing watches at once must not make a busy loop.
+                        if began.elapsed() < Duration::from_secs(1) {
+                            sleep_unless(stop, Duration::from_secs(1));
+                        }
+                        Some(v)
+                    }
                     Ended::Gone => {
                         tracing::debug!("watch: resource version gone, listing again");
                         None

@@ -206,3 +206,50 @@ fn chart_default_rendering_holds_the_default_values() {
         values["server"]["storage"]["size"]
     );
 }
+
+/// The actions of a template: the text between `{{` and `}}`, trimmed of `-` markers.
+fn actions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..].find("}}").expect("an action is closed") + start;
+        let inner = rest[start + 2..end].trim_matches('-').trim();
+        out.push(inner.to_owned());
+        rest = &rest[end + 2..];
+    }
+    out
+}
+
+/// Not a template engine: the templates' blocks nest (every `if`, `with`, `range`,
+/// `define` has its `end`, `else` only inside one) and every `include` names a helper
+/// `_helpers.tpl` defines, which `helm lint` would otherwise be the first to say.
+#[test]
+fn chart_templates_are_well_formed() {
+    let mut defined = BTreeSet::new();
+    let mut included = BTreeSet::new();
+    for (path, text) in templates() {
+        let mut depth = 0i32;
+        for a in actions(&text) {
+            let word = a.split_whitespace().next().unwrap_or("");
+            match word {
+                "if" | "with" | "range" | "define" => depth += 1,
+                "end" => depth -= 1,
+                "else" => assert!(depth > 0, "{path}: else outside a block"),
+                _ => {}
+            }
+            assert!(depth >= 0, "{path}: end without a block");
+            let quoted = |after: &str| a.split(after).nth(1).and_then(|r| r.split('"').nth(1));
+            if word == "define" {
+                defined.extend(quoted("define").map(str::to_owned));
+            }
+            if a.contains("include ") {
+                included.extend(quoted("include ").map(str::to_owned));
+            }
+        }
+        assert_eq!(depth, 0, "{path}: a block is not closed");
+    }
+    assert!(!included.is_empty());
+    for name in &included {
+        assert!(defined.contains(name), "include {name:?} is not defined");
+    }
+}
