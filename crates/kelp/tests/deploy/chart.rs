@@ -253,3 +253,120 @@ fn chart_templates_are_well_formed() {
         assert!(defined.contains(name), "include {name:?} is not defined");
     }
 }
+
+/// Helm's merge of `-f` values over the chart's: maps key by key, anything else replaced.
+fn coalesce(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(slot) => coalesce(slot, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+#[test]
+fn chart_full_example_rendering_parses_strictly_and_holds_its_values() {
+    let dir = chart_dir();
+    let mut values: Value = serde_yaml_ng::from_str(&read(&dir.join("values.yaml"))).unwrap();
+    let example: Value = serde_yaml_ng::from_str(&read(&dir.join("examples/full.yaml"))).unwrap();
+    coalesce(&mut values, &example);
+    let docs = docs_of(&dir.join("examples/rendered-full.yaml"));
+    let o = Objects::load(&docs);
+    check_all(&o);
+    let service = o
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("logs-kelp-server"))
+        .expect("the release's Service");
+    super::checks::check_api_service(&o, service);
+
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d.kind() == kind && d.name() == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+            .value
+            .clone()
+    };
+    let config = |name: &str, key: &str| -> Value {
+        let cm = find("ConfigMap", name);
+        serde_yaml_ng::from_str(cm["data"][key].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(
+        config("logs-kelp-server", "server.yaml"),
+        values["server"]["config"]
+    );
+    assert_eq!(
+        config("logs-kelp-agent", "agent.yaml"),
+        values["agent"]["config"]
+    );
+    let image = format!(
+        "{}:{}",
+        values["image"]["repository"].as_str().unwrap(),
+        values["image"]["tag"].as_str().unwrap()
+    );
+
+    let ds = find("DaemonSet", "logs-kelp-agent");
+    let pod = &ds["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], Value::String(image.clone()));
+    assert_eq!(c["imagePullPolicy"], values["image"]["pullPolicy"]);
+    assert_eq!(pod["imagePullSecrets"], values["imagePullSecrets"]);
+    assert_eq!(
+        pod["priorityClassName"],
+        values["agent"]["priorityClassName"]
+    );
+    // agent.config.server is given: no KELP_AGENT_SERVER overrides it.
+    let env = c["env"].as_array().unwrap();
+    assert!(env.iter().all(|e| e["name"] != "KELP_AGENT_SERVER"));
+    let secret_mounted = |pod: &Value, secret: &Value, path: &str| {
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| &v["secret"]["secretName"] == secret)
+            .unwrap_or_else(|| panic!("no volume of secret {secret}"));
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == volume["name"])
+            .expect("the secret is mounted");
+        assert_eq!(mount["mountPath"], path);
+        assert_eq!(mount["readOnly"], true);
+    };
+    let tokens = &values["auth"]["tokensSecret"];
+    secret_mounted(pod, tokens, "/etc/kelp/auth");
+
+    let sts = find("StatefulSet", "logs-kelp-server");
+    let pod = &sts["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"], Value::String(image));
+    assert_eq!(
+        pod["containers"][0]["resources"],
+        values["server"]["resources"]
+    );
+    assert_eq!(pod["nodeSelector"], values["server"]["nodeSelector"]);
+    assert_eq!(pod["tolerations"], values["server"]["tolerations"]);
+    assert_eq!(pod["imagePullSecrets"], values["imagePullSecrets"]);
+    secret_mounted(pod, tokens, "/etc/kelp/auth");
+    secret_mounted(pod, &values["metricsApi"]["tlsSecret"], "/etc/kelp/tls");
+    let claim = &sts["spec"]["volumeClaimTemplates"][0]["spec"];
+    assert_eq!(
+        claim["storageClassName"],
+        values["server"]["storage"]["storageClassName"]
+    );
+    assert_eq!(
+        claim["resources"]["requests"]["storage"],
+        values["server"]["storage"]["size"]
+    );
+
+    let api = find("APIService", "v1beta1.metrics.k8s.io");
+    assert_eq!(api["spec"]["caBundle"], values["metricsApi"]["caBundle"]);
+    assert!(api["spec"].get("insecureSkipTLSVerify").is_none());
+}
