@@ -3,7 +3,7 @@
 #   docker build -t kelp:dev .
 # The agent's DaemonSet runs it as uid 0 without capabilities (deploy/kubernetes/
 # agent-daemonset.yaml says why); the server runs as the image's user.
-# Checked by crates/kelp/tests/deploy.rs (stages, USER, ENTRYPOINT).
+# Checked by crates/kelp/tests/deploy/ (stages, USER, ENTRYPOINT).
 
 FROM rust:1.95-bookworm AS builder
 # zstd-sys compiles C: musl-gcc links it statically.
