@@ -39,7 +39,8 @@ node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate
 finish_wait_ms}, batch.{max_bytes, max_wait_ms, queue_batches, max_in_flight},
 retry.{min_backoff_ms, max_backoff_ms, max_attempts, timeout_ms},
 sink.{kind, tenant, zstd_level, es_index, path}, multiline, policy (multi-line joining,
-include/exclude, drop and redaction rules); see docs/agent.md.
+include/exclude, drop and redaction rules), kubernetes.{enabled, api_server, token_file,
+ca_file, pod_labels, keep_deleted_secs} (pod labels and owners); see docs/agent.md.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json. Metrics: GET /metrics and
 /ready on --listen (default 0.0.0.0:3101).";

@@ -5,6 +5,7 @@ mod agent_delivery;
 mod architecture;
 mod common;
 mod demo;
+mod deploy;
 mod logs;
 mod pods;
 mod server;
