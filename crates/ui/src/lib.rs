@@ -101,32 +101,18 @@ fn serve(a: &Asset, headers: &HeaderMap) -> Response {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let common = [
-        (header::ETAG, HeaderValue::from_str(&etag)),
-        (
-            header::CACHE_CONTROL,
-            Ok(HeaderValue::from_static("no-cache")),
-        ),
-    ];
     let mut resp = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(a.content_type),
-            )],
-            a.bytes,
-        )
-            .into_response()
+        ([(header::CONTENT_TYPE, a.content_type)], a.bytes).into_response()
     };
-    for (name, value) in common {
-        // The ETag is hex digits in quotes, always a valid header value.
-        if let Ok(v) = value {
-            resp.headers_mut().insert(name, v);
-        }
+    let h = resp.headers_mut();
+    // The ETag is hex digits in quotes, always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
     }
-    resp.headers_mut().insert(
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
