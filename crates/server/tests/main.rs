@@ -4,5 +4,6 @@
 mod conformance;
 mod ingest;
 mod limits;
+mod resources;
 mod support;
 mod tail;

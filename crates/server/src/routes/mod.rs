@@ -16,6 +16,7 @@ pub mod ops;
 pub mod otlp;
 pub mod push;
 pub mod query;
+pub mod resources;
 pub mod tail;
 
 /// The whole API: Loki's push, query, metadata and tail routes, Kelp's native push, the
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otlp::routes())
         .merge(ops::routes())
         .merge(es::routes())
+        .merge(resources::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

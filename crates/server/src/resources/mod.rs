@@ -1,0 +1,175 @@
+//! Resource metrics in the server (issue #7): the series store (`kelp-series`) fed by the
+//! agents' pushes, and what the routes compute from it: metrics-server's current
+//! figures ([`view`]), chart series ([`range`]) and the kubelet's exposition ([`prom`]).
+//! Routes: `routes/resources.rs`. Design: `docs/metrics.md`.
+
+pub mod prom;
+pub mod range;
+pub mod selector;
+pub mod view;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use kelp_model::{TenantId, Timestamp};
+use kelp_series::{Kind, Sample, SeriesConfig, SeriesKey, SeriesStore};
+use kelp_wire::resources::{PushAck, ResourcePush};
+
+use crate::error::ApiError;
+
+/// What the store does not keep on disk, per pod: its labels (when the agent sent them)
+/// and its containers' start times.
+#[derive(Debug, Default)]
+struct Meta {
+    labels: HashMap<(String, String, String), BTreeMap<String, String>>,
+    start_times: HashMap<SeriesKey, i64>,
+}
+
+/// The series store and the metadata beside it.
+#[derive(Debug)]
+pub struct Resources {
+    store: SeriesStore,
+    meta: Mutex<Meta>,
+}
+
+/// A sample time cut to milliseconds, as the kubelet prints them.
+fn millis(t: i64) -> i64 {
+    t - t.rem_euclid(1_000_000)
+}
+
+fn series_error(e: kelp_series::SeriesError) -> ApiError {
+    ApiError::Internal(format!("resource series store: {e}"))
+}
+
+impl Resources {
+    /// Opens the store (recovery).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn open(
+        config: SeriesConfig,
+    ) -> Result<(Self, kelp_series::Recovery), kelp_series::SeriesError> {
+        let (store, rec) = SeriesStore::open(config, Timestamp::now().as_unix_nanos())?;
+        Ok((
+            Self {
+                store,
+                meta: Mutex::default(),
+            },
+            rec,
+        ))
+    }
+
+    /// The series store.
+    pub fn store(&self) -> &SeriesStore {
+        &self.store
+    }
+
+    fn meta(&self) -> std::sync::MutexGuard<'_, Meta> {
+        // Plain maps: a panic elsewhere cannot leave them half-updated.
+        self.meta.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stores a push's samples (durable when this returns); a retry stores nothing twice.
+    ///
+    /// # Errors
+    ///
+    /// Names that cannot be a series (empty node, pod or container name): 400; the
+    /// store's I/O errors: 500.
+    pub fn ingest(&self, tenant: &TenantId, push: &ResourcePush) -> Result<PushAck, ApiError> {
+        if push.node.is_empty() {
+            return Err(ApiError::bad("resource push: node must not be empty"));
+        }
+        let t = tenant.as_str();
+        let node = push.node.as_str();
+        let mut samples = Vec::new();
+        let mut labels = Vec::new();
+        let mut starts = Vec::new();
+        for c in &push.collections {
+            let s = |time: i64, cpu_ns, memory| Sample {
+                t: millis(time),
+                cpu_ns,
+                memory,
+            };
+            samples.push((
+                SeriesKey::node(t, node),
+                s(c.node.time, c.node.cpu_ns, c.node.memory),
+            ));
+            for p in &c.pods {
+                if p.namespace.is_empty() || p.pod.is_empty() {
+                    return Err(ApiError::bad(format!(
+                        "resource push: collection {}: a pod needs a namespace and a name",
+                        c.seq
+                    )));
+                }
+                let key = SeriesKey::new(t, Kind::Pod, node, &p.namespace, &p.pod, "");
+                samples.push((key, s(p.time, p.cpu_ns, p.memory)));
+                labels.push((
+                    (t.to_owned(), p.namespace.clone(), p.pod.clone()),
+                    p.labels.clone(),
+                ));
+                for ct in &p.containers {
+                    if ct.name.is_empty() {
+                        return Err(ApiError::bad(format!(
+                            "resource push: pod {}/{}: a container needs a name",
+                            p.namespace, p.pod
+                        )));
+                    }
+                    let key =
+                        SeriesKey::new(t, Kind::Container, node, &p.namespace, &p.pod, &ct.name);
+                    if let Some(st) = ct.start_time {
+                        starts.push((key.clone(), st));
+                    }
+                    samples.push((key, s(ct.time, ct.cpu_ns, ct.memory)));
+                }
+            }
+        }
+        let out = self.store.append(&samples).map_err(series_error)?;
+        let mut meta = self.meta();
+        for (k, l) in labels {
+            if l.is_empty() {
+                meta.labels.remove(&k);
+            } else {
+                meta.labels.insert(k, l);
+            }
+        }
+        meta.start_times.extend(starts);
+        Ok(PushAck {
+            stored: out.stored,
+            duplicates: out.duplicates,
+            refused: out.refused,
+        })
+    }
+
+    /// A pod's labels, as last pushed.
+    pub fn labels(&self, tenant: &str, namespace: &str, pod: &str) -> BTreeMap<String, String> {
+        self.meta()
+            .labels
+            .get(&(tenant.to_owned(), namespace.to_owned(), pod.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A container's start time, as last pushed.
+    pub fn start_time(&self, key: &SeriesKey) -> Option<i64> {
+        self.meta().start_times.get(key).copied()
+    }
+
+    /// Cuts and applies retention (called every few seconds).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn maintain(&self) -> Result<(), kelp_series::SeriesError> {
+        self.store.maintain(Timestamp::now().as_unix_nanos(), false)
+    }
+
+    /// Flushes every open chunk (at shutdown).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn close(&self) -> Result<(), kelp_series::SeriesError> {
+        self.store.close(Timestamp::now().as_unix_nanos())
+    }
+}
