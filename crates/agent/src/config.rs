@@ -59,6 +59,8 @@ pub struct AgentFileConfig {
     /// Include/exclude, drop and redaction rules ([`crate::PolicyConfig`]; none by
     /// default), kept as YAML likewise.
     pub policy: Value,
+    /// Resource metrics (issue #7): [`crate::resources::ResourcesSection`].
+    pub resources: crate::resources::ResourcesSection,
 }
 
 /// Finding and reading files.
@@ -148,6 +150,7 @@ impl Default for AgentFileConfig {
             sink: SinkSection::default(),
             multiline: Value::Null,
             policy: Value::Null,
+            resources: Default::default(),
         }
     }
 }

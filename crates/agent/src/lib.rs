@@ -14,6 +14,7 @@
 //!   `max_in_flight` sender threads that apply checkpoints in batch order).
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
+//! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
 //! - [`process::counters`]: counters of dropped, redacted and joined records.
@@ -31,6 +32,7 @@ pub mod multiline;
 pub mod policy;
 pub mod process;
 mod reader;
+pub mod resources;
 pub mod sink;
 mod source;
 pub mod stats;

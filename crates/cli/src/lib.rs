@@ -8,12 +8,14 @@
 //!   `KELP_TOKEN`; typed helpers over `query_range`, `series`, `labels`.
 //! - [`logs`]: `kelp logs` ([`logs::LogsArgs`], [`logs::run`]).
 //! - [`query`]: `kelp query`, `kelp labels`, `kelp series`.
+//! - [`top`]: `kelp top node|pod` over the `metrics.k8s.io` API, with history.
 //!
 //! Exit codes: 0 success (also "no resources found", as kubectl); 1 any error, with the
 //! message on stderr.
 
 pub mod logs;
 pub mod query;
+pub mod top;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

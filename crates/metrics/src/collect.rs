@@ -68,6 +68,34 @@ pub fn collect(src: &Sources) -> Result<Collection, MetricsError> {
     })
 }
 
+/// Collections taken again and again from the same sources (the agent's loop): what
+/// can be kept between collections is kept here.
+#[derive(Debug)]
+pub struct Collector {
+    sources: Sources,
+}
+
+impl Collector {
+    /// A collector reading `sources`.
+    pub fn new(sources: Sources) -> Self {
+        Self { sources }
+    }
+
+    /// The sources.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// One collection, as [`collect`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`collect`].
+    pub fn collect(&mut self) -> Result<Collection, MetricsError> {
+        collect(&self.sources)
+    }
+}
+
 impl Collection {
     /// The batch metrics-server would decode from this node's `/metrics/resource`:
     /// sample times cut to milliseconds as the kubelet prints them, so windows read

@@ -24,6 +24,10 @@ fn collection(t0: i64, i: i64) -> Collection {
             time: t,
             cpu_ns: (5_000 * S + 20 * 15_000_000 * i) as u64,
             memory: 1 << 30,
+            capacity: Some(kelp_wire::resources::Capacity {
+                cpu_millis: 2000,
+                memory: 8 << 30,
+            }),
         },
         pods: vec![PodSample {
             namespace: "shop".into(),
@@ -228,6 +232,12 @@ fn range_api_and_exposition() {
         let r = s.get(&format!("/kelp/api/v1/resources/range?{bad}"));
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
+
+    let r = s.get("/kelp/api/v1/resources/nodes");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status": "success", "data": [{"node": "n1", "capacity": {"cpu": "2", "memory": "8Gi"}}]})
+    );
 
     let r = s.get("/metrics/resource");
     assert_eq!(r.status, 200);

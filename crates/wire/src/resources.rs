@@ -13,7 +13,7 @@
 //!     node: "n1".into(),
 //!     collections: vec![Collection {
 //!         seq: 1,
-//!         node: NodeSample { time: 1_000_000_000, cpu_ns: 5_000_000_000, memory: 1 << 30 },
+//!         node: NodeSample { time: 1_000_000_000, cpu_ns: 5_000_000_000, memory: 1 << 30, capacity: None },
 //!         pods: vec![],
 //!     }],
 //! };
@@ -70,6 +70,19 @@ pub struct NodeSample {
     /// Cumulative CPU, nanoseconds.
     pub cpu_ns: u64,
     /// Working set, bytes.
+    pub memory: u64,
+    /// What the node has (the percentages of `kelp top node`), when the agent knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<Capacity>,
+}
+
+/// A node's CPUs and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// CPUs, in millicores.
+    pub cpu_millis: u64,
+    /// Memory, bytes.
     pub memory: u64,
 }
 
@@ -177,6 +190,10 @@ mod tests {
                     time: 5,
                     cpu_ns: 6,
                     memory: 7,
+                    capacity: Some(Capacity {
+                        cpu_millis: 2000,
+                        memory: 1 << 33,
+                    }),
                 },
                 pods: vec![PodSample {
                     namespace: "shop".into(),

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use kelp_model::{TenantId, Timestamp};
 use kelp_series::{Kind, Sample, SeriesConfig, SeriesKey, SeriesStore};
-use kelp_wire::resources::{PushAck, ResourcePush};
+use kelp_wire::resources::{Capacity, PushAck, ResourcePush};
 
 use crate::error::ApiError;
 
@@ -23,6 +23,7 @@ use crate::error::ApiError;
 struct Meta {
     labels: HashMap<(String, String, String), BTreeMap<String, String>>,
     start_times: HashMap<SeriesKey, i64>,
+    capacity: HashMap<(String, String), Capacity>,
 }
 
 /// The series store and the metadata beside it.
@@ -85,7 +86,9 @@ impl Resources {
         let mut samples = Vec::new();
         let mut labels = Vec::new();
         let mut starts = Vec::new();
+        let mut capacity = None;
         for c in &push.collections {
+            capacity = c.node.capacity.or(capacity);
             let s = |time: i64, cpu_ns, memory| Sample {
                 t: millis(time),
                 cpu_ns,
@@ -134,6 +137,9 @@ impl Resources {
             }
         }
         meta.start_times.extend(starts);
+        if let Some(cap) = capacity {
+            meta.capacity.insert((t.to_owned(), node.to_owned()), cap);
+        }
         Ok(PushAck {
             stored: out.stored,
             duplicates: out.duplicates,
@@ -148,6 +154,16 @@ impl Resources {
             .get(&(tenant.to_owned(), namespace.to_owned(), pod.to_owned()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Every node's capacity, as last pushed, by name.
+    pub fn capacities(&self, tenant: &str) -> BTreeMap<String, Capacity> {
+        self.meta()
+            .capacity
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|((_, n), c)| (n.clone(), *c))
+            .collect()
     }
 
     /// A container's start time, as last pushed.

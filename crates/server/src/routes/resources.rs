@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             get(pod),
         )
         .route("/kelp/api/v1/resources/range", get(range_route))
+        .route("/kelp/api/v1/resources/nodes", get(capacities))
         .route("/metrics/resource", get(exposition))
 }
 
@@ -282,6 +283,24 @@ async fn range_route(
     .await?;
     let v = json!({"status": "success", "data": data});
     Ok(json(v.to_string().into_bytes()))
+}
+
+/// Every node's capacity as its agent last reported it (the percentages of `kelp top
+/// node`; kept in memory, so empty after a restart until the next push).
+async fn capacities(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let res = st.resources()?.clone();
+    let data: Vec<serde_json::Value> = res
+        .capacities(tenant.as_str())
+        .into_iter()
+        .map(|(node, c)| {
+            json!({"node": node, "capacity": {
+                "cpu": kelp_metrics::quantity::cpu(c.cpu_millis.saturating_mul(1_000_000)),
+                "memory": kelp_metrics::quantity::memory(c.memory),
+            }})
+        })
+        .collect();
+    Ok(json(json!({"status": "success", "data": data}).to_string().into_bytes()))
 }
 
 async fn exposition(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
