@@ -8,7 +8,9 @@ use std::io::Write;
 use anyhow::{bail, Context};
 use kelp_metrics::api::{List, NodeMetrics, PodMetrics};
 use kelp_metrics::quantity::{parse_cpu, parse_memory};
-use kelp_metrics::top::{self, ContainerUsage, NodeOptions, NodeUsage, PodOptions, PodUsage, SortBy};
+use kelp_metrics::top::{
+    self, ContainerUsage, NodeOptions, NodeUsage, PodOptions, PodUsage, SortBy,
+};
 use kelp_model::{GoDuration, Timestamp};
 
 use crate::logs::Verbatim;
@@ -127,7 +129,9 @@ impl Common {
     fn sort(&self) -> anyhow::Result<SortBy> {
         match &self.sort_by {
             None => Ok(SortBy::Name),
-            Some(s) => s.parse().map_err(|e: kelp_metrics::MetricsError| anyhow::anyhow!("{e}")),
+            Some(s) => s
+                .parse()
+                .map_err(|e: kelp_metrics::MetricsError| anyhow::anyhow!("{e}")),
         }
     }
 
@@ -148,7 +152,8 @@ impl Common {
                     .as_unix_nanos(),
             ),
             (None, Some(d)) => {
-                let d = GoDuration::parse_prometheus(d).with_context(|| format!("--since {d:?}"))?;
+                let d =
+                    GoDuration::parse_prometheus(d).with_context(|| format!("--since {d:?}"))?;
                 Some(now_ns() - d.as_nanos())
             }
             (None, None) => None,
@@ -161,7 +166,14 @@ impl Common {
 fn fetch(conn: &Conn, path: &str, params: &[(&str, String)]) -> anyhow::Result<Option<Vec<u8>>> {
     match conn.get_raw(path, params) {
         Ok(b) => Ok(Some(b)),
-        Err(e) if format!("{e:#}").contains("404") => Ok(None),
+        Err(e)
+            if matches!(
+                e.downcast_ref::<kelp_client::ClientError>(),
+                Some(kelp_client::ClientError::Rejected { status: 404, .. })
+            ) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
@@ -178,18 +190,28 @@ fn nodes(a: &TopNodeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(s) = &a.selector {
         params.push(("labelSelector", s.clone()));
     }
-    let items: Vec<NodeMetrics> = match &a.name {
-        Some(n) => match fetch(&conn, &format!("{API}/nodes/{n}"), &params)? {
-            Some(b) => vec![serde_json::from_slice(&b).context("a NodeMetrics answer")?],
-            None => return Err(Verbatim(format!("Error from server (NotFound): nodemetrics.metrics.k8s.io \"{n}\" not found")).into()),
-        },
-        None => {
-            let b = conn.get_raw(&format!("{API}/nodes"), &params)?;
-            serde_json::from_slice::<List<NodeMetrics>>(&b).context("a NodeMetricsList answer")?.items
-        }
-    };
+    let items: Vec<NodeMetrics> =
+        match &a.name {
+            Some(n) => match fetch(&conn, &format!("{API}/nodes/{n}"), &params)? {
+                Some(b) => vec![serde_json::from_slice(&b).context("a NodeMetrics answer")?],
+                None => return Err(Verbatim(format!(
+                    "Error from server (NotFound): nodemetrics.metrics.k8s.io \"{n}\" not found"
+                ))
+                .into()),
+            },
+            None => {
+                let b = conn.get_raw(&format!("{API}/nodes"), &params)?;
+                serde_json::from_slice::<List<NodeMetrics>>(&b)
+                    .context("a NodeMetricsList answer")?
+                    .items
+            }
+        };
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&List::nodes(items))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&List::nodes(items))?
+        )?;
         return Ok(());
     }
     if items.is_empty() {
@@ -255,7 +277,10 @@ fn pods(a: &TopPodArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let items: Vec<PodMetrics> = match (&a.name, a.all_namespaces) {
         (Some(n), _) => match fetch(&conn, &format!("{API}/namespaces/{ns}/pods/{n}"), &params)? {
             Some(b) => vec![serde_json::from_slice(&b).context("a PodMetrics answer")?],
-            None => return Err(Verbatim(format!("Error from server (NotFound): podmetrics.metrics.k8s.io \"{ns}/{n}\" not found")).into()),
+            None => return Err(Verbatim(format!(
+                "Error from server (NotFound): podmetrics.metrics.k8s.io \"{ns}/{n}\" not found"
+            ))
+            .into()),
         },
         (None, true) => list(&conn, &format!("{API}/pods"), &params)?,
         (None, false) => list(&conn, &format!("{API}/namespaces/{ns}/pods"), &params)?,

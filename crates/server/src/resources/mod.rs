@@ -31,6 +31,7 @@ struct Meta {
 pub struct Resources {
     store: SeriesStore,
     meta: Mutex<Meta>,
+    maintained: std::sync::atomic::AtomicU64,
 }
 
 /// A sample time cut to milliseconds, as the kubelet prints them.
@@ -56,6 +57,7 @@ impl Resources {
             Self {
                 store,
                 meta: Mutex::default(),
+                maintained: Default::default(),
             },
             rec,
         ))
@@ -177,7 +179,28 @@ impl Resources {
     ///
     /// The store's.
     pub fn maintain(&self) -> Result<(), kelp_series::SeriesError> {
-        self.store.maintain(Timestamp::now().as_unix_nanos(), false)
+        self.store.maintain(Timestamp::now().as_unix_nanos(), false)?;
+        // Metadata of series that retention removed goes too (a bound on memory): when
+        // there is more of it than series, or every 60th call (10 minutes).
+        let calls = self.maintained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let held = {
+            let m = self.meta();
+            m.start_times.len() + m.labels.len()
+        };
+        if held > self.store.stats().series as usize || calls % 60 == 59 {
+            let keys: std::collections::HashSet<SeriesKey> =
+                self.store.series(|_| true).into_iter().collect();
+            let pods: std::collections::HashSet<(&str, &str, &str)> = keys
+                .iter()
+                .filter(|k| k.kind == Kind::Pod)
+                .map(|k| (k.tenant.as_str(), k.namespace.as_str(), k.pod.as_str()))
+                .collect();
+            let mut m = self.meta();
+            m.start_times.retain(|k, _| keys.contains(k));
+            m.labels
+                .retain(|(t, ns, pod), _| pods.contains(&(t.as_str(), ns.as_str(), pod.as_str())));
+        }
+        Ok(())
     }
 
     /// Flushes every open chunk (at shutdown).
