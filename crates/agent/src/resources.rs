@@ -53,9 +53,10 @@ pub struct ResourcesConfig {
 impl ResourcesConfig {
     /// Defaults: every 15 s, `/sys/fs/cgroup`, `/proc`, the log tree beside `pods_dir`.
     pub fn new(pods_dir: PathBuf, state_dir: PathBuf, server: String, node: String) -> Self {
-        let containers_dir = pods_dir
-            .parent()
-            .map_or_else(|| PathBuf::from(kelp_k8s::path::CONTAINER_LOGS_DIR), |p| p.join("containers"));
+        let containers_dir = pods_dir.parent().map_or_else(
+            || PathBuf::from(kelp_k8s::path::CONTAINER_LOGS_DIR),
+            |p| p.join("containers"),
+        );
         Self {
             interval: Duration::from_secs(15),
             sources: Sources {
@@ -111,11 +112,15 @@ impl ResourcesSection {
             Duration::ZERO
         } else {
             kelp_model::GoDuration::parse_prometheus(&self.interval)
-                .map_err(|e| AgentError::Config(format!("resources.interval {:?}: {e}", self.interval)))?
+                .map_err(|e| {
+                    AgentError::Config(format!("resources.interval {:?}: {e}", self.interval))
+                })?
                 .to_std()
         };
         if self.max_spooled == 0 {
-            return Err(AgentError::Config("resources.max_spooled must be > 0".into()));
+            return Err(AgentError::Config(
+                "resources.max_spooled must be > 0".into(),
+            ));
         }
         let mut c = ResourcesConfig::new(
             agent.pods_dir.clone(),
@@ -161,17 +166,65 @@ impl ResourceStats {
     pub fn render(&self) -> String {
         let mut s = String::new();
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        let cpu = format!("{}", self.collect_cpu_ns.load(Ordering::Relaxed) as f64 / 1e9);
+        let cpu = format!(
+            "{}",
+            self.collect_cpu_ns.load(Ordering::Relaxed) as f64 / 1e9
+        );
         for (name, kind, help, value) in [
-            ("resource_collections_total", "counter", "Resource collections taken.", g(&self.collections)),
-            ("resource_collect_errors_total", "counter", "Resource collections that failed.", g(&self.collect_errors)),
-            ("resource_skipped_cgroups", "gauge", "Cgroups left out of the last collection (unreadable files).", g(&self.skipped_cgroups)),
-            ("resource_unknown_pods", "gauge", "Pod cgroups without a pod log directory in the last collection.", g(&self.unknown_pods)),
-            ("resource_collect_cpu_seconds", "gauge", "CPU time of the last collection (the collector thread's time on a CPU).", cpu),
-            ("resource_pushed_total", "counter", "Resource collections the server acknowledged.", g(&self.pushed)),
-            ("resource_push_errors_total", "counter", "Resource pushes that failed (retried).", g(&self.push_errors)),
-            ("resource_spooled", "gauge", "Resource collections waiting on disk.", g(&self.spooled)),
-            ("resource_dropped_total", "counter", "Resource collections dropped: spool bound, unreadable spool files.", g(&self.dropped)),
+            (
+                "resource_collections_total",
+                "counter",
+                "Resource collections taken.",
+                g(&self.collections),
+            ),
+            (
+                "resource_collect_errors_total",
+                "counter",
+                "Resource collections that failed.",
+                g(&self.collect_errors),
+            ),
+            (
+                "resource_skipped_cgroups",
+                "gauge",
+                "Cgroups left out of the last collection (unreadable files).",
+                g(&self.skipped_cgroups),
+            ),
+            (
+                "resource_unknown_pods",
+                "gauge",
+                "Pod cgroups without a pod log directory in the last collection.",
+                g(&self.unknown_pods),
+            ),
+            (
+                "resource_collect_cpu_seconds",
+                "gauge",
+                "CPU time of the last collection (the collector thread's time on a CPU).",
+                cpu,
+            ),
+            (
+                "resource_pushed_total",
+                "counter",
+                "Resource collections the server acknowledged.",
+                g(&self.pushed),
+            ),
+            (
+                "resource_push_errors_total",
+                "counter",
+                "Resource pushes that failed (retried).",
+                g(&self.push_errors),
+            ),
+            (
+                "resource_spooled",
+                "gauge",
+                "Resource collections waiting on disk.",
+                g(&self.spooled),
+            ),
+            (
+                "resource_dropped_total",
+                "counter",
+                "Resource collections dropped: spool bound, unreadable spool files.",
+                g(&self.dropped),
+            ),
         ] {
             let _ = write!(
                 s,
@@ -281,7 +334,8 @@ pub fn spawn(
     }
     let config = Arc::new(config);
     let collector = {
-        let (config, spool, stats, stop) = (config.clone(), spool.clone(), stats.clone(), stop.clone());
+        let (config, spool, stats, stop) =
+            (config.clone(), spool.clone(), stats.clone(), stop.clone());
         std::thread::Builder::new()
             .name("kelp-resources".into())
             .spawn(move || collect_loop(&config, &spool, &stats, &stop))
@@ -312,7 +366,9 @@ fn collect_loop(config: &ResourcesConfig, spool: &Spool, stats: &ResourceStats, 
         let cpu0 = thread_cpu_ns();
         let collected = collector.collect();
         if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
-            stats.collect_cpu_ns.store(b.saturating_sub(a), Ordering::Relaxed);
+            stats
+                .collect_cpu_ns
+                .store(b.saturating_sub(a), Ordering::Relaxed);
         }
         stats.collections.fetch_add(1, Ordering::Relaxed);
         let c = match collected {
@@ -323,8 +379,12 @@ fn collect_loop(config: &ResourcesConfig, spool: &Spool, stats: &ResourceStats, 
                 continue;
             }
         };
-        stats.skipped_cgroups.store(c.skipped.len() as u64, Ordering::Relaxed);
-        stats.unknown_pods.store(c.joined.unknown_pods.len() as u64, Ordering::Relaxed);
+        stats
+            .skipped_cgroups
+            .store(c.skipped.len() as u64, Ordering::Relaxed);
+        stats
+            .unknown_pods
+            .store(c.joined.unknown_pods.len() as u64, Ordering::Relaxed);
         for s in &c.skipped {
             tracing::debug!(path = %s.path.display(), error = %s.error, "cgroup skipped");
         }
@@ -391,7 +451,9 @@ fn send_loop(
                 if stop.load(Ordering::SeqCst) {
                     return;
                 }
-                let wait = config.retry.backoff(failures, None, u64::from(failures) * 7919);
+                let wait = config
+                    .retry
+                    .backoff(failures, None, u64::from(failures) * 7919);
                 let until = Instant::now() + wait;
                 while Instant::now() < until && !stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(50));

@@ -190,22 +190,23 @@ fn nodes(a: &TopNodeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(s) = &a.selector {
         params.push(("labelSelector", s.clone()));
     }
-    let items: Vec<NodeMetrics> =
-        match &a.name {
-            Some(n) => match fetch(&conn, &format!("{API}/nodes/{n}"), &params)? {
-                Some(b) => vec![serde_json::from_slice(&b).context("a NodeMetrics answer")?],
-                None => return Err(Verbatim(format!(
+    let items: Vec<NodeMetrics> = match &a.name {
+        Some(n) => match fetch(&conn, &format!("{API}/nodes/{n}"), &params)? {
+            Some(b) => vec![serde_json::from_slice(&b).context("a NodeMetrics answer")?],
+            None => {
+                return Err(Verbatim(format!(
                     "Error from server (NotFound): nodemetrics.metrics.k8s.io \"{n}\" not found"
                 ))
-                .into()),
-            },
-            None => {
-                let b = conn.get_raw(&format!("{API}/nodes"), &params)?;
-                serde_json::from_slice::<List<NodeMetrics>>(&b)
-                    .context("a NodeMetricsList answer")?
-                    .items
+                .into())
             }
-        };
+        },
+        None => {
+            let b = conn.get_raw(&format!("{API}/nodes"), &params)?;
+            serde_json::from_slice::<List<NodeMetrics>>(&b)
+                .context("a NodeMetricsList answer")?
+                .items
+        }
+    };
     if json {
         writeln!(
             out,
@@ -277,10 +278,12 @@ fn pods(a: &TopPodArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let items: Vec<PodMetrics> = match (&a.name, a.all_namespaces) {
         (Some(n), _) => match fetch(&conn, &format!("{API}/namespaces/{ns}/pods/{n}"), &params)? {
             Some(b) => vec![serde_json::from_slice(&b).context("a PodMetrics answer")?],
-            None => return Err(Verbatim(format!(
+            None => {
+                return Err(Verbatim(format!(
                 "Error from server (NotFound): podmetrics.metrics.k8s.io \"{ns}/{n}\" not found"
             ))
-            .into()),
+                .into())
+            }
         },
         (None, true) => list(&conn, &format!("{API}/pods"), &params)?,
         (None, false) => list(&conn, &format!("{API}/namespaces/{ns}/pods"), &params)?,

@@ -29,7 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (store, _) = SeriesStore::open(config, t0)?;
     let keys: Vec<SeriesKey> = (0..series)
         .map(|i| {
-            let (node, pod) = (format!("node-{:02}", i / 48), format!("web-{:05}-abcde", i / 3));
+            let (node, pod) = (
+                format!("node-{:02}", i / 48),
+                format!("web-{:05}-abcde", i / 3),
+            );
             match i % 3 {
                 0 => SeriesKey::new("fake", Kind::Pod, &node, "shop", &pod, ""),
                 1 => SeriesKey::new("fake", Kind::Container, &node, "shop", &pod, "app"),
@@ -66,13 +69,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let st = store.stats();
     let samples = series as u64 * steps as u64;
     let read = Instant::now();
-    let day = store.samples(&keys[1], t0, t0 + 86_400_000_000_000, t0 + hours * 3_600_000_000_000)?;
+    let day = store.samples(
+        &keys[1],
+        t0,
+        t0 + 86_400_000_000_000,
+        t0 + hours * 3_600_000_000_000,
+    )?;
     let read = read.elapsed();
     println!("{series} series × {steps} samples ({hours} h at 15 s) = {samples} samples");
-    println!("append: {:.1} s, {:.2} µs per sample", append.as_secs_f64(), append.as_secs_f64() * 1e6 / samples as f64);
-    println!("store estimate: {} KiB ({} B per series); open chunks {} KiB; {} chunk refs", st.memory_bytes / 1024, st.memory_bytes / series as u64, st.open_bytes / 1024, st.chunks);
-    println!("process RSS growth: {} KiB ({} B per series)", after.saturating_sub(before), after.saturating_sub(before) * 1024 / series as u64);
-    println!("disk: {} KiB, {:.2} B per sample", st.disk_bytes / 1024, st.disk_bytes as f64 / samples as f64);
-    println!("one series, one day read back: {} samples in {:?}", day.len(), read);
+    println!(
+        "append: {:.1} s, {:.2} µs per sample",
+        append.as_secs_f64(),
+        append.as_secs_f64() * 1e6 / samples as f64
+    );
+    println!(
+        "store estimate: {} KiB ({} B per series); open chunks {} KiB; {} chunk refs",
+        st.memory_bytes / 1024,
+        st.memory_bytes / series as u64,
+        st.open_bytes / 1024,
+        st.chunks
+    );
+    println!(
+        "process RSS growth: {} KiB ({} B per series)",
+        after.saturating_sub(before),
+        after.saturating_sub(before) * 1024 / series as u64
+    );
+    println!(
+        "disk: {} KiB, {:.2} B per sample",
+        st.disk_bytes / 1024,
+        st.disk_bytes as f64 / samples as f64
+    );
+    println!(
+        "one series, one day read back: {} samples in {:?}",
+        day.len(),
+        read
+    );
     Ok(())
 }

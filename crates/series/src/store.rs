@@ -592,12 +592,11 @@ fn flush_one(
 
 fn read_chunk(inner: &mut Inner, dir: &Path, r: &ChunkRef) -> Result<Vec<Sample>, SeriesError> {
     let path = dir.join(format::chunk_name(r.day));
-    if !inner.readers.contains_key(&r.day) {
-        let f = File::open(&path).map_err(SeriesError::io("open", &path))?;
-        inner.readers.insert(r.day, f);
-    }
-    let Some(file) = inner.readers.get(&r.day) else {
-        return Ok(Vec::new());
+    let file = match inner.readers.entry(r.day) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(File::open(&path).map_err(SeriesError::io("open", &path))?)
+        }
     };
     let mut payload = vec![0u8; r.len as usize];
     file.read_exact_at(&mut payload, r.offset)

@@ -89,10 +89,14 @@ impl FakeCgroups {
     /// [`SimError::Io`] when the tree cannot be written.
     pub fn update(&mut self) -> Result<usize, SimError> {
         let now = Instant::now();
-        let elapsed_us = self.last.map_or(0, |l| now.duration_since(l).as_micros() as u64);
+        let elapsed_us = self
+            .last
+            .map_or(0, |l| now.duration_since(l).as_micros() as u64);
         self.last = Some(now);
         let running = self.running();
-        let kube = self.cgroup_root.join("kubepods.slice/kubepods-burstable.slice");
+        let kube = self
+            .cgroup_root
+            .join("kubepods.slice/kubepods-burstable.slice");
         fs::create_dir_all(&kube).map_err(SimError::io("create", &kube))?;
         let mut by_pod: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in &running {
@@ -100,7 +104,10 @@ impl FakeCgroups {
         }
         let (mut node_mem, mut node_delta) = (3 * MIB * 512, 150 * elapsed_us / 1000);
         for (uid, ids) in &by_pod {
-            let pod_dir = kube.join(format!("kubepods-burstable-pod{}.slice", uid.replace('-', "_")));
+            let pod_dir = kube.join(format!(
+                "kubepods-burstable-pod{}.slice",
+                uid.replace('-', "_")
+            ));
             let sandbox = sandbox_id(self.seed, uid);
             let (mut pod_delta, mut pod_mem) = (elapsed_us / 1000, MIB);
             for id in ids.iter().chain(std::iter::once(&sandbox)) {
@@ -152,15 +159,27 @@ impl FakeCgroups {
                 .is_some_and(|u| !by_pod.contains_key(&u.replace('_', "-")))
         })?;
         self.node_cpu_usec += node_delta;
-        write(&self.cgroup_root.join("cgroup.controllers"), "cpuset cpu io memory pids\n")?;
+        write(
+            &self.cgroup_root.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )?;
         write(
             &self.cgroup_root.join("cpu.stat"),
-            &format!("usage_usec {}\nuser_usec {}\nsystem_usec {}\n", self.node_cpu_usec, self.node_cpu_usec / 2, self.node_cpu_usec / 2),
+            &format!(
+                "usage_usec {}\nuser_usec {}\nsystem_usec {}\n",
+                self.node_cpu_usec,
+                self.node_cpu_usec / 2,
+                self.node_cpu_usec / 2
+            ),
         )?;
         let inactive = 200 * MIB;
         write(
             &self.cgroup_root.join("memory.stat"),
-            &format!("anon {}\nfile {}\ninactive_file {inactive}\n", node_mem / 4 * 3, node_mem / 4 + inactive),
+            &format!(
+                "anon {}\nfile {}\ninactive_file {inactive}\n",
+                node_mem / 4 * 3,
+                node_mem / 4 + inactive
+            ),
         )?;
         Ok(running.len())
     }
@@ -181,7 +200,11 @@ impl FakeCgroups {
             let Ok(target) = fs::read_link(e.path()) else {
                 continue;
             };
-            let target = if target.is_absolute() { target } else { links.join(target) };
+            let target = if target.is_absolute() {
+                target
+            } else {
+                links.join(target)
+            };
             if !target.exists() {
                 continue;
             }
@@ -240,8 +263,9 @@ pub fn spawn(
 }
 
 fn hash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// A 64-hex id for a pod's sandbox.
@@ -257,10 +281,16 @@ fn write_cgroup(dir: &Path, cpu_usec: u64, working_set: u64) -> Result<(), SimEr
         &dir.join("cpu.stat"),
         &format!("usage_usec {cpu_usec}\nuser_usec {}\nsystem_usec {}\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n", cpu_usec / 3 * 2, cpu_usec / 3),
     )?;
-    write(&dir.join("memory.current"), &format!("{}\n", working_set + inactive))?;
+    write(
+        &dir.join("memory.current"),
+        &format!("{}\n", working_set + inactive),
+    )?;
     write(
         &dir.join("memory.stat"),
-        &format!("anon {}\nfile {}\nkernel 0\nactive_file 0\ninactive_file {inactive}\n", working_set, inactive),
+        &format!(
+            "anon {}\nfile {}\nkernel 0\nactive_file 0\ninactive_file {inactive}\n",
+            working_set, inactive
+        ),
     )
 }
 

@@ -104,6 +104,9 @@ pub fn scan_filtered(
     ScanState::default().scan(root, clock, read_container, &|_, _| true)
 }
 
+/// Each pod cgroup's container directories (name, path) and the scan that listed them.
+type Listings = HashMap<PathBuf, (Vec<(String, PathBuf)>, u64)>;
+
 /// A pod cgroup's children are listed again at least every this many scans, even when
 /// the log tree shows no new container (a safety net for sandboxes and cut names).
 const RELIST_EVERY: u64 = 20;
@@ -117,7 +120,7 @@ pub(crate) struct ScanState {
     driver: Option<Driver>,
     starts: HashMap<String, Option<Timestamp>>,
     /// Each pod cgroup's container directories (name, path) and the scan that listed them.
-    children: HashMap<PathBuf, (Vec<(String, PathBuf)>, u64)>,
+    children: Listings,
     scans: u64,
 }
 
@@ -207,8 +210,8 @@ struct Walk<'c> {
     must_list: &'c dyn Fn(&str, &[&str]) -> bool,
     starts: &'c HashMap<String, Option<Timestamp>>,
     seen: &'c mut HashMap<String, Option<Timestamp>>,
-    cached: &'c mut HashMap<PathBuf, (Vec<(String, PathBuf)>, u64)>,
-    children: &'c mut HashMap<PathBuf, (Vec<(String, PathBuf)>, u64)>,
+    cached: &'c mut Listings,
+    children: &'c mut Listings,
     scan_no: u64,
     scan: Scan,
 }
@@ -253,7 +256,7 @@ impl Walk<'_> {
                 Ok(usage) => {
                     let start_time = match self.starts.get(id) {
                         Some(t) => *t,
-                        None => modified(&dir),
+                        None => modified(dir),
                     };
                     self.seen.insert(id.to_owned(), start_time);
                     containers.push(ContainerCgroup {

@@ -179,10 +179,13 @@ impl Resources {
     ///
     /// The store's.
     pub fn maintain(&self) -> Result<(), kelp_series::SeriesError> {
-        self.store.maintain(Timestamp::now().as_unix_nanos(), false)?;
+        self.store
+            .maintain(Timestamp::now().as_unix_nanos(), false)?;
         // Metadata of series that retention removed goes too (a bound on memory): when
         // there is more of it than series, or every 60th call (10 minutes).
-        let calls = self.maintained.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let calls = self
+            .maintained
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let held = {
             let m = self.meta();
             m.start_times.len() + m.labels.len()

@@ -24,6 +24,12 @@ pub fn stale_after(last: &Sample, prev: &Sample) -> i64 {
     (3 * (last.t - prev.t)).max(5_000_000_000)
 }
 
+/// A pod's rates and its labels.
+pub type LabeledPod = (PodRate, BTreeMap<String, String>);
+
+/// A fresh container series: its key, last and previous samples.
+type Fresh = (SeriesKey, Sample, Sample);
+
 /// The last two samples of `key` at or before `at`, if fresh.
 fn last_two(
     res: &Resources,
@@ -99,16 +105,14 @@ pub fn pods(
     at: i64,
     now: i64,
     want: &dyn Fn(&str, &str) -> bool,
-) -> Result<Vec<(PodRate, BTreeMap<String, String>)>, ApiError> {
+) -> Result<Vec<LabeledPod>, ApiError> {
     let keys = res
         .store
         .series(|k| k.tenant == tenant && k.kind == Kind::Container && want(&k.namespace, &k.pod));
     // (namespace, pod) → its fresh containers' (name, last, prev), from the node where
     // the pod's newest sample is (a pod name reused on another node).
-    let mut pods: BTreeMap<(String, String), (i64, Vec<(SeriesKey, Sample, Sample)>)> =
-        BTreeMap::new();
-    let mut by_node: BTreeMap<(String, String, String), Vec<(SeriesKey, Sample, Sample)>> =
-        BTreeMap::new();
+    let mut pods: BTreeMap<(String, String), (i64, Vec<Fresh>)> = BTreeMap::new();
+    let mut by_node: BTreeMap<(String, String, String), Vec<Fresh>> = BTreeMap::new();
     for k in keys {
         if let Some((last, prev)) = last_two(res, &k, at, now)? {
             by_node

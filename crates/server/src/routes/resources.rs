@@ -127,8 +127,8 @@ struct Ask {
     selector: Selector,
 }
 
-fn ask(st: &AppState, headers: &HeaderMap, q: Option<String>) -> Result<Ask, Response> {
-    let err = |e: ApiError| e.into_response();
+fn ask(st: &AppState, headers: &HeaderMap, q: Option<String>) -> Result<Ask, Box<Response>> {
+    let err = |e: ApiError| Box::new(e.into_response());
     let tenant = st.tenant(headers).map_err(err)?;
     let res = st.resources().map_err(err)?.clone();
     let p = Params::new(q.as_deref(), headers, b"");
@@ -173,7 +173,7 @@ async fn node_list(a: Ask, name: Option<String>) -> Result<Response, ApiError> {
 async fn nodes(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     match ask(&st, &headers, q) {
         Ok(a) => node_list(a, None).await.into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -185,7 +185,7 @@ async fn node(
 ) -> Response {
     match ask(&st, &headers, q) {
         Ok(a) => node_list(a, Some(name)).await.into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -218,7 +218,7 @@ async fn all_pods(
 ) -> Response {
     match ask(&st, &headers, q) {
         Ok(a) => pod_list(a, None, None).await.into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -230,7 +230,7 @@ async fn ns_pods(
 ) -> Response {
     match ask(&st, &headers, q) {
         Ok(a) => pod_list(a, Some(ns), None).await.into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -242,7 +242,7 @@ async fn pod(
 ) -> Response {
     match ask(&st, &headers, q) {
         Ok(a) => pod_list(a, Some(ns), Some(name)).await.into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -254,11 +254,9 @@ async fn range_route(
     let tenant = st.tenant(&headers)?;
     let res = st.resources()?.clone();
     let p = Params::new(q.as_deref(), &headers, b"");
-    let kind = match p.get("kind").unwrap_or("pod") {
-        k => Kind::parse(k).ok_or_else(|| {
-            ApiError::bad(format!("kind {k:?} is not one of node, pod, container"))
-        })?,
-    };
+    let k = p.get("kind").unwrap_or("pod");
+    let kind = Kind::parse(k)
+        .ok_or_else(|| ApiError::bad(format!("kind {k:?} is not one of node, pod, container")))?;
     let (start, end) = p.bounds(Duration::from_secs(3600))?;
     let step = p.step(start, end)?;
     let opt = |n: &str| p.get(n).map(str::to_owned);
@@ -300,7 +298,11 @@ async fn capacities(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
             }})
         })
         .collect();
-    Ok(json(json!({"status": "success", "data": data}).to_string().into_bytes()))
+    Ok(json(
+        json!({"status": "success", "data": data})
+            .to_string()
+            .into_bytes(),
+    ))
 }
 
 async fn exposition(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
