@@ -312,3 +312,61 @@ fn remove_stale(dir: &Path, stale: impl Fn(&str) -> bool) -> Result<(), SimError
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage_usec(dir: &Path) -> u64 {
+        let s = fs::read_to_string(dir.join("cpu.stat")).unwrap();
+        s.lines().next().unwrap()[11..].parse().unwrap()
+    }
+
+    #[test]
+    fn follows_the_log_tree_and_counters_grow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let uid = "0f3e9c1a-2b4d-4e5f-8a6b-7c8d9e0f1a2b";
+        let id = "a".repeat(64);
+        let dir = root.join(format!("var/log/pods/shop_web-1_{uid}/app"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("0.log"), "").unwrap();
+        let links = root.join("var/log/containers");
+        fs::create_dir_all(&links).unwrap();
+        std::os::unix::fs::symlink(
+            dir.join("0.log"),
+            links.join(format!("web-1_shop_app-{id}.log")),
+        )
+        .unwrap();
+        let mut fake = FakeCgroups::new(root, 1);
+        assert_eq!(fake.update().unwrap(), 1);
+        let pod = fake
+            .cgroup_root()
+            .join("kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f3e9c1a_2b4d_4e5f_8a6b_7c8d9e0f1a2b.slice");
+        let scope = pod.join(format!("cri-containerd-{id}.scope"));
+        let first = usage_usec(&scope);
+        std::thread::sleep(Duration::from_millis(50));
+        fake.update().unwrap();
+        assert!(usage_usec(&scope) > first);
+        assert!(usage_usec(&pod) >= usage_usec(&scope));
+        assert!(usage_usec(fake.cgroup_root()) > usage_usec(&pod));
+        let current: u64 = fs::read_to_string(scope.join("memory.current"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(current >= 16 * MIB && current % PAGE == 0, "{current}");
+        // Two scopes: the container and the sandbox.
+        assert_eq!(
+            fs::read_dir(&pod)
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().is_dir())
+                .count(),
+            2
+        );
+        // The container's log gone (pod deleted): its cgroups go too.
+        fs::remove_dir_all(root.join("var/log/pods")).unwrap();
+        assert_eq!(fake.update().unwrap(), 0);
+        assert!(!pod.exists());
+    }
+}
