@@ -351,6 +351,7 @@ pub fn spawn(
 fn collect_loop(config: &ResourcesConfig, spool: &Spool, stats: &ResourceStats, stop: &AtomicBool) {
     let mut collector = Collector::new(config.sources.clone());
     let cap = capacity(&config.sources.proc_root);
+    let mut last_error: Option<String> = None;
     let mut next = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         let now = Instant::now();
@@ -372,10 +373,20 @@ fn collect_loop(config: &ResourcesConfig, spool: &Spool, stats: &ResourceStats, 
         }
         stats.collections.fetch_add(1, Ordering::Relaxed);
         let c = match collected {
-            Ok(c) => c,
+            Ok(c) => {
+                last_error = None;
+                c
+            }
             Err(e) => {
                 stats.collect_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "resource collection failed");
+                // A node without a cgroup v2 `kubepods` fails every time: said once.
+                let text = e.to_string();
+                if last_error.as_deref() == Some(text.as_str()) {
+                    tracing::debug!(error = %text, "resource collection failed again");
+                } else {
+                    tracing::warn!(error = %text, "resource collection failed");
+                    last_error = Some(text);
+                }
                 continue;
             }
         };
