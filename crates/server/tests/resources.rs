@@ -120,7 +120,10 @@ fn push_is_idempotent_and_metrics_api_answers_as_metrics_server() {
     assert!(text.starts_with(r#"{"kind":"NodeMetrics","apiVersion":"metrics.k8s.io/v1beta1","metadata":{"name":"n1","creationTimestamp":""#), "{text}");
     let r = s.get("/apis/metrics.k8s.io/v1beta1/nodes/n2");
     assert_eq!(r.status, 404);
-    assert_eq!(r.json()["message"], "nodes.metrics.k8s.io \"n2\" not found");
+    assert_eq!(
+        r.json()["message"],
+        "nodemetrics.metrics.k8s.io \"n2\" not found"
+    );
 
     let pod = format!(
         r#"{{"apiVersion":"metrics.k8s.io/v1beta1","containers":[{{"name":"app","usage":{{"cpu":"8m","memory":"47132Ki"}}}},{{"name":"sidecar","usage":{{"cpu":"2m","memory":"10Mi"}}}}],"kind":"PodMetrics","metadata":{{"creationTimestamp":"X","labels":{{"app":"web"}},"name":"web-1","namespace":"shop"}},"timestamp":"{last}","window":"15s"}}"#
@@ -146,10 +149,11 @@ fn push_is_idempotent_and_metrics_api_answers_as_metrics_server() {
     let r = s.get("/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%20~%20x");
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["reason"], "BadRequest");
+    let r = s.get("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/nope");
+    assert_eq!(r.status, 404);
     assert_eq!(
-        s.get("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/nope")
-            .status,
-        404
+        r.json()["message"],
+        "podmetrics.metrics.k8s.io \"shop/nope\" not found"
     );
 
     // History: at the second collection, the window is the first two.

@@ -91,6 +91,8 @@ fn status(
     resp
 }
 
+/// metrics-server's NotFound: `nodemetrics.metrics.k8s.io "n"`, and for pods
+/// `podmetrics.metrics.k8s.io "ns/name"`.
 fn not_found(resource: &str, name: &str) -> Response {
     status(
         StatusCode::NOT_FOUND,
@@ -162,7 +164,7 @@ async fn node_list(a: Ask, name: Option<String>) -> Result<Response, ApiError> {
         Ok(match name {
             Some(n) => match items.pop() {
                 Some(item) => body(&item),
-                None => not_found("nodes", &n),
+                None => not_found("nodemetrics", &n),
             },
             None => body(&List::nodes(items)),
         })
@@ -203,7 +205,10 @@ async fn pod_list(a: Ask, ns: Option<String>, name: Option<String>) -> Result<Re
         Ok(match name {
             Some(n) => match items.pop() {
                 Some(item) => body(&item),
-                None => not_found("pods", &n),
+                None => not_found(
+                    "podmetrics",
+                    &format!("{}/{n}", ns.as_deref().unwrap_or("")),
+                ),
             },
             None => body(&List::pods(items)),
         })
