@@ -61,6 +61,8 @@ pub struct AgentFileConfig {
     pub policy: Value,
     /// Pod labels and owners from the Kubernetes API (off by default).
     pub kubernetes: KubernetesSection,
+    /// Resource metrics (issue #7): [`crate::resources::ResourcesSection`].
+    pub resources: crate::resources::ResourcesSection,
 }
 
 /// Finding and reading files.
@@ -211,6 +213,7 @@ impl Default for AgentFileConfig {
             multiline: Value::Null,
             policy: Value::Null,
             kubernetes: KubernetesSection::default(),
+            resources: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
 //! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
+//! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
 //! - [`process::counters`]: counters of dropped, redacted and joined records.
@@ -35,6 +36,7 @@ pub mod multiline;
 pub mod policy;
 pub mod process;
 mod reader;
+pub mod resources;
 pub mod sink;
 mod source;
 pub mod stats;

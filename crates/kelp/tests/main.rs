@@ -11,4 +11,5 @@ mod pods;
 mod server;
 mod simulate;
 mod stream;
+mod top;
 mod ui;

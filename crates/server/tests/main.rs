@@ -5,5 +5,6 @@ mod conformance;
 mod ingest;
 mod limits;
 mod pods;
+mod resources;
 mod support;
 mod tail;

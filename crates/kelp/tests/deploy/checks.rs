@@ -161,6 +161,10 @@ pub fn check_agent(o: &Objects) -> String {
         .unwrap_or_else(|e| panic!("agent.yaml: {e}"));
     let listen = file.listen.clone();
     let server = file.server.clone();
+    let (cgroup_root, proc_root) = (
+        file.resources.cgroup_root.clone(),
+        file.resources.proc_root.clone(),
+    );
     let config = file
         .into_agent_config("node-a".into())
         .unwrap_or_else(|e| panic!("agent.yaml: {e}"));
@@ -198,6 +202,18 @@ pub fn check_agent(o: &Objects) -> String {
         );
     }
     assert_eq!(Path::new(mounted["/var/log/pods"].0), config.pods_dir);
+    // The resource collector reads the host's cgroup tree and /proc, read-only, where the
+    // config says.
+    for (host, at) in [
+        ("/sys/fs/cgroup", &cgroup_root),
+        ("/proc", &proc_root),
+    ] {
+        let (path, writable) = mounted
+            .get(host)
+            .unwrap_or_else(|| panic!("{host} mounted for resource metrics"));
+        assert!(!writable, "{host} read-only");
+        assert_eq!(Path::new(path), at.as_path(), "{host} where the config reads it");
+    }
     let writable: Vec<_> = mounted.iter().filter(|(_, (_, w))| *w).collect();
     assert_eq!(
         writable.len(),

@@ -17,6 +17,7 @@ pub mod otlp;
 pub mod pods;
 pub mod push;
 pub mod query;
+pub mod resources;
 pub mod tail;
 
 /// The whole API: Loki's push, query, metadata and tail routes, Kelp's native push, the
@@ -32,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .merge(es::routes())
         .merge(kelp_ui::routes())
         .merge(pods::routes())
+        .merge(resources::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
