@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::{http, kelp, server_with_env};
@@ -188,8 +188,10 @@ fn push_bulk(url: &str) {
     }
 }
 
-/// Runs the simulator and the agent; returns a pod the simulator deleted (as facts JSON).
-fn feed_from_a_simulated_node(dir: &Path, url: &str) -> serde_json::Value {
+/// Runs the simulator (with its fake cgroup tree) and the agent (collecting resource
+/// metrics every second); returns the agent, still running so the metrics stay fresh, and
+/// a pod the simulator deleted (as facts JSON).
+fn feed_from_a_simulated_node(dir: &Path, url: &str) -> (Child, serde_json::Value) {
     let (root, ledger, state) = (
         dir.join("node"),
         dir.join("ledger.jsonl"),
@@ -200,16 +202,43 @@ fn feed_from_a_simulated_node(dir: &Path, url: &str) -> serde_json::Value {
         .arg("--root")
         .arg(&root)
         .args(["--pods", "4", "--rate", "300", "--duration", "6"])
-        .args(["--restart-every", "2", "--delete-every", "3", "--seed", "8"])
+        .args([
+            "--restart-every",
+            "2",
+            "--delete-every",
+            "3",
+            "--seed",
+            "8",
+            "--cgroups",
+        ])
         .arg("--ledger")
         .arg(&ledger)
         .stdout(Stdio::null())
         .spawn();
-    let mut agent = crate::agent::agent(&root, &state, url);
+    let agent = kelp()
+        .arg("agent")
+        .arg("--pods-dir")
+        .arg(root.join("var/log/pods"))
+        .arg("--state-dir")
+        .arg(&state)
+        .args([
+            "--server",
+            url,
+            "--node-name",
+            "node-1",
+            "--metrics-interval",
+            "1s",
+        ])
+        .arg("--cgroup-root")
+        .arg(root.join("sys/fs/cgroup"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     assert!(sim.unwrap().wait().unwrap().success());
     let (shipped, report) = crate::agent::verify(&ledger, url, Duration::from_secs(60));
     assert!(shipped, "{report}");
-    crate::agent::kill(&mut agent);
     let alive: std::collections::HashSet<String> = std::fs::read_dir(root.join("var/log/pods"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -220,9 +249,10 @@ fn feed_from_a_simulated_node(dir: &Path, url: &str) -> serde_json::Value {
         .rev()
         .find(|e| !alive.contains(&format!("{}_{}_{}", e.namespace, e.pod, e.pod_uid)))
         .expect("the simulator deleted a pod");
-    serde_json::json!({
+    let gone = serde_json::json!({
         "namespace": gone.namespace, "pod": gone.pod, "uid": gone.pod_uid, "container": gone.container,
-    })
+    });
+    (agent, gone)
 }
 
 #[test]
@@ -261,7 +291,7 @@ fn web_ui_in_chromium() {
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("\"_index\":\"ui\""), "{answer}");
 
-    let deleted = feed_from_a_simulated_node(dir.path(), &url);
+    let (mut agent, deleted) = feed_from_a_simulated_node(dir.path(), &url);
     push_shop(&url);
     push_bulk(&url);
 
@@ -278,6 +308,7 @@ fn web_ui_in_chromium() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
+    crate::agent::kill(&mut agent);
     server.kill().unwrap();
     server.wait().unwrap();
     assert!(
