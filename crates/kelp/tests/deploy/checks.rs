@@ -204,15 +204,16 @@ pub fn check_agent(o: &Objects) -> String {
     assert_eq!(Path::new(mounted["/var/log/pods"].0), config.pods_dir);
     // The resource collector reads the host's cgroup tree and /proc, read-only, where the
     // config says.
-    for (host, at) in [
-        ("/sys/fs/cgroup", &cgroup_root),
-        ("/proc", &proc_root),
-    ] {
+    for (host, at) in [("/sys/fs/cgroup", &cgroup_root), ("/proc", &proc_root)] {
         let (path, writable) = mounted
             .get(host)
             .unwrap_or_else(|| panic!("{host} mounted for resource metrics"));
         assert!(!writable, "{host} read-only");
-        assert_eq!(Path::new(path), at.as_path(), "{host} where the config reads it");
+        assert_eq!(
+            Path::new(path),
+            at.as_path(),
+            "{host} where the config reads it"
+        );
     }
     let writable: Vec<_> = mounted.iter().filter(|(_, (_, w))| *w).collect();
     assert_eq!(
