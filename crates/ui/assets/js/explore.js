@@ -78,8 +78,8 @@ export function mount(root, params, nav) {
   const count = h('span.count', { 'data-testid': 'count' });
   const moreBtn = h('button', { text: 'Older lines', hidden: true, 'data-testid': 'older', title: 'Load the next lines before the oldest shown', onclick: () => older() });
   let shown = { streams: 0, more: false };
-  const common = h('span.row');
-  const resbar = h('div.resbar', {}, count, common, h('span.spacer'), moreBtn, wrapBtn, prettyBtn);
+  const common = h('span.common');
+  const resbar = h('div.resbar', {}, count, common, moreBtn, wrapBtn, prettyBtn);
   const details = h('aside.details', { hidden: true, 'aria-label': 'Line details' });
   const split = h('div.split');
   const loading = h('div.loading', { hidden: true, text: 'loading…' });
