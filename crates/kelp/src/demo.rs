@@ -132,7 +132,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.pods, args.rate
     );
     println!("  a pod deleted every 5 s, for {} s", args.seconds);
-    println!("  files under {}, server at {url}\n", root.display());
+    println!(
+        "  files under {}, server at {url}, web UI at {url}/ui/\n",
+        root.display()
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -243,7 +246,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!(
             "\nThe server keeps running at {url} (Grafana: add a Loki data source with this URL)."
         );
-        println!("Try:");
+        println!("Open the web UI at {url}/ui/ (explore, live tail, pods, resources). Try:");
         println!("  kelp pods -A --server {url}");
         println!("  kelp labels namespace --server {url}");
         println!("  kelp top pod -A --server {url}");

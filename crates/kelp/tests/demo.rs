@@ -83,6 +83,7 @@ fn demo_ships_every_line_and_shows_a_deleted_pod() {
     }
     assert!(stdout.contains("$ kelp top node --server "), "{stdout}");
     assert!(stdout.contains("Stopped."), "{stdout}");
+    assert!(stdout.contains("web UI at http://127.0.0.1:"), "{stdout}");
     // The children are gone: nothing listens on the demo's port any more.
     let url = stdout
         .split("server at ")
