@@ -50,6 +50,18 @@ pub struct ServerConfig {
     pub limits: LimitsSection,
     /// The Elasticsearch-compatible endpoints.
     pub elasticsearch: EsSection,
+    /// Bearer tokens (see `auth.rs`).
+    pub auth: AuthSection,
+}
+
+/// Bearer-token authentication (`docs/server.md`, "Tenants and tokens").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// The token file (YAML or JSON list of token, tenant, rights, namespaces); when set,
+    /// every request but `/ready`, `/metrics` and buildinfo needs a bearer token, and
+    /// `auth_enabled` is implied. Re-read when it changes and on SIGHUP.
+    pub tokens_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +79,7 @@ impl Default for ServerConfig {
             store: StoreSection::default(),
             limits: LimitsSection::default(),
             elasticsearch: EsSection::default(),
+            auth: AuthSection::default(),
         }
     }
 }

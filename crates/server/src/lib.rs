@@ -27,6 +27,7 @@
 //! # drop(router);
 //! ```
 
+pub mod auth;
 pub mod config;
 mod error;
 pub mod ingest;
@@ -57,7 +58,15 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let store_config = config.store_config()?;
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
-    let state = AppState::new(config);
+    let tokens = match &config.auth.tokens_file {
+        Some(p) => Some(Arc::new(auth::Tokens::open(p)?)),
+        None => None,
+    };
+    let state = AppState::with_tokens(config, tokens.clone());
+    if let Some(tokens) = tokens {
+        tracing::info!(tokens = tokens.current().len(), "bearer tokens required");
+        tokio::spawn(auth::watch(tokens, state.shutdown_signal()));
+    }
     let opener = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
