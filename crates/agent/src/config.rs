@@ -117,6 +117,8 @@ pub struct SinkSection {
     pub es_index: String,
     /// File of the `file` sink.
     pub path: Option<PathBuf>,
+    /// File holding the bearer token for the server (a mounted Secret; unset: none).
+    pub token_file: Option<PathBuf>,
 }
 
 fn defaults() -> AgentConfig {
@@ -197,6 +199,7 @@ impl Default for SinkSection {
             zstd_level: d.zstd_level,
             es_index: d.es_index,
             path: d.path,
+            token_file: d.token_file,
         }
     }
 }
@@ -264,6 +267,7 @@ impl AgentFileConfig {
             zstd_level: self.sink.zstd_level,
             es_index: self.sink.es_index,
             path: self.sink.path,
+            token_file: self.sink.token_file,
         };
         fn section<T: serde::de::DeserializeOwned>(
             v: Value,

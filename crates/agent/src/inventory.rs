@@ -106,8 +106,16 @@ pub(crate) fn spawn(
             return None;
         }
     };
-    if let Some(t) = &config.sink.tenant {
-        client = client.with_header("X-Scope-OrgID", t);
+    match crate::sink::request_headers(&config.sink) {
+        Ok(headers) => {
+            for (name, value) in headers {
+                client = client.with_header(name, &value);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no pod inventory");
+            return None;
+        }
     }
     let (pods_dir, node) = (config.pods_dir.clone(), config.node.clone());
     std::thread::Builder::new()

@@ -3,6 +3,7 @@
 mod agent;
 mod agent_delivery;
 mod architecture;
+mod auth;
 mod common;
 mod demo;
 mod logs;
