@@ -32,7 +32,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -49,9 +48,6 @@ use crate::state::AppState;
 
 /// The label namespace scoping applies to.
 pub const NAMESPACE_LABEL: &str = "namespace";
-
-/// How often the token file is checked for changes.
-pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 /// What a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -414,37 +410,6 @@ impl Tokens {
 fn parse_bytes(bytes: &[u8]) -> Result<TokenSet, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
     TokenSet::parse(text)
-}
-
-/// Reloads the token file every [`RELOAD_EVERY`] and on SIGHUP, until the server stops.
-pub async fn watch(tokens: Arc<Tokens>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    loop {
-        #[cfg(unix)]
-        let hangup = async {
-            match hup.as_mut() {
-                Some(h) => {
-                    h.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let hangup = std::future::pending::<()>();
-        tokio::select! {
-            _ = tokio::time::sleep(RELOAD_EVERY) => {}
-            _ = hangup => tracing::info!("SIGHUP: re-reading the token file"),
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let t = tokens.clone();
-        match tokio::task::spawn_blocking(move || t.reload()).await {
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "token file not reloaded; the previous tokens stay in force")
-            }
-            Ok(Ok(_)) | Err(_) => {}
-        }
-    }
 }
 
 /// The middleware: authenticates every request once, answers 401/403, and gives the

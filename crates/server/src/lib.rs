@@ -35,8 +35,10 @@ pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod params;
+pub mod reload;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -57,6 +59,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let store_config = config.store_config()?;
+    let tls = tls::TlsFiles::open(&config.tls)?.map(Arc::new);
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
     let tokens = match &config.auth.tokens_file {
         Some(p) => Some(Arc::new(auth::Tokens::open(p)?)),
@@ -65,7 +68,8 @@ pub async fn serve(
     let state = AppState::with_tokens(config, tokens.clone());
     if let Some(tokens) = tokens {
         tracing::info!(tokens = tokens.current().len(), "bearer tokens required");
-        tokio::spawn(auth::watch(tokens, state.shutdown_signal()));
+        let stop = state.shutdown_signal();
+        tokio::spawn(reload::watch("token file", stop, move || tokens.reload()));
     }
     let opener = {
         let state = state.clone();
@@ -93,12 +97,34 @@ pub async fn serve(
         signal_state.begin_shutdown();
         let _ = stop_tx.send(());
     });
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        })
-        .into_future();
-    let mut server = std::pin::pin!(server);
+    let stopped = async move {
+        let _ = stop_rx.await;
+    };
+    let mut server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls
+    {
+        None => Box::pin(
+            axum::serve(listener, app(state.clone()))
+                .with_graceful_shutdown(stopped)
+                .into_future(),
+        ),
+        Some(files) => {
+            let watched = files.clone();
+            let stop = state.shutdown_signal();
+            tokio::spawn(reload::watch("TLS certificate", stop, move || {
+                watched.reload()
+            }));
+            let listener =
+                tls::TlsListener::new(listener, files).map_err(|source| ServerError::Io {
+                    op: "listen with TLS",
+                    source,
+                })?;
+            Box::pin(
+                axum::serve(listener, app(state.clone()))
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+    };
     let mut shutdown_seen = state.shutdown_signal();
     let served = tokio::select! {
         r = &mut server => r,

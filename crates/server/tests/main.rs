@@ -8,3 +8,4 @@ mod limits;
 mod pods;
 mod support;
 mod tail;
+mod tls;
