@@ -99,7 +99,7 @@ pub(crate) fn spawn(
         timeout: Duration::from_secs(10),
         ..config.retry.clone()
     };
-    let mut client = match Client::new(&config.server, policy) {
+    let mut client = match Client::with_tls(&config.server, policy, &config.sink.tls) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "no pod inventory: bad server address");

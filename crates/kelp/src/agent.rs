@@ -38,7 +38,7 @@ environment variables override them, flags override both): pods_dir, state_dir, 
 node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate_wait_ms,
 finish_wait_ms}, batch.{max_bytes, max_wait_ms, queue_batches, max_in_flight},
 retry.{min_backoff_ms, max_backoff_ms, max_attempts, timeout_ms},
-sink.{kind, tenant, token_file, zstd_level, es_index, path}, multiline, policy (multi-line joining,
+sink.{kind, tenant, token_file, ca_file, cert_file, key_file, zstd_level, es_index, path}, multiline, policy (multi-line joining,
 include/exclude, drop and redaction rules); see docs/agent.md.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json. Metrics: GET /metrics and
@@ -71,6 +71,15 @@ pub struct AgentArgs {
     /// A file holding the server's bearer token (e.g. a mounted Secret).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// PEM CA of an https:// server [default: the Mozilla roots].
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a server that requires mutual TLS.
+    #[arg(long, value_name = "FILE")]
+    cert_file: Option<PathBuf>,
+    /// PEM key of --cert-file.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Batches sent at the same time [default: 2].
     #[arg(long, value_name = "N")]
     max_in_flight: Option<usize>,
@@ -145,6 +154,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.token_file {
         file.sink.token_file = Some(v);
+    }
+    if let Some(v) = args.ca_file {
+        file.sink.ca_file = Some(v);
+    }
+    if let Some(v) = args.cert_file {
+        file.sink.cert_file = Some(v);
+    }
+    if let Some(v) = args.key_file {
+        file.sink.key_file = Some(v);
     }
     if let Some(v) = args.max_in_flight {
         file.batch.max_in_flight = v;

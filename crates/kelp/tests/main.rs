@@ -11,3 +11,4 @@ mod pods;
 mod server;
 mod simulate;
 mod stream;
+mod tls;

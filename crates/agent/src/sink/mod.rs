@@ -105,6 +105,8 @@ pub struct SinkConfig {
     /// A file holding the bearer token sent as `Authorization: Bearer <token>` (read at
     /// start; surrounding whitespace ignored).
     pub token_file: Option<PathBuf>,
+    /// CA file and client certificate for an `https://` server.
+    pub tls: kelp_client::TlsOptions,
 }
 
 impl Default for SinkConfig {
@@ -116,6 +118,7 @@ impl Default for SinkConfig {
             es_index: "kelp".into(),
             path: None,
             token_file: None,
+            tls: kelp_client::TlsOptions::default(),
         }
     }
 }
@@ -153,7 +156,7 @@ pub fn build(
         SinkKind::File | SinkKind::Stdout | SinkKind::Null => Vec::new(),
     };
     let client = || -> Result<Client, AgentError> {
-        let mut c = Client::new(url, retry.clone())?;
+        let mut c = Client::with_tls(url, retry.clone(), &config.tls)?;
         for (name, value) in &headers {
             c = c.with_header(name, value);
         }
