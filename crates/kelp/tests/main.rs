@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod common;
 mod demo;
+mod faults;
 mod logs;
 mod pods;
 mod server;
