@@ -12,6 +12,9 @@
 //!   while the store recovers on the blocking pool), and on shutdown stops accepting,
 //!   finishes in-flight requests, then flushes and closes the store.
 //! - [`ApiError`]: the one place errors become HTTP statuses and plain-text bodies.
+//! - [`auth`]: bearer tokens from a file (tenant, rights, namespace-scoped reads), one
+//!   middleware over every route; [`tls`]: HTTPS with rustls, mutual TLS, certificates
+//!   reloaded on change ([`reload`]).
 //! - Every ingest protocol decodes (kelp-wire) and appends through one function on the
 //!   blocking pool; the store acknowledges only durable entries, and every stored batch is
 //!   broadcast to live-tail clients.
