@@ -61,11 +61,23 @@ pub fn server_with_env(dir: &Path, listen: &str, env: &[(&str, &str)]) -> (Child
 /// One HTTP/1.1 request to `url` (`http://host:port`); the status (0 when the connection
 /// fails) and the body.
 pub fn http(url: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_with_headers(url, method, path, &[], body)
+}
+
+/// [`http`] with extra request headers (`X-Scope-OrgID`, `Authorization`, ...).
+pub fn http_with_headers(
+    url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect(url.trim_start_matches("http://")) else {
         return (0, String::new());
     };
+    let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     if s.write_all(req.as_bytes()).is_err() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::common::{http, kelp, server_on, server_with_env};
+use crate::common::{http, http_with_headers, kelp, server_on, server_with_env};
 
 const S: i64 = 1_000_000_000;
 
@@ -53,28 +53,10 @@ fn push_as(url: &str, tenant: Option<&str>, rows: &[Row]) {
 
 /// One HTTP request with an optional `X-Scope-OrgID`.
 fn request(url: &str, method: &str, path: &str, tenant: Option<&str>, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Some(t) = tenant else {
-        return http(url, method, path, body);
-    };
-    let mut s = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nX-Scope-OrgID: {t}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    match tenant {
+        Some(t) => http_with_headers(url, method, path, &[("X-Scope-OrgID", t)], body),
+        None => http(url, method, path, body),
+    }
 }
 
 /// `kelp ARGS` with no connection settings from the environment or a config file of

@@ -31,10 +31,12 @@ static TOKEN: [bool; 256] = {
 };
 
 impl BloomBuilder {
-    pub(crate) fn new() -> Self {
+    /// A builder for lines of about `bytes` bytes in all: the gram buffer (at most one
+    /// gram a byte) is reserved once instead of being reallocated and copied as it grows.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
             seen: Box::new([0; CACHE]),
-            grams: Vec::new(),
+            grams: Vec::with_capacity(bytes),
             n: 0,
         }
     }
@@ -48,7 +50,9 @@ impl BloomBuilder {
     pub(crate) fn add_line(&mut self, line: &[u8]) {
         let need = self.n + line.len();
         if self.grams.len() < need {
-            self.grams.resize(need.max(self.grams.len() * 2), 0);
+            // Within the reserved capacity when the caller's hint was right.
+            let grow = need.max(self.grams.len() * 2).min(self.grams.capacity().max(need));
+            self.grams.resize(grow, 0);
         }
         let (seen, grams) = (&mut self.seen, &mut self.grams[self.n..need]);
         let mut n = 0;
@@ -129,7 +133,7 @@ mod tests {
                 l
             })
             .collect();
-        let mut b = BloomBuilder::new();
+        let mut b = BloomBuilder::with_capacity(0);
         let mut all = Vec::new();
         for l in &lines {
             b.add_line(l);
@@ -145,7 +149,7 @@ mod tests {
 
     #[test]
     fn no_false_negatives_and_few_false_positives() {
-        let mut b = BloomBuilder::new();
+        let mut b = BloomBuilder::with_capacity(0);
         let lines: Vec<String> = (0..2000)
             .map(|i| format!("GET /item/{i} status=200 user{i}x"))
             .collect();

@@ -81,12 +81,34 @@ pub fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, WireError> {
         _ => 0,
     };
     let hint = hint.min(body.len().saturating_mul(1032));
+    // The usual body is one gzip member whose trailer gives its exact size: libdeflate
+    // inflates it in one call, about twice as fast as a streaming inflater. Anything else
+    // (several members, a trailer that lies, a size over the limit) takes the streaming
+    // path, which enforces the limit as it reads.
+    if hint > 0 && hint <= max && single_member(body) {
+        let mut out = vec![0u8; hint];
+        let mut d = libdeflater::Decompressor::new();
+        if let Ok(n) = d.gzip_decompress(body, &mut out) {
+            if n == hint {
+                return Ok(out);
+            }
+        }
+    }
     read_bounded(
         flate2::bufread::MultiGzDecoder::new(body),
         "gzip",
         max,
         hint,
     )
+}
+
+/// Whether a gzip body surely holds one member: every member starts with the magic
+/// `1f 8b 08`, so a body without it past the first header has no second member. (libdeflate
+/// stops after the first member and would drop the others; a body that merely contains
+/// those bytes inside its compressed data takes the streaming path.)
+fn single_member(body: &[u8]) -> bool {
+    body.len() >= 18
+        && memchr::memmem::find(&body[10..body.len() - 8], &[0x1f, 0x8b, 0x08]).is_none()
 }
 
 /// Decompresses a zstd frame (or several), up to `max` bytes.
@@ -220,6 +242,18 @@ mod tests {
         let mut want = data.clone();
         want.extend_from_slice(b"tail");
         assert_eq!(gunzip(&two, 1 << 20).unwrap(), want);
+        // Members A, B, A: the first and the last agree on length and CRC, so only the
+        // member count tells that the middle one must not be dropped.
+        let (a, b) = (b"heartbeat ok\n".repeat(50), b"the one line in between\n".to_vec());
+        let mut aba = gzip(&a);
+        aba.extend_from_slice(&gzip(&b));
+        aba.extend_from_slice(&gzip(&a));
+        assert_eq!(gunzip(&aba, 1 << 20).unwrap(), [&a[..], &b, &a].concat());
+        // One member, decoded in one call: the same bytes as the streaming decoder.
+        for len in [0usize, 1, 100, 70_000] {
+            let d: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            assert_eq!(gunzip(&gzip(&d), 1 << 20).unwrap(), d);
+        }
         // A trailer lying about the length: too small, too large, over the limit.
         let good = gzip(&data);
         let at = good.len() - 4;

@@ -58,8 +58,10 @@ pub(crate) fn encode(
     let mut lens = Vec::with_capacity(ents.len() * 2);
     let mut meta = Vec::new();
     let has_meta = ents.iter().any(|e| !chunk.meta(e).is_empty());
-    let mut split = LineSplitter::default();
-    let mut bloom = blooms.then(BloomBuilder::new);
+    // The chunk's line bytes, pro rata: a hint for the column and bloom buffers.
+    let raw_hint = chunk.line_bytes() / chunk.len().max(1) * ents.len();
+    let mut split = LineSplitter::with_capacity(raw_hint);
+    let mut bloom = blooms.then(|| BloomBuilder::with_capacity(raw_hint));
     let mut prev = min_ts;
     let mut raw = 0usize;
     let mut checkpoints = Vec::with_capacity(ents.len() / DIGIT_CHECKPOINT * 4 + 4);

@@ -106,6 +106,16 @@ pub(crate) struct LineSplitter {
 }
 
 impl LineSplitter {
+    /// A splitter for lines of about `bytes` bytes in all (templates take at most that much
+    /// but for markers, digits half of it), so the columns rarely grow.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        Self {
+            templates: Vec::with_capacity(bytes + bytes / 8 + 16),
+            digits: Vec::with_capacity(bytes / 4 + 16),
+            half: false,
+        }
+    }
+
     /// Adds one line; returns its template length.
     pub(crate) fn add(&mut self, line: &[u8]) -> usize {
         let start = self.templates.len();
