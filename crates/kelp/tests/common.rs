@@ -75,7 +75,10 @@ pub fn http_with_headers(
     let Ok(mut s) = TcpStream::connect(url.trim_start_matches("http://")) else {
         return (0, String::new());
     };
-    let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

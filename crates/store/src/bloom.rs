@@ -51,7 +51,9 @@ impl BloomBuilder {
         let need = self.n + line.len();
         if self.grams.len() < need {
             // Within the reserved capacity when the caller's hint was right.
-            let grow = need.max(self.grams.len() * 2).min(self.grams.capacity().max(need));
+            let grow = need
+                .max(self.grams.len() * 2)
+                .min(self.grams.capacity().max(need));
             self.grams.resize(grow, 0);
         }
         let (seen, grams) = (&mut self.seen, &mut self.grams[self.n..need]);

@@ -244,7 +244,10 @@ mod tests {
         assert_eq!(gunzip(&two, 1 << 20).unwrap(), want);
         // Members A, B, A: the first and the last agree on length and CRC, so only the
         // member count tells that the middle one must not be dropped.
-        let (a, b) = (b"heartbeat ok\n".repeat(50), b"the one line in between\n".to_vec());
+        let (a, b) = (
+            b"heartbeat ok\n".repeat(50),
+            b"the one line in between\n".to_vec(),
+        );
         let mut aba = gzip(&a);
         aba.extend_from_slice(&gzip(&b));
         aba.extend_from_slice(&gzip(&a));

@@ -495,13 +495,21 @@ mod tests {
     #[test]
     fn digit_checkpoints_find_the_same_lines_as_stepping_over_every_template() {
         let lines: Vec<(i64, String)> = (0..1000i64)
-            .map(|i| (i, format!("req {i} took {}ms \u{1} x{}", i * 7 % 1000, i % 3)))
+            .map(|i| {
+                (
+                    i,
+                    format!("req {i} took {}ms \u{1} x{}", i * 7 % 1000, i % 3),
+                )
+            })
             .collect();
         let refs: Vec<(i64, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
         let (b, _) = block(&refs);
         // The same block without its checkpoint frame (as written before it existed).
         let spans = frame_spans(&b.data).unwrap();
-        assert!(b.data.len() > spans[4].1, "a block of 1000 lines has checkpoints");
+        assert!(
+            b.data.len() > spans[4].1,
+            "a block of 1000 lines has checkpoints"
+        );
         let old = &b.data[..spans[4].1];
         let lit = memchr::memmem::Finder::new(b"took ");
         for want in [0i64, 1, 63, 64, 65, 500, 998, 999] {
