@@ -44,7 +44,12 @@ fn stored(url: &str, round: u32) -> HashMap<String, u32> {
         .append_pair("since", "1h")
         .append_pair("limit", "5000")
         .append_pair("direction", "forward");
-    let (status, body) = http(url, "GET", &format!("/loki/api/v1/query_range?{}", enc.finish()), "");
+    let (status, body) = http(
+        url,
+        "GET",
+        &format!("/loki/api/v1/query_range?{}", enc.finish()),
+        "",
+    );
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let mut out = HashMap::new();
@@ -80,7 +85,12 @@ fn server_sigkill_during_ingest_loses_no_acknowledged_entry() {
             std::thread::spawn(move || {
                 let mut batch = 0u32;
                 while !stop.load(Ordering::SeqCst) {
-                    let (status, _) = http(&url, "POST", "/loki/api/v1/push", &body(round, batch, now_ns()));
+                    let (status, _) = http(
+                        &url,
+                        "POST",
+                        "/loki/api/v1/push",
+                        &body(round, batch, now_ns()),
+                    );
                     if status == 204 {
                         let _ = tx.send((round, batch));
                     } else if status == 0 {
@@ -90,7 +100,9 @@ fn server_sigkill_during_ingest_loses_no_acknowledged_entry() {
                 }
             })
         };
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let want = 5 + (seed >> 33) % 60;
         let mut got = 0;
         let t = Instant::now();
@@ -181,7 +193,16 @@ fn a_full_disk_fails_pushes_cleanly_and_the_agent_delivers_once_space_returns() 
         .arg("simulate")
         .arg("--root")
         .arg(&root)
-        .args(["--pods", "3", "--rate", "1500", "--duration", "2", "--seed", "3"])
+        .args([
+            "--pods",
+            "3",
+            "--rate",
+            "1500",
+            "--duration",
+            "2",
+            "--seed",
+            "3",
+        ])
         .arg("--ledger")
         .arg(&ledger)
         .stdout(Stdio::null())
@@ -224,7 +245,11 @@ fn a_full_disk_fails_pushes_cleanly_and_the_agent_delivers_once_space_returns() 
 
 /// Writes `path` until `mount` has about `leave` bytes free.
 fn fill(path: &Path, mount: &Path, leave: u64) {
-    let out = Command::new("df").args(["-B1", "--output=avail"]).arg(mount).output().unwrap();
+    let out = Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(mount)
+        .output()
+        .unwrap();
     let avail: u64 = String::from_utf8_lossy(&out.stdout)
         .lines()
         .nth(1)
@@ -252,6 +277,10 @@ fn spawn_agent(root: &Path, state: &Path, url: &str) -> Child {
 
 fn terminate(child: &mut Child) {
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     child.wait().unwrap();
 }

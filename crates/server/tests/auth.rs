@@ -106,12 +106,15 @@ fn read_endpoints() -> Vec<(String, &'static str)> {
             ),
             "pod-a1",
         ),
-        (format!("/loki/api/v1/labels?since=2h"), "namespace"),
+        ("/loki/api/v1/labels?since=2h".to_string(), "namespace"),
         (
-            format!("/loki/api/v1/label/namespace/values?since=2h"),
+            "/loki/api/v1/label/namespace/values?since=2h".to_string(),
             "ns-a",
         ),
-        (format!("/loki/api/v1/label/pod/values?since=2h"), "pod-a1"),
+        (
+            "/loki/api/v1/label/pod/values?since=2h".to_string(),
+            "pod-a1",
+        ),
         (
             format!(
                 "/loki/api/v1/label/pod/values?query={}{since}",
@@ -119,7 +122,7 @@ fn read_endpoints() -> Vec<(String, &'static str)> {
             ),
             "",
         ),
-        (format!("/loki/api/v1/series?since=2h"), "pod-a1"),
+        ("/loki/api/v1/series?since=2h".to_string(), "pod-a1"),
         (
             format!("/loki/api/v1/series?match[]={}{since}", enc(r#"{app="x"}"#)),
             "pod-a1",
@@ -133,8 +136,8 @@ fn read_endpoints() -> Vec<(String, &'static str)> {
                 + "&targetLabels=namespace,pod&step=600",
             "pod-a1",
         ),
-        (format!("/kelp/api/v1/pods"), "pod-a1"),
-        (format!("/kelp/api/v1/pods?namespace=ns-b"), ""),
+        ("/kelp/api/v1/pods".to_string(), "pod-a1"),
+        ("/kelp/api/v1/pods?namespace=ns-b".to_string(), ""),
     ]
 }
 
