@@ -431,10 +431,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls() {
-        for url in ["https://x", "x:3100", "http://", "http:///p"] {
+        for url in ["ftp://x", "x:3100", "http://", "http:///p", "https://"] {
             assert!(Client::new(url, RetryPolicy::default()).is_err(), "{url}");
         }
         assert!(Client::new("http://127.0.0.1:3100/", RetryPolicy::default()).is_ok());
+        assert!(Client::new("https://kelp.example:3100", RetryPolicy::default()).is_ok());
+        // TLS files that are missing or hold no certificate are errors, not panics.
+        let missing = TlsOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(Client::with_tls("https://x", RetryPolicy::default(), &missing).is_err());
+        let half = TlsOptions {
+            cert_file: Some("/nonexistent/c.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(Client::with_tls("https://x", RetryPolicy::default(), &half).is_err());
     }
 
     #[test]

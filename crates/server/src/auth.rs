@@ -5,8 +5,9 @@
 //!   `no_auth_tenant`, as in Loki;
 //! - no token file, `auth_enabled: true`: `X-Scope-OrgID` names the tenant (Loki's model:
 //!   authentication is a proxy's business);
-//! - `auth.tokens_file` set: every request but `/ready`, `/metrics` and `buildinfo` needs
-//!   `Authorization: Bearer <token>`; the token gives the tenant (`X-Scope-OrgID` must be
+//! - `auth.tokens_file` set: every request but the operational ones, Elasticsearch's
+//!   `GET /` and the web UI's static files ([`need`]) needs `Authorization: Bearer
+//!   <token>`; the token gives the tenant (`X-Scope-OrgID` must be
 //!   absent or equal), the rights (`read`, `write`) and optionally the namespaces a read
 //!   may see. The file is re-read when it changes (polled) and on SIGHUP.
 //!
@@ -63,11 +64,15 @@ pub enum Need {
 }
 
 /// What a route needs: writes for every ingest path, nothing for the operational ones,
-/// any token for Elasticsearch's handshake stubs, read for everything else.
+/// Elasticsearch's `GET /` (a version document) and the web UI's static files (they hold
+/// no data; the UI's API calls carry the token), any token for Elasticsearch's other
+/// handshake stubs, read for everything else.
 pub fn need(method: &Method, path: &str) -> Need {
     let es = path.strip_prefix("/es").unwrap_or(path);
     match path {
-        "/ready" | "/metrics" | "/loki/api/v1/status/buildinfo" => return Need::Nothing,
+        "/ready" | "/metrics" | "/loki/api/v1/status/buildinfo" | "/" => return Need::Nothing,
+        "/ui" => return Need::Nothing,
+        p if p.starts_with("/ui/") => return Need::Nothing,
         "/loki/api/v1/push" | "/kelp/api/v1/push" | "/otlp/v1/logs" => return Need::Write,
         p if p == kelp_wire::inventory::INVENTORY_PATH => return Need::Write,
         // metrics.k8s.io samples pushed by agents, when that route exists.
@@ -557,7 +562,10 @@ mod tests {
             ("PUT", "/es/logs/_bulk", Need::Write),
             ("POST", "/kelp/api/v1/resources", Need::Write),
             ("GET", "/kelp/api/v1/resources/pods", Need::Read),
-            ("GET", "/", Need::Any),
+            ("GET", "/", Need::Nothing),
+            ("GET", "/ui/", Need::Nothing),
+            ("GET", "/ui/app.js", Need::Nothing),
+            ("GET", "/es/", Need::Any),
             ("GET", "/es/_cluster/health", Need::Any),
             ("PUT", "/_index_template/x", Need::Any),
             ("GET", "/ready", Need::Nothing),
