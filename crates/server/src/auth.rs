@@ -422,6 +422,10 @@ fn parse_bytes(bytes: &[u8]) -> Result<TokenSet, String> {
 pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let need = need(req.method(), req.uri().path());
     if need == Need::Nothing {
+        if st.tokens.is_some() {
+            // No token, no tenant: a handler here can never act for a tenant it names.
+            req.headers_mut().remove("x-scope-orgid");
+        }
         return next.run(req).await;
     }
     match access(&st, need, req.uri().path(), req.headers()) {
