@@ -59,6 +59,10 @@ pub struct AgentFileConfig {
     /// Include/exclude, drop and redaction rules ([`crate::PolicyConfig`]; none by
     /// default), kept as YAML likewise.
     pub policy: Value,
+    /// Pod labels and owners from the Kubernetes API (off by default).
+    pub kubernetes: KubernetesSection,
+    /// Resource metrics (issue #7): [`crate::resources::ResourcesSection`].
+    pub resources: crate::resources::ResourcesSection,
 }
 
 /// Finding and reading files.
@@ -101,6 +105,66 @@ pub struct RetrySection {
     pub max_attempts: Option<u32>,
     /// Timeout of one request (30000).
     pub timeout_ms: u64,
+}
+
+/// Pod labels and owners from the Kubernetes API ([`crate::kube`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesSection {
+    /// Whether the node's pods are listed and watched (false).
+    pub enabled: bool,
+    /// The API server's URL (unset: in-cluster, from `KUBERNETES_SERVICE_HOST`).
+    pub api_server: Option<String>,
+    /// Bearer token file (unset: the service account's, in-cluster; none otherwise).
+    pub token_file: Option<PathBuf>,
+    /// The API server's CA bundle (unset: the service account's, in-cluster).
+    pub ca_file: Option<PathBuf>,
+    /// Pod labels whose values become stream labels (`app`, `app.kubernetes.io/name`,
+    /// `app.kubernetes.io/instance`, `app.kubernetes.io/component`, `k8s-app`).
+    pub pod_labels: Vec<String>,
+    /// How long a deleted pod's metadata is kept for its last lines (600).
+    pub keep_deleted_secs: u64,
+}
+
+impl Default for KubernetesSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            api_server: None,
+            token_file: None,
+            ca_file: None,
+            pod_labels: [
+                "app",
+                "app.kubernetes.io/name",
+                "app.kubernetes.io/instance",
+                "app.kubernetes.io/component",
+                "k8s-app",
+            ]
+            .map(String::from)
+            .to_vec(),
+            keep_deleted_secs: 600,
+        }
+    }
+}
+
+impl KubernetesSection {
+    /// The watch's settings for `node`, when enabled.
+    fn into_config(self, node: &str) -> Option<crate::kube::KubeConfig> {
+        if !self.enabled {
+            return None;
+        }
+        let mut k = crate::kube::KubeConfig::in_cluster(node.to_owned());
+        if let Some(url) = self.api_server {
+            k.api_server = url.trim_end_matches('/').to_owned();
+            k.token_file = None;
+            k.ca_file = None;
+        }
+        k.token_file = self.token_file.or(k.token_file);
+        k.ca_file = self.ca_file.or(k.ca_file);
+        k.pod_labels = self.pod_labels;
+        k.keep_deleted = Duration::from_secs(self.keep_deleted_secs);
+        Some(k)
+    }
 }
 
 /// Where batches go.
@@ -156,6 +220,8 @@ impl Default for AgentFileConfig {
             sink: SinkSection::default(),
             multiline: Value::Null,
             policy: Value::Null,
+            kubernetes: KubernetesSection::default(),
+            resources: Default::default(),
         }
     }
 }
@@ -255,6 +321,7 @@ impl AgentFileConfig {
             self.server,
             self.node_name.unwrap_or(node),
         );
+        c.kubernetes = self.kubernetes.into_config(&c.node);
         let d = Duration::from_millis;
         c.scan_interval = d(self.source.scan_interval_ms);
         c.poll_interval = d(self.source.poll_interval_ms);
@@ -391,5 +458,41 @@ mod tests {
             let c = AgentFileConfig::from_yaml(yaml, env(&[])).unwrap();
             assert!(c.into_agent_config("n".into()).is_err(), "{yaml}");
         }
+    }
+
+    #[test]
+    fn kubernetes_metadata_is_off_unless_enabled() {
+        let a = AgentFileConfig::from_yaml("", env(&[]))
+            .unwrap()
+            .into_agent_config("n".into())
+            .unwrap();
+        assert!(a.kubernetes.is_none());
+        // In a pod: the service account's token and CA.
+        let c = AgentFileConfig::from_yaml(
+            "kubernetes:\n  pod_labels: [team]\n",
+            env(&[("KELP_AGENT_KUBERNETES__ENABLED", "true")]),
+        )
+        .unwrap();
+        let k = c
+            .into_agent_config("node-a".into())
+            .unwrap()
+            .kubernetes
+            .unwrap();
+        assert_eq!(k.node, "node-a");
+        assert_eq!(k.pod_labels, vec!["team".to_owned()]);
+        let sa = std::path::Path::new(crate::kube::SERVICE_ACCOUNT_DIR);
+        assert_eq!(k.token_file.as_deref(), Some(sa.join("token").as_path()));
+        assert_eq!(k.ca_file.as_deref(), Some(sa.join("ca.crt").as_path()));
+        assert_eq!(k.keep_deleted, Duration::from_secs(600));
+        // Elsewhere (kubectl proxy): no credentials unless given.
+        let c = AgentFileConfig::from_yaml(
+            "kubernetes:\n  enabled: true\n  api_server: http://127.0.0.1:8001/\n",
+            env(&[]),
+        )
+        .unwrap();
+        let k = c.into_agent_config("n".into()).unwrap().kubernetes.unwrap();
+        assert_eq!(k.api_server, "http://127.0.0.1:8001");
+        assert!(k.token_file.is_none() && k.ca_file.is_none());
+        assert!(AgentFileConfig::from_yaml("kubernetes:\n  labels: [a]\n", env(&[])).is_err());
     }
 }

@@ -15,6 +15,8 @@
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
+//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
+//! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
 //! - [`process::counters`]: counters of dropped, redacted and joined records.
@@ -29,10 +31,12 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inventory;
+pub mod kube;
 pub mod multiline;
 pub mod policy;
 pub mod process;
 mod reader;
+pub mod resources;
 pub mod sink;
 mod source;
 pub mod stats;
@@ -110,6 +114,8 @@ pub struct AgentConfig {
     pub multiline: MultilineConfig,
     /// Include/exclude, drop and redaction rules (none by default).
     pub policy: PolicyConfig,
+    /// Where to watch the node's pods for labels and owners (off by default).
+    pub kubernetes: Option<kube::KubeConfig>,
 }
 
 impl AgentConfig {
@@ -139,6 +145,7 @@ impl AgentConfig {
             sink: SinkConfig::default(),
             multiline: MultilineConfig::default(),
             policy: PolicyConfig::default(),
+            kubernetes: None,
         }
     }
 
@@ -223,7 +230,13 @@ pub fn run_with_sink(
         stop.clone(),
     )?;
     let inventory = inventory::spawn(config, stop.clone());
-    let read = reader::Reader::new(config, checkpoints, stats, processing).run(&stop, &tx);
+    let pods = match (&config.kubernetes, config.read_pods) {
+        (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
+        _ => None,
+    };
+    let read = reader::Reader::new(config, checkpoints, stats, processing)
+        .with_pods(pods)
+        .run(&stop, &tx);
     drop(tx);
     if read.is_err() {
         sink.stop();

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use kelp_model::{Entry, LabelPair, Labels, StreamEntries};
 
 use crate::chain::{find_checkpointed, Chain, ChainTiming, Format, Out};
 use crate::checkpoint::{Checkpoints, Mark};
+use crate::kube::PodCache;
 use crate::policy::Target;
 use crate::process::{self, Processing, Processor, Setup};
 use crate::source::rotated_siblings;
@@ -55,6 +57,9 @@ struct Tracked {
     /// deletes the files).
     newer: bool,
     kind: Kind,
+    /// The pod's Kubernetes metadata was not known when the chain opened: its labels are
+    /// completed at a later scan, once the pod watch knows the pod.
+    kube_pending: bool,
 }
 
 impl Tracked {
@@ -110,6 +115,8 @@ pub(crate) struct Reader<'a> {
     scan_soon: bool,
     last_scan: Option<Instant>,
     pub(crate) losses: Losses,
+    /// Pod labels and owners from the Kubernetes API, when watched.
+    pods: Option<Arc<PodCache>>,
 }
 
 /// The container logs under the pods directory: live path (relative) → rotated files.
@@ -140,7 +147,14 @@ impl<'a> Reader<'a> {
             scan_soon: false,
             last_scan: None,
             losses: Losses::default(),
+            pods: None,
         }
+    }
+
+    /// Adds the pods' Kubernetes metadata to their streams' labels.
+    pub(crate) fn with_pods(mut self, pods: Option<Arc<PodCache>>) -> Self {
+        self.pods = pods;
+        self
     }
 
     pub(crate) fn run(
@@ -626,6 +640,7 @@ impl<'a> Reader<'a> {
         else {
             return Vec::new();
         };
+        let (config, pods) = (self.config, self.pods.clone());
         for (key, t) in self
             .chains
             .range_mut(prefix.clone()..)
@@ -633,6 +648,14 @@ impl<'a> Reader<'a> {
         {
             if t.kind != Kind::Pod {
                 continue;
+            }
+            if t.kube_pending {
+                // The pod watch learnt of the pod: its lines get the labels from now on
+                // (lines already in the batch being cut keep the ones they had).
+                if let Some((labels, _, true)) = pod_labels(&config.node, pods.as_deref(), key) {
+                    t.labels = labels;
+                    t.kube_pending = false;
+                }
             }
             let newer =
                 restart_of(t.chain.live()).is_some_and(|(_, n)| newest.is_some_and(|m| m > n));
@@ -653,7 +676,9 @@ impl<'a> Reader<'a> {
             if self.chains.contains_key(&key) || self.done.contains(&key) {
                 continue;
             }
-            let Some((labels, metadata)) = self.labels_of(&key) else {
+            let Some((labels, metadata, known)) =
+                pod_labels(&self.config.node, self.pods.as_deref(), &key)
+            else {
                 continue;
             };
             let process = match self.setup_of(&key) {
@@ -677,6 +702,7 @@ impl<'a> Reader<'a> {
                     process,
                     newer: over,
                     kind: Kind::Pod,
+                    kube_pending: self.pods.is_some() && !known,
                 },
             );
         }
@@ -733,6 +759,7 @@ impl<'a> Reader<'a> {
                         process: None,
                         newer: false,
                         kind: Kind::File,
+                        kube_pending: false,
                     },
                 );
             }
@@ -805,31 +832,59 @@ impl<'a> Reader<'a> {
             Err(_) => Setup::Excluded,
         }
     }
+}
 
-    fn labels_of(&self, key: &str) -> Option<([Labels; 2], Vec<LabelPair>)> {
-        let p = PodLogPath::parse(key).ok()?;
-        let base = [
-            ("container", p.container),
-            ("namespace", p.namespace),
-            ("node", self.config.node.as_str()),
-            ("pod", p.pod),
-        ];
-        let with = |stream: &str| {
-            Labels::from_pairs(base.iter().copied().chain([("stream", stream)])).ok()
-        };
-        let restart = p.restart.to_string();
-        let metadata = vec![
-            LabelPair {
-                name: "pod_uid".into(),
-                value: p.uid.to_owned(),
-            },
-            LabelPair {
-                name: "restart".into(),
-                value: restart,
-            },
-        ];
-        Some(([with("stdout")?, with("stderr")?], metadata))
-    }
+/// Stream labels and structured metadata of a container log (its path's, plus its pod's
+/// Kubernetes metadata when the pod watch knows the pod), and whether it did.
+fn pod_labels(
+    node: &str,
+    pods: Option<&PodCache>,
+    key: &str,
+) -> Option<([Labels; 2], Vec<LabelPair>, bool)> {
+    let p = PodLogPath::parse(key).ok()?;
+    let base = [
+        ("container", p.container),
+        ("namespace", p.namespace),
+        ("node", node),
+        ("pod", p.pod),
+    ];
+    let meta = pods.and_then(|c| c.get(p.uid));
+    // Pod labels never replace the agent's own.
+    let extra: Vec<(String, String)> = meta
+        .as_deref()
+        .map(|m| m.stream_labels())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "container" | "namespace" | "node" | "pod" | "stream"
+            )
+        })
+        .collect();
+    let with = |stream: &str| {
+        let own = base.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let stream = [("stream".to_owned(), stream.to_owned())];
+        let all = own
+            .clone()
+            .chain(extra.iter().cloned())
+            .chain(stream.clone());
+        // Pod labels that make no valid label set are left out rather than the lines.
+        Labels::from_pairs(all)
+            .or_else(|_| Labels::from_pairs(own.chain(stream)))
+            .ok()
+    };
+    let metadata = vec![
+        LabelPair {
+            name: "pod_uid".into(),
+            value: p.uid.to_owned(),
+        },
+        LabelPair {
+            name: "restart".into(),
+            value: p.restart.to_string(),
+        },
+    ];
+    Some(([with("stdout")?, with("stderr")?], metadata, meta.is_some()))
 }
 
 fn stream_index(s: Stream) -> usize {

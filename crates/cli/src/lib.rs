@@ -12,6 +12,7 @@
 //! - [`pods`]: `kelp pods`.
 //! - [`query`]: `kelp query`, `kelp labels`, `kelp series`.
 //! - [`term`]: colour (`--color`, `NO_COLOR`) and the progress line.
+//! - [`top`]: `kelp top node|pod` over the `metrics.k8s.io` API, with history.
 //!
 //! Exit codes: 0 success (also "no resources found", as kubectl); 1 any error, with the
 //! message on stderr.
@@ -22,6 +23,7 @@ pub mod pods;
 pub mod query;
 pub mod tail;
 pub mod term;
+pub mod top;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

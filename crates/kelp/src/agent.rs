@@ -37,12 +37,16 @@ Config file keys (all optional; KELP_AGENT_<KEY> and KELP_AGENT_<SECTION>__<KEY>
 environment variables override them, flags override both): pods_dir, state_dir, server,
 node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate_wait_ms,
 finish_wait_ms}, batch.{max_bytes, max_wait_ms, queue_batches, max_in_flight},
+resources.{interval, cgroup_root, proc_root, max_spooled},
 retry.{min_backoff_ms, max_backoff_ms, max_attempts, timeout_ms},
-sink.{kind, tenant, token_file, ca_file, cert_file, key_file, zstd_level, es_index, path}, multiline, policy (multi-line joining,
-include/exclude, drop and redaction rules); see docs/agent.md.
+sink.{kind, tenant, token_file, ca_file, cert_file, key_file, zstd_level, es_index, path},
+multiline, policy (multi-line joining, include/exclude, drop and redaction rules),
+kubernetes.{enabled, api_server, token_file, ca_file, pod_labels, keep_deleted_secs} (pod
+labels and owners); see docs/agent.md.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json. Metrics: GET /metrics and
-/ready on --listen (default 0.0.0.0:3101).";
+/ready on --listen (default 0.0.0.0:3101). Resource metrics: spooled in
+STATE_DIR/resources until the server has them (docs/metrics.md).";
 
 /// Flags of `kelp agent`.
 #[derive(Debug, clap::Args)]
@@ -108,6 +112,16 @@ pub struct AgentArgs {
     /// Discover by polling only, without inotify.
     #[arg(long)]
     no_inotify: bool,
+    /// Resource metrics (node, pod and container CPU and memory from cgroups) are
+    /// collected this often and pushed to the Kelp server; 0 turns them off [default: 15s].
+    #[arg(long, value_name = "DURATION")]
+    metrics_interval: Option<String>,
+    /// The cgroup v2 hierarchy the resource metrics are read from [default: /sys/fs/cgroup].
+    #[arg(long, value_name = "DIR")]
+    cgroup_root: Option<PathBuf>,
+    /// `/proc`, for node figures when there is no root cgroup [default: /proc].
+    #[arg(long, value_name = "DIR")]
+    proc_root: Option<PathBuf>,
     /// Events held between the inotify thread and the reader before they count as an
     /// overflow (tests use a tiny queue to exercise the overflow path).
     #[arg(long, value_name = "N", hide = true)]
@@ -187,6 +201,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
+    let mut res_section = file.resources.clone();
     let mut config = file.into_agent_config(node)?;
     config.read_pods = pods_given || (args.files.is_empty() && args.node_logs.is_empty());
     for glob in &args.files {
@@ -216,13 +231,33 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         anyhow::ensure!(n >= 1, "--event-queue must be at least 1");
         config.event_queue = n;
     }
+    if let Some(v) = args.metrics_interval {
+        res_section.interval = v;
+    }
+    if let Some(v) = args.cgroup_root {
+        res_section.cgroup_root = v;
+    }
+    if let Some(v) = args.proc_root {
+        res_section.proc_root = v;
+    }
+    let mut res_config = res_section.into_config(&config)?;
+    if config.sink.kind != SinkKind::Kelp && !res_config.interval.is_zero() {
+        tracing::info!("resource metrics go to a Kelp server only: off with this sink");
+        res_config.interval = Duration::ZERO;
+    }
     let stats = Arc::new(Stats::default());
+    let res_stats = Arc::new(kelp_agent::resources::ResourceStats::default());
     if listen != "none" {
         match TcpListener::bind(&listen) {
             Ok(listener) => {
                 let addr = listener.local_addr()?;
                 eprintln!("kelp agent metrics on http://{addr}");
-                serve_metrics(listener, stats.clone(), config.pods_dir.clone())?;
+                serve_metrics(
+                    listener,
+                    stats.clone(),
+                    res_stats.clone(),
+                    config.pods_dir.clone(),
+                )?;
             }
             // The default port may be taken (another agent on a dev machine): run without.
             Err(e) if !listen_given => {
@@ -245,7 +280,20 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         config.server,
         config.sink.kind.as_str()
     );
-    kelp_agent::run_with(&config, stats, stop)?;
+    if !res_config.interval.is_zero() {
+        eprintln!(
+            "kelp agent collecting resource metrics from {} every {:?}",
+            res_config.sources.cgroup_root.display(),
+            res_config.interval
+        );
+    }
+    let res_threads = kelp_agent::resources::spawn(res_config, res_stats, stop.clone())?;
+    let ran = kelp_agent::run_with(&config, stats, stop.clone());
+    stop.store(true, Ordering::SeqCst);
+    for t in res_threads {
+        let _ = t.join();
+    }
+    ran?;
     Ok(())
 }
 
@@ -256,13 +304,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
 fn serve_metrics(
     listener: TcpListener,
     stats: Arc<Stats>,
+    res_stats: Arc<kelp_agent::resources::ResourceStats>,
     pods_dir: PathBuf,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("kelp-agent-metrics".into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                if let Err(e) = answer(conn, &stats, &pods_dir) {
+                if let Err(e) = answer(conn, &stats, &res_stats, &pods_dir) {
                     tracing::debug!(error = %e, "metrics request failed");
                 }
             }
@@ -270,7 +319,12 @@ fn serve_metrics(
     Ok(())
 }
 
-fn answer(mut conn: TcpStream, stats: &Stats, pods_dir: &Path) -> std::io::Result<()> {
+fn answer(
+    mut conn: TcpStream,
+    stats: &Stats,
+    res_stats: &kelp_agent::resources::ResourceStats,
+    pods_dir: &Path,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut req = Vec::with_capacity(1024);
@@ -290,7 +344,7 @@ fn answer(mut conn: TcpStream, stats: &Stats, pods_dir: &Path) -> std::io::Resul
         ("GET", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            stats.render(pods_dir),
+            stats.render(pods_dir) + &res_stats.render(),
         ),
         ("GET", "/ready") if stats.ready.load(Ordering::Relaxed) => {
             ("200 OK", "text/plain", "ready\n".into())

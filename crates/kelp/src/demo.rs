@@ -3,7 +3,9 @@
 //! restarts and pod deletion, runs it for a few seconds, then shows what was written (the
 //! pod log tree, rotated and gzipped files, symlinks, a line split into `P` records), checks
 //! that the store holds every line exactly once, and reads back the logs of a pod that no
-//! longer exists. Everything is stopped on exit unless `--keep-running`.
+//! longer exists, and `kelp top` over the resource metrics the agent collected from a fake
+//! cgroup tree that follows the simulated containers. Everything is stopped on exit unless
+//! `--keep-running`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -156,6 +158,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         },
     )?;
     wait_ready(&client, &mut server)?;
+    // A fake cgroup tree that follows the simulated containers, read by the agent's real
+    // resource collector (every 2 s here, 15 s by default).
+    let cgroup_stop = Arc::new(AtomicBool::new(false));
+    let cgroups = kelp_sim::cgroups::spawn(
+        &root,
+        args.seed,
+        Duration::from_secs(1),
+        cgroup_stop.clone(),
+    )?;
     let agent = Service::start(
         "agent",
         &[
@@ -168,6 +179,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             &url,
             "--node-name",
             "demo-node",
+            "--cgroup-root",
+            &path("sys/fs/cgroup"),
+            "--metrics-interval",
+            "2s",
         ],
         &root.join("agent.log"),
     )?;
@@ -218,7 +233,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "The store holds {} of the {} lines written: {} lost, {} duplicated, {} altered.",
         check.stored_lines, check.ledger_lines, check.lost, check.duplicated, check.altered
     );
+    show_top(&url, &stop)?;
     drop(agent);
+    cgroup_stop.store(true, Ordering::SeqCst);
+    let _ = cgroups.join();
     show_deleted_pod(&client, &ledger, &tree)?;
 
     if args.keep_running && !stop.load(Ordering::SeqCst) {
@@ -228,6 +246,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!("Try:");
         println!("  kelp pods -A --server {url}");
         println!("  kelp labels namespace --server {url}");
+        println!("  kelp top pod -A --server {url}");
         println!("  kelp query 'sum by (namespace) (count_over_time({{namespace=~\".+\"}}[1m]))' --since 5m --server {url}");
         println!("  curl -sG {url}/loki/api/v1/labels");
         println!(
@@ -260,6 +279,61 @@ fn ship_check(
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Prints `kelp top pod -A` and `kelp top node` once the server has two collections.
+fn show_top(url: &str, stop: &AtomicBool) -> anyhow::Result<()> {
+    let common = |url: &str| kelp_cli::top::Common {
+        sort_by: None,
+        no_headers: false,
+        at: None,
+        since: None,
+        output: None,
+        conn: kelp_cli::ConnArgs {
+            server: Some(url.to_owned()),
+            ..Default::default()
+        },
+    };
+    let pods = kelp_cli::top::TopArgs {
+        command: kelp_cli::top::TopCommand::Pod(kelp_cli::top::TopPodArgs {
+            name: None,
+            namespace: "default".into(),
+            all_namespaces: true,
+            selector: None,
+            containers: false,
+            sum: false,
+            common: common(url),
+        }),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = Vec::new();
+    while out.is_empty() && Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        out.clear();
+        kelp_cli::top::run(&pods, &mut out)?;
+        if out.is_empty() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    println!("\nResource metrics, collected by the agent from the node's cgroups every 2 s:");
+    println!("  $ kelp top pod -A --server {url}");
+    for line in String::from_utf8_lossy(&out).lines() {
+        println!("  {}", line.trim_end());
+    }
+    let node = kelp_cli::top::TopArgs {
+        command: kelp_cli::top::TopCommand::Node(kelp_cli::top::TopNodeArgs {
+            name: None,
+            selector: None,
+            common: common(url),
+        }),
+    };
+    let mut out = Vec::new();
+    if kelp_cli::top::run(&node, &mut out).is_ok() {
+        println!("  $ kelp top node --server {url}");
+        for line in String::from_utf8_lossy(&out).lines() {
+            println!("  {}", line.trim_end());
+        }
+    }
+    Ok(())
 }
 
 /// Prints the last lines of a pod the simulator deleted: what `kubectl logs` cannot do.

@@ -53,6 +53,9 @@ enum Command {
     /// List the streams a selector matches.
     #[command(after_help = "Examples:\n  kelp series '{namespace=\"shop\"}' --since 24h")]
     Series(kelp_cli::query::SeriesArgs),
+    /// CPU and memory of nodes and pods, as `kubectl top` prints them, also in the past.
+    #[command(after_help = kelp_cli::top::EXAMPLES)]
+    Top(kelp_cli::top::TopArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  kelp completions bash > /etc/bash_completion.d/kelp\n  kelp completions zsh > \"${fpath[1]}/_kelp\""
@@ -77,6 +80,7 @@ fn main() -> std::process::ExitCode {
         Command::Query(args) => kelp_cli::query::run_query(&args, &mut std::io::stdout().lock()),
         Command::Labels(args) => kelp_cli::query::run_labels(&args, &mut std::io::stdout().lock()),
         Command::Series(args) => kelp_cli::query::run_series(&args, &mut std::io::stdout().lock()),
+        Command::Top(args) => kelp_cli::top::run(&args, &mut std::io::stdout().lock()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "kelp", &mut std::io::stdout());

@@ -22,6 +22,10 @@ Examples:
       --max-size 1Mi --rotate-check-ms 200 --restart-every 10 --delete-every 30 \\
       --ledger /tmp/node/ledger.jsonl --seed 42
 
+  # With a fake cgroup tree, for the agent's resource metrics (kelp top):
+  kelp simulate --root /tmp/node --pods 5 --rate 100 --cgroups
+  kelp agent --pods-dir /tmp/node/var/log/pods --cgroup-root /tmp/node/sys/fs/cgroup
+
   # Replay your own logs; print the summary as JSON
   kelp simulate --root /tmp/node --corpus ./my-logs --lines 100000 --output json
 
@@ -80,6 +84,10 @@ pub struct SimulateArgs {
     /// Final summary format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Also keep a fake cgroup v2 tree of the running containers in ROOT/sys/fs/cgroup
+    /// (CPU and memory counters, updated every second) for `kelp agent --cgroup-root`.
+    #[arg(long)]
+    cgroups: bool,
     /// Print the built-in corpus's provenance and licences, and exit.
     #[arg(long)]
     corpus_notice: bool,
@@ -127,6 +135,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let root = args.root.context("--root is required")?;
+    let seed = args.seed.unwrap_or_else(random_seed);
     let config = SimConfig {
         root: root.clone(),
         pods: args.pods,
@@ -139,7 +148,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         rotate_check: Duration::from_millis(args.rotate_check_ms),
         restart_every: args.restart_every,
         delete_every: args.delete_every,
-        seed: args.seed.unwrap_or_else(random_seed),
+        seed,
         corpus_dir: args.corpus,
         ledger: args.ledger,
         long_line_every: args.long_line_every,
@@ -155,6 +164,13 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
     })
     .context("cannot install the Ctrl-C handler")?;
+    let fake = if args.cgroups {
+        let t = kelp_sim::cgroups::spawn(&root, seed, Duration::from_secs(1), stop.clone())?;
+        eprintln!("fake cgroups in {}", root.join("sys/fs/cgroup").display());
+        Some(t)
+    } else {
+        None
+    };
     let live = std::io::stderr().is_terminal();
     let report = sim.run(&stop, |progress| {
         if live {
@@ -163,6 +179,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     });
     if live {
         eprintln!();
+    }
+    if let Some(t) = fake {
+        stop.store(true, Ordering::SeqCst);
+        let _ = t.join();
     }
     let report = report?;
     match args.output {

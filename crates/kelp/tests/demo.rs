@@ -57,6 +57,31 @@ fn demo_ships_every_line_and_shows_a_deleted_pod() {
         3,
         "{stdout}"
     );
+    // kelp top pod -A over what the agent collected from the fake cgroup tree: kubectl's
+    // header, then one row per pod with millicores and mebibytes.
+    let top = stdout
+        .split("$ kelp top pod -A --server ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no kelp top shown:\n{stdout}"));
+    let rows: Vec<Vec<&str>> = top
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.contains("$ kelp top node"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(Vec::as_slice),
+        Some(["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"].as_slice()),
+        "{stdout}"
+    );
+    assert!(rows.len() >= 2, "{stdout}");
+    for r in &rows[1..] {
+        assert!(
+            r.len() == 4 && r[2].ends_with('m') && r[3].ends_with("Mi"),
+            "{r:?} in\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("$ kelp top node --server "), "{stdout}");
     assert!(stdout.contains("Stopped."), "{stdout}");
     // The children are gone: nothing listens on the demo's port any more.
     let url = stdout

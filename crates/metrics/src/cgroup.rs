@@ -20,6 +20,7 @@ mod scan;
 pub(crate) use files::Reader;
 pub use files::{working_set, Usage};
 pub use names::{Driver, Qos, Runtime};
+pub(crate) use scan::ScanState;
 pub use scan::{scan, scan_filtered, scan_with_clock, ContainerCgroup, PodCgroup, Scan, Skipped};
 
 pub(crate) use names::is_container_id;

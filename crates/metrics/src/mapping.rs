@@ -110,6 +110,17 @@ impl LogIndex {
                 .any(|(prefix, _)| id.starts_with(prefix.as_str()))
     }
 
+    /// Ids of the containers with a log (uncut names), by (namespace, pod).
+    pub fn ids_by_pod(&self) -> HashMap<(&str, &str), Vec<&str>> {
+        let mut out: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        for (id, c) in &self.containers {
+            out.entry((c.namespace.as_str(), c.pod.as_str()))
+                .or_default()
+                .push(id.as_str());
+        }
+        out
+    }
+
     /// The pod with this UID.
     pub fn pod(&self, uid: &str) -> Option<&PodRef> {
         self.pods.get(uid)

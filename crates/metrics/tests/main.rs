@@ -3,6 +3,7 @@
 
 mod api;
 mod cgroup;
+mod collector;
 mod fixture;
 mod mapping;
 mod node;

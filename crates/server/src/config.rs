@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub auth: AuthSection,
     /// HTTPS (see `tls.rs`).
     pub tls: TlsSection,
+    /// The resource-metrics series store (issue #7).
+    pub resources: ResourcesSection,
 }
 
 /// HTTPS with rustls; certificates are re-read when the files change and on SIGHUP.
@@ -95,6 +97,7 @@ impl Default for ServerConfig {
             elasticsearch: EsSection::default(),
             auth: AuthSection::default(),
             tls: TlsSection::default(),
+            resources: ResourcesSection::default(),
         }
     }
 }
@@ -210,6 +213,61 @@ impl Default for LimitsSection {
     }
 }
 
+/// The resource-metrics series store, in `<data_dir>/resources` (`docs/metrics.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourcesSection {
+    /// Samples older than this are deleted (7 days).
+    pub retention_secs: u64,
+    /// Open chunks are flushed and the series WAL restarted this often (1 hour).
+    pub cut_interval_secs: u64,
+    /// A series' open chunk is flushed at this many samples (240).
+    pub max_chunk_samples: u32,
+    /// At most this many series; new ones past it are refused (200,000).
+    pub max_series: usize,
+}
+
+impl Default for ResourcesSection {
+    fn default() -> Self {
+        let d = kelp_series::SeriesConfig::new("");
+        Self {
+            retention_secs: d.retention.as_secs(),
+            cut_interval_secs: d.cut_interval.as_secs(),
+            max_chunk_samples: d.max_chunk_samples,
+            max_series: d.max_series,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The series store's config.
+    pub fn series_config(&self) -> Result<kelp_series::SeriesConfig, ConfigError> {
+        let r = &self.resources;
+        let invalid = |key: &'static str| ConfigError::Invalid {
+            key,
+            reason: "must be > 0".into(),
+        };
+        if r.retention_secs == 0 {
+            return Err(invalid("resources.retention_secs"));
+        }
+        if r.cut_interval_secs == 0 {
+            return Err(invalid("resources.cut_interval_secs"));
+        }
+        if r.max_chunk_samples == 0 {
+            return Err(invalid("resources.max_chunk_samples"));
+        }
+        if r.max_series == 0 {
+            return Err(invalid("resources.max_series"));
+        }
+        let mut c = kelp_series::SeriesConfig::new(self.data_dir.join("resources"));
+        c.retention = Duration::from_secs(r.retention_secs);
+        c.cut_interval = Duration::from_secs(r.cut_interval_secs);
+        c.max_chunk_samples = r.max_chunk_samples;
+        c.max_series = r.max_series;
+        Ok(c)
+    }
+}
+
 /// The Elasticsearch-compatible endpoints (spec §10).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -266,6 +324,7 @@ impl ServerConfig {
         TenantId::parse(&self.no_auth_tenant)
             .map_err(|e| invalid("no_auth_tenant", e.to_string()))?;
         self.fsync_policy()?;
+        self.series_config()?;
         if self.max_body_bytes == 0 || self.max_decompressed_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be > 0".into()));
         }

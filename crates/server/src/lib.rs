@@ -39,6 +39,7 @@ pub mod limits;
 pub mod metrics;
 pub mod params;
 pub mod reload;
+pub mod resources;
 pub mod routes;
 pub mod state;
 pub mod tls;
@@ -69,6 +70,7 @@ pub async fn serve(
         None => None,
     };
     let state = AppState::with_tokens(config, tokens.clone());
+    let series_config = state.config.series_config()?;
     if let Some(tokens) = tokens {
         tracing::info!(tokens = tokens.current().len(), "bearer tokens required");
         let stop = state.shutdown_signal();
@@ -77,6 +79,7 @@ pub async fn serve(
     let opener = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
+            open_resources(&state, series_config)?;
             let began = std::time::Instant::now();
             let store = kelp_store::Store::open(store_config)?;
             let r = store.recovery();
@@ -143,6 +146,13 @@ pub async fn serve(
         op: "open store",
         source: std::io::Error::other(e),
     })?;
+    if let Ok(res) = state.resources() {
+        let res = res.clone();
+        let closed = tokio::task::spawn_blocking(move || res.close()).await;
+        if let Ok(Err(e)) = closed {
+            tracing::error!(error = %e, "flushing the resource series store");
+        }
+    }
     if let Some(store) = state.take_store() {
         drop(state);
         tokio::task::spawn_blocking(move || close_store(store))
@@ -157,6 +167,36 @@ pub async fn serve(
         op: "serve",
         source,
     })
+}
+
+/// Opens the resource series store (issue #7) and maintains it (cuts, retention) every
+/// 10 s on the blocking pool.
+fn open_resources(state: &AppState, config: kelp_series::SeriesConfig) -> Result<(), ServerError> {
+    let (res, rec) = resources::Resources::open(config).map_err(|e| ServerError::Io {
+        op: "open the resource series store",
+        source: std::io::Error::other(e),
+    })?;
+    tracing::info!(
+        chunk_files = rec.chunk_files,
+        wal_samples = rec.wal_samples,
+        torn = rec.torn.len(),
+        "resource series store recovered"
+    );
+    let res = Arc::new(res);
+    state.set_resources(res.clone());
+    let weak = Arc::downgrade(&res);
+    tokio::runtime::Handle::current().spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let Some(res) = weak.upgrade() else { return };
+            let done = tokio::task::spawn_blocking(move || res.maintain()).await;
+            if let Ok(Err(e)) = done {
+                tracing::error!(error = %e, "resource series maintenance");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Flushes the head to segments and closes the store (once no handler holds it).

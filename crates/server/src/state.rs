@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::inventory::Inventories;
 use crate::limits::{QuerySlots, RateLimiter};
 use crate::metrics::{Metrics, StoreGauges};
+use crate::resources::Resources;
 
 /// Batches sent to tail clients: what one append stored, for one tenant.
 #[derive(Debug)]
@@ -40,6 +41,7 @@ pub struct Shared {
     /// The tenant of unauthenticated requests.
     pub no_auth_tenant: TenantId,
     store: OnceLock<(Arc<Store>, Engine)>,
+    resources: OnceLock<Arc<Resources>>,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
     /// The per-tenant ingestion rate limit.
@@ -85,6 +87,7 @@ impl AppState {
         Self(Arc::new(Shared {
             no_auth_tenant: config.no_auth_tenant(),
             store: OnceLock::new(),
+            resources: OnceLock::new(),
             metrics: Metrics::default(),
             rate,
             queries,
@@ -125,6 +128,19 @@ impl AppState {
             .get()
             .map(|(_, e)| e)
             .ok_or_else(|| ApiError::NotReady("the store is still recovering".into()))
+    }
+
+    /// Makes the resource series store available (issue #7).
+    pub fn set_resources(&self, resources: Arc<Resources>) {
+        let _ = self.0.resources.set(resources);
+    }
+
+    /// The resource series store, or 503 while it is opening.
+    pub fn resources(&self) -> Result<&Arc<Resources>, ApiError> {
+        self.0
+            .resources
+            .get()
+            .ok_or_else(|| ApiError::NotReady("the resource series store is still opening".into()))
     }
 
     /// The store, once opened, for shutdown.

@@ -15,6 +15,9 @@
 //! - A **ledger** (JSON Lines, [`LedgerEntry`]) lists every logical line written with its
 //!   SHA-256, so a test can prove an agent lost nothing; [`verify`] reads a tree back.
 //!
+//! - Optionally, a fake cgroup v2 tree ([`cgroups`]) whose counters follow the running
+//!   containers, for the resource metrics collector.
+//!
 //! Main types: [`SimConfig`] (what to simulate), [`Simulator`] (runs it), [`Report`] (progress
 //! and totals), [`SimError`].
 //!
@@ -41,6 +44,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cgroups;
 mod config;
 mod corpus;
 mod error;

@@ -43,6 +43,7 @@ mod names;
 pub mod native;
 pub mod otlp;
 pub mod push;
+pub mod resources;
 pub mod response;
 
 pub use compress::{ContentEncoding, DEFAULT_MAX_DECOMPRESSED_BYTES};

@@ -1,44 +1,85 @@
 //! Readers for the cgroup and `/proc` files the kubelet's stats come from (spec §5.2).
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use crate::error::MetricsError;
 
 /// Reads small kernel files into one reused buffer, so a collection allocates little and
 /// spends three syscalls per file (open, one read, close; no `fstat` to size a buffer).
+///
+/// With [`Reader::keep_open`], files stay open between collections and are read again
+/// with one `pread` at offset 0 (one syscall per file): right for cgroupfs and `/proc`,
+/// whose files regenerate their content on every read and are never replaced, wrong
+/// for files that are replaced by rename (a kept descriptor would read the old inode).
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
     buf: Vec<u8>,
+    /// Open files by path, with the generation that last read them.
+    kept: Option<HashMap<PathBuf, (File, u64)>>,
+    generation: u64,
 }
 
 impl Reader {
+    /// A reader that keeps files open (see the type's documentation).
+    pub(crate) fn keep_open() -> Self {
+        Self {
+            kept: Some(HashMap::new()),
+            ..Self::default()
+        }
+    }
+
+    /// Starts a collection: files not read since the previous call are closed (their
+    /// cgroups are gone).
+    pub(crate) fn next_generation(&mut self) {
+        let current = self.generation;
+        if let Some(kept) = &mut self.kept {
+            kept.retain(|_, (_, g)| *g == current);
+        }
+        self.generation += 1;
+    }
+
+    /// Files held open.
+    pub(crate) fn kept_len(&self) -> usize {
+        self.kept.as_ref().map_or(0, HashMap::len)
+    }
+
     /// The whole content of `path`, which must be UTF-8 (kernel files are ASCII).
     pub(crate) fn read(&mut self, path: &Path) -> Result<&str, MetricsError> {
         if self.buf.is_empty() {
             self.buf.resize(16 * 1024, 0);
         }
-        let mut f = std::fs::File::open(path).map_err(|e| MetricsError::io(path, e))?;
-        let mut len = 0;
-        loop {
-            if len == self.buf.len() {
-                self.buf.resize(len * 2, 0);
-            }
-            match f.read(&mut self.buf[len..]) {
-                Ok(0) => break,
-                // A short read is the end: regular files, kernfs and seq_file files (all
-                // of cgroupfs and /proc) fill the buffer while they have data. This
-                // saves the read that would return 0, a quarter of a file's syscalls.
-                Ok(n) if len + n < self.buf.len() => {
-                    len += n;
-                    break;
+        let generation = self.generation;
+        let len = match self.kept.as_mut().and_then(|k| k.get_mut(path)) {
+            Some((f, g)) => {
+                *g = generation;
+                match fill(&mut self.buf, |b, at| f.read_at(b, at as u64)) {
+                    Ok(len) => len,
+                    // A removed cgroup's files answer ENODEV: open again (and fail
+                    // with the path's own error if it is gone).
+                    Err(_) => {
+                        if let Some(k) = self.kept.as_mut() {
+                            k.remove(path);
+                        }
+                        self.open_and_read(path)?
+                    }
                 }
-                Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(MetricsError::io(path, e)),
             }
-        }
+            None => self.open_and_read(path)?,
+        };
         std::str::from_utf8(&self.buf[..len]).map_err(|_| MetricsError::parse(path, "not UTF-8"))
+    }
+
+    fn open_and_read(&mut self, path: &Path) -> Result<usize, MetricsError> {
+        let mut f = File::open(path).map_err(|e| MetricsError::io(path, e))?;
+        let len = fill(&mut self.buf, |b, _| f.read(b)).map_err(|e| MetricsError::io(path, e))?;
+        if let Some(kept) = &mut self.kept {
+            kept.insert(path.to_path_buf(), (f, self.generation));
+        }
+        Ok(len)
     }
 
     /// A file holding one unsigned integer (`memory.current`, `cpuacct.usage`).
@@ -90,6 +131,28 @@ impl Reader {
             })?;
         }
         Ok(values)
+    }
+}
+
+/// Reads into `buf` (grown as needed) with `read(slice, offset)` until a short read: regular
+/// files, kernfs and seq_file files (all of cgroupfs and /proc) fill the buffer while they
+/// have data, so a short read is the end. This saves the read that would return 0.
+fn fill(
+    buf: &mut Vec<u8>,
+    mut read: impl FnMut(&mut [u8], usize) -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match read(&mut buf[len..], len) {
+            Ok(0) => return Ok(len),
+            Ok(n) if len + n < buf.len() => return Ok(len + n),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Walking `kubepods` and reading every pod and container cgroup.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kelp_model::Timestamp;
@@ -100,44 +101,118 @@ pub fn scan_filtered(
     clock: &mut dyn FnMut() -> Timestamp,
     read_container: &dyn Fn(&str) -> bool,
 ) -> Result<Scan, MetricsError> {
-    if !root.join("cgroup.controllers").is_file() {
-        return Err(MetricsError::NotCgroupV2 { path: root.into() });
-    }
-    let driver = [Driver::Systemd, Driver::Cgroupfs]
-        .into_iter()
-        .find(|d| root.join(d.top_dir()).is_dir())
-        .ok_or_else(|| MetricsError::NoKubepods { path: root.into() })?;
-    let mut walk = Walk {
-        driver,
-        reader: Reader::default(),
-        clock,
-        read_container,
-        scan: Scan {
-            driver,
-            pods: Vec::new(),
-            skipped: Vec::new(),
-        },
-    };
-    let top = root.join(driver.top_dir());
-    for (name, path) in subdirs(&top)? {
-        if let Some(qos) = qos_dir(driver, &name) {
-            for (name, path) in subdirs(&path)? {
-                walk.pod(qos, &name, path);
-            }
-        } else {
-            walk.pod(Qos::Guaranteed, &name, path);
+    ScanState::default().scan(root, clock, read_container, &|_, _| true)
+}
+
+/// Each pod cgroup's container directories (name, path) and the scan that listed them.
+type Listings = HashMap<PathBuf, (Vec<(String, PathBuf)>, u64)>;
+
+/// A pod cgroup's children are listed again at least every this many scans, even when
+/// the log tree shows no new container (a safety net for sandboxes and cut names).
+const RELIST_EVERY: u64 = 20;
+
+/// What repeated scans of one root keep: the driver, the readers' open files (when
+/// kept), and each container's start time (its cgroup directory's mtime never changes,
+/// so it is read once per container, not once per collection).
+#[derive(Debug, Default)]
+pub(crate) struct ScanState {
+    reader: Reader,
+    driver: Option<Driver>,
+    starts: HashMap<String, Option<Timestamp>>,
+    /// Each pod cgroup's container directories (name, path) and the scan that listed them.
+    children: Listings,
+    scans: u64,
+}
+
+impl ScanState {
+    /// State whose reader keeps files open between scans (cgroupfs only).
+    pub(crate) fn keeping_files_open() -> Self {
+        Self {
+            reader: Reader::keep_open(),
+            ..Self::default()
         }
     }
-    let mut scan = walk.scan;
-    scan.pods.sort_by(|a, b| a.uid.cmp(&b.uid));
-    Ok(scan)
+
+    /// Files held open.
+    pub(crate) fn open_files(&self) -> usize {
+        self.reader.kept_len()
+    }
+
+    /// [`scan_filtered`] with this state. A pod cgroup's directory is listed only when
+    /// `must_list(uid, ids)` says so, given the container ids its last listing found
+    /// (the collector asks: does the log tree show a container of this pod that is not
+    /// among them?), or when it was never listed or not for [`RELIST_EVERY`] scans.
+    pub(crate) fn scan(
+        &mut self,
+        root: &Path,
+        clock: &mut dyn FnMut() -> Timestamp,
+        read_container: &dyn Fn(&str) -> bool,
+        must_list: &dyn Fn(&str, &[&str]) -> bool,
+    ) -> Result<Scan, MetricsError> {
+        let driver = match self.driver {
+            Some(d) => d,
+            None => {
+                if !root.join("cgroup.controllers").is_file() {
+                    return Err(MetricsError::NotCgroupV2 { path: root.into() });
+                }
+                [Driver::Systemd, Driver::Cgroupfs]
+                    .into_iter()
+                    .find(|d| root.join(d.top_dir()).is_dir())
+                    .ok_or_else(|| MetricsError::NoKubepods { path: root.into() })?
+            }
+        };
+        self.reader.next_generation();
+        self.scans += 1;
+        let mut seen = HashMap::with_capacity(self.starts.len());
+        let mut children = HashMap::with_capacity(self.children.len());
+        let mut walk = Walk {
+            driver,
+            reader: &mut self.reader,
+            clock,
+            read_container,
+            must_list,
+            starts: &self.starts,
+            seen: &mut seen,
+            cached: &mut self.children,
+            children: &mut children,
+            scan_no: self.scans,
+            scan: Scan {
+                driver,
+                pods: Vec::new(),
+                skipped: Vec::new(),
+            },
+        };
+        let top = root.join(driver.top_dir());
+        for (name, path) in subdirs(&top)? {
+            if let Some(qos) = qos_dir(driver, &name) {
+                for (name, path) in subdirs(&path)? {
+                    walk.pod(qos, &name, path);
+                }
+            } else {
+                walk.pod(Qos::Guaranteed, &name, path);
+            }
+        }
+        let mut scan = walk.scan;
+        // Start times and listings of what is gone are forgotten.
+        self.starts = seen;
+        self.children = children;
+        self.driver = Some(driver);
+        scan.pods.sort_by(|a, b| a.uid.cmp(&b.uid));
+        Ok(scan)
+    }
 }
 
 struct Walk<'c> {
     driver: Driver,
-    reader: Reader,
+    reader: &'c mut Reader,
     clock: &'c mut dyn FnMut() -> Timestamp,
     read_container: &'c dyn Fn(&str) -> bool,
+    must_list: &'c dyn Fn(&str, &[&str]) -> bool,
+    starts: &'c HashMap<String, Option<Timestamp>>,
+    seen: &'c mut HashMap<String, Option<Timestamp>>,
+    cached: &'c mut Listings,
+    children: &'c mut Listings,
+    scan_no: u64,
     scan: Scan,
 }
 
@@ -146,36 +221,67 @@ impl Walk<'_> {
         let Some(uid) = pod_dir(self.driver, qos, name) else {
             return;
         };
-        let usage = match read_v2(&mut self.reader, &path) {
+        let usage = match read_v2(self.reader, &path) {
             Ok(u) => u,
             Err(error) => return self.scan.skipped.push(Skipped { path, error }),
         };
         let time = (self.clock)();
-        let children = match subdirs(&path) {
-            Ok(c) => c,
-            Err(error) => return self.scan.skipped.push(Skipped { path, error }),
+        let cached = self.cached.remove(&path).filter(|(list, at)| {
+            let ids: Vec<&str> = list
+                .iter()
+                .filter_map(|(n, _)| container_dir(self.driver, n).map(|(_, id)| id))
+                .collect();
+            self.scan_no - at < RELIST_EVERY && !(self.must_list)(&uid, &ids)
+        });
+        let listed = cached.is_none();
+        let (children, at) = match cached {
+            Some(c) => c,
+            None => match subdirs(&path) {
+                Ok(c) => (c, self.scan_no),
+                Err(error) => return self.scan.skipped.push(Skipped { path, error }),
+            },
         };
         let mut containers = Vec::new();
         let mut unread = Vec::new();
-        for (name, dir) in children {
-            let Some((runtime, id)) = container_dir(self.driver, &name) else {
+        let mut gone = false;
+        for (name, dir) in &children {
+            let Some((runtime, id)) = container_dir(self.driver, name) else {
                 continue;
             };
             if !(self.read_container)(id) {
                 unread.push(id.to_owned());
                 continue;
             }
-            match read_v2(&mut self.reader, &dir) {
-                Ok(usage) => containers.push(ContainerCgroup {
-                    id: id.to_owned(),
-                    runtime,
-                    usage,
-                    time: (self.clock)(),
-                    start_time: modified(&dir),
+            match read_v2(self.reader, dir) {
+                Ok(usage) => {
+                    let start_time = match self.starts.get(id) {
+                        Some(t) => *t,
+                        None => modified(dir),
+                    };
+                    self.seen.insert(id.to_owned(), start_time);
+                    containers.push(ContainerCgroup {
+                        id: id.to_owned(),
+                        runtime,
+                        usage,
+                        time: (self.clock)(),
+                        start_time,
+                    })
+                }
+                // Listed by an earlier scan and removed since: gone, not unreadable.
+                Err(MetricsError::Io { source, .. })
+                    if !listed && source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    gone = true;
+                }
+                Err(error) => self.scan.skipped.push(Skipped {
+                    path: dir.clone(),
+                    error,
                 }),
-                Err(error) => self.scan.skipped.push(Skipped { path: dir, error }),
             }
         }
+        // A container that went away: list the pod again at the next scan.
+        let at = if gone { 0 } else { at };
+        self.children.insert(path.clone(), (children, at));
         containers.sort_by(|a, b| a.id.cmp(&b.id));
         unread.sort();
         self.scan.pods.push(PodCgroup {

@@ -17,6 +17,7 @@ pub mod otlp;
 pub mod pods;
 pub mod push;
 pub mod query;
+pub mod resources;
 pub mod tail;
 
 /// The whole API: Loki's push, query, metadata and tail routes, Kelp's native push, the
@@ -31,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(es::routes())
         .merge(pods::routes())
+        .merge(resources::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         // Every route, including those merged above later: 401/403 before any handler.

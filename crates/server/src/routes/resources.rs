@@ -1,0 +1,328 @@
+//! Resource metrics (issue #7; `docs/metrics.md`): the agents' push, metrics-server's
+//! `metrics.k8s.io/v1beta1` API (byte-compatible JSON; Kelp's `at` parameter answers for
+//! a past time), the range API for charts, and the kubelet's `/metrics/resource`
+//! exposition for Prometheus. Tenant by `X-Scope-OrgID` as every other route.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kelp_metrics::api::{List, NodeMetrics, PodMetrics};
+use kelp_model::Timestamp;
+use kelp_series::Kind;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::params::Params;
+use crate::resources::range::RangeQuery;
+use crate::resources::selector::Selector;
+use crate::resources::{prom, range, view, Resources};
+use crate::routes::{blocking, header_str, json, read_body};
+use crate::state::AppState;
+
+const V1BETA1: &str = "/apis/metrics.k8s.io/v1beta1";
+
+/// The resource-metrics routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(kelp_wire::resources::PUSH_PATH, post(push))
+        .route("/apis/metrics.k8s.io", get(group))
+        .route(V1BETA1, get(discovery))
+        .route(&format!("{V1BETA1}/nodes"), get(nodes))
+        .route(&format!("{V1BETA1}/nodes/{{name}}"), get(node))
+        .route(&format!("{V1BETA1}/pods"), get(all_pods))
+        .route(&format!("{V1BETA1}/namespaces/{{ns}}/pods"), get(ns_pods))
+        .route(
+            &format!("{V1BETA1}/namespaces/{{ns}}/pods/{{name}}"),
+            get(pod),
+        )
+        .route("/kelp/api/v1/resources/range", get(range_route))
+        .route("/kelp/api/v1/resources/nodes", get(capacities))
+        .route("/metrics/resource", get(exposition))
+}
+
+async fn push(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let res = st.resources()?.clone();
+    let body = read_body(body, st.config.max_body_bytes).await?;
+    let ce = header_str(&headers, header::CONTENT_ENCODING);
+    let max = st.config.max_decompressed_bytes;
+    let ack = blocking(move || {
+        let push = kelp_wire::resources::decode(ce.as_deref(), &body, max)?;
+        res.ingest(&tenant, &push)
+    })
+    .await?;
+    Ok(json(serde_json::to_vec(&ack).unwrap_or_default()))
+}
+
+/// A Kubernetes `Status` answer.
+fn status(
+    code: StatusCode,
+    reason: &str,
+    message: &str,
+    details: Option<serde_json::Value>,
+) -> Response {
+    let mut body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    });
+    if let Some(d) = details {
+        body["details"] = d;
+    }
+    body["code"] = json!(code.as_u16());
+    let mut resp = (code, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// metrics-server's NotFound: `nodemetrics.metrics.k8s.io "n"`, and for pods
+/// `podmetrics.metrics.k8s.io "ns/name"`.
+fn not_found(resource: &str, name: &str) -> Response {
+    status(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        &format!("{resource}.metrics.k8s.io \"{name}\" not found"),
+        Some(json!({"name": name, "group": "metrics.k8s.io", "kind": resource})),
+    )
+}
+
+async fn group() -> Response {
+    let v = json!({"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"});
+    let body = json!({
+        "kind": "APIGroup", "apiVersion": "v1", "name": "metrics.k8s.io",
+        "versions": [v], "preferredVersion": v,
+    });
+    json(body.to_string().into_bytes())
+}
+
+async fn discovery() -> Response {
+    let r = |name: &str, namespaced: bool, kind: &str| json!({"name": name, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list"]});
+    let body = json!({
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "metrics.k8s.io/v1beta1",
+        "resources": [r("nodes", false, "NodeMetrics"), r("pods", true, "PodMetrics")],
+    });
+    json(body.to_string().into_bytes())
+}
+
+/// What every metrics.k8s.io handler starts with.
+struct Ask {
+    tenant: String,
+    res: Arc<Resources>,
+    at: i64,
+    now: Timestamp,
+    selector: Selector,
+}
+
+fn ask(st: &AppState, headers: &HeaderMap, q: Option<String>) -> Result<Ask, Box<Response>> {
+    let err = |e: ApiError| Box::new(e.into_response());
+    let tenant = st.tenant(headers).map_err(err)?;
+    let res = st.resources().map_err(err)?.clone();
+    let p = Params::new(q.as_deref(), headers, b"");
+    let now = Timestamp::now();
+    let at = p.time("at", now).map_err(err)?.as_unix_nanos();
+    let selector = Selector::parse(p.get("labelSelector").unwrap_or(""))
+        .map_err(|m| status(StatusCode::BAD_REQUEST, "BadRequest", &m, None))?;
+    Ok(Ask {
+        tenant: tenant.as_str().to_owned(),
+        res,
+        at,
+        now,
+        selector,
+    })
+}
+
+fn body<T: serde::Serialize>(v: &T) -> Response {
+    json(serde_json::to_vec(v).unwrap_or_default())
+}
+
+async fn node_list(a: Ask, name: Option<String>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let now = a.now.as_unix_nanos();
+        let mut items: Vec<NodeMetrics> = view::nodes(&a.res, &a.tenant, a.at, now)?
+            .iter()
+            // Kelp knows no node labels: a selector with requirements matches none.
+            .filter(|_| a.selector.matches(&Default::default()))
+            .filter(|(n, _)| name.as_deref().is_none_or(|w| w == n))
+            .map(|(n, r)| NodeMetrics::new(n, Default::default(), a.now, r))
+            .collect();
+        Ok(match name {
+            Some(n) => match items.pop() {
+                Some(item) => body(&item),
+                None => not_found("nodemetrics", &n),
+            },
+            None => body(&List::nodes(items)),
+        })
+    })
+    .await
+}
+
+async fn nodes(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    match ask(&st, &headers, q) {
+        Ok(a) => node_list(a, None).await.into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn node(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match ask(&st, &headers, q) {
+        Ok(a) => node_list(a, Some(name)).await.into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn pod_list(a: Ask, ns: Option<String>, name: Option<String>) -> Result<Response, ApiError> {
+    blocking(move || {
+        let want = |n: &str, p: &str| {
+            ns.as_deref().is_none_or(|w| w == n) && name.as_deref().is_none_or(|w| w == p)
+        };
+        let mut items: Vec<PodMetrics> =
+            view::pods(&a.res, &a.tenant, a.at, a.now.as_unix_nanos(), &want)?
+                .into_iter()
+                .filter(|(_, labels)| a.selector.matches(labels))
+                .map(|(r, labels)| PodMetrics::new(&r, labels, a.now))
+                .collect();
+        Ok(match name {
+            Some(n) => match items.pop() {
+                Some(item) => body(&item),
+                None => not_found(
+                    "podmetrics",
+                    &format!("{}/{n}", ns.as_deref().unwrap_or("")),
+                ),
+            },
+            None => body(&List::pods(items)),
+        })
+    })
+    .await
+}
+
+async fn all_pods(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match ask(&st, &headers, q) {
+        Ok(a) => pod_list(a, None, None).await.into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn ns_pods(
+    State(st): State<AppState>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match ask(&st, &headers, q) {
+        Ok(a) => pod_list(a, Some(ns), None).await.into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn pod(
+    State(st): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match ask(&st, &headers, q) {
+        Ok(a) => pod_list(a, Some(ns), Some(name)).await.into_response(),
+        Err(r) => *r,
+    }
+}
+
+async fn range_route(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let res = st.resources()?.clone();
+    let p = Params::new(q.as_deref(), &headers, b"");
+    let k = p.get("kind").unwrap_or("pod");
+    let kind = Kind::parse(k)
+        .ok_or_else(|| ApiError::bad(format!("kind {k:?} is not one of node, pod, container")))?;
+    let (start, end) = p.bounds(Duration::from_secs(3600))?;
+    let step = p.step(start, end)?;
+    let opt = |n: &str| p.get(n).map(str::to_owned);
+    let query = RangeQuery {
+        kind,
+        namespace: opt("namespace"),
+        pod: opt("pod"),
+        node: opt("node"),
+        container: opt("container"),
+        start: start.as_unix_nanos(),
+        end: end.as_unix_nanos(),
+        step: i64::try_from(step.as_nanos()).unwrap_or(i64::MAX),
+    };
+    let data = blocking(move || {
+        range::range(
+            &res,
+            tenant.as_str(),
+            &query,
+            Timestamp::now().as_unix_nanos(),
+        )
+    })
+    .await?;
+    let v = json!({"status": "success", "data": data});
+    Ok(json(v.to_string().into_bytes()))
+}
+
+/// Every node's capacity as its agent last reported it (the percentages of `kelp top
+/// node`; kept in memory, so empty after a restart until the next push).
+async fn capacities(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let res = st.resources()?.clone();
+    let data: Vec<serde_json::Value> = res
+        .capacities(tenant.as_str())
+        .into_iter()
+        .map(|(node, c)| {
+            json!({"node": node, "capacity": {
+                "cpu": kelp_metrics::quantity::cpu(c.cpu_millis.saturating_mul(1_000_000)),
+                "memory": kelp_metrics::quantity::memory(c.memory),
+            }})
+        })
+        .collect();
+    Ok(json(
+        json!({"status": "success", "data": data})
+            .to_string()
+            .into_bytes(),
+    ))
+}
+
+async fn exposition(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tenant = st.tenant(&headers)?;
+    let res = st.resources()?.clone();
+    let text =
+        blocking(move || prom::render(&res, tenant.as_str(), Timestamp::now().as_unix_nanos()))
+            .await?;
+    Ok((
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
