@@ -181,6 +181,14 @@ pub struct SinkSection {
     pub es_index: String,
     /// File of the `file` sink.
     pub path: Option<PathBuf>,
+    /// File holding the bearer token for the server (a mounted Secret; unset: none).
+    pub token_file: Option<PathBuf>,
+    /// PEM CA of an `https://` server (unset: the Mozilla roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a server that requires mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// PEM key of the client certificate.
+    pub key_file: Option<PathBuf>,
 }
 
 fn defaults() -> AgentConfig {
@@ -263,6 +271,10 @@ impl Default for SinkSection {
             zstd_level: d.zstd_level,
             es_index: d.es_index,
             path: d.path,
+            token_file: d.token_file,
+            ca_file: d.tls.ca_file,
+            cert_file: d.tls.cert_file,
+            key_file: d.tls.key_file,
         }
     }
 }
@@ -331,6 +343,12 @@ impl AgentFileConfig {
             zstd_level: self.sink.zstd_level,
             es_index: self.sink.es_index,
             path: self.sink.path,
+            token_file: self.sink.token_file,
+            tls: kelp_client::TlsOptions {
+                ca_file: self.sink.ca_file,
+                cert_file: self.sink.cert_file,
+                key_file: self.sink.key_file,
+            },
         };
         fn section<T: serde::de::DeserializeOwned>(
             v: Value,

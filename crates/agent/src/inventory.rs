@@ -99,15 +99,23 @@ pub(crate) fn spawn(
         timeout: Duration::from_secs(10),
         ..config.retry.clone()
     };
-    let mut client = match Client::new(&config.server, policy) {
+    let mut client = match Client::with_tls(&config.server, policy, &config.sink.tls) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "no pod inventory: bad server address");
             return None;
         }
     };
-    if let Some(t) = &config.sink.tenant {
-        client = client.with_header("X-Scope-OrgID", t);
+    match crate::sink::request_headers(&config.sink) {
+        Ok(headers) => {
+            for (name, value) in headers {
+                client = client.with_header(name, &value);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no pod inventory");
+            return None;
+        }
     }
     let (pods_dir, node) = (config.pods_dir.clone(), config.node.clone());
     std::thread::Builder::new()

@@ -48,6 +48,8 @@ pub struct ResourcesConfig {
     pub node: String,
     /// Retries of a push (the sender keeps going after the attempts run out).
     pub retry: RetryPolicy,
+    /// The bearer token file and TLS settings of the agent's sink, used for pushes too.
+    pub sink: crate::sink::SinkConfig,
 }
 
 impl ResourcesConfig {
@@ -71,6 +73,7 @@ impl ResourcesConfig {
             tenant: None,
             node,
             retry: RetryPolicy::default(),
+            sink: crate::sink::SinkConfig::default(),
         }
     }
 }
@@ -134,6 +137,7 @@ impl ResourcesSection {
         c.max_spooled = self.max_spooled;
         c.tenant = agent.sink.tenant.clone();
         c.retry = agent.retry.clone();
+        c.sink = agent.sink.clone();
         Ok(c)
     }
 }
@@ -328,9 +332,13 @@ pub fn spawn(
         max_attempts: Some(1),
         ..config.retry.clone()
     };
-    let mut client = Client::new(&config.server, policy)?;
-    if let Some(t) = &config.tenant {
-        client = client.with_header("X-Scope-OrgID", t);
+    let mut client = Client::with_tls(&config.server, policy, &config.sink.tls)?;
+    let auth = crate::sink::SinkConfig {
+        tenant: config.tenant.clone(),
+        ..config.sink.clone()
+    };
+    for (name, value) in crate::sink::request_headers(&auth)? {
+        client = client.with_header(name, &value);
     }
     let config = Arc::new(config);
     let collector = {

@@ -5,6 +5,9 @@
 //! server: http://kelp.example:3100   # used when no context is chosen
 //! tenant: team-a
 //! token: s3cret
+//! ca_file: /etc/kelp/ca.pem          # https:// servers signed by a private CA
+//! cert_file: ~/.kelp/me.pem          # mutual TLS: the client certificate and its key
+//! key_file: ~/.kelp/me-key.pem
 //! current-context: prod              # optional
 //! contexts:
 //!   prod: {server: "http://kelp.prod:3100", tenant: prod}
@@ -36,6 +39,12 @@ pub struct Settings {
     pub tenant: Option<String>,
     /// A bearer token.
     pub token: Option<String>,
+    /// PEM file of the CA that signs an `https://` server's certificate.
+    pub ca_file: Option<String>,
+    /// PEM client certificate, for servers that require mutual TLS.
+    pub cert_file: Option<String>,
+    /// PEM key of the client certificate.
+    pub key_file: Option<String>,
 }
 
 /// The config file.
@@ -61,6 +70,8 @@ pub struct Resolved {
     pub tenant: Option<String>,
     /// The token, if any.
     pub token: Option<String>,
+    /// CA file and client certificate for `https://`.
+    pub tls: kelp_client::TlsOptions,
 }
 
 impl Resolved {
@@ -151,6 +162,24 @@ pub fn resolve(args: &ConnArgs) -> anyhow::Result<Resolved> {
             .unwrap_or_else(|| DEFAULT_SERVER.into()),
         tenant: pick(&args.tenant, "KELP_TENANT", &chosen.tenant, &d.tenant),
         token: pick(&args.token, "KELP_TOKEN", &chosen.token, &d.token),
+        tls: kelp_client::TlsOptions {
+            ca_file: pick(&args.ca_file, "KELP_CA_FILE", &chosen.ca_file, &d.ca_file)
+                .map(PathBuf::from),
+            cert_file: pick(
+                &args.cert_file,
+                "KELP_CERT_FILE",
+                &chosen.cert_file,
+                &d.cert_file,
+            )
+            .map(PathBuf::from),
+            key_file: pick(
+                &args.key_file,
+                "KELP_KEY_FILE",
+                &chosen.key_file,
+                &d.key_file,
+            )
+            .map(PathBuf::from),
+        },
     })
 }
 

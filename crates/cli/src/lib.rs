@@ -47,6 +47,15 @@ pub struct ConnArgs {
     /// Bearer token [env: KELP_TOKEN].
     #[arg(long, value_name = "TOKEN", global = true)]
     pub token: Option<String>,
+    /// CA of an https:// server, PEM [env: KELP_CA_FILE; default: the Mozilla roots].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub ca_file: Option<String>,
+    /// Client certificate for mutual TLS, PEM [env: KELP_CERT_FILE].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub cert_file: Option<String>,
+    /// Key of the client certificate, PEM [env: KELP_KEY_FILE].
+    #[arg(long, value_name = "PATH", global = true)]
+    pub key_file: Option<String>,
     /// Config file [env: KELP_CONFIG; default: ~/.config/kelp/config.yaml].
     #[arg(long, value_name = "PATH", global = true)]
     pub config: Option<std::path::PathBuf>,
@@ -98,7 +107,7 @@ impl Conn {
             timeout: Duration::from_secs(60),
             ..RetryPolicy::default()
         };
-        let mut client = Client::new(&settings.server, policy)?;
+        let mut client = Client::with_tls(&settings.server, policy, &settings.tls)?;
         for (name, value) in settings.headers() {
             client = client.with_header(name, &value);
         }

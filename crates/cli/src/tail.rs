@@ -1,5 +1,6 @@
 //! A client of the server's live tail, `GET /loki/api/v1/tail` (a WebSocket; Loki API
-//! spec §5), blocking, on `tungstenite` over a plain `TcpStream`.
+//! spec §5), blocking, on `tungstenite` over a `TcpStream`, or over TLS (kelp-client's
+//! rustls settings) for `https://` servers.
 //!
 //! [`TailSocket::connect`] returns once the server is subscribed to new entries: the
 //! server subscribes before it computes the look-back frame and pings right after
@@ -32,9 +33,40 @@ pub struct Frame {
     pub dropped: usize,
 }
 
+/// The connection under the WebSocket.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<kelp_client::TlsStream>),
+}
+
+impl std::io::Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// An open tail WebSocket.
 pub struct TailSocket {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Stream>,
 }
 
 impl std::fmt::Debug for TailSocket {
@@ -43,22 +75,29 @@ impl std::fmt::Debug for TailSocket {
     }
 }
 
-/// `ws://host:port/prefix` and `host:port` of an `http://` base URL.
+/// `ws://host:port/prefix` (`wss://` for `https://`) and `host:port` of a base URL.
 fn ws_base(server: &str) -> anyhow::Result<(String, String)> {
-    let rest = server
-        .trim_end_matches('/')
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow!("{server}: only http:// servers are supported"))?;
+    let server_t = server.trim_end_matches('/');
+    let (scheme, rest, port) = if let Some(r) = server_t.strip_prefix("http://") {
+        ("ws", r, 80)
+    } else if let Some(r) = server_t.strip_prefix("https://") {
+        ("wss", r, 443)
+    } else {
+        bail!("{server}: only http:// and https:// servers are supported")
+    };
     let host = rest.split('/').next().unwrap_or_default();
     if host.is_empty() {
         bail!("{server}: no host");
     }
-    let addr = if host.contains(':') {
+    let addr = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         host.to_owned()
     } else {
-        format!("{host}:80")
+        format!("{host}:{port}")
     };
-    Ok((format!("ws://{rest}"), addr))
+    Ok((format!("{scheme}://{rest}"), addr))
 }
 
 impl TailSocket {
@@ -90,6 +129,12 @@ impl TailSocket {
         let stream = TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
         stream.set_read_timeout(Some(SILENCE))?;
         stream.set_write_timeout(Some(SILENCE))?;
+        let stream = if base.starts_with("wss://") {
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            Stream::Tls(Box::new(settings.tls.connect(host, stream)?))
+        } else {
+            Stream::Plain(stream)
+        };
         let (ws, _) = tungstenite::client(req, stream).map_err(|e| match e {
             tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
                 let body = resp
@@ -208,6 +253,11 @@ mod tests {
             ("ws://h:1/p".into(), "h:1".into())
         );
         assert_eq!(ws_base("http://h").unwrap().1, "h:80");
-        assert!(ws_base("https://h").is_err());
+        assert_eq!(
+            ws_base("https://h").unwrap(),
+            ("wss://h".into(), "h:443".into())
+        );
+        assert_eq!(ws_base("https://[::1]:8443").unwrap().1, "[::1]:8443");
+        assert!(ws_base("ftp://h").is_err());
     }
 }

@@ -12,6 +12,8 @@
 //!   `/loki/api/v1/push`; [`Client::post`] posts any body (Elasticsearch `_bulk`).
 //! - [`Client::get`] fetches a path (queries) with the same retries.
 //! - [`ClientStats`]: retries and failures by kind, for the agent's `/metrics`.
+//! - [`TlsOptions`]: `https://` servers with a CA file (else the Mozilla roots) and a
+//!   client certificate for mutual TLS, on rustls ([`Client::with_tls`]).
 //! - [`ClientError`] is the crate's one error type.
 //!
 //! ```no_run
@@ -25,6 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kelp_model::StreamEntries;
+
+mod tls;
+pub use tls::{TlsOptions, TlsStream};
 
 /// The path of Kelp's native push.
 pub const NATIVE_PUSH_PATH: &str = "/kelp/api/v1/push";
@@ -66,6 +71,14 @@ pub enum ClientError {
         status: u16,
         /// The start of the response body.
         body: String,
+    },
+    /// A TLS file that cannot be read or used.
+    #[error("tls: {path}: {reason}")]
+    Tls {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
     },
     /// Retries ran out ([`RetryPolicy::max_attempts`]) or the client was stopped.
     #[error("{path}: gave up after {attempts} attempts: {last}")]
@@ -144,22 +157,33 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the server at `base` (`http://host:port`, optionally with a path
-    /// prefix). TLS is not built in yet.
+    /// A client of the server at `base` (`http://host:port` or `https://host:port`,
+    /// optionally with a path prefix); `https://` trusts the Mozilla roots.
     pub fn new(base: &str, policy: RetryPolicy) -> Result<Self, ClientError> {
+        Self::with_tls(base, policy, &TlsOptions::default())
+    }
+
+    /// [`Client::new`] with TLS options (CA file, client certificate) for `https://`.
+    pub fn with_tls(
+        base: &str,
+        policy: RetryPolicy,
+        tls: &TlsOptions,
+    ) -> Result<Self, ClientError> {
         let bad = |reason| ClientError::InvalidUrl {
             url: base.to_owned(),
             reason,
         };
         let rest = base
             .strip_prefix("http://")
-            .ok_or_else(|| bad("only http:// is supported"))?;
+            .or_else(|| base.strip_prefix("https://"))
+            .ok_or_else(|| bad("only http:// and https:// are supported"))?;
         if rest.is_empty() || rest.starts_with('/') {
             return Err(bad("no host"));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(policy.timeout))
+            .tls_config(tls.ureq_config()?)
             .build()
             .into();
         Ok(Self {
@@ -407,10 +431,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls() {
-        for url in ["https://x", "x:3100", "http://", "http:///p"] {
+        for url in ["ftp://x", "x:3100", "http://", "http:///p", "https://"] {
             assert!(Client::new(url, RetryPolicy::default()).is_err(), "{url}");
         }
         assert!(Client::new("http://127.0.0.1:3100/", RetryPolicy::default()).is_ok());
+        assert!(Client::new("https://kelp.example:3100", RetryPolicy::default()).is_ok());
+        // TLS files that are missing or hold no certificate are errors, not panics.
+        let missing = TlsOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(Client::with_tls("https://x", RetryPolicy::default(), &missing).is_err());
+        let half = TlsOptions {
+            cert_file: Some("/nonexistent/c.pem".into()),
+            ..TlsOptions::default()
+        };
+        assert!(Client::with_tls("https://x", RetryPolicy::default(), &half).is_err());
     }
 
     #[test]

@@ -39,9 +39,10 @@ node_name, listen, log_level, source.{scan_interval_ms, poll_interval_ms, rotate
 finish_wait_ms}, batch.{max_bytes, max_wait_ms, queue_batches, max_in_flight},
 resources.{interval, cgroup_root, proc_root, max_spooled},
 retry.{min_backoff_ms, max_backoff_ms, max_attempts, timeout_ms},
-sink.{kind, tenant, zstd_level, es_index, path}, multiline, policy (multi-line joining,
-include/exclude, drop and redaction rules), kubernetes.{enabled, api_server, token_file,
-ca_file, pod_labels, keep_deleted_secs} (pod labels and owners); see docs/agent.md.
+sink.{kind, tenant, token_file, ca_file, cert_file, key_file, zstd_level, es_index, path},
+multiline, policy (multi-line joining, include/exclude, drop and redaction rules),
+kubernetes.{enabled, api_server, token_file, ca_file, pod_labels, keep_deleted_secs} (pod
+labels and owners); see docs/agent.md.
 The node name defaults to $NODE_NAME, then the host name. SIGTERM or Ctrl-C stops it after
 it sent what it read. Checkpoints: STATE_DIR/checkpoints.json. Metrics: GET /metrics and
 /ready on --listen (default 0.0.0.0:3101). Resource metrics: spooled in
@@ -71,6 +72,18 @@ pub struct AgentArgs {
     /// The file of `--sink file`.
     #[arg(long, value_name = "FILE")]
     sink_path: Option<PathBuf>,
+    /// A file holding the server's bearer token (e.g. a mounted Secret).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// PEM CA of an https:// server [default: the Mozilla roots].
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a server that requires mutual TLS.
+    #[arg(long, value_name = "FILE")]
+    cert_file: Option<PathBuf>,
+    /// PEM key of --cert-file.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Batches sent at the same time [default: 2].
     #[arg(long, value_name = "N")]
     max_in_flight: Option<usize>,
@@ -152,6 +165,18 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.sink_path {
         file.sink.path = Some(v);
+    }
+    if let Some(v) = args.token_file {
+        file.sink.token_file = Some(v);
+    }
+    if let Some(v) = args.ca_file {
+        file.sink.ca_file = Some(v);
+    }
+    if let Some(v) = args.cert_file {
+        file.sink.cert_file = Some(v);
+    }
+    if let Some(v) = args.key_file {
+        file.sink.key_file = Some(v);
     }
     if let Some(v) = args.max_in_flight {
         file.batch.max_in_flight = v;

@@ -276,7 +276,7 @@ fn ship_check(
 ) -> anyhow::Result<crate::verify::Report> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let report = crate::verify::compare(ledger, url, 5000)?;
+        let report = crate::verify::compare(ledger, url, 5000, None)?;
         if report.is_exact() || Instant::now() > deadline || stop.load(Ordering::SeqCst) {
             return Ok(report);
         }

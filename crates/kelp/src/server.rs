@@ -18,9 +18,14 @@ Examples:
   # From a config file, with one key overridden by the environment:
   KELP_SERVER_LIMITS__MAX_LINE_BYTES=1048576 kelp server --config kelp.yaml
 
+  # Bearer tokens and HTTPS: auth.tokens_file, tls.cert_file and tls.key_file in kelp.yaml
+  kelp server --config kelp.yaml
+
 Config file keys (all optional): listen, data_dir, auth_enabled, no_auth_tenant,
 max_body_bytes, max_decompressed_bytes, discover_service_name, log_level,
-shutdown_timeout_secs, store.*, limits.*, elasticsearch.*; see kelp-server's config.rs.
+shutdown_timeout_secs, store.*, limits.*, elasticsearch.*, auth.tokens_file,
+tls.{cert_file, key_file, client_ca_file}; see kelp-server's config.rs and docs/server.md.
+The token file and the certificates are re-read when they change and on SIGHUP.
 Environment: KELP_SERVER_<KEY>, KELP_SERVER_<SECTION>__<KEY>; RUST_LOG for log filters.
 Flags override the file and the environment. SIGTERM or Ctrl-C stops it gracefully.
 
@@ -68,8 +73,13 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        eprintln!("kelp server listening on http://{addr}");
-        eprintln!("web UI: http://{addr}/ui/");
+        let scheme = if config.tls.cert_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!("kelp server listening on {scheme}://{addr}");
+        eprintln!("web UI: {scheme}://{addr}/ui/");
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "listening");
         kelp_server::serve(config, listener, signal()).await?;
         anyhow::Ok(())

@@ -17,7 +17,7 @@ Examples:
 
 Lines are compared as multisets of (timestamp, sha256 of the line) per
 (namespace, pod, container, stream). Exit status 1 when any line is lost, duplicated
-or altered.";
+or altered. With a token file on the server, set KELP_TOKEN to a read token.";
 
 /// Flags of `kelp verify`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +61,8 @@ type Multiset = HashMap<(i64, String), u64>;
 
 /// Runs the comparison and prints the report as one JSON line.
 pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
-    let report = compare(&args.ledger, &args.server, args.page)?;
+    let token = std::env::var("KELP_TOKEN").ok().filter(|t| !t.is_empty());
+    let report = compare(&args.ledger, &args.server, args.page, token.as_deref())?;
     println!("{}", serde_json::to_string(&report)?);
     if !report.is_exact() {
         std::process::exit(1);
@@ -69,8 +70,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Compares the ledger at `ledger_path` with what the server at `server` stored.
-pub fn compare(ledger_path: &Path, server: &str, page: usize) -> anyhow::Result<Report> {
+/// Compares the ledger at `ledger_path` with what the server at `server` stored, sending
+/// `token` as a bearer token when given.
+pub fn compare(
+    ledger_path: &Path,
+    server: &str,
+    page: usize,
+    token: Option<&str>,
+) -> anyhow::Result<Report> {
     let ledger = kelp_sim::verify::read_ledger(ledger_path)?;
     let mut want: BTreeMap<[String; 4], Multiset> = BTreeMap::new();
     for e in &ledger {
@@ -88,13 +95,16 @@ pub fn compare(ledger_path: &Path, server: &str, page: usize) -> anyhow::Result<
             .entry((t.as_unix_nanos(), e.sha256.clone()))
             .or_default() += 1;
     }
-    let client = Client::new(
+    let mut client = Client::new(
         server,
         RetryPolicy {
             max_attempts: Some(5),
             ..RetryPolicy::default()
         },
     )?;
+    if let Some(t) = token {
+        client = client.with_header("Authorization", &format!("Bearer {t}"));
+    }
     let mut report = Report {
         ledger_lines: ledger.len() as u64,
         ..Report::default()

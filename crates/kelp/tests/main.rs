@@ -3,13 +3,16 @@
 mod agent;
 mod agent_delivery;
 mod architecture;
+mod auth;
 mod common;
 mod demo;
 mod deploy;
+mod faults;
 mod logs;
 mod pods;
 mod server;
 mod simulate;
 mod stream;
+mod tls;
 mod top;
 mod ui;

@@ -50,8 +50,34 @@ pub struct ServerConfig {
     pub limits: LimitsSection,
     /// The Elasticsearch-compatible endpoints.
     pub elasticsearch: EsSection,
+    /// Bearer tokens (see `auth.rs`).
+    pub auth: AuthSection,
+    /// HTTPS (see `tls.rs`).
+    pub tls: TlsSection,
     /// The resource-metrics series store (issue #7).
     pub resources: ResourcesSection,
+}
+
+/// HTTPS with rustls; certificates are re-read when the files change and on SIGHUP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// The server's certificate chain, PEM (unset: plain HTTP).
+    pub cert_file: Option<PathBuf>,
+    /// The certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// A CA bundle, PEM: when set, clients must present a certificate it signed (mTLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// Bearer-token authentication (`docs/server.md`, "Tenants and tokens").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// The token file (YAML or JSON list of token, tenant, rights, namespaces); when set,
+    /// every request but `/ready`, `/metrics` and buildinfo needs a bearer token, and
+    /// `auth_enabled` is implied. Re-read when it changes and on SIGHUP.
+    pub tokens_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +95,8 @@ impl Default for ServerConfig {
             store: StoreSection::default(),
             limits: LimitsSection::default(),
             elasticsearch: EsSection::default(),
+            auth: AuthSection::default(),
+            tls: TlsSection::default(),
             resources: ResourcesSection::default(),
         }
     }
@@ -306,6 +334,16 @@ impl ServerConfig {
                 "must be > 0".into(),
             ));
         }
+        let t = &self.tls;
+        if t.cert_file.is_some() != t.key_file.is_some() {
+            return Err(invalid("tls", "cert_file and key_file go together".into()));
+        }
+        if t.client_ca_file.is_some() && t.cert_file.is_none() {
+            return Err(invalid(
+                "tls.client_ca_file",
+                "mutual TLS needs cert_file and key_file".into(),
+            ));
+        }
         if self.limits.tail_buffer_entries == 0 {
             return Err(invalid("limits.tail_buffer_entries", "must be > 0".into()));
         }
@@ -435,6 +473,8 @@ mod tests {
             ("store: {fsync: sometimes}", vec![]),
             ("listen: nowhere", vec![]),
             ("no_auth_tenant: 'a b'", vec![]),
+            ("tls: {cert_file: a.pem}", vec![]),
+            ("tls: {client_ca_file: ca.pem}", vec![]),
         ] {
             assert!(ServerConfig::from_yaml(yaml, vars).is_err(), "{yaml}");
         }

@@ -75,6 +75,13 @@ pub enum ApiError {
     /// Auth is enabled and `X-Scope-OrgID` is missing: 401 `no org id`.
     #[error("no org id")]
     NoOrgId,
+    /// No or an unknown bearer token: 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token lacks the right, names another tenant or is scoped to namespaces on a
+    /// route that cannot be scoped: 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// The body is over a size limit: 413.
     #[error("{0}")]
     TooLarge(String),
@@ -141,7 +148,8 @@ impl ApiError {
         let msg = self.to_string();
         let status = match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NoOrgId => StatusCode::UNAUTHORIZED,
+            ApiError::NoOrgId | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -215,6 +223,8 @@ mod tests {
         let cases: Vec<(ApiError, u16)> = vec![
             (ApiError::bad("x"), 400),
             (ApiError::NoOrgId, 401),
+            (ApiError::Unauthorized("x".into()), 401),
+            (ApiError::Forbidden("x".into()), 403),
             (ApiError::TooLarge("x".into()), 413),
             (
                 ApiError::RateLimited {

@@ -12,6 +12,9 @@
 //!   while the store recovers on the blocking pool), and on shutdown stops accepting,
 //!   finishes in-flight requests, then flushes and closes the store.
 //! - [`ApiError`]: the one place errors become HTTP statuses and plain-text bodies.
+//! - [`auth`]: bearer tokens from a file (tenant, rights, namespace-scoped reads), one
+//!   middleware over every route; [`tls`]: HTTPS with rustls, mutual TLS, certificates
+//!   reloaded on change ([`reload`]).
 //! - Every ingest protocol decodes (kelp-wire) and appends through one function on the
 //!   blocking pool; the store acknowledges only durable entries, and every stored batch is
 //!   broadcast to live-tail clients.
@@ -27,6 +30,7 @@
 //! # drop(router);
 //! ```
 
+pub mod auth;
 pub mod config;
 mod error;
 pub mod ingest;
@@ -34,9 +38,11 @@ pub mod inventory;
 pub mod limits;
 pub mod metrics;
 pub mod params;
+pub mod reload;
 pub mod resources;
 pub mod routes;
 pub mod state;
+pub mod tls;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -57,9 +63,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let store_config = config.store_config()?;
+    let tls = tls::TlsFiles::open(&config.tls)?.map(Arc::new);
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
-    let state = AppState::new(config);
+    let tokens = match &config.auth.tokens_file {
+        Some(p) => Some(Arc::new(auth::Tokens::open(p)?)),
+        None => None,
+    };
+    let state = AppState::with_tokens(config, tokens.clone());
     let series_config = state.config.series_config()?;
+    if let Some(tokens) = tokens {
+        tracing::info!(tokens = tokens.current().len(), "bearer tokens required");
+        let stop = state.shutdown_signal();
+        tokio::spawn(reload::watch("token file", stop, move || tokens.reload()));
+    }
     let opener = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
@@ -87,12 +103,34 @@ pub async fn serve(
         signal_state.begin_shutdown();
         let _ = stop_tx.send(());
     });
-    let server = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        })
-        .into_future();
-    let mut server = std::pin::pin!(server);
+    let stopped = async move {
+        let _ = stop_rx.await;
+    };
+    let mut server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls
+    {
+        None => Box::pin(
+            axum::serve(listener, app(state.clone()))
+                .with_graceful_shutdown(stopped)
+                .into_future(),
+        ),
+        Some(files) => {
+            let watched = files.clone();
+            let stop = state.shutdown_signal();
+            tokio::spawn(reload::watch("TLS certificate", stop, move || {
+                watched.reload()
+            }));
+            let listener =
+                tls::TlsListener::new(listener, files).map_err(|source| ServerError::Io {
+                    op: "listen with TLS",
+                    source,
+                })?;
+            Box::pin(
+                axum::serve(listener, app(state.clone()))
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            )
+        }
+    };
     let mut shutdown_seen = state.shutdown_signal();
     let served = tokio::select! {
         r = &mut server => r,

@@ -9,6 +9,7 @@ use kelp_query::Engine;
 use kelp_store::Store;
 use tokio::sync::{broadcast, watch};
 
+use crate::auth::Tokens;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::inventory::Inventories;
@@ -51,6 +52,8 @@ pub struct Shared {
     pub tail: broadcast::Sender<Arc<TailBatch>>,
     /// The agents' pod inventories (which pods exist on each node).
     pub inventory: Inventories,
+    /// The bearer tokens, when `auth.tokens_file` is set.
+    pub tokens: Option<Arc<Tokens>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -65,6 +68,19 @@ impl AppState {
     /// State for `config`, without a store yet (`/ready` answers 503 until
     /// [`AppState::set_store`]).
     pub fn new(config: ServerConfig) -> Self {
+        let tokens = config.auth.tokens_file.as_deref().map(|p| {
+            Tokens::open(p).unwrap_or_else(|e| {
+                // Fail closed: no token is accepted until the file is fixed (reloaded).
+                tracing::error!(error = %e, "token file unusable; every request is refused");
+                Tokens::deny_all(p)
+            })
+        });
+        Self::with_tokens(config, tokens.map(Arc::new))
+    }
+
+    /// State for `config` with the token file already read (`serve` reads it first, so a
+    /// bad file stops the start with its error).
+    pub fn with_tokens(config: ServerConfig, tokens: Option<Arc<Tokens>>) -> Self {
         let l = &config.limits;
         let rate = RateLimiter::new(l.ingestion_rate_bytes_per_sec, l.ingestion_burst_bytes);
         let queries = QuerySlots::new(l.max_concurrent_queries);
@@ -77,6 +93,7 @@ impl AppState {
             queries,
             tail: broadcast::channel(TAIL_CHANNEL_BATCHES).0,
             inventory: Inventories::load(&config.data_dir),
+            tokens,
             shutdown: watch::channel(false).0,
             config,
         }))
@@ -132,9 +149,10 @@ impl AppState {
     }
 
     /// The tenant of a request (spec §1.2): with auth disabled the header is ignored;
-    /// with auth enabled it is required, must be valid and name exactly one tenant.
+    /// with auth enabled it is required, must be valid and name exactly one tenant. With
+    /// a token file, the auth middleware has set it to the token's tenant.
     pub fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
-        if !self.config.auth_enabled {
+        if !self.config.auth_enabled && self.tokens.is_none() {
             return Ok(self.no_auth_tenant.clone());
         }
         let value = headers

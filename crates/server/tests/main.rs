@@ -1,6 +1,7 @@
 //! Integration tests of kelp-server: a real server on 127.0.0.1 (random port), real
 //! sockets, a minimal HTTP/1.1 client and a WebSocket client.
 
+mod auth;
 mod conformance;
 mod ingest;
 mod limits;
@@ -8,3 +9,4 @@ mod pods;
 mod resources;
 mod support;
 mod tail;
+mod tls;

@@ -209,6 +209,23 @@ pub(crate) fn parse_trailer(
     Ok((off, len, crc))
 }
 
+/// A format version in only one of header and trailer is a flipped bit, not a newer
+/// format (which writes its version in both): corruption, so one bad byte cannot stop the
+/// whole store from opening (issue #9's bit-flip test).
+pub(crate) fn check_versions_agree(path: &Path, header: &[u8], trailer: &[u8]) -> Result<()> {
+    let (Some(h), Some(t)) = (header.get(8..12), trailer.get(20..24)) else {
+        return Ok(());
+    };
+    if h != t {
+        return Err(StoreError::corrupt(
+            path,
+            8,
+            "header and trailer disagree on the format version",
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a small whole file (index, manifest) checking header, trailer and checksum;
 /// returns the bytes and the meta section's range.
 pub(crate) fn read_checked(
@@ -216,6 +233,9 @@ pub(crate) fn read_checked(
     buf: &[u8],
     magic: &[u8; 8],
 ) -> Result<std::ops::Range<usize>> {
+    if buf.len() >= HEADER_LEN + TRAILER_LEN {
+        check_versions_agree(path, buf, &buf[buf.len() - TRAILER_LEN..])?;
+    }
     check_header(path, buf, magic)?;
     if buf.len() < HEADER_LEN + TRAILER_LEN {
         return Err(StoreError::corrupt(path, 0, "file too short"));

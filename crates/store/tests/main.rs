@@ -3,6 +3,7 @@
 mod common;
 
 mod concurrency;
+mod corruption;
 mod crash;
 mod faults;
 mod format_v1;

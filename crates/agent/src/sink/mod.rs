@@ -102,6 +102,11 @@ pub struct SinkConfig {
     pub es_index: String,
     /// The file the `file` sink appends to.
     pub path: Option<PathBuf>,
+    /// A file holding the bearer token sent as `Authorization: Bearer <token>` (read at
+    /// start; surrounding whitespace ignored).
+    pub token_file: Option<PathBuf>,
+    /// CA file and client certificate for an `https://` server.
+    pub tls: kelp_client::TlsOptions,
 }
 
 impl Default for SinkConfig {
@@ -112,8 +117,32 @@ impl Default for SinkConfig {
             zstd_level: kelp_wire::native::DEFAULT_LEVEL,
             es_index: "kelp".into(),
             path: None,
+            token_file: None,
+            tls: kelp_client::TlsOptions::default(),
         }
     }
+}
+
+/// The headers every request to the server carries: `X-Scope-OrgID` when a tenant is
+/// set, `Authorization: Bearer` when a token file is.
+pub fn request_headers(config: &SinkConfig) -> Result<Vec<(&'static str, String)>, AgentError> {
+    let mut h = Vec::new();
+    if let Some(t) = &config.tenant {
+        h.push(("X-Scope-OrgID", t.clone()));
+    }
+    if let Some(p) = &config.token_file {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| AgentError::Config(format!("token file {}: {e}", p.display())))?;
+        let token = text.trim();
+        if token.is_empty() || token.contains(char::is_whitespace) {
+            return Err(AgentError::Config(format!(
+                "token file {}: expected one token without spaces",
+                p.display()
+            )));
+        }
+        h.push(("Authorization", format!("Bearer {token}")));
+    }
+    Ok(h)
 }
 
 /// Builds the sink `config` names; `url` is the server's base URL (`http://host:port`).
@@ -122,12 +151,16 @@ pub fn build(
     url: &str,
     retry: &RetryPolicy,
 ) -> Result<Arc<dyn Sink>, AgentError> {
+    let headers = match config.kind {
+        SinkKind::Kelp | SinkKind::Loki | SinkKind::Elasticsearch => request_headers(config)?,
+        SinkKind::File | SinkKind::Stdout | SinkKind::Null => Vec::new(),
+    };
     let client = || -> Result<Client, AgentError> {
-        let c = Client::new(url, retry.clone())?;
-        Ok(match &config.tenant {
-            Some(t) => c.with_header("X-Scope-OrgID", t),
-            None => c,
-        })
+        let mut c = Client::with_tls(url, retry.clone(), &config.tls)?;
+        for (name, value) in &headers {
+            c = c.with_header(name, value);
+        }
+        Ok(c)
     };
     Ok(match config.kind {
         SinkKind::Kelp => Arc::new(KelpSink {

@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use kelp_model::{Labels, TenantId, Timestamp};
 use kelp_store::LabelMatcher;
@@ -16,6 +17,7 @@ use kelp_wire::response::{
     self, IndexStats, InstantSample, Point, QueryResponse, QueryResult, Series,
 };
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::metrics::Endpoint;
 use crate::params::{selector, Params};
@@ -68,13 +70,14 @@ where
 
 async fn labels(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let m = selector(p.get("query"))?;
+        let m = access.scope_matchers(selector(p.get("query"))?);
         let store = st.store()?.clone();
         let names = blocking(move || Ok(store.label_names(&tenant, &m, start, end))).await?;
         Ok(json(response::success(&names)))
@@ -84,6 +87,7 @@ async fn labels(
 
 async fn values(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
@@ -91,7 +95,7 @@ async fn values(
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let m = selector(p.get("query"))?;
+        let m = access.scope_matchers(selector(p.get("query"))?);
         let store = st.store()?.clone();
         let values =
             blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end))).await?;
@@ -102,6 +106,7 @@ async fn values(
 
 async fn series(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -111,10 +116,13 @@ async fn series(
         let mut selectors: Vec<&str> = p.all("match[]").chain(p.all("match")).collect();
         selectors.sort_unstable();
         selectors.dedup();
-        let matchers: Vec<Vec<LabelMatcher>> = selectors
+        let mut matchers: Vec<Vec<LabelMatcher>> = selectors
             .iter()
-            .map(|s| selector(Some(s)))
-            .collect::<Result<_, _>>()?;
+            .map(|s| Ok(access.scope_matchers(selector(Some(s))?)))
+            .collect::<Result<_, ApiError>>()?;
+        if matchers.is_empty() && access.namespaces.is_some() {
+            matchers.push(access.scope_matchers(Vec::new()));
+        }
         let store = st.store()?.clone();
         let found = blocking(move || {
             let mut all: Vec<Labels> = if matchers.is_empty() {
@@ -137,13 +145,14 @@ async fn series(
 
 async fn stats(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let m = selector(Some(p.query()?))?;
+        let m = access.scope_matchers(selector(Some(p.query()?))?);
         let store = st.store()?.clone();
         let s = blocking(move || Ok(store.stats(&tenant, &m, start, end))).await?;
         Ok(json(
@@ -237,13 +246,16 @@ fn volumes(
 
 async fn volume(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let v = volume_query(&p)?;
+        let mut v = volume_query(&p)?;
+        // After the targets are taken from the selector: the scope groups nothing.
+        v.matchers.extend(access.scope_matcher());
         let store = st.store()?.clone();
         let found = blocking(move || Ok(volumes(&store, &tenant, &v, start, end))).await?;
         let t_ms = end.as_unix_nanos().div_euclid(1_000_000);
@@ -269,6 +281,7 @@ async fn volume(
 
 async fn volume_range(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -276,7 +289,9 @@ async fn volume_range(
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let step = i64::try_from(p.step(start, end)?.as_nanos()).unwrap_or(i64::MAX);
-        let v = volume_query(&p)?;
+        let mut v = volume_query(&p)?;
+        // After the targets are taken from the selector: the scope groups nothing.
+        v.matchers.extend(access.scope_matcher());
         let steps = (end.as_unix_nanos() - start.as_unix_nanos()) / step + 1;
         if steps > 11_000 {
             return Err(ApiError::bad("exceeded maximum resolution of 11,000 points per timeseries. Try increasing the value of the step parameter"));

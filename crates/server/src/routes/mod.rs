@@ -36,6 +36,11 @@ pub fn app(state: AppState) -> Router {
         .merge(resources::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
+        // Every route, including those merged above later: 401/403 before any handler.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .with_state(state)
 }
 

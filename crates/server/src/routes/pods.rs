@@ -18,12 +18,14 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use kelp_model::{TenantId, Timestamp};
 use kelp_store::{Direction, LabelMatcher, ScanEntry, ScanRequest, Store};
 use kelp_wire::inventory::Inventory;
 use serde_json::{json, Value};
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::inventory::NodeInventory;
 use crate::metrics::Endpoint;
@@ -70,6 +72,8 @@ async fn inventory(
 /// What the request asks for.
 struct Ask {
     namespace: Option<String>,
+    /// The caller's namespace scope.
+    scope: Option<LabelMatcher>,
     deleted: bool,
     start: Timestamp,
     end: Timestamp,
@@ -100,6 +104,7 @@ fn ask(q: Option<&str>, headers: &HeaderMap) -> Result<Ask, ApiError> {
     };
     Ok(Ask {
         namespace: p.get("namespace").map(str::to_owned),
+        scope: None,
         deleted,
         start,
         end,
@@ -109,13 +114,15 @@ fn ask(q: Option<&str>, headers: &HeaderMap) -> Result<Ask, ApiError> {
 /// `GET /kelp/api/v1/pods`.
 async fn pods(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let began = Instant::now();
     let out = async {
         let tenant = st.tenant(&headers)?;
-        let a = ask(q.as_deref(), &headers)?;
+        let mut a = ask(q.as_deref(), &headers)?;
+        a.scope = access.scope_matcher();
         let store = st.store()?.clone();
         let nodes = st.inventory.nodes(&tenant);
         let rows = blocking(move || pod_rows(&store, &tenant, &a, &nodes)).await?;
@@ -157,6 +164,7 @@ fn pod_rows(
     if let Some(ns) = &a.namespace {
         m.push(LabelMatcher::eq("namespace", ns));
     }
+    m.extend(a.scope.clone());
     // The oldest and newest entry of every container (over its streams, stdout and
     // stderr) in the window.
     let end = Timestamp::from_unix_nanos(a.end.as_unix_nanos().saturating_add(1));

@@ -10,6 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use bytes::Bytes;
 use kelp_model::{LabelPair, Labels};
@@ -19,6 +20,7 @@ use kelp_wire::response::{
     CATEGORIZE_LABELS,
 };
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::metrics::Endpoint;
 use crate::params::Params;
@@ -66,24 +68,31 @@ impl Drop for CancelOnDrop {
 
 async fn range(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    measured(&st, Endpoint::Range, run_range(&st, q, &headers, body)).await
+    measured(
+        &st,
+        Endpoint::Range,
+        run_range(&st, access, q, &headers, body),
+    )
+    .await
 }
 
 async fn run_range(
     st: &AppState,
+    access: Access,
     q: Option<String>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = st.tenant(headers)?;
+    let tenant = access.tenant.clone();
     // A request is outstanding from its arrival (Loki's queue counts it), body included.
     let _slot = st.queries.acquire()?;
     let p = params(q, headers, body).await?;
-    let query = p.query()?.to_owned();
+    let query = access.scope_query(p.query()?)?;
     let (start, end) = p.bounds(Duration::from_secs(3600))?;
     let direction = p.direction()?;
     let cancel = CancelToken::new();
@@ -104,24 +113,31 @@ async fn run_range(
 
 async fn instant(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    measured(&st, Endpoint::Instant, run_instant(&st, q, &headers, body)).await
+    measured(
+        &st,
+        Endpoint::Instant,
+        run_instant(&st, access, q, &headers, body),
+    )
+    .await
 }
 
 async fn run_instant(
     st: &AppState,
+    access: Access,
     q: Option<String>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = st.tenant(headers)?;
+    let tenant = access.tenant.clone();
     // A request is outstanding from its arrival (Loki's queue counts it), body included.
     let _slot = st.queries.acquire()?;
     let p = params(q, headers, body).await?;
-    let query = p.query()?.to_owned();
+    let query = access.scope_query(p.query()?)?;
     let direction = p.direction()?;
     let cancel = CancelToken::new();
     let ip = InstantParams {

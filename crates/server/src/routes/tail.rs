@@ -18,6 +18,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use kelp_logql::ast::{Expr, LineFilterOp, LineFilterValue, Stage};
 use kelp_model::{Entry, Labels, TenantId, Timestamp};
@@ -26,6 +27,7 @@ use kelp_store::LabelMatcher;
 use kelp_wire::response::{DroppedEntry, LogStream, LogValue, TailMessage};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::params::{matchers, Params};
 use crate::routes::blocking;
@@ -61,10 +63,12 @@ struct Tail {
 }
 
 impl Tail {
-    fn parse(st: &AppState, q: Option<&str>, headers: &HeaderMap) -> Result<Self, ApiError> {
-        let tenant = st.tenant(headers)?;
+    fn parse(access: &Access, q: Option<&str>, headers: &HeaderMap) -> Result<Self, ApiError> {
+        let tenant = access.tenant.clone();
         let p = Params::new(q, headers, b"");
-        let query = p.query()?.to_owned();
+        // Scoped: the selector that feeds live entries and the look-back query both
+        // carry the namespace matcher.
+        let query = access.scope_query(p.query()?)?;
         let Expr::Log(log) = kelp_logql::parse(&query).map_err(|e| ApiError::bad(e.to_string()))?
         else {
             return Err(ApiError::bad("tail requires a log query"));
@@ -128,11 +132,12 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 async fn tail(
     State(st): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let t = Tail::parse(&st, q.as_deref(), &headers)?;
+    let t = Tail::parse(&access, q.as_deref(), &headers)?;
     st.engine()?;
     Ok(ws.on_upgrade(move |socket| run(st, t, socket)))
 }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use kelp_model::{Labels, StreamId};
 
 use super::block::{get_meta, BlockMeta};
-use crate::codec::{check_header, parse_trailer, Cursor};
+use crate::codec::{check_header, check_versions_agree, parse_trailer, Cursor};
 use crate::format::{HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN};
 use crate::fs::Fs;
 use crate::{Result, StoreError};
@@ -47,9 +47,10 @@ impl Segment {
         }
         let mut header = [0u8; HEADER_LEN];
         read_at(&file, path, &mut header, 0)?;
-        check_header(path, &header, &SEGMENT_MAGIC)?;
         let mut trailer = [0u8; TRAILER_LEN];
         read_at(&file, path, &mut trailer, len - TRAILER_LEN as u64)?;
+        check_versions_agree(path, &header, &trailer)?;
+        check_header(path, &header, &SEGMENT_MAGIC)?;
         let (off, mlen, crc) = parse_trailer(path, &trailer, len, &SEGMENT_MAGIC)?;
         let mut meta = vec![0u8; mlen as usize];
         read_at(&file, path, &mut meta, off)?;
