@@ -14,6 +14,36 @@ pub struct TestServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Runs `kelp_server::serve` with `config` on 127.0.0.1 (random port) on a thread of its
+/// own: the address, the sender that starts a graceful shutdown, and the thread.
+pub fn spawn(
+    config: ServerConfig,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            kelp_server::serve(config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    (addr_rx.recv().unwrap(), stop, thread)
+}
+
 impl TestServer {
     /// Starts a server with `yaml` config (data in a temp dir) and waits until ready.
     pub fn start(yaml: &str) -> Self {
@@ -25,25 +55,7 @@ impl TestServer {
         let mut config = ServerConfig::from_yaml(yaml, []).unwrap();
         config.data_dir = dir.path().to_path_buf();
         config.listen = "127.0.0.1:0".into();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                kelp_server::serve(config, listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().unwrap();
+        let (addr, stop, thread) = spawn(config);
         let s = Self {
             addr,
             dir,

@@ -80,26 +80,9 @@ impl TlsServer {
         yaml += "}";
         let mut config = kelp_server::ServerConfig::from_yaml(&yaml, []).unwrap();
         config.data_dir = data.path().to_path_buf();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                kelp_server::serve(config, listener, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
+        let (addr, stop, thread) = crate::support::spawn(config);
         Self {
-            addr: addr_rx.recv().unwrap(),
+            addr,
             stop: Some(stop),
             thread: Some(thread),
             _data: data,
