@@ -15,19 +15,11 @@ use kelp_metrics::collect::{collect, Collector, Sources};
 mod fixture;
 
 fn node(dir: &std::path::Path) -> Sources {
-    let src = Sources {
-        cgroup_root: dir.join("cg"),
-        proc_root: dir.join("proc"),
-        pods_dir: dir.join("pods"),
-        containers_dir: dir.join("containers"),
-    };
-    fixture::cgroup_root(&src.cgroup_root);
-    std::fs::write(src.cgroup_root.join("cpu.stat"), "usage_usec 1234560000\n").unwrap();
-    std::fs::write(
-        src.cgroup_root.join("memory.stat"),
+    let src = fixture::node(
+        dir,
+        1_234_560_000,
         "anon 1000000000\nfile 1000000000\ninactive_file 121455616\n",
-    )
-    .unwrap();
+    );
     let d = Driver::Systemd;
     for p in 0..50u32 {
         let qos = [Qos::Guaranteed, Qos::Burstable, Qos::BestEffort][p as usize % 3];

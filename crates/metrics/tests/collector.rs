@@ -2,7 +2,7 @@
 //! values and new containers, and let go of cgroups that are gone.
 
 use kelp_metrics::cgroup::{Driver, Qos, Runtime};
-use kelp_metrics::collect::{is_cgroup2_mount, Collector, Sources};
+use kelp_metrics::collect::{is_cgroup2_mount, Collector};
 
 use crate::fixture;
 
@@ -10,19 +10,7 @@ use crate::fixture;
 fn kept_files_read_new_values_and_gone_cgroups_are_let_go() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let src = Sources {
-        cgroup_root: dir.join("cg"),
-        proc_root: dir.join("proc"),
-        pods_dir: dir.join("pods"),
-        containers_dir: dir.join("containers"),
-    };
-    fixture::cgroup_root(&src.cgroup_root);
-    std::fs::write(src.cgroup_root.join("cpu.stat"), "usage_usec 1000\n").unwrap();
-    std::fs::write(
-        src.cgroup_root.join("memory.stat"),
-        "anon 10\nfile 20\ninactive_file 5\n",
-    )
-    .unwrap();
+    let src = fixture::node(dir, 1000, "anon 10\nfile 20\ninactive_file 5\n");
     let uid = fixture::uid(1);
     let pod = src
         .cgroup_root

@@ -4,6 +4,26 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use kelp_metrics::cgroup::{Driver, Qos, Runtime};
+use kelp_metrics::collect::Sources;
+
+/// A node under `dir`: the cgroup root (with its controller files, see [`cgroup_root`]),
+/// `proc`, `pods` and `containers`, and the root's `cpu.stat` and `memory.stat`.
+pub fn node(dir: &Path, root_usage_usec: u64, root_memory_stat: &str) -> Sources {
+    let src = Sources {
+        cgroup_root: dir.join("cg"),
+        proc_root: dir.join("proc"),
+        pods_dir: dir.join("pods"),
+        containers_dir: dir.join("containers"),
+    };
+    cgroup_root(&src.cgroup_root);
+    fs::write(
+        src.cgroup_root.join("cpu.stat"),
+        format!("usage_usec {root_usage_usec}\n"),
+    )
+    .unwrap();
+    fs::write(src.cgroup_root.join("memory.stat"), root_memory_stat).unwrap();
+    src
+}
 
 /// A 64-hex container id made from `n`.
 pub fn id(n: u32) -> String {

@@ -140,19 +140,7 @@ fn truncated_symlink_matches_by_prefix_within_its_pod() {
 #[test]
 fn collect_reads_all_sources_and_gives_the_batch() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = Sources {
-        cgroup_root: tmp.path().join("cg"),
-        proc_root: tmp.path().join("proc"),
-        pods_dir: tmp.path().join("pods"),
-        containers_dir: tmp.path().join("containers"),
-    };
-    cgroup_root(&src.cgroup_root);
-    std::fs::write(src.cgroup_root.join("cpu.stat"), "usage_usec 1000\n").unwrap();
-    std::fs::write(
-        src.cgroup_root.join("memory.stat"),
-        "anon 10\nfile 20\ninactive_file 5\n",
-    )
-    .unwrap();
+    let src = crate::fixture::node(tmp.path(), 1000, "anon 10\nfile 20\ninactive_file 5\n");
     let pod = src
         .cgroup_root
         .join(pod_dir(Driver::Cgroupfs, Qos::Guaranteed, &uid(1)));
