@@ -230,9 +230,12 @@ pub fn run_with_sink(
         stop.clone(),
     )?;
     let inventory = inventory::spawn(config, stop.clone());
-    let pods = match (&config.kubernetes, config.read_pods) {
-        (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
-        _ => None,
+    let (pods, elector) = match (&config.kubernetes, config.read_pods) {
+        (Some(k), true) => {
+            let k = kube::spawn_with(k.clone(), Some(sink.clone()), stop.clone())?;
+            (Some(k.pods), k.elector)
+        }
+        _ => (None, None),
     };
     let read = reader::Reader::new(config, checkpoints, stats, processing)
         .with_pods(pods)
@@ -251,6 +254,9 @@ pub fn run_with_sink(
     stop.store(true, Ordering::SeqCst);
     if let Some(t) = inventory {
         let _ = t.join();
+    }
+    if let Some(t) = elector {
+        let _ = t.join(); // A leader releases the events Lease.
     }
     read.and(sent)
 }
