@@ -15,7 +15,8 @@
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
-//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
+//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels;
+//!   container terminations; the cluster's Events, by the agent elected through a Lease.
 //! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.

@@ -203,10 +203,10 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
 
     // The events: the listed state, then the watched repeat, each once.
     let backoff = "Warning BackOff pod/web-1: Back-off restarting failed container app in pod web-1_shop(u-web-1)";
-    let events = format!("{{source=\"kubernetes-events\", namespace=\"shop\", involved_kind=\"Pod\", involved_name=\"web-1\", reason=\"BackOff\", type=\"Warning\"}}");
-    wait_for("both event entries", || query(&url, &events).len() == 2);
+    let events = r#"{source="kubernetes-events", namespace="shop", involved_kind="Pod", involved_name="web-1", reason="BackOff", type="Warning"}"#;
+    wait_for("both event entries", || query(&url, events).len() == 2);
     assert_eq!(
-        query(&url, &events),
+        query(&url, events),
         vec![backoff.to_owned(), format!("{backoff} (x2)")]
     );
     let lease = api.lease("kelp", "kelp-events").unwrap();
@@ -248,7 +248,7 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
     let terminations =
         "{source=\"kubernetes-termination\", namespace=\"shop\", pod=\"web-1\", container=\"app\"}";
     assert_eq!(query(&url, terminations).len(), 1);
-    assert_eq!(query(&url, &events).len(), 2);
+    assert_eq!(query(&url, events).len(), 2);
     let lease = api.lease("kelp", "kelp-events").unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
     second.kill().unwrap();
