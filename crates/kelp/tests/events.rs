@@ -49,6 +49,9 @@ fn write_logs(pods: &Path, t0: i64) {
     ]);
     std::fs::write(dir.join("0.log"), zero).unwrap();
     std::fs::write(dir.join("1.log"), cri(&[(t0 + 10 * S, "a1 start")])).unwrap();
+    let job = pods.join("shop_web-1_u-web-1/job");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("0.log"), cri(&[(t0 + 20 * S, "job done")])).unwrap();
 }
 
 fn agent(root: &Path, state: &Path, url: &str, config: &Path) -> Child {
@@ -139,7 +142,11 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
                 "state": {"running": {"startedAt": secs(t0 + 10 * S)}},
                 "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137,
                     "message": "memory limit 64Mi reached\n", "startedAt": secs(t0),
-                    "finishedAt": killed, "containerID": "containerd://0a1b"}}}]},
+                    "finishedAt": killed, "containerID": "containerd://0a1b"}}},
+                // Ended for good after its last line.
+                {"name": "job", "restartCount": 0,
+                 "state": {"terminated": {"reason": "Completed", "exitCode": 0,
+                    "finishedAt": secs(t0 + 30 * S), "containerID": "containerd://0c2d"}}}]},
         })],
         "7",
     );
@@ -178,27 +185,78 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
     );
     let want = format!("a0 start\na0 work\na0 allocating\n{comment}");
     wait_for("the previous instance and its termination", || {
-        let o = logs(&url, &["-n", "shop", "web-1", "--previous"]);
+        let o = logs(&url, &["-n", "shop", "web-1", "-c", "app", "--previous"]);
         o.status.success() && String::from_utf8_lossy(&o.stdout) == want
     });
     // The current instance: its lines only, no termination.
-    assert_eq!(text(&logs(&url, &["-n", "shop", "web-1"])), "a1 start\n");
+    assert_eq!(
+        text(&logs(&url, &["-n", "shop", "web-1", "app"])),
+        "a1 start\n"
+    );
     // Opted out; JSON output; prefixed.
     let out = text(&logs(
         &url,
-        &["-n", "shop", "web-1", "-p", "--termination-reason=false"],
+        &[
+            "-n",
+            "shop",
+            "web-1",
+            "app",
+            "-p",
+            "--termination-reason=false",
+        ],
     ));
     assert_eq!(out, "a0 start\na0 work\na0 allocating\n");
-    let out = text(&logs(&url, &["-n", "shop", "web-1", "-p", "-o", "json"]));
+    let out = text(&logs(
+        &url,
+        &["-n", "shop", "web-1", "app", "-p", "-o", "json"],
+    ));
     assert_eq!(out.lines().count(), 3, "{out}");
     assert!(out.lines().all(|l| l.starts_with('{')), "{out}");
     let out = text(&logs(
         &url,
-        &["-n", "shop", "web-1", "-p", "--prefix", "--timestamps"],
+        &[
+            "-n",
+            "shop",
+            "web-1",
+            "app",
+            "-p",
+            "--prefix",
+            "--timestamps",
+        ],
     ));
     assert!(
         out.ends_with(&format!("[pod/web-1/app] {comment}")),
         "{out}"
+    );
+
+    // A container that ended for good: its lines only; `kelp pods` counts its last line,
+    // not its termination record, as last seen.
+    assert_eq!(
+        text(&logs(&url, &["-n", "shop", "web-1", "-c", "job"])),
+        "job done\n"
+    );
+    wait_for("the job's termination", || {
+        query(
+            &url,
+            r#"{source="kubernetes-termination", container="job"}"#,
+        )
+        .len()
+            == 1
+    });
+    let (status, body) = http(&url, "GET", "/kelp/api/v1/pods?namespace=shop", "");
+    assert_eq!(status, 200, "{body}");
+    let pods: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let web = &pods["data"].as_array().unwrap_or_else(|| panic!("{body}"))[0];
+    let job = web["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "job")
+        .unwrap();
+    assert_eq!(
+        job["last_seen"],
+        Timestamp::from_unix_nanos(t0 + 20 * S).to_rfc3339_fixed(),
+        "{body}"
     );
 
     // The events: the listed state, then the watched repeat, each once.
@@ -248,6 +306,7 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
     let terminations =
         "{source=\"kubernetes-termination\", namespace=\"shop\", pod=\"web-1\", container=\"app\"}";
     assert_eq!(query(&url, terminations).len(), 1);
+    assert_eq!(query(&url, r#"{source="kubernetes-termination"}"#).len(), 2);
     assert_eq!(query(&url, events).len(), 2);
     let lease = api.lease("kelp", "kelp-events").unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
