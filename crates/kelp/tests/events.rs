@@ -123,6 +123,16 @@ fn query(url: &str, q: &str) -> Vec<String> {
     out.into_iter().map(|(_, l)| l).collect()
 }
 
+/// The server's count of entries dropped as duplicates.
+fn duplicates(url: &str) -> u64 {
+    let (_, metrics) = http(url, "GET", "/metrics", "");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("kelp_ingest_rejected_entries_total{reason=\"duplicate\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,6 +302,7 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
             .replace("agent-1", "agent-2"),
     )
     .unwrap();
+    assert_eq!(duplicates(&url), 0);
     let mut second = agent(&root, &state, &url, &config);
     wait_for("the second agent's lease", || {
         api.lease("kelp", "kelp-events").unwrap()["spec"]["holderIdentity"] == "agent-2"
@@ -301,8 +312,9 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
             .iter()
             .any(|r| r.contains("/api/v1/events?watch=1") && r.contains("resourceVersion=51"))
     });
-    // The pod watch relisted: the termination again, identical, dropped by the store.
-    std::thread::sleep(Duration::from_secs(1));
+    // The pod watch listed again: both terminations again, identical, dropped by the
+    // store as duplicates.
+    wait_for("the resent terminations dropped", || duplicates(&url) >= 2);
     let terminations =
         "{source=\"kubernetes-termination\", namespace=\"shop\", pod=\"web-1\", container=\"app\"}";
     assert_eq!(query(&url, terminations).len(), 1);

@@ -299,8 +299,13 @@ fn a_stale_resource_version_loses_the_race_with_409_conflict() {
     // x creates the lease; y finds it held and valid.
     assert_eq!(x.try_acquire_or_renew(None).unwrap(), Some(None));
     assert_eq!(y.try_acquire_or_renew(None).unwrap(), None);
-    // x renews, recording a version; then gives the lease up.
+    // x renews, recording a version (a renewal reports the version it found); then
+    // gives the lease up.
     assert_eq!(x.try_acquire_or_renew(Some("77")).unwrap(), Some(None));
+    assert_eq!(
+        x.try_acquire_or_renew(Some("77")).unwrap(),
+        Some(Some("77".into()))
+    );
     x.release(Some("78")).unwrap();
     // Both read the released lease at the same version and update it: one wins, the
     // other gets 409 Conflict.

@@ -104,9 +104,9 @@ impl Elector {
     }
 
     /// One try: `Some(resume)` when this agent holds the Lease afterwards (`resume`: the
-    /// version annotation found when it took the Lease over, `None` when renewing or
-    /// when there is none); `None` when another agent holds it or won a race. `version`
-    /// goes into the annotation when renewing.
+    /// version annotation the Lease carried, where a watch starting now resumes); `None`
+    /// when another agent holds it or won a race. `version` goes into the annotation
+    /// when renewing.
     pub(crate) fn try_acquire_or_renew(
         &mut self,
         version: Option<&str>,
@@ -163,11 +163,7 @@ impl Elector {
             "leaseTransitions": if renewing { transitions } else { transitions + 1 },
         });
         let annotations = &mut lease["metadata"]["annotations"];
-        let resume = if renewing {
-            None
-        } else {
-            annotations[VERSION_ANNOTATION].as_str().map(str::to_owned)
-        };
+        let resume = annotations[VERSION_ANNOTATION].as_str().map(str::to_owned);
         if let (true, Some(v)) = (renewing, version) {
             annotations[VERSION_ANNOTATION] = json!(v);
         }

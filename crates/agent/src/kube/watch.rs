@@ -258,6 +258,7 @@ impl Handler for Pods {
             return Ok(());
         }
         let pod = pod_of(object)?;
+        self.cache.expire(Instant::now());
         match kind {
             "ADDED" | "MODIFIED" => self.cache.upsert(&pod),
             "DELETED" => self.cache.delete(&pod, Instant::now()),
