@@ -438,9 +438,7 @@ impl Printer<'_> {
         self.out.write_all(bytes).context("writing the output")?;
         Ok(self.budget != Some(0))
     }
-}
 
-impl Printer<'_> {
     /// Prints comment lines (each line of `text` after `# `); `false` once the byte
     /// budget is spent.
     fn comment(&mut self, t: &Target, text: &str, prefix: bool) -> anyhow::Result<bool> {
