@@ -25,8 +25,23 @@ impl Api {
     /// A client for `config`'s API server; reads the CA bundle. A response body may take
     /// up to `body_timeout` (a watch's length plus a margin).
     pub(crate) fn new(config: &KubeConfig, body_timeout: Duration) -> Result<Api, AgentError> {
+        Api::build(config, body_timeout, None)
+    }
+
+    /// A client whose every request ends within `limit` (the Lease's: a holder must know
+    /// in time that it could not renew).
+    pub(crate) fn bounded(config: &KubeConfig, limit: Duration) -> Result<Api, AgentError> {
+        Api::build(config, limit, Some(limit))
+    }
+
+    fn build(
+        config: &KubeConfig,
+        body_timeout: Duration,
+        global: Option<Duration>,
+    ) -> Result<Api, AgentError> {
         let mut builder = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(global)
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
             .timeout_recv_body(Some(body_timeout));

@@ -235,7 +235,7 @@ pub(crate) fn spawn(
     let out = super::ship::spawn("kelp-agent-events-send", sink, acked.clone(), stop.clone())?;
     let lead = std::sync::Arc::new(Leadership::default());
     let reflector = Reflector {
-        api: api.clone(),
+        api,
         path: "/api/v1/events".into(),
         selector: None,
         watch_timeout: timeout,
@@ -256,7 +256,10 @@ pub(crate) fn spawn(
             reflector.run(&mut handler, from, &go_on);
         }
     })?;
-    let elector = Elector::new(api, lease);
+    // A Lease request ends within a retry period: a holder cut off from the API server
+    // notices before its renew deadline has long passed.
+    let limit = lease.retry_period.max(Duration::from_secs(1));
+    let elector = Elector::new(super::api::Api::bounded(config, limit)?, lease);
     super::thread("kelp-agent-lease", move || {
         super::lease::run(elector, &lead, &acked, &stop)
     })

@@ -3,8 +3,8 @@
 //! `resourceVersion`), and lists and watches of pods and events answered from what the
 //! test sets (a watch takes the next scripted reply: lines then the end of the stream,
 //! or `410 Gone`; with none scripted it stays open, quiet, for at most a second).
-//! Requests carrying a token the test cut off ([`FakeApi::cut_off`]) get no answer, as
-//! from an agent on the wrong side of a network partition. Not for production.
+//! Requests carrying a token the test cut off ([`FakeApi::cut_off`]) get no answer for
+//! 10 s, as from an agent on the wrong side of a network partition. Not for production.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -187,7 +187,10 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         s.requests
             .push(format!("{} {} [{}]", req.method, req.target, req.auth));
         if s.cut.contains(&req.auth) {
-            return Ok(()); // Dropped: the client sees a cut connection.
+            drop(s);
+            // No answer, as across a partition: the client's own timeout ends it.
+            std::thread::sleep(Duration::from_secs(10));
+            return Ok(());
         }
     }
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
