@@ -233,7 +233,7 @@ pub fn run_with_sink(
     let inventory = inventory::spawn(config, stop.clone());
     let (pods, elector) = match (&config.kubernetes, config.read_pods) {
         (Some(k), true) => {
-            let k = kube::spawn_with(k.clone(), Some(sink.clone()), stop.clone())?;
+            let k = kube::spawn_with(k.clone(), Some(sink.clone()), stats.clone(), stop.clone())?;
             (Some(k.pods), k.elector)
         }
         _ => (None, None),

@@ -4,14 +4,14 @@
 //! --previous` ends with the termination the agent recorded.
 
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kelp_agent::kube::fake::FakeApi;
 use kelp_model::Timestamp;
 use serde_json::json;
 
-use crate::common::{http, kelp, server_on};
+use crate::common::{http, kelp, server_on, spawn_announcing};
 
 const S: i64 = 1_000_000_000;
 
@@ -54,21 +54,25 @@ fn write_logs(pods: &Path, t0: i64) {
     std::fs::write(job.join("0.log"), cri(&[(t0 + 20 * S, "job done")])).unwrap();
 }
 
-fn agent(root: &Path, state: &Path, url: &str, config: &Path) -> Child {
-    kelp()
-        .arg("agent")
+/// `kelp agent` with `config`; it and the URL of its `/metrics`.
+fn agent(root: &Path, state: &Path, url: &str, config: &Path) -> (Child, String) {
+    let mut cmd = kelp();
+    cmd.arg("agent")
         .arg("--config")
         .arg(config)
         .arg("--pods-dir")
         .arg(root)
         .arg("--state-dir")
         .arg(state)
-        .args(["--server", url, "--node-name", "node-1"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .args([
+            "--server",
+            url,
+            "--node-name",
+            "node-1",
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+    spawn_announcing(cmd, "kelp agent metrics on ")
 }
 
 fn logs(url: &str, args: &[&str]) -> Output {
@@ -188,7 +192,7 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
         ),
     )
     .unwrap();
-    let mut first = agent(&root, &state, &url, &config);
+    let (mut first, first_metrics) = agent(&root, &state, &url, &config);
 
     let comment = format!(
         "# container \"app\" terminated: OOMKilled (exit code 137) at {killed}: memory limit 64Mi reached\n"
@@ -279,6 +283,16 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
     );
     let lease = api.lease("kelp", "kelp-events").unwrap();
     assert_eq!(lease["spec"]["holderIdentity"], "agent-1");
+    // The agent's /metrics say it leads and count what it stored.
+    let (status, metrics) = http(&first_metrics, "GET", "/metrics", "");
+    assert_eq!(status, 200);
+    for needle in [
+        "kelp_agent_events_leader 1\n",
+        "kelp_agent_kubernetes_events_shipped_total 2\n",
+        "kelp_agent_terminations_shipped_total 2\n",
+    ] {
+        assert!(metrics.contains(needle), "{needle} in {metrics}");
+    }
 
     // A stop releases the Lease. The next agent (another identity) takes it at once,
     // resumes the watch where the first stopped: nothing is stored twice.
@@ -303,7 +317,7 @@ fn kelp_logs_previous_ends_with_the_termination_and_events_are_stored_once() {
     )
     .unwrap();
     assert_eq!(duplicates(&url), 0);
-    let mut second = agent(&root, &state, &url, &config);
+    let (mut second, _) = agent(&root, &state, &url, &config);
     wait_for("the second agent's lease", || {
         api.lease("kelp", "kelp-events").unwrap()["spec"]["holderIdentity"] == "agent-2"
     });

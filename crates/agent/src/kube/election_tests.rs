@@ -50,6 +50,7 @@ struct Agent {
     identity: String,
     out: PathBuf,
     stop: Arc<AtomicBool>,
+    stats: Arc<crate::stats::Stats>,
     elector: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -61,11 +62,20 @@ impl Agent {
         let sink: Arc<dyn crate::sink::Sink> = Arc::new(FileSink::open(&out).unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let config = kube_config(api, &token);
-        let elector = events::spawn(&config, lease_config(identity), sink, stop.clone()).unwrap();
+        let stats = Arc::new(crate::stats::Stats::default());
+        let elector = events::spawn(
+            &config,
+            lease_config(identity),
+            sink,
+            stats.clone(),
+            stop.clone(),
+        )
+        .unwrap();
         Agent {
             identity: identity.into(),
             out,
             stop,
+            stats,
             elector: Some(elector),
         }
     }
@@ -227,6 +237,22 @@ fn one_leader_stores_events_and_another_takes_over_after_expiry_without_resendin
         events_by(&leader_token)[0],
         format!("GET /api/v1/events?limit=500 {leader_token}")
     );
+    let leader_gauge = |a: &Agent| {
+        a.stats
+            .events_leader
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let shipped = |a: &Agent| {
+        a.stats
+            .events_shipped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    wait_for("the leader's gauge", || leader_gauge(&agents[leader]));
+    assert!(!leader_gauge(&agents[follower]));
+    assert_eq!(
+        (shipped(&agents[leader]), shipped(&agents[follower])),
+        (4, 0)
+    );
     let lease = api.lease("kelp", "kelp-events").unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 0);
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
@@ -262,6 +288,10 @@ fn one_leader_stores_events_and_another_takes_over_after_expiry_without_resendin
         !by_new.iter().any(|r| r.contains("limit=500")),
         "{by_new:?}"
     );
+    // The cut-off agent gave up leading once it could not renew.
+    wait_for("the old leader's gauge", || !leader_gauge(&agents[leader]));
+    assert!(leader_gauge(&agents[follower]));
+    assert_eq!(shipped(&agents[follower]), 1);
     let lease = api.lease("kelp", "kelp-events").unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
     assert_ne!(
@@ -394,7 +424,15 @@ fn terminations_become_one_entry_each_with_the_restart_of_their_log() {
     let out = dir.path().join("t.jsonl");
     let sink: Arc<dyn crate::sink::Sink> = Arc::new(FileSink::open(&out).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
-    let ship = ship::spawn("t", sink, ship::Acked::default(), stop).unwrap();
+    let stats = Arc::new(crate::stats::Stats::default());
+    let ship = ship::spawn(
+        "t",
+        sink,
+        ship::Acked::default(),
+        (stats, |s| &s.terminations_shipped),
+        stop,
+    )
+    .unwrap();
     let mut t = termination::Terminations::new("node-a".into(), ship);
     let oom = json!({"reason": "OOMKilled", "exitCode": 137, "message": "out of memory\n",
         "startedAt": "2026-11-23T01:00:00Z", "finishedAt": "2026-11-23T01:10:00Z",

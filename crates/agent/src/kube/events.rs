@@ -219,6 +219,7 @@ pub(crate) fn spawn(
     config: &super::KubeConfig,
     lease: super::LeaseConfig,
     sink: std::sync::Arc<dyn crate::sink::Sink>,
+    stats: std::sync::Arc<crate::stats::Stats>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, crate::AgentError> {
     use std::sync::atomic::Ordering;
@@ -232,7 +233,13 @@ pub(crate) fn spawn(
     let timeout = config.watch_timeout.min(WATCH_TIMEOUT);
     let api = super::api::Api::new(config, timeout + Duration::from_secs(60))?;
     let acked = Acked::default();
-    let out = super::ship::spawn("kelp-agent-events-send", sink, acked.clone(), stop.clone())?;
+    let out = super::ship::spawn(
+        "kelp-agent-events-send",
+        sink,
+        acked.clone(),
+        (stats.clone(), |s| &s.events_shipped),
+        stop.clone(),
+    )?;
     let lead = std::sync::Arc::new(Leadership::default());
     let reflector = Reflector {
         api,
@@ -261,7 +268,7 @@ pub(crate) fn spawn(
     let limit = lease.retry_period.max(Duration::from_secs(1));
     let elector = Elector::new(super::api::Api::bounded(config, limit)?, lease);
     super::thread("kelp-agent-lease", move || {
-        super::lease::run(elector, &lead, &acked, &stop)
+        super::lease::run(elector, &lead, &acked, &stats.events_leader, &stop)
     })
 }
 

@@ -216,7 +216,13 @@ pub(crate) struct Leadership {
 
 /// Tries and renews until `stop`, then releases the Lease if held. `acked` is the
 /// version written into the Lease while leading.
-pub(crate) fn run(mut e: Elector, lead: &Leadership, acked: &Acked, stop: &AtomicBool) {
+pub(crate) fn run(
+    mut e: Elector,
+    lead: &Leadership,
+    acked: &Acked,
+    gauge: &AtomicBool,
+    stop: &AtomicBool,
+) {
     let go_on = || !stop.load(Ordering::SeqCst);
     let mut renewed: Option<Instant> = None;
     while go_on() {
@@ -251,6 +257,7 @@ pub(crate) fn run(mut e: Elector, lead: &Leadership, acked: &Acked, stop: &Atomi
                 }
             }
         }
+        gauge.store(lead.leading.load(Ordering::SeqCst), Ordering::Relaxed);
         let mut wait = e.config.retry_period;
         if !lead.leading.load(Ordering::SeqCst) {
             // client-go's jitter (up to 20 %), so that followers do not try in step.
@@ -261,6 +268,7 @@ pub(crate) fn run(mut e: Elector, lead: &Leadership, acked: &Acked, stop: &Atomi
         }
         sleep_while(&go_on, wait);
     }
+    gauge.store(false, Ordering::Relaxed);
     if lead.leading.swap(false, Ordering::SeqCst) {
         let version = lock(acked).clone();
         match e.release(version.as_deref()) {

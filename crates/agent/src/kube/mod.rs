@@ -363,7 +363,7 @@ pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(5);
 /// the cache it fills. The thread is not joined: it may be waiting on a watch, and it
 /// holds nothing that needs closing.
 pub fn spawn(config: KubeConfig, stop: Arc<AtomicBool>) -> Result<Arc<PodCache>, AgentError> {
-    spawn_with(config, None, stop).map(|k| k.pods)
+    spawn_with(config, None, Arc::default(), stop).map(|k| k.pods)
 }
 
 /// What [`spawn_with`] started.
@@ -376,10 +376,12 @@ pub struct Started {
 }
 
 /// [`spawn`], and with a sink: the termination entries (when `config.terminations`)
-/// and the Lease election with the events watch of its leader (when `config.events`).
+/// and the Lease election with the events watch of its leader (when `config.events`),
+/// counted in `stats`.
 pub fn spawn_with(
     config: KubeConfig,
     sink: Option<Arc<dyn crate::sink::Sink>>,
+    stats: Arc<crate::stats::Stats>,
     stop: Arc<AtomicBool>,
 ) -> Result<Started, AgentError> {
     let cache = Arc::new(PodCache::new(
@@ -394,13 +396,20 @@ pub fn spawn_with(
                 "kelp-agent-terminations",
                 sink.clone(),
                 ship::Acked::default(),
+                (stats.clone(), |s| &s.terminations_shipped),
                 stop.clone(),
             )?;
             watcher =
                 watcher.with_terminations(termination::Terminations::new(config.node.clone(), out));
         }
         if let Some(lease) = &config.events {
-            elector = Some(events::spawn(&config, lease.clone(), sink, stop.clone())?);
+            elector = Some(events::spawn(
+                &config,
+                lease.clone(),
+                sink,
+                stats,
+                stop.clone(),
+            )?);
         }
     }
     thread("kelp-agent-kube", {

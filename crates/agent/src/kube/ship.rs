@@ -6,7 +6,7 @@
 //! Lease, for the next leader to resume from.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use kelp_model::{Labels, StreamEntries};
 
 use crate::sink::Sink;
+use crate::stats::Stats;
 use crate::AgentError;
 
 /// How long entries are gathered before a send.
@@ -51,12 +52,13 @@ pub(crate) fn spawn(
     name: &str,
     sink: Arc<dyn Sink>,
     acked: Acked,
+    shipped: Counter,
     stop: Arc<AtomicBool>,
 ) -> Result<Shipper, AgentError> {
     let (tx, rx) = mpsc::sync_channel::<Item>(QUEUE);
     std::thread::Builder::new()
         .name(name.into())
-        .spawn(move || run(&rx, &*sink, &acked, &stop))
+        .spawn(move || run(&rx, &*sink, &acked, &shipped, &stop))
         .map_err(|source| AgentError::Io {
             path: name.into(),
             source,
@@ -64,7 +66,16 @@ pub(crate) fn spawn(
     Ok(Shipper { tx })
 }
 
-fn run(rx: &mpsc::Receiver<Item>, sink: &dyn Sink, acked: &Acked, stop: &AtomicBool) {
+/// Where acknowledged entries are counted: the agent's stats and which of its counters.
+pub(crate) type Counter = (Arc<Stats>, fn(&Stats) -> &AtomicU64);
+
+fn run(
+    rx: &mpsc::Receiver<Item>,
+    sink: &dyn Sink,
+    acked: &Acked,
+    (stats, counter): &Counter,
+    stop: &AtomicBool,
+) {
     loop {
         let first = match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(i) => i,
@@ -104,6 +115,7 @@ fn run(rx: &mpsc::Receiver<Item>, sink: &dyn Sink, acked: &Acked, stop: &AtomicB
         };
         match sent {
             Ok(()) => {
+                counter(stats).fetch_add(batch.entries as u64, Ordering::Relaxed);
                 if let Some(v) = batch.version {
                     *lock(acked) = Some(v);
                 }
