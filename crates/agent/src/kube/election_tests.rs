@@ -380,7 +380,10 @@ fn a_410_gone_watch_lists_again_and_resends_identical_entries() {
         "2026-11-23T01:00:01Z",
         "Started",
     );
-    api.set_list("events", vec![a.clone()], "20");
+    // An event that is no event (a count that is text) is skipped.
+    let bad = json!({"metadata": {"name": "bad", "namespace": "x"}, "count": "many",
+        "lastTimestamp": "2026-11-23T01:00:00Z"});
+    api.set_list("events", vec![a.clone(), bad], "20");
     api.push_watch("events", Watch::Lines(vec![watch_line("ADDED", &b)]));
     api.push_watch(
         "events",

@@ -164,6 +164,18 @@ pub(crate) fn entry_of(v: serde_json::Value) -> Result<Option<StreamEntries>, Fa
     }))
 }
 
+/// [`entry_of`], an event it cannot read skipped with a warning (failing the watch would
+/// only list it again, and again).
+fn entry_or_skip(v: serde_json::Value) -> Option<StreamEntries> {
+    match entry_of(v) {
+        Ok(e) => e,
+        Err(Failed(reason)) => {
+            tracing::warn!(%reason, "kubernetes event skipped");
+            None
+        }
+    }
+}
+
 fn or_dash(s: &str) -> &str {
     if s.is_empty() {
         "-"
@@ -193,7 +205,7 @@ impl Handler for Events {
     fn listed(&mut self, items: Vec<serde_json::Value>, version: &str) -> Result<(), Failed> {
         let mut streams = Vec::new();
         for v in items {
-            streams.extend(entry_of(v)?);
+            streams.extend(entry_or_skip(v));
         }
         tracing::info!(events = streams.len(), version, "listed kubernetes events");
         self.queue(streams, version)
@@ -206,7 +218,7 @@ impl Handler for Events {
         version: &str,
     ) -> Result<(), Failed> {
         let streams = match kind {
-            "ADDED" | "MODIFIED" => entry_of(object)?.into_iter().collect(),
+            "ADDED" | "MODIFIED" => entry_or_skip(object).into_iter().collect(),
             _ => Vec::new(), // DELETED (expired), BOOKMARK: only the version moves.
         };
         self.queue(streams, version)
