@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub tls: TlsSection,
     /// The resource-metrics series store (issue #7).
     pub resources: ResourcesSection,
+    /// Where closed segments live: local disk (default) or a bucket (issue #11).
+    pub storage: kelp_bucket::StorageSettings,
 }
 
 /// HTTPS with rustls; certificates are re-read when the files change and on SIGHUP.
@@ -98,6 +100,7 @@ impl Default for ServerConfig {
             auth: AuthSection::default(),
             tls: TlsSection::default(),
             resources: ResourcesSection::default(),
+            storage: kelp_bucket::StorageSettings::default(),
         }
     }
 }
@@ -388,6 +391,15 @@ impl ServerConfig {
         c.retention.max_age = s.retention_max_age_secs.map(Duration::from_secs);
         c.retention.max_disk_bytes = s.max_disk_bytes;
         c.compact_min_segments = s.compact_min_segments;
+        // A StatefulSet's pods are named by their host name: kelp-0, kelp-1, ...
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kelp".to_owned());
+        c.bucket = self
+            .storage
+            .store_bucket(&self.data_dir, &host)
+            .map_err(|e| ConfigError::Invalid {
+                key: "storage",
+                reason: e.to_string(),
+            })?;
         c.limits = kelp_store::Limits {
             max_streams_per_tenant: l.max_streams_per_tenant,
             max_label_names_per_series: l.max_label_names_per_series,

@@ -1,0 +1,1 @@
+//! A real S3-compatible server for tests (placeholder until the server is chosen).
