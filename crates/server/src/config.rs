@@ -487,8 +487,42 @@ mod tests {
             ("no_auth_tenant: 'a b'", vec![]),
             ("tls: {cert_file: a.pem}", vec![]),
             ("tls: {client_ca_file: ca.pem}", vec![]),
+            ("storage: {backend: ftp}", vec![]),
+            ("storage: {bukket: x}", vec![]),
         ] {
             assert!(ServerConfig::from_yaml(yaml, vars).is_err(), "{yaml}");
         }
+    }
+
+    #[test]
+    fn the_storage_section_builds_the_stores_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let yaml = format!(
+            "data_dir: {}\nstorage:\n  backend: local\n  prefix: kelp\n  cache_size: 64Mi\n",
+            dir.path().display()
+        );
+        let c = ServerConfig::from_yaml(
+            &yaml,
+            env(&[
+                ("KELP_SERVER_STORAGE__BUCKET", bucket.to_str().unwrap()),
+                ("KELP_SERVER_STORAGE__REPLICA", "kelp-1"),
+            ]),
+        )
+        .unwrap();
+        let b = c.store_config().unwrap().bucket.expect("a bucket");
+        assert_eq!(b.replica, "kelp-1");
+        assert_eq!(b.cache_bytes, 64 << 20);
+        assert_eq!(b.cache_dir, dir.path().join("cache"));
+        assert_eq!(
+            b.bucket.describe(),
+            format!("file://{}/kelp", bucket.display())
+        );
+        // The default stays local disk.
+        let c = ServerConfig::from_yaml("", env(&[])).unwrap();
+        assert!(c.store_config().unwrap().bucket.is_none());
+        let c = ServerConfig::from_yaml("storage: {backend: s3}", env(&[])).unwrap();
+        let e = c.store_config().unwrap_err().to_string();
+        assert!(e.contains("storage.bucket: required"), "{e}");
     }
 }
