@@ -2,4 +2,5 @@
 //! object_store, and a real S3-compatible server on 127.0.0.1).
 
 mod local;
+mod s3;
 mod support;

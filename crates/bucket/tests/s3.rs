@@ -22,7 +22,11 @@ fn objects_round_trip_with_parts_and_ranges() {
     let path = dir.path().join("big");
     std::fs::write(&path, &data).unwrap();
     bucket.put_file("x/big", &path).unwrap();
-    let ranges = [0..10, (8 << 20) - 3..(8 << 20) + 3, (20 << 20) - 1..20 << 20];
+    let ranges = [
+        0..10,
+        (8 << 20) - 3..(8 << 20) + 3,
+        (20 << 20) - 1..20 << 20,
+    ];
     let got = bucket.get_ranges("x/big", &ranges).unwrap();
     for (r, g) in ranges.iter().zip(&got) {
         assert_eq!(&g[..], &data[r.start as usize..r.end as usize]);
@@ -30,7 +34,12 @@ fn objects_round_trip_with_parts_and_ranges() {
     assert_eq!(bucket.get("x/big").unwrap().len(), 20 << 20);
     assert_eq!(bucket.list("x").unwrap(), vec!["x/big".to_owned()]);
     // The object is under the prefix in the server's bucket directory.
-    assert!(server.root.path().join(s3::BUCKET).join("kelp/x/big").is_file());
+    assert!(server
+        .root
+        .path()
+        .join(s3::BUCKET)
+        .join("kelp/x/big")
+        .is_file());
     let e = bucket.get("x/missing").unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
     bucket.delete("x/big").unwrap();
@@ -43,8 +52,14 @@ fn a_store_over_s3_serves_a_fresh_node() {
     let server = S3Server::start();
     let bucket = server.bucket("kelp");
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = Store::open(config(d1.path(), Some((bucket.clone(), "kelp-0", 64 * MIB)))).unwrap();
-    store.append(&tenant(), &data(4, 2000, T0, 2 * DAY, 11)).unwrap();
+    let store = Store::open(config(
+        d1.path(),
+        Some((bucket.clone(), "kelp-0", 64 * MIB)),
+    ))
+    .unwrap();
+    store
+        .append(&tenant(), &data(4, 2000, T0, 2 * DAY, 11))
+        .unwrap();
     store.flush().unwrap();
     let expected = dump(&store);
     assert_eq!(expected.len(), 8000);
@@ -61,7 +76,9 @@ fn with_the_server_down_flushes_fail_clearly_and_nothing_acknowledged_is_lost() 
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let cfg = config(d1.path(), Some((bucket.clone(), "r", 64 * MIB)));
     let store = Store::open(cfg.clone()).unwrap();
-    store.append(&tenant(), &data(2, 500, T0, DAY / 2, 1)).unwrap();
+    store
+        .append(&tenant(), &data(2, 500, T0, DAY / 2, 1))
+        .unwrap();
     store.flush().unwrap();
 
     server.kill();
@@ -71,7 +88,10 @@ fn with_the_server_down_flushes_fail_clearly_and_nothing_acknowledged_is_lost() 
     let e = store.flush().unwrap_err();
     assert!(matches!(e, StoreError::Bucket { op: "upload", .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.starts_with("bucket upload s3://kelp-logs/kelp/replicas/r/tenants/fake/"), "{msg}");
+    assert!(
+        msg.starts_with("bucket upload s3://kelp-logs/kelp/replicas/r/tenants/fake/"),
+        "{msg}"
+    );
     // Flushed data is still read from the cache, the rest from the head.
     assert_eq!(dump(&store).len(), 2000);
     // A restart while the bucket is down fails with the reason, and keeps the WAL.
@@ -102,6 +122,7 @@ fn the_server_killed_and_restarted_under_ingest_loses_nothing_acknowledged() {
     cfg.max_head_bytes = 256 << 20;
     cfg.append_wait = Duration::from_secs(60);
     let store = Arc::new(Store::open(cfg).unwrap());
+    // Rounds of 10 s of entries each: the dump's 4 days hold 34,560 rounds.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (store, stop) = (store.clone(), stop.clone());
@@ -109,12 +130,24 @@ fn the_server_killed_and_restarted_under_ingest_loses_nothing_acknowledged() {
             let mut acked = Vec::new();
             let mut round = 0i64;
             while !stop.load(Ordering::SeqCst) {
-                let batch = data(3, 200, T0 + round * 1_000_000_000_000, 1_000_000_000_000, round as u64 + 1);
+                // Throttled: a debug build's flushes keep up, the head stays small.
+                std::thread::sleep(Duration::from_millis(20));
+                let batch = data(
+                    3,
+                    50,
+                    T0 + round * 10_000_000_000,
+                    10_000_000_000,
+                    round as u64 + 1,
+                );
                 if store.append(&tenant(), &batch).is_ok() {
                     for s in &batch {
                         let pod = s.labels.get("pod").unwrap().to_owned();
                         for e in &s.entries {
-                            acked.push((pod.clone(), e.timestamp.as_unix_nanos(), String::from_utf8(e.line.to_vec()).unwrap()));
+                            acked.push((
+                                pod.clone(),
+                                e.timestamp.as_unix_nanos(),
+                                String::from_utf8(e.line.to_vec()).unwrap(),
+                            ));
                         }
                     }
                 }
@@ -123,17 +156,60 @@ fn the_server_killed_and_restarted_under_ingest_loses_nothing_acknowledged() {
             acked
         })
     };
-    std::thread::sleep(Duration::from_millis(1500));
+    let uploads = |s: &Store| s.cache_stats().unwrap().uploads;
+    // A flush reached the bucket (the manifest at open, a segment, an index, a manifest).
+    wait_for("a first flush", || uploads(&store) >= 4);
     server.kill();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Flushes fail once the client's 2 s of retries are over; appends go on meanwhile.
+    wait_for("a failed flush", || {
+        store
+            .background_error()
+            .is_some_and(|e| e.contains("bucket upload"))
+    });
     server.restart();
-    std::thread::sleep(Duration::from_millis(1500));
+    let before = uploads(&store);
+    wait_for("a flush after the restart", || uploads(&store) > before + 2);
     stop.store(true, Ordering::SeqCst);
     let mut acked = writer.join().unwrap();
     acked.sort();
-    assert!(acked.len() > 3000, "only {} entries acknowledged", acked.len());
+    assert!(
+        acked.len() > 1000,
+        "only {} entries acknowledged",
+        acked.len()
+    );
     let store = Arc::try_unwrap(store).unwrap();
     store.close().unwrap();
     let fresh = Store::open(config(d2.path(), Some((bucket, "r", 64 * MIB)))).unwrap();
-    assert_eq!(dump(&fresh), acked);
+    same_entries(&dump(&fresh), &acked);
+}
+
+/// Polls `done` every 20 ms; fails after two minutes saying what did not happen.
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} within 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts `got == want`, saying how they differ (not printing thousands of entries).
+fn same_entries(got: &[(String, i64, String)], want: &[(String, i64, String)]) {
+    let (g, w): (std::collections::BTreeSet<_>, std::collections::BTreeSet<_>) =
+        (got.iter().collect(), want.iter().collect());
+    let missing: Vec<_> = w.difference(&g).collect();
+    let extra: Vec<_> = g.difference(&w).collect();
+    assert!(
+        got == want,
+        "{} entries, {} expected: {} missing (first {:?}), {} not acknowledged (first {:?}), {} repeated",
+        got.len(),
+        want.len(),
+        missing.len(),
+        missing.first(),
+        extra.len(),
+        extra.first(),
+        got.len() - g.len()
+    );
 }

@@ -97,7 +97,11 @@ impl S3Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(self.addr).is_err() {
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!(
                     "s3s-fs exited with {st}: {}",
                     std::fs::read_to_string(&self.log).unwrap_or_default()

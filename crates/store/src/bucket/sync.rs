@@ -65,7 +65,8 @@ pub(crate) fn delete_objects(remote: &Remote, tenant: &TenantId, day: i32, ids: 
     if remote.manifest_dirty.load(Ordering::SeqCst) {
         return;
     }
-    for id in ids {
+    // Id 0 is no file: the index id of a partition that had none yet.
+    for id in ids.iter().filter(|id| **id != 0) {
         for key in [
             segment_key(&remote.replica, tenant, day, *id),
             index_key(&remote.replica, tenant, day, *id),
