@@ -188,6 +188,10 @@ pub struct LimitsSection {
     pub query_timeout_secs: u64,
     /// Entries buffered per tail client before entries are dropped (1024).
     pub tail_buffer_entries: usize,
+    /// Push requests (every ingest protocol) handled at once, bodies included; more are
+    /// answered 503 with `Retry-After` so shippers back off instead of the server
+    /// queueing without bound (64).
+    pub max_inflight_push_requests: usize,
 }
 
 impl Default for LimitsSection {
@@ -209,6 +213,7 @@ impl Default for LimitsSection {
             max_concurrent_queries: 16,
             query_timeout_secs: query.query_timeout.as_secs(),
             tail_buffer_entries: 1024,
+            max_inflight_push_requests: 64,
         }
     }
 }
@@ -342,6 +347,12 @@ impl ServerConfig {
             return Err(invalid(
                 "tls.client_ca_file",
                 "mutual TLS needs cert_file and key_file".into(),
+            ));
+        }
+        if self.limits.max_inflight_push_requests == 0 {
+            return Err(invalid(
+                "limits.max_inflight_push_requests",
+                "must be > 0".into(),
             ));
         }
         if self.limits.tail_buffer_entries == 0 {

@@ -87,7 +87,7 @@ pub use head::DedupStats;
 pub use kelp_model::StreamEntries;
 pub use matcher::{required_literals, LabelMatcher, LineFilter, MatchOp};
 pub use retention::RetentionReport;
-pub use scan::{Direction, ScanEntry, ScanRequest, ScanStats};
+pub use scan::{never_stop, Direction, ScanEntry, ScanRequest, ScanStats, Stop};
 pub use segment::BlockMeta;
 pub use settings::{FsyncMode, StoreSettings};
 pub use store::Store;
