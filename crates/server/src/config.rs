@@ -170,6 +170,10 @@ pub struct LimitsSection {
     pub max_label_value_bytes: usize,
     /// Longest line (256 KiB); longer entries are rejected.
     pub max_line_bytes: usize,
+    /// Entries stamped more than this far ahead of the server's clock are rejected as too
+    /// new (600 s, Loki's `creation_grace_period`; 0: no check). A node whose clock
+    /// stepped forward would otherwise make its stream's later entries too old.
+    pub creation_grace_period_secs: u64,
     /// Sustained ingestion rate per tenant in line bytes per second (0: unlimited).
     pub ingestion_rate_bytes_per_sec: u64,
     /// Burst allowed above the rate (default: one second of rate, at least 6 MiB).
@@ -204,6 +208,7 @@ impl Default for LimitsSection {
             max_label_name_bytes: store.max_label_name_bytes,
             max_label_value_bytes: store.max_label_value_bytes,
             max_line_bytes: store.max_line_bytes,
+            creation_grace_period_secs: 600,
             ingestion_rate_bytes_per_sec: 0,
             ingestion_burst_bytes: 0,
             max_entries_per_query: query.max_entries_per_query,
@@ -405,6 +410,8 @@ impl ServerConfig {
             max_label_name_bytes: l.max_label_name_bytes,
             max_label_value_bytes: l.max_label_value_bytes,
             max_line_bytes: l.max_line_bytes,
+            creation_grace_secs: (l.creation_grace_period_secs > 0)
+                .then_some(l.creation_grace_period_secs),
         };
         Ok(c)
     }

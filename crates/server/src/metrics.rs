@@ -54,6 +54,7 @@ pub struct Metrics {
     ingest_bytes: AtomicU64,
     rejected_too_old: AtomicU64,
     rejected_too_long: AtomicU64,
+    rejected_too_new: AtomicU64,
     duplicates: AtomicU64,
     rate_limited: AtomicU64,
     shed: AtomicU64,
@@ -94,6 +95,7 @@ impl Metrics {
         self.ingest_bytes.fetch_add(bytes, Relaxed);
         self.rejected_too_old.fetch_add(outcome.too_old, Relaxed);
         self.rejected_too_long.fetch_add(outcome.too_long, Relaxed);
+        self.rejected_too_new.fetch_add(outcome.too_new, Relaxed);
         self.duplicates.fetch_add(outcome.duplicates, Relaxed);
     }
 
@@ -199,6 +201,7 @@ impl Metrics {
         for (reason, c) in [
             ("too_old", &self.rejected_too_old),
             ("too_long", &self.rejected_too_long),
+            ("too_new", &self.rejected_too_new),
             ("duplicate", &self.duplicates),
         ] {
             let _ = writeln!(

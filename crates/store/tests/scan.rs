@@ -336,7 +336,7 @@ fn scans_and_counts_stop_when_their_caller_says_so() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (_d, store) = loaded(false);
     let all = store.select(&req(vec![])).unwrap().len();
-    let asked = AtomicUsize::new(0);
+    let asked = &AtomicUsize::new(0);
     let count_asks = || {
         asked.fetch_add(1, Ordering::Relaxed);
         false
