@@ -211,7 +211,7 @@ fn main() -> Result<(), Err> {
     let slow = format!(
         "/loki/api/v1/query_range?query={}&since=1h&step=60",
         enc(
-            r#"sum by (msg) (count_over_time({app="load"} | logfmt | line_format "{{.msg}} {{.id}}" |~ "(?i)(items|other)/[0-9]+ [0-9]+" [5m]))"#
+            r#"sum(count_over_time({app=~".+"} | logfmt | line_format "{{.msg}} {{.id}} {{.took_ms}} {{.msg}}" |~ "(?i)(x|y)+z[0-9]+" [1m]))"#
         )
     );
     let t = Instant::now();
