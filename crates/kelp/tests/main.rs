@@ -8,6 +8,7 @@ mod clock;
 mod common;
 mod demo;
 mod deploy;
+mod events;
 mod faults;
 mod logs;
 mod pods;
