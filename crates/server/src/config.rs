@@ -173,6 +173,10 @@ pub struct LimitsSection {
     pub max_label_value_bytes: usize,
     /// Longest line (256 KiB); longer entries are rejected.
     pub max_line_bytes: usize,
+    /// Entries stamped more than this far ahead of the server's clock are rejected as too
+    /// new (600 s, Loki's `creation_grace_period`; 0: no check). A node whose clock
+    /// stepped forward would otherwise make its stream's later entries too old.
+    pub creation_grace_period_secs: u64,
     /// Sustained ingestion rate per tenant in line bytes per second (0: unlimited).
     pub ingestion_rate_bytes_per_sec: u64,
     /// Burst allowed above the rate (default: one second of rate, at least 6 MiB).
@@ -191,6 +195,10 @@ pub struct LimitsSection {
     pub query_timeout_secs: u64,
     /// Entries buffered per tail client before entries are dropped (1024).
     pub tail_buffer_entries: usize,
+    /// Push requests (every ingest protocol) handled at once, bodies included; more are
+    /// answered 503 with `Retry-After` so shippers back off instead of the server
+    /// queueing without bound (64).
+    pub max_inflight_push_requests: usize,
 }
 
 impl Default for LimitsSection {
@@ -203,6 +211,7 @@ impl Default for LimitsSection {
             max_label_name_bytes: store.max_label_name_bytes,
             max_label_value_bytes: store.max_label_value_bytes,
             max_line_bytes: store.max_line_bytes,
+            creation_grace_period_secs: 600,
             ingestion_rate_bytes_per_sec: 0,
             ingestion_burst_bytes: 0,
             max_entries_per_query: query.max_entries_per_query,
@@ -212,6 +221,7 @@ impl Default for LimitsSection {
             max_concurrent_queries: 16,
             query_timeout_secs: query.query_timeout.as_secs(),
             tail_buffer_entries: 1024,
+            max_inflight_push_requests: 64,
         }
     }
 }
@@ -347,6 +357,12 @@ impl ServerConfig {
                 "mutual TLS needs cert_file and key_file".into(),
             ));
         }
+        if self.limits.max_inflight_push_requests == 0 {
+            return Err(invalid(
+                "limits.max_inflight_push_requests",
+                "must be > 0".into(),
+            ));
+        }
         if self.limits.tail_buffer_entries == 0 {
             return Err(invalid("limits.tail_buffer_entries", "must be > 0".into()));
         }
@@ -406,6 +422,8 @@ impl ServerConfig {
             max_label_name_bytes: l.max_label_name_bytes,
             max_label_value_bytes: l.max_label_value_bytes,
             max_line_bytes: l.max_line_bytes,
+            creation_grace_secs: (l.creation_grace_period_secs > 0)
+                .then_some(l.creation_grace_period_secs),
         };
         Ok(c)
     }
