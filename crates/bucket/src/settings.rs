@@ -139,7 +139,11 @@ impl StorageSettings {
         if self.backend != Backend::S3 && (self.endpoint.is_some() || self.region.is_some()) {
             return cfg("endpoint", "endpoint and region are S3 settings".into());
         }
-        if let Some(r) = self.replica.as_deref().filter(|r| !kelp_store::bucket::valid_replica(r)) {
+        if let Some(r) = self
+            .replica
+            .as_deref()
+            .filter(|r| !kelp_store::bucket::valid_replica(r))
+        {
             return cfg(
                 "replica",
                 format!("{r:?} is not a replica name (1 to 128 letters, digits, '-', '_', '.')"),
