@@ -363,6 +363,9 @@ impl ServerConfig {
                 "must be > 0".into(),
             ));
         }
+        self.storage
+            .validate()
+            .map_err(|e| invalid("storage", e.to_string()))?;
         if self.limits.tail_buffer_entries == 0 {
             return Err(invalid("limits.tail_buffer_entries", "must be > 0".into()));
         }
@@ -392,7 +395,21 @@ impl ServerConfig {
         })
     }
 
-    /// The store's configuration, composed from `data_dir`, `store` and `limits`.
+    /// The bucket the store keeps closed segments in (`None`: local disk), built from
+    /// `storage` (its client made, the local bucket directory created; no request sent).
+    pub fn store_bucket(&self) -> Result<Option<kelp_store::BucketConfig>, ConfigError> {
+        // A StatefulSet's pods are named by their host name: kelp-0, kelp-1, ...
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kelp".to_owned());
+        self.storage
+            .store_bucket(&self.data_dir, &host)
+            .map_err(|e| ConfigError::Invalid {
+                key: "storage",
+                reason: e.to_string(),
+            })
+    }
+
+    /// The store's configuration, composed from `data_dir`, `store` and `limits` (without
+    /// the bucket: [`ServerConfig::store_bucket`]).
     pub fn store_config(&self) -> Result<StoreConfig, ConfigError> {
         let s = &self.store;
         let l = &self.limits;
@@ -407,15 +424,7 @@ impl ServerConfig {
         c.retention.max_age = s.retention_max_age_secs.map(Duration::from_secs);
         c.retention.max_disk_bytes = s.max_disk_bytes;
         c.compact_min_segments = s.compact_min_segments;
-        // A StatefulSet's pods are named by their host name: kelp-0, kelp-1, ...
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kelp".to_owned());
-        c.bucket = self
-            .storage
-            .store_bucket(&self.data_dir, &host)
-            .map_err(|e| ConfigError::Invalid {
-                key: "storage",
-                reason: e.to_string(),
-            })?;
+
         c.limits = kelp_store::Limits {
             max_streams_per_tenant: l.max_streams_per_tenant,
             max_label_names_per_series: l.max_label_names_per_series,
@@ -528,7 +537,8 @@ mod tests {
             ]),
         )
         .unwrap();
-        let b = c.store_config().unwrap().bucket.expect("a bucket");
+        assert!(c.store_config().unwrap().bucket.is_none());
+        let b = c.store_bucket().unwrap().expect("a bucket");
         assert_eq!(b.replica, "kelp-1");
         assert_eq!(b.cache_bytes, 64 << 20);
         assert_eq!(b.cache_dir, dir.path().join("cache"));
@@ -538,9 +548,10 @@ mod tests {
         );
         // The default stays local disk.
         let c = ServerConfig::from_yaml("", env(&[])).unwrap();
-        assert!(c.store_config().unwrap().bucket.is_none());
-        let c = ServerConfig::from_yaml("storage: {backend: s3}", env(&[])).unwrap();
-        let e = c.store_config().unwrap_err().to_string();
+        assert!(c.store_bucket().unwrap().is_none());
+        let e = ServerConfig::from_yaml("storage: {backend: s3}", env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("storage.bucket: required"), "{e}");
     }
 }
