@@ -16,6 +16,8 @@
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
 //! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
+//! - [`journal`]: the node's systemd journal (kubelet, container runtime) with a cursor
+//!   checkpoint.
 //! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
@@ -31,6 +33,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inventory;
+pub mod journal;
 pub mod kube;
 pub mod multiline;
 pub mod policy;
@@ -116,6 +119,8 @@ pub struct AgentConfig {
     pub policy: PolicyConfig,
     /// Where to watch the node's pods for labels and owners (off by default).
     pub kubernetes: Option<kube::KubeConfig>,
+    /// The systemd journal to read (off by default).
+    pub journal: Option<journal::JournalConfig>,
 }
 
 impl AgentConfig {
@@ -146,6 +151,7 @@ impl AgentConfig {
             multiline: MultilineConfig::default(),
             policy: PolicyConfig::default(),
             kubernetes: None,
+            journal: None,
         }
     }
 
@@ -170,6 +176,9 @@ impl AgentConfig {
         if !(1..=22).contains(&self.sink.zstd_level) {
             return bad("sink.zstd_level must be 1 to 22");
         }
+        if let Some(j) = &self.journal {
+            j.validate()?;
+        }
         // The multi-line and policy rules compile: an error names the first bad rule.
         process::Processing::compile(self).map(|_| ())
     }
@@ -180,6 +189,8 @@ impl AgentConfig {
 pub(crate) struct Batch {
     pub(crate) streams: Vec<kelp_model::StreamEntries>,
     pub(crate) marks: Vec<(String, checkpoint::Mark)>,
+    /// The journal's resume point after this batch, when it moved.
+    pub(crate) journal: Option<checkpoint::JournalMark>,
 }
 
 /// Runs the agent until `stop` is set, with the sink its config names and fresh stats.
@@ -234,12 +245,30 @@ pub fn run_with_sink(
         (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
         _ => None,
     };
+    let journal = match &config.journal {
+        Some(j) => {
+            let r = journal::JournalReader::new(
+                j.clone(),
+                config.node.clone(),
+                config.batch_bytes,
+                checkpoints.journal.clone(),
+                stats.clone(),
+            );
+            Some(journal::spawn(r, tx.clone(), stop.clone())?)
+        }
+        None => None,
+    };
     let read = reader::Reader::new(config, checkpoints, stats, processing)
         .with_pods(pods)
         .run(&stop, &tx);
     drop(tx);
     if read.is_err() {
         sink.stop();
+    }
+    if let Some(t) = journal {
+        // The reader is done; the journal thread sends what it has and ends.
+        stop.store(true, Ordering::SeqCst);
+        let _ = t.join();
     }
     let mut sent = Ok(());
     for w in workers {

@@ -521,6 +521,7 @@ impl<'a> Reader<'a> {
         let batch = Batch {
             streams: std::mem::take(&mut self.batch),
             marks,
+            journal: None,
         };
         self.stats.read(&batch.streams);
         self.index.clear();
