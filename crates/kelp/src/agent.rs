@@ -99,6 +99,17 @@ pub struct AgentArgs {
     /// and `copytruncate` are followed); `job` defaults to `varlogs`.
     #[arg(long, value_name = "GLOB")]
     node_logs: Vec<String>,
+    /// Also ship the systemd journal's entries of the kubelet and the container runtime
+    /// (`journal.enabled`), labelled `source="journal"`, `unit`, `level`, `node`.
+    #[arg(long)]
+    journal: bool,
+    /// The journal directory [default: /var/log/journal]; implies --journal.
+    #[arg(long, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// A `_SYSTEMD_UNIT` to read (repeatable; replaces the default kubelet.service,
+    /// containerd.service, crio.service, docker.service); implies --journal.
+    #[arg(long, value_name = "UNIT")]
+    journal_unit: Vec<String>,
     /// A static label NAME=VALUE of --files and --node-logs lines (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     label: Vec<String>,
@@ -180,6 +191,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.max_in_flight {
         file.batch.max_in_flight = v;
+    }
+    if args.journal || args.journal_dir.is_some() || !args.journal_unit.is_empty() {
+        file.journal.enabled = true;
+    }
+    if let Some(v) = args.journal_dir {
+        file.journal.dir = v;
+    }
+    if !args.journal_unit.is_empty() {
+        file.journal.units = args.journal_unit;
     }
     let listen_given = args.listen.is_some() || file.listen != DEFAULT_LISTEN;
     if let Some(v) = args.listen {

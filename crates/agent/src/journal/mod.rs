@@ -90,6 +90,47 @@ impl JournalConfig {
     }
 }
 
+/// The `journal:` section of the config file.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalSection {
+    /// Whether the journal is read (false; the manifests in `deploy/` turn it on).
+    pub enabled: bool,
+    /// The journal directory (`/var/log/journal`).
+    pub dir: PathBuf,
+    /// `_SYSTEMD_UNIT`s to read (kubelet, containerd, crio, docker); empty: every entry.
+    pub units: Vec<String>,
+    /// Without a checkpoint, entries this young are read (25200: 7 h).
+    pub max_age_secs: u64,
+    /// How often new entries and files are looked for (1000).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        let d = JournalConfig::default();
+        Self {
+            enabled: false,
+            dir: d.dir,
+            units: d.units,
+            max_age_secs: d.max_age.as_secs(),
+            poll_interval_ms: d.poll_interval.as_millis() as u64,
+        }
+    }
+}
+
+impl JournalSection {
+    /// The reader's settings, when enabled.
+    pub fn into_config(self) -> Option<JournalConfig> {
+        self.enabled.then(|| JournalConfig {
+            dir: self.dir,
+            units: self.units,
+            max_age: Duration::from_secs(self.max_age_secs),
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+        })
+    }
+}
+
 /// Syslog's priority names, by `PRIORITY` value.
 const LEVELS: [&str; 8] = [
     "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",

@@ -618,7 +618,7 @@ mod props {
     use proptest::prelude::*;
 
     /// A real journal file, made once per test run.
-    fn sample() -> &'static (Vec<u8>, usize) {
+    pub(super) fn sample_file() -> &'static (Vec<u8>, usize) {
         static S: std::sync::OnceLock<(Vec<u8>, usize)> = std::sync::OnceLock::new();
         S.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
@@ -650,7 +650,7 @@ mod props {
             flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..24),
             cut in proptest::option::of(any::<prop::sample::Index>()),
         ) {
-            let (raw, used) = sample();
+            let (raw, used) = sample_file();
             let mut data = raw.clone();
             for (at, x) in flips {
                 data[at.index(*used)] ^= x;
@@ -668,4 +668,46 @@ mod props {
             prop_assert!(n <= 20 * 4, "{} entries out of 20 written", n);
         }
     }
+}
+
+#[test]
+fn the_config_section_is_off_by_default_and_validated() {
+    use crate::config::AgentFileConfig;
+    let c = AgentFileConfig::from_yaml("", std::iter::empty()).unwrap();
+    assert!(c.into_agent_config("n".into()).unwrap().journal.is_none());
+    let c = AgentFileConfig::from_yaml(
+        "journal:\n  enabled: true\n  dir: /j\n  units: [kubelet.service]\n",
+        [(
+            "KELP_AGENT_JOURNAL__POLL_INTERVAL_MS".to_owned(),
+            "250".to_owned(),
+        )],
+    )
+    .unwrap();
+    let a = c.into_agent_config("n".into()).unwrap();
+    let j = a.journal.clone().unwrap();
+    assert_eq!(j.dir, Path::new("/j"));
+    assert_eq!(j.units, ["kubelet.service"]);
+    assert_eq!(j.poll_interval, Duration::from_millis(250));
+    assert_eq!(j.max_age, Duration::from_secs(7 * 3600));
+    a.validate().unwrap();
+    assert!(AgentFileConfig::from_yaml("journal:\n  unit: [x]\n", std::iter::empty()).is_err());
+    let c = AgentFileConfig::from_yaml(
+        "journal:\n  enabled: true\n  poll_interval_ms: 0\n",
+        std::iter::empty(),
+    )
+    .unwrap();
+    let e = c
+        .into_agent_config("n".into())
+        .and_then(|a| a.validate())
+        .unwrap_err();
+    assert!(e.to_string().contains("journal.poll_interval_ms"), "{e}");
+}
+
+#[test]
+fn the_fuzz_entry_point_reads_a_real_file_and_survives_garbage() {
+    let (raw, used) = props::sample_file();
+    crate::fuzzing::journal_file(raw);
+    crate::fuzzing::journal_file(&raw[..*used / 2]);
+    crate::fuzzing::journal_file(b"LPKSHHRH\0\0\0\0garbage");
+    crate::fuzzing::journal_file(b"");
 }
