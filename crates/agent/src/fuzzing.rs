@@ -134,18 +134,6 @@ fn every_builtin() -> LinePolicy {
     policy.lines_for(t).expect("rules for every log")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn seeds_pass() {
-        super::multiline(b"\x04\x00E: boom\n\x00\tat a\n\x09\tat b\n\x01x\n\x0bTraceback");
-        super::multiline(b"");
-        super::redaction(b"Bearer abc a@b.cc 4111 1111 1111 1111 AKIAIOSFODNN7EXAMPLE");
-        super::redaction(b"/(/");
-        super::redaction(&[0xff, b'@', 0xfe]);
-    }
-}
-
 /// The systemd journal reader on an arbitrary file: `data` is written as
 /// `<temp dir>/x.journal` and read as the agent reads the journal (every unit, no age
 /// limit), in batches of 4 KiB.
@@ -186,5 +174,17 @@ pub fn journal_file(data: &[u8]) {
                 .sum();
             assert!(bytes >= 4096, "a batch cut early: {bytes} bytes");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seeds_pass() {
+        super::multiline(b"\x04\x00E: boom\n\x00\tat a\n\x09\tat b\n\x01x\n\x0bTraceback");
+        super::multiline(b"");
+        super::redaction(b"Bearer abc a@b.cc 4111 1111 1111 1111 AKIAIOSFODNN7EXAMPLE");
+        super::redaction(b"/(/");
+        super::redaction(&[0xff, b'@', 0xfe]);
     }
 }
