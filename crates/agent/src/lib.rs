@@ -18,6 +18,7 @@
 //! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
 //! - [`journal`]: the node's systemd journal (kubelet, container runtime) with a cursor
 //!   checkpoint.
+//! - [`klog`]: klog headers of the control plane's log files (time and severity).
 //! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
@@ -34,6 +35,7 @@ mod error;
 pub mod fuzzing;
 pub mod inventory;
 pub mod journal;
+pub mod klog;
 pub mod kube;
 pub mod multiline;
 pub mod policy;
@@ -55,7 +57,7 @@ use kelp_client::RetryPolicy;
 pub use error::AgentError;
 pub use multiline::MultilineConfig;
 pub use policy::PolicyConfig;
-pub use source::{FileSource, Glob};
+pub use source::{FileSource, Glob, CONTROL_PLANE_GLOBS};
 
 use checkpoint::Checkpoints;
 use sink::{Sink, SinkConfig};
