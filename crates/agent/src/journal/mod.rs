@@ -419,5 +419,7 @@ pub(crate) fn spawn(
         })
 }
 
+#[doc(hidden)]
+pub mod export;
 #[cfg(test)]
 pub(crate) mod tests;

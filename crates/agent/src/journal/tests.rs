@@ -1,7 +1,7 @@
 //! Tests on real journal files, written by Debian's `systemd-journal-remote` from the
 //! journal export format (installed by `.ci/deps`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -11,80 +11,11 @@ use super::*;
 use crate::checkpoint::Checkpoints;
 use crate::sink::{SinkConfig, SinkKind};
 
-/// One entry to write.
-#[derive(Clone)]
-pub(crate) struct Ent {
-    pub(crate) unit: &'static str,
-    pub(crate) priority: Option<u8>,
-    pub(crate) message: Option<Vec<u8>>,
-    pub(crate) realtime_usec: u64,
-}
+use super::export::{export, journal_remote, ExportEntry as Ent, BOOT_ID as BOOT};
 
-impl Ent {
-    pub(crate) fn msg(unit: &'static str, realtime_usec: u64, text: &str) -> Self {
-        Self {
-            unit,
-            priority: Some(6),
-            message: Some(text.as_bytes().to_vec()),
-            realtime_usec,
-        }
-    }
-}
-
-const BOOT: &str = "0123456789abcdef0123456789abcdef";
-
-/// The journal export format of `entries` (binary-safe fields for the messages).
-fn export(entries: &[Ent]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        out.extend_from_slice(format!("__REALTIME_TIMESTAMP={}\n", e.realtime_usec).as_bytes());
-        out.extend_from_slice(format!("__MONOTONIC_TIMESTAMP={}\n", 1000 + i).as_bytes());
-        out.extend_from_slice(format!("_BOOT_ID={BOOT}\n").as_bytes());
-        out.extend_from_slice(format!("_SYSTEMD_UNIT={}\n_PID=4{i}\n", e.unit).as_bytes());
-        if let Some(p) = e.priority {
-            out.extend_from_slice(format!("PRIORITY={p}\n").as_bytes());
-        }
-        if let Some(m) = &e.message {
-            out.extend_from_slice(b"MESSAGE\n");
-            out.extend_from_slice(&(m.len() as u64).to_le_bytes());
-            out.extend_from_slice(m);
-            out.push(b'\n');
-        }
-        out.push(b'\n');
-    }
-    out
-}
-
-fn journal_remote() -> PathBuf {
-    [
-        "/lib/systemd/systemd-journal-remote",
-        "/usr/lib/systemd/systemd-journal-remote",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .expect("systemd-journal-remote is needed: apt-get install systemd-journal-remote (.ci/deps)")
-}
-
-/// Writes `entries` to the journal file `path` (a name ending in `.journal`) with
-/// `systemd-journal-remote`; `compact: false` writes the older, non-compact layout.
+/// Writes a journal file (see [`super::export::write_journal`]), failing the test on error.
 pub(crate) fn write_journal(path: &Path, entries: &[Ent], compact: bool) {
-    let mut child = Command::new(journal_remote())
-        .arg(format!("--output={}", path.display()))
-        .arg("-")
-        .env("SYSTEMD_JOURNAL_COMPACT", if compact { "1" } else { "0" })
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &export(entries)).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "systemd-journal-remote: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::export::write_journal(path, entries, compact).unwrap();
 }
 
 pub(crate) fn now_usec() -> u64 {
@@ -558,7 +489,7 @@ fn entries_appended_to_the_online_file_are_read_as_they_come() {
     // entries written before and after the reader's passes all arrive, once.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("remote.journal");
-    let mut child = Command::new(journal_remote())
+    let mut child = Command::new(journal_remote().expect("systemd-journal-remote (.ci/deps)"))
         .arg(format!("--output={}", file.display()))
         .arg("-")
         .stdin(Stdio::piped())
