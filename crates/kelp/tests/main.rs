@@ -8,6 +8,7 @@ mod common;
 mod demo;
 mod deploy;
 mod faults;
+mod journal;
 mod logs;
 mod pods;
 mod server;
