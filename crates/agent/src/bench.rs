@@ -52,3 +52,25 @@ pub fn drain(live: &Path, config: &AgentConfig) -> Result<(usize, usize), AgentE
     let bytes = entries.iter().map(|e| e.line.len()).sum();
     Ok((entries.len(), bytes))
 }
+
+/// One pass of the journal reader over `dir` (the default units, no age limit, 1 MiB
+/// batches) strictly after `after`: the entries read and the resume point after them.
+pub fn journal_pass(
+    dir: &Path,
+    after: Option<crate::checkpoint::JournalMark>,
+) -> (usize, Option<crate::checkpoint::JournalMark>) {
+    let config = crate::journal::JournalConfig {
+        dir: dir.to_owned(),
+        max_age: Duration::from_secs(u64::from(u32::MAX) * 1000),
+        ..Default::default()
+    };
+    let mut reader =
+        crate::journal::JournalReader::new(config, "n".into(), 1 << 20, after, Default::default());
+    let (mut n, mut last) = (0, None);
+    reader.pass(&mut |b| {
+        n += b.streams.iter().map(|s| s.entries.len()).sum::<usize>();
+        last = b.journal;
+        true
+    });
+    (n, last)
+}

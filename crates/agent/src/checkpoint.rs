@@ -1,7 +1,8 @@
 //! Checkpoints: where each container log resumes, written atomically.
 //!
 //! `<state-dir>/checkpoints.json`, format version 1 (see `docs/agent.md`):
-//! `{"version":1,"files":{"<ns>_<pod>_<uid>/<ctr>/<n>.log":{"dev":..,"ino":..,"head":"<hex>","offset":..}}}`.
+//! `{"version":1,"files":{"<ns>_<pod>_<uid>/<ctr>/<n>.log":{"dev":..,"ino":..,"head":"<hex>","offset":..}}}`,
+//! plus, when the systemd journal is read, `"journal":{"cursor":"SJ1:…","realtime_usec":..}`.
 //! Written to `checkpoints.json.tmp`, fsynced, renamed, and the directory fsynced.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,21 @@ pub struct Checkpoints {
     pub version: u32,
     /// Resume points by live path (`<ns>_<pod>_<uid>/<ctr>/<n>.log`).
     pub files: BTreeMap<String, Mark>,
+    /// The last acknowledged systemd journal entry, when the journal is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalMark>,
+}
+
+/// Where the journal resumes: strictly after this entry (see `journal.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalMark {
+    /// The entry's cursor as `sdjournal` prints it (`SJ1:<hex of file id, entry offset,
+    /// seqnum, realtime>`): it orders entries by realtime, then seqnum, file id and offset,
+    /// so it still applies after the file that held the entry was deleted.
+    pub cursor: String,
+    /// The entry's `__REALTIME_TIMESTAMP` (µs), where reading seeks to.
+    pub realtime_usec: u64,
 }
 
 impl Checkpoints {
@@ -56,6 +72,7 @@ impl Checkpoints {
                 return Ok(Self {
                     version: CHECKPOINT_VERSION,
                     files: BTreeMap::new(),
+                    journal: None,
                 })
             }
             Err(source) => return Err(AgentError::Io { path, source }),
@@ -129,6 +146,16 @@ mod tests {
         assert_eq!(Checkpoints::load(dir.path()).unwrap(), cps);
         let text = std::fs::read_to_string(dir.path().join(CHECKPOINT_FILE)).unwrap();
         assert!(text.contains(r#""head":"32303234""#), "{text}");
+        assert!(
+            !text.contains("journal"),
+            "no journal key until one is read: {text}"
+        );
+        cps.journal = Some(JournalMark {
+            cursor: "SJ1:04ab".into(),
+            realtime_usec: 7,
+        });
+        cps.save(dir.path()).unwrap();
+        assert_eq!(Checkpoints::load(dir.path()).unwrap(), cps);
         std::fs::write(
             dir.path().join(CHECKPOINT_FILE),
             r#"{"version":2,"files":{}}"#,

@@ -63,6 +63,8 @@ pub struct AgentFileConfig {
     pub kubernetes: KubernetesSection,
     /// Resource metrics (issue #7): [`crate::resources::ResourcesSection`].
     pub resources: crate::resources::ResourcesSection,
+    /// The node's systemd journal: [`crate::journal::JournalSection`] (off by default).
+    pub journal: crate::journal::JournalSection,
 }
 
 /// Finding and reading files.
@@ -307,6 +309,7 @@ impl Default for AgentFileConfig {
             policy: Value::Null,
             kubernetes: KubernetesSection::default(),
             resources: Default::default(),
+            journal: Default::default(),
         }
     }
 }
@@ -407,6 +410,7 @@ impl AgentFileConfig {
             self.node_name.unwrap_or(node),
         );
         c.kubernetes = self.kubernetes.into_config(&c.node)?;
+        c.journal = self.journal.into_config();
         let d = Duration::from_millis;
         c.scan_interval = d(self.source.scan_interval_ms);
         c.poll_interval = d(self.source.poll_interval_ms);

@@ -12,10 +12,13 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use crate::checkpoint::{Checkpoints, Mark};
+use crate::checkpoint::{Checkpoints, JournalMark, Mark};
 use crate::sink::Sink;
 use crate::stats::Stats;
 use crate::{AgentError, Batch};
+
+/// A batch's resume points: files, and the journal's when it moved.
+type Marks = (Vec<(String, Mark)>, Option<JournalMark>);
 
 /// The ordering state shared by the workers.
 struct Order {
@@ -24,7 +27,7 @@ struct Order {
     /// Sequence number of the next batch whose marks apply.
     next_applied: u64,
     /// Marks of acknowledged batches waiting for earlier ones.
-    acked: BTreeMap<u64, Vec<(String, Mark)>>,
+    acked: BTreeMap<u64, Marks>,
     checkpoints: Checkpoints,
     failed: bool,
 }
@@ -82,15 +85,24 @@ impl Committer {
 
     /// Records that batch `seq` is acknowledged and applies every batch now complete in
     /// order; writes the checkpoint file when marks moved.
-    pub(crate) fn ack(&self, seq: u64, marks: Vec<(String, Mark)>) -> Result<(), AgentError> {
+    pub(crate) fn ack(
+        &self,
+        seq: u64,
+        marks: Vec<(String, Mark)>,
+        journal: Option<JournalMark>,
+    ) -> Result<(), AgentError> {
         let mut o = self.lock();
-        o.acked.insert(seq, marks);
+        o.acked.insert(seq, (marks, journal));
         let mut moved = false;
         loop {
             let next = o.next_applied;
-            let Some(marks) = o.acked.remove(&next) else {
+            let Some((marks, journal)) = o.acked.remove(&next) else {
                 break;
             };
+            if journal.is_some() {
+                o.checkpoints.journal = journal;
+                moved = true;
+            }
             o.next_applied += 1;
             self.stats.acked(marks.iter().map(|(k, m)| (k, m)));
             for (key, mark) in marks {
@@ -190,9 +202,13 @@ fn work(
             }
             stats.shipped(&batch.streams);
         }
-        let Batch { streams, marks } = batch;
+        let Batch {
+            streams,
+            marks,
+            journal,
+        } = batch;
         drop(streams);
-        committer.ack(seq, marks)?;
+        committer.ack(seq, marks, journal)?;
     }
 }
 
@@ -257,13 +273,13 @@ mod tests {
             c.reserve().unwrap();
         }
         let m = |o| vec![("f".to_owned(), mark(o))];
-        c.ack(2, m(30)).unwrap();
-        c.ack(1, m(20)).unwrap();
+        c.ack(2, m(30), None).unwrap();
+        c.ack(1, m(20), None).unwrap();
         assert!(
             c.checkpoints().files.is_empty(),
             "batch 0 is not acknowledged"
         );
-        c.ack(0, m(10)).unwrap();
+        c.ack(0, m(10), None).unwrap();
         assert_eq!(c.checkpoints().files["f"].offset, 30);
         let on_disk = Checkpoints::load(dir.path()).unwrap();
         assert_eq!(on_disk.files["f"].offset, 30);

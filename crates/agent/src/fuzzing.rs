@@ -134,6 +134,49 @@ fn every_builtin() -> LinePolicy {
     policy.lines_for(t).expect("rules for every log")
 }
 
+/// The systemd journal reader on an arbitrary file: `data` is written as
+/// `<temp dir>/x.journal` and read as the agent reads the journal (every unit, no age
+/// limit), in batches of 4 KiB.
+///
+/// Invariants: no panic; reading ends; every batch but the last is at least 4 KiB of lines,
+/// and every batch carries the resume point of its last entry.
+pub fn journal_file(data: &[u8]) {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kelp-fuzz-journal-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    std::fs::write(dir.join("x.journal"), data).expect("a temporary file");
+    let config = crate::journal::JournalConfig {
+        dir: dir.clone(),
+        units: Vec::new(),
+        max_age: Duration::from_secs(u64::from(u32::MAX) * 1000),
+        poll_interval: Duration::from_secs(1),
+    };
+    let mut reader =
+        crate::journal::JournalReader::new(config, "n".into(), 4096, None, Default::default());
+    let mut batches = Vec::new();
+    reader.pass(&mut |b| {
+        batches.push(b);
+        true
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    for (i, b) in batches.iter().enumerate() {
+        assert!(b.journal.is_some(), "a batch without its resume point");
+        if i + 1 < batches.len() {
+            let bytes: usize = b
+                .streams
+                .iter()
+                .flat_map(|s| &s.entries)
+                .map(|e| e.line.len() + 64)
+                .sum();
+            assert!(bytes >= 4096, "a batch cut early: {bytes} bytes");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

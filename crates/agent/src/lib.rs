@@ -17,6 +17,9 @@
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
 //! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels;
 //!   container terminations; the cluster's Events, by the agent elected through a Lease.
+//! - [`journal`]: the node's systemd journal (kubelet, container runtime) with a cursor
+//!   checkpoint.
+//! - [`klog`]: klog headers of the control plane's log files (time and severity).
 //! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
@@ -32,6 +35,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inventory;
+pub mod journal;
+pub mod klog;
 pub mod kube;
 pub mod multiline;
 pub mod policy;
@@ -53,7 +58,7 @@ use kelp_client::RetryPolicy;
 pub use error::AgentError;
 pub use multiline::MultilineConfig;
 pub use policy::PolicyConfig;
-pub use source::{FileSource, Glob};
+pub use source::{FileSource, Glob, CONTROL_PLANE_GLOBS};
 
 use checkpoint::Checkpoints;
 use sink::{Sink, SinkConfig};
@@ -117,6 +122,8 @@ pub struct AgentConfig {
     pub policy: PolicyConfig,
     /// Where to watch the node's pods for labels and owners (off by default).
     pub kubernetes: Option<kube::KubeConfig>,
+    /// The systemd journal to read (off by default).
+    pub journal: Option<journal::JournalConfig>,
 }
 
 impl AgentConfig {
@@ -147,6 +154,7 @@ impl AgentConfig {
             multiline: MultilineConfig::default(),
             policy: PolicyConfig::default(),
             kubernetes: None,
+            journal: None,
         }
     }
 
@@ -171,6 +179,9 @@ impl AgentConfig {
         if !(1..=22).contains(&self.sink.zstd_level) {
             return bad("sink.zstd_level must be 1 to 22");
         }
+        if let Some(j) = &self.journal {
+            j.validate()?;
+        }
         // The multi-line and policy rules compile: an error names the first bad rule.
         process::Processing::compile(self).map(|_| ())
     }
@@ -181,6 +192,8 @@ impl AgentConfig {
 pub(crate) struct Batch {
     pub(crate) streams: Vec<kelp_model::StreamEntries>,
     pub(crate) marks: Vec<(String, checkpoint::Mark)>,
+    /// The journal's resume point after this batch, when it moved.
+    pub(crate) journal: Option<checkpoint::JournalMark>,
 }
 
 /// Runs the agent until `stop` is set, with the sink its config names and fresh stats.
@@ -238,12 +251,30 @@ pub fn run_with_sink(
         }
         _ => (None, None),
     };
+    let journal = match &config.journal {
+        Some(j) => {
+            let r = journal::JournalReader::new(
+                j.clone(),
+                config.node.clone(),
+                config.batch_bytes,
+                checkpoints.journal.clone(),
+                stats.clone(),
+            );
+            Some(journal::spawn(r, tx.clone(), stop.clone())?)
+        }
+        None => None,
+    };
     let read = reader::Reader::new(config, checkpoints, stats, processing)
         .with_pods(pods)
         .run(&stop, &tx);
     drop(tx);
     if read.is_err() {
         sink.stop();
+    }
+    if let Some(t) = journal {
+        // The reader is done; the journal thread sends what it has and ends.
+        stop.store(true, Ordering::SeqCst);
+        let _ = t.join();
     }
     let mut sent = Ok(());
     for w in workers {

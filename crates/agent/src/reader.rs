@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kelp_k8s::path::{PodLogPath, Rotation};
 use kelp_k8s::Stream;
-use kelp_model::{Entry, LabelPair, Labels, StreamEntries};
+use kelp_model::{Entry, LabelPair, Labels, StreamEntries, Timestamp};
 
 use crate::chain::{find_checkpointed, Chain, ChainTiming, Format, Out};
 use crate::checkpoint::{Checkpoints, Mark};
@@ -440,7 +440,14 @@ impl<'a> Reader<'a> {
         );
         // The batch's stream of each of this chain's streams, looked up once per poll.
         let mut slots: [Option<usize>; 2] = [None, None];
+        let (file_source, read_at) = (t.kind == Kind::File, Timestamp::now());
         let mut emit = |k: usize, timestamp, line: Bytes| {
+            // A file source's line with a klog header (the control plane's files) takes
+            // its time and severity from it.
+            let klog = file_source
+                .then(|| crate::klog::parse(&line, read_at))
+                .flatten();
+            let timestamp = klog.map_or(timestamp, |h| h.time);
             let i = *slots[k].get_or_insert_with(|| {
                 *index.entry((key.to_owned(), k)).or_insert_with(|| {
                     batch.push(StreamEntries {
@@ -452,10 +459,17 @@ impl<'a> Reader<'a> {
             });
             *bytes += line.len() + 64;
             since.get_or_insert(now);
+            let mut metadata = t.metadata.clone();
+            if let Some(h) = klog {
+                metadata.push(LabelPair {
+                    name: "level".into(),
+                    value: h.severity.as_str().into(),
+                });
+            }
             batch[i].entries.push(Entry {
                 timestamp,
                 line,
-                metadata: t.metadata.clone(),
+                metadata,
             });
         };
         let chain = &mut t.chain;
@@ -521,6 +535,7 @@ impl<'a> Reader<'a> {
         let batch = Batch {
             streams: std::mem::take(&mut self.batch),
             marks,
+            journal: None,
         };
         self.stats.read(&batch.streams);
         self.index.clear();

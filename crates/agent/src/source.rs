@@ -10,6 +10,12 @@ use std::path::{Path, PathBuf};
 
 use crate::AgentError;
 
+/// The control plane's log files where it runs outside static pods (kubeadm-less
+/// setups, `kube-up`-style hosts): `kube-apiserver.log`, `kube-scheduler.log`,
+/// `kube-controller-manager.log` (and `kube-proxy.log`), `etcd.log`. `--control-plane-logs`
+/// follows them with `job="control-plane"`; their klog headers give time and `level`.
+pub const CONTROL_PLANE_GLOBS: [&str; 2] = ["/var/log/kube-*.log", "/var/log/etcd.log"];
+
 /// A file pattern: a directory, literal, and a file-name pattern where `*` matches any
 /// run of characters and `?` any one character (`/var/log/*.log`). Wildcards in the
 /// directory part are refused: the agent watches one directory per pattern.
@@ -191,6 +197,27 @@ mod tests {
         assert!(g.matches("abcxxdyy"));
         assert!(!g.matches("acd"));
         assert!(Glob::parse("/x/*").unwrap().matches("anything"));
+    }
+
+    #[test]
+    fn control_plane_globs_match_the_control_plane_files() {
+        let globs: Vec<Glob> = CONTROL_PLANE_GLOBS
+            .iter()
+            .map(|g| Glob::parse(g).unwrap())
+            .collect();
+        let hit = |name: &str| globs.iter().any(|g| g.matches(name));
+        for name in [
+            "kube-apiserver.log",
+            "kube-scheduler.log",
+            "kube-controller-manager.log",
+            "etcd.log",
+        ] {
+            assert!(hit(name), "{name}");
+        }
+        for name in ["syslog", "kube-apiserver.log.1", "etcd.log.gz", "kern.log"] {
+            assert!(!hit(name), "{name}");
+        }
+        assert!(globs.iter().all(|g| g.dir() == Path::new("/var/log")));
     }
 
     #[test]

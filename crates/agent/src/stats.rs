@@ -56,6 +56,10 @@ pub struct Stats {
     pub shed_lines: AtomicU64,
     /// inotify event-queue overflows (each followed by a full rescan).
     pub inotify_overflows: AtomicU64,
+    /// Journal entries (or files) that could not be read and were skipped.
+    pub journal_errors: AtomicU64,
+    /// Journal entries without a `MESSAGE` field, skipped.
+    pub journal_no_message: AtomicU64,
     /// Set once checkpoints are loaded and the first discovery scan ran.
     pub ready: AtomicBool,
     /// Whether this agent holds the events Lease and stores the cluster's Events.
@@ -232,6 +236,7 @@ impl Stats {
             ("rejected", c(|c| &c.rejected)),
             ("sink", g(&self.sink_errors)),
             ("checkpoint", g(&self.checkpoint_errors)),
+            ("journal", g(&self.journal_errors)),
             (
                 "bad_record",
                 g(&self.bad_records_done) + g(&self.bad_records_live),
@@ -264,6 +269,11 @@ impl Stats {
                 "inotify_overflows_total",
                 "inotify event-queue overflows, each followed by a full rescan.",
                 g(&self.inotify_overflows),
+            ),
+            (
+                "journal_no_message_total",
+                "Journal entries without a MESSAGE field, skipped.",
+                g(&self.journal_no_message),
             ),
         ] {
             let _ = write!(

@@ -99,6 +99,22 @@ pub struct AgentArgs {
     /// and `copytruncate` are followed); `job` defaults to `varlogs`.
     #[arg(long, value_name = "GLOB")]
     node_logs: Vec<String>,
+    /// Also ship the control plane's log files, /var/log/kube-*.log and /var/log/etcd.log
+    /// (where it runs outside static pods), with `job="control-plane"`; their klog
+    /// headers give each line its time and a `level`.
+    #[arg(long)]
+    control_plane_logs: bool,
+    /// Also ship the systemd journal's entries of the kubelet and the container runtime
+    /// (`journal.enabled`), labelled `source="journal"`, `unit`, `level`, `node`.
+    #[arg(long)]
+    journal: bool,
+    /// The journal directory [default: /var/log/journal]; implies --journal.
+    #[arg(long, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// A `_SYSTEMD_UNIT` to read (repeatable; replaces the default kubelet.service,
+    /// containerd.service, crio.service, docker.service); implies --journal.
+    #[arg(long, value_name = "UNIT")]
+    journal_unit: Vec<String>,
     /// A static label NAME=VALUE of --files and --node-logs lines (repeatable).
     #[arg(long, value_name = "NAME=VALUE")]
     label: Vec<String>,
@@ -181,6 +197,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(v) = args.max_in_flight {
         file.batch.max_in_flight = v;
     }
+    if args.journal || args.journal_dir.is_some() || !args.journal_unit.is_empty() {
+        file.journal.enabled = true;
+    }
+    if let Some(v) = args.journal_dir {
+        file.journal.dir = v;
+    }
+    if !args.journal_unit.is_empty() {
+        file.journal.units = args.journal_unit;
+    }
     let listen_given = args.listen.is_some() || file.listen != DEFAULT_LISTEN;
     if let Some(v) = args.listen {
         file.listen = v;
@@ -203,7 +228,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "unknown".into());
     let mut res_section = file.resources.clone();
     let mut config = file.into_agent_config(node)?;
-    config.read_pods = pods_given || (args.files.is_empty() && args.node_logs.is_empty());
+    config.read_pods = pods_given
+        || (args.files.is_empty() && args.node_logs.is_empty() && !args.control_plane_logs);
     for glob in &args.files {
         config
             .files
@@ -213,6 +239,15 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         config
             .files
             .push(kelp_agent::FileSource::new(glob, &args.label, "varlogs")?);
+    }
+    if args.control_plane_logs {
+        for glob in kelp_agent::CONTROL_PLANE_GLOBS {
+            config.files.push(kelp_agent::FileSource::new(
+                glob,
+                &args.label,
+                "control-plane",
+            )?);
+        }
     }
     if !args.label.is_empty() && config.files.is_empty() {
         anyhow::bail!("--label applies to --files and --node-logs, and neither is given");

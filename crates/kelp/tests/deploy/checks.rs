@@ -218,6 +218,13 @@ pub fn check_agent(o: &Objects) -> String {
         );
     }
     assert_eq!(Path::new(mounted["/var/log/pods"].0), config.pods_dir);
+    // The journal is read where it is mounted (kubelet and runtime units by default).
+    let journal = config
+        .journal
+        .as_ref()
+        .expect("the agent reads the journal");
+    assert_eq!(Path::new(mounted["/var/log/journal"].0), journal.dir);
+    assert!(journal.units.iter().any(|u| u == "kubelet.service"));
     // The resource collector reads the host's cgroup tree and /proc, read-only, where the
     // config says.
     for (host, at) in [("/sys/fs/cgroup", &cgroup_root), ("/proc", &proc_root)] {
