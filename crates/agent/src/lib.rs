@@ -200,12 +200,39 @@ pub fn run_with(
     run_with_sink(config, sink, stats, stop)
 }
 
+/// [`run_with`] with a pod cache already watched ([`kube::spawn`]), shared with the
+/// resource collector: one watch of the node's pods serves both. `None`: no pod labels.
+pub fn run_with_pods(
+    config: &AgentConfig,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    pods: Option<Arc<kube::PodCache>>,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let sink = sink::build(&config.sink, &config.server, &config.retry)?;
+    run_shared(config, sink, stats, stop, pods)
+}
+
 /// [`run_with`] through a given sink.
 pub fn run_with_sink(
     config: &AgentConfig,
     sink: Arc<dyn Sink>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
+) -> Result<(), AgentError> {
+    let pods = match (&config.kubernetes, config.read_pods) {
+        (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
+        _ => None,
+    };
+    run_shared(config, sink, stats, stop, pods)
+}
+
+fn run_shared(
+    config: &AgentConfig,
+    sink: Arc<dyn Sink>,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    pods: Option<Arc<kube::PodCache>>,
 ) -> Result<(), AgentError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| AgentError::Io {
         path: config.state_dir.clone(),
@@ -230,10 +257,7 @@ pub fn run_with_sink(
         stop.clone(),
     )?;
     let inventory = inventory::spawn(config, stop.clone());
-    let pods = match (&config.kubernetes, config.read_pods) {
-        (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
-        _ => None,
-    };
+    let pods = pods.filter(|_| config.read_pods);
     let read = reader::Reader::new(config, checkpoints, stats, processing)
         .with_pods(pods)
         .run(&stop, &tx);

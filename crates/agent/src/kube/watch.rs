@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{KubeConfig, Pod, PodCache};
+use super::{KubeConfig, Node, NodeInfo, Pod, PodCache};
 use crate::AgentError;
 
 /// Pods per list page.
@@ -103,7 +103,11 @@ impl Watcher {
     }
 
     fn get(&self, query: &str) -> Result<ureq::http::Response<ureq::Body>, Failed> {
-        let url = format!("{}/api/v1/pods?{query}", self.config.api_server);
+        self.get_path(&format!("/api/v1/pods?{query}"))
+    }
+
+    fn get_path(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>, Failed> {
+        let url = format!("{}{path}", self.config.api_server);
         let mut req = self.agent.get(&url).header("Accept", "application/json");
         if let Some(file) = &self.config.token_file {
             // Read at every request: the kubelet rotates projected tokens.
@@ -189,6 +193,37 @@ impl Watcher {
         Ok(Ended::Closed)
     }
 
+    /// Reads the agent's Node object into the cache.
+    fn read_node(&self) -> Result<(), Failed> {
+        let path = format!("/api/v1/nodes/{}", path_segment(&self.config.node));
+        let resp = self.get_path(&path)?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(Failed(format!("GET {path}: HTTP {status}")));
+        }
+        let node: Node = serde_json::from_reader(resp.into_body().into_reader())
+            .map_err(|e| Failed(format!("GET {path}: {e}")))?;
+        self.cache.set_node(NodeInfo::of(&node));
+        Ok(())
+    }
+
+    /// Reads the Node object every `every` until `stop` is set (failures are logged and
+    /// retried at the next turn; the last good read is kept).
+    pub fn run_node(&self, stop: &AtomicBool, every: Duration) {
+        let mut warned = false;
+        while !stop.load(Ordering::SeqCst) {
+            match self.read_node() {
+                Ok(()) => warned = false,
+                Err(Failed(reason)) if !warned => {
+                    tracing::warn!(%reason, "cannot read the node object; percentages use /proc's capacity");
+                    warned = true;
+                }
+                Err(Failed(reason)) => tracing::debug!(%reason, "node object read failed again"),
+            }
+            sleep_unless(stop, every);
+        }
+    }
+
     /// Lists and watches until `stop` is set.
     pub fn run(&mut self, stop: &AtomicBool) {
         let mut version: Option<String> = None;
@@ -232,6 +267,18 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) {
     while !stop.load(Ordering::SeqCst) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A path segment, percent-encoded (node names are DNS subdomains; this is a safety net).
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `name=value&...`, percent-encoded as a query string.
@@ -281,4 +328,29 @@ pub fn spawn(config: KubeConfig, stop: Arc<AtomicBool>) -> Result<Arc<PodCache>,
         tracing::warn!("no list of the node's pods yet; reading without their labels meanwhile");
     }
     Ok(cache)
+}
+
+/// How often [`spawn_node`] reads the Node object again.
+pub const NODE_EVERY: Duration = Duration::from_secs(60);
+
+/// Starts a thread reading the agent's Node object (labels, allocatable) into `cache`
+/// every [`NODE_EVERY`], and waits up to [`FIRST_LIST_WAIT`] for its first read.
+pub fn spawn_node(
+    config: KubeConfig,
+    cache: Arc<PodCache>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), AgentError> {
+    let watcher = Watcher::new(config, cache.clone())?;
+    std::thread::Builder::new()
+        .name("kelp-agent-node".into())
+        .spawn(move || watcher.run_node(&stop, NODE_EVERY))
+        .map_err(|source| AgentError::Io {
+            path: "kelp-agent-node thread".into(),
+            source,
+        })?;
+    let until = Instant::now() + FIRST_LIST_WAIT;
+    while cache.node().is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
