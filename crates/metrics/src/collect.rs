@@ -227,7 +227,7 @@ impl Collector {
             &|id| index.has_container(id),
             &must_list,
         )?;
-        let joined = mapping::join(&scan, &index);
+        let joined = mapping::join(&scan, index);
         Ok(Collection {
             node,
             joined,

@@ -324,7 +324,10 @@ fn tenants_are_apart_and_series_survive_a_restart() {
 
 /// A collection of node `n1` at `t0 + 15 s × i` with one container per pod (5m each),
 /// pods given as (namespace, name, labels), and node labels and allocatable.
-fn labelled(t0: i64, i: i64, pods: &[(&str, &str, &[(&str, &str)])]) -> Collection {
+/// A pod of [`labelled`]: namespace, name, labels.
+type LabelledPod<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+fn labelled(t0: i64, i: i64, pods: &[LabelledPod]) -> Collection {
     let t = t0 + 15 * S * i;
     let mut c = collection(t0, i);
     c.node.labels = [("kubernetes.io/hostname", "n1"), ("zone", "a")]

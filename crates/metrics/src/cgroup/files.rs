@@ -133,7 +133,7 @@ impl Reader {
             }
         };
         std::str::from_utf8(&self.buf[..len])
-            .map_err(|_| MetricsError::parse(&dir.join(V2_FILES[i]), "not UTF-8"))
+            .map_err(|_| MetricsError::parse(dir.join(V2_FILES[i]), "not UTF-8"))
     }
 
     fn open_and_read(&mut self, path: &Path) -> Result<usize, MetricsError> {
@@ -293,7 +293,7 @@ pub(crate) fn read_v2(reader: &mut Reader, dir: &Path) -> Result<Usage, MetricsE
     let text = reader.read_v2_file(dir, 1)?.trim();
     let current = parse_u64(text.as_bytes()).ok_or_else(|| {
         MetricsError::parse(
-            &path(1),
+            path(1),
             format!("expected an unsigned integer, found {:?}", short(text)),
         )
     })?;
