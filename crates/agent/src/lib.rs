@@ -15,7 +15,8 @@
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
-//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
+//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels;
+//!   container terminations; the cluster's Events, by the agent elected through a Lease.
 //! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
@@ -200,17 +201,22 @@ pub fn run_with(
     run_with_sink(config, sink, stats, stop)
 }
 
-/// [`run_with`] with a pod cache already watched ([`kube::spawn`]), shared with the
-/// resource collector: one watch of the node's pods serves both. `None`: no pod labels.
+/// Where the agent's pod cache is shared with the resource collector: the one watch of
+/// the node's pods fills it once started.
+pub type PodShare = Arc<std::sync::OnceLock<Arc<kube::PodCache>>>;
+
+/// [`run_with`], sharing the pod cache of its Kubernetes watch through `share` (the
+/// resource collector reads every pod label from it), and then also reading the Node
+/// object into it (labels, allocatable). One watch of the node's pods serves both.
 pub fn run_with_pods(
     config: &AgentConfig,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
-    pods: Option<Arc<kube::PodCache>>,
+    share: PodShare,
 ) -> Result<(), AgentError> {
     config.validate()?;
     let sink = sink::build(&config.sink, &config.server, &config.retry)?;
-    run_shared(config, sink, stats, stop, pods)
+    run_shared(config, sink, stats, stop, Some(share))
 }
 
 /// [`run_with`] through a given sink.
@@ -220,11 +226,7 @@ pub fn run_with_sink(
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), AgentError> {
-    let pods = match (&config.kubernetes, config.read_pods) {
-        (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
-        _ => None,
-    };
-    run_shared(config, sink, stats, stop, pods)
+    run_shared(config, sink, stats, stop, None)
 }
 
 fn run_shared(
@@ -232,7 +234,7 @@ fn run_shared(
     sink: Arc<dyn Sink>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
-    pods: Option<Arc<kube::PodCache>>,
+    share: Option<PodShare>,
 ) -> Result<(), AgentError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| AgentError::Io {
         path: config.state_dir.clone(),
@@ -257,7 +259,18 @@ fn run_shared(
         stop.clone(),
     )?;
     let inventory = inventory::spawn(config, stop.clone());
-    let pods = pods.filter(|_| config.read_pods);
+    let (pods, elector) = match (&config.kubernetes, config.read_pods) {
+        (Some(k), true) => {
+            let k_config = k.clone();
+            let k = kube::spawn_with(k.clone(), Some(sink.clone()), stats.clone(), stop.clone())?;
+            if let Some(share) = &share {
+                kube::spawn_node(&k_config, k.pods.clone(), stop.clone())?;
+                let _ = share.set(k.pods.clone());
+            }
+            (Some(k.pods), k.elector)
+        }
+        _ => (None, None),
+    };
     let read = reader::Reader::new(config, checkpoints, stats, processing)
         .with_pods(pods)
         .run(&stop, &tx);
@@ -275,6 +288,9 @@ fn run_shared(
     stop.store(true, Ordering::SeqCst);
     if let Some(t) = inventory {
         let _ = t.join();
+    }
+    if let Some(t) = elector {
+        let _ = t.join(); // A leader releases the events Lease.
     }
     read.and(sent)
 }

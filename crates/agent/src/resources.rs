@@ -339,9 +339,9 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 /// Starts the collector and the sender; they stop when `stop` is set. Nothing is
-/// started when the interval is zero. `pods` is the agent's Kubernetes pod cache, when
-/// it watches the API: samples then carry every pod label, and the node's labels and
-/// allocatable.
+/// started when the interval is zero. `pods` is where the agent shares its Kubernetes
+/// pod cache ([`crate::run_with_pods`]), when it watches the API: samples then carry
+/// every pod label, and the node's labels and allocatable.
 ///
 /// # Errors
 ///
@@ -350,7 +350,7 @@ pub fn spawn(
     config: ResourcesConfig,
     stats: Arc<ResourceStats>,
     stop: Arc<AtomicBool>,
-    pods: Option<Arc<PodCache>>,
+    pods: Option<crate::PodShare>,
 ) -> Result<Vec<JoinHandle<()>>, AgentError> {
     if config.interval.is_zero() {
         return Ok(Vec::new());
@@ -376,7 +376,7 @@ pub fn spawn(
             (config.clone(), spool.clone(), stats.clone(), stop.clone());
         std::thread::Builder::new()
             .name("kelp-resources".into())
-            .spawn(move || collect_loop(&config, &spool, &stats, &stop, pods.as_deref()))
+            .spawn(move || collect_loop(&config, &spool, &stats, &stop, pods.as_ref()))
             .map_err(|e| AgentError::Config(format!("starting the resource collector: {e}")))?
     };
     let sender = std::thread::Builder::new()
@@ -391,7 +391,7 @@ fn collect_loop(
     spool: &Spool,
     stats: &ResourceStats,
     stop: &AtomicBool,
-    pods: Option<&PodCache>,
+    pods: Option<&crate::PodShare>,
 ) {
     let mut collector = Collector::new(config.sources.clone());
     let cap = capacity(&config.sources.proc_root);
@@ -443,7 +443,9 @@ fn collect_loop(
         for s in &c.skipped {
             tracing::debug!(path = %s.path.display(), error = %s.error, "cgroup skipped");
         }
-        match spool.add(&to_wire(spool.next_seq(), &c, cap, pods)) {
+        // The agent's watch fills the share once started.
+        let cache = pods.and_then(|p| p.get()).map(Arc::as_ref);
+        match spool.add(&to_wire(spool.next_seq(), &c, cap, cache)) {
             Ok(dropped) if dropped > 0 => {
                 stats.dropped.fetch_add(dropped, Ordering::Relaxed);
                 tracing::warn!(dropped, "resource spool full: oldest collections dropped");
