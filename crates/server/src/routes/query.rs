@@ -178,10 +178,42 @@ async fn evaluate(
     let _guard = CancelOnDrop(cancel);
     let engine = st.engine()?.clone();
     let timeout = engine.limits().query_timeout;
-    let resp = within(timeout, blocking(move || Ok(eval(&engine)?))).await?;
+    let st2 = st.clone();
+    let resp = within(
+        timeout,
+        blocking(move || {
+            let out = {
+                let _running = Running::start(&st2.metrics);
+                eval(&engine)
+            };
+            if let Err(kelp_query::QueryError::Cancelled | kelp_query::QueryError::Timeout(_)) =
+                &out
+            {
+                st2.metrics.evaluation_interrupted();
+            }
+            Ok(out?)
+        }),
+    )
+    .await?;
     Ok(json(
         to_wire(resp, categorize(headers), direction).to_json(),
     ))
+}
+
+/// Counts an evaluation as running until dropped (also when the engine panics).
+struct Running<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> Running<'a> {
+    fn start(m: &'a crate::metrics::Metrics) -> Self {
+        m.evaluations_running(1);
+        Self(m)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.evaluations_running(-1);
+    }
 }
 
 /// Answers 504 once `timeout` has passed even if the engine has not reached one of its
