@@ -214,12 +214,40 @@ pub fn run_with(
     run_with_sink(config, sink, stats, stop)
 }
 
+/// Where the agent's pod cache is shared with the resource collector: the one watch of
+/// the node's pods fills it once started.
+pub type PodShare = Arc<std::sync::OnceLock<Arc<kube::PodCache>>>;
+
+/// [`run_with`], sharing the pod cache of its Kubernetes watch through `share` (the
+/// resource collector reads every pod label from it), and then also reading the Node
+/// object into it (labels, allocatable). One watch of the node's pods serves both.
+pub fn run_with_pods(
+    config: &AgentConfig,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    share: PodShare,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let sink = sink::build(&config.sink, &config.server, &config.retry)?;
+    run_shared(config, sink, stats, stop, Some(share))
+}
+
 /// [`run_with`] through a given sink.
 pub fn run_with_sink(
     config: &AgentConfig,
     sink: Arc<dyn Sink>,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
+) -> Result<(), AgentError> {
+    run_shared(config, sink, stats, stop, None)
+}
+
+fn run_shared(
+    config: &AgentConfig,
+    sink: Arc<dyn Sink>,
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    share: Option<PodShare>,
 ) -> Result<(), AgentError> {
     std::fs::create_dir_all(&config.state_dir).map_err(|source| AgentError::Io {
         path: config.state_dir.clone(),
@@ -246,7 +274,12 @@ pub fn run_with_sink(
     let inventory = inventory::spawn(config, stop.clone());
     let (pods, elector) = match (&config.kubernetes, config.read_pods) {
         (Some(k), true) => {
+            let k_config = k.clone();
             let k = kube::spawn_with(k.clone(), Some(sink.clone()), stats.clone(), stop.clone())?;
+            if let Some(share) = &share {
+                kube::spawn_node(&k_config, k.pods.clone(), stop.clone())?;
+                let _ = share.set(k.pods.clone());
+            }
             (Some(k.pods), k.elector)
         }
         _ => (None, None),

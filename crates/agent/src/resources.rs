@@ -24,6 +24,7 @@ use kelp_wire::resources::{
     Capacity, Collection, ContainerSample, NodeSample, PodSample, ResourcePush,
 };
 
+use crate::kube::{NodeInfo, PodCache};
 use crate::AgentError;
 use spool::Spool;
 
@@ -261,19 +262,42 @@ pub fn capacity(proc_root: &std::path::Path) -> Option<Capacity> {
     })
 }
 
-/// The wire form of a collection.
+/// The node's capacity: from the Node object when the agent reads the API (its
+/// `status.capacity`), else from `/proc` (read once at start).
+fn node_capacity(proc: Option<Capacity>, node: Option<&NodeInfo>) -> Option<Capacity> {
+    let api = node.and_then(|n| {
+        Some(Capacity {
+            cpu_millis: n.capacity_cpu_millis?,
+            memory: n.capacity_memory?,
+        })
+    });
+    api.or(proc)
+}
+
+/// The wire form of a collection: pod labels from `pods` (the Kubernetes API watch, by
+/// pod UID), node labels and allocatable from its Node object, when the agent has them.
 pub fn to_wire(
     seq: u64,
     c: &kelp_metrics::collect::Collection,
     capacity: Option<Capacity>,
+    pods: Option<&PodCache>,
 ) -> Collection {
+    let node = pods.and_then(PodCache::node);
+    let node = node.as_deref();
     Collection {
         seq,
         node: NodeSample {
             time: c.node.time.0,
             cpu_ns: c.node.usage.cpu_ns,
             memory: c.node.usage.memory_working_set,
-            capacity,
+            capacity: node_capacity(capacity, node),
+            allocatable: node.and_then(|n| {
+                Some(Capacity {
+                    cpu_millis: n.allocatable_cpu_millis?,
+                    memory: n.allocatable_memory?,
+                })
+            }),
+            labels: node.map(|n| n.labels.clone()).unwrap_or_default(),
         },
         pods: c
             .joined
@@ -283,7 +307,10 @@ pub fn to_wire(
                 namespace: p.namespace.clone(),
                 pod: p.pod.clone(),
                 uid: p.uid.clone(),
-                labels: Default::default(),
+                labels: pods
+                    .and_then(|cache| cache.get(&p.uid))
+                    .map(|m| m.pod_labels.clone())
+                    .unwrap_or_default(),
                 time: p.time.0,
                 cpu_ns: p.usage.cpu_ns,
                 memory: p.usage.memory_working_set,
@@ -312,7 +339,9 @@ fn thread_cpu_ns() -> Option<u64> {
 }
 
 /// Starts the collector and the sender; they stop when `stop` is set. Nothing is
-/// started when the interval is zero.
+/// started when the interval is zero. `pods` is where the agent shares its Kubernetes
+/// pod cache ([`crate::run_with_pods`]), when it watches the API: samples then carry
+/// every pod label, and the node's labels and allocatable.
 ///
 /// # Errors
 ///
@@ -321,6 +350,7 @@ pub fn spawn(
     config: ResourcesConfig,
     stats: Arc<ResourceStats>,
     stop: Arc<AtomicBool>,
+    pods: Option<crate::PodShare>,
 ) -> Result<Vec<JoinHandle<()>>, AgentError> {
     if config.interval.is_zero() {
         return Ok(Vec::new());
@@ -346,7 +376,7 @@ pub fn spawn(
             (config.clone(), spool.clone(), stats.clone(), stop.clone());
         std::thread::Builder::new()
             .name("kelp-resources".into())
-            .spawn(move || collect_loop(&config, &spool, &stats, &stop))
+            .spawn(move || collect_loop(&config, &spool, &stats, &stop, pods.as_ref()))
             .map_err(|e| AgentError::Config(format!("starting the resource collector: {e}")))?
     };
     let sender = std::thread::Builder::new()
@@ -356,7 +386,13 @@ pub fn spawn(
     Ok(vec![collector, sender])
 }
 
-fn collect_loop(config: &ResourcesConfig, spool: &Spool, stats: &ResourceStats, stop: &AtomicBool) {
+fn collect_loop(
+    config: &ResourcesConfig,
+    spool: &Spool,
+    stats: &ResourceStats,
+    stop: &AtomicBool,
+    pods: Option<&crate::PodShare>,
+) {
     let mut collector = Collector::new(config.sources.clone());
     let cap = capacity(&config.sources.proc_root);
     let mut last_error: Option<String> = None;
@@ -407,7 +443,9 @@ fn collect_loop(config: &ResourcesConfig, spool: &Spool, stats: &ResourceStats, 
         for s in &c.skipped {
             tracing::debug!(path = %s.path.display(), error = %s.error, "cgroup skipped");
         }
-        match spool.add(&to_wire(spool.next_seq(), &c, cap)) {
+        // The agent's watch fills the share once started.
+        let cache = pods.and_then(|p| p.get()).map(Arc::as_ref);
+        match spool.add(&to_wire(spool.next_seq(), &c, cap, cache)) {
             Ok(dropped) if dropped > 0 => {
                 stats.dropped.fetch_add(dropped, Ordering::Relaxed);
                 tracing::warn!(dropped, "resource spool full: oldest collections dropped");

@@ -81,10 +81,13 @@ pub struct Common {
 pub struct TopNodeArgs {
     /// Only this node.
     pub name: Option<String>,
-    /// Only nodes with these labels (Kelp knows no node labels: a selector with
-    /// requirements matches none).
+    /// Only nodes with these labels (the Node object's, when the agent reads the
+    /// Kubernetes API; without it nodes have no labels).
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub selector: Option<String>,
+    /// Percentages of the node's capacity instead of its allocatable (as kubectl's).
+    #[arg(long)]
+    pub show_capacity: bool,
     /// Time, format and connection.
     #[command(flatten)]
     pub common: Common,
@@ -218,7 +221,7 @@ fn nodes(a: &TopNodeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if items.is_empty() {
         bail!("metrics not available yet");
     }
-    let caps = capacities(&conn);
+    let caps = capacities(&conn, a.show_capacity);
     let usages = items
         .iter()
         .map(|n| {
@@ -233,16 +236,22 @@ fn nodes(a: &TopNodeArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Node capacities (CPU millicores, memory bytes) as the agents reported them: what the
-/// percentages are of (kubectl's `--show-capacity`; Kelp knows no allocatable). None when
-/// the server has none.
-fn capacities(conn: &Conn) -> std::collections::HashMap<String, (u64, u64)> {
+/// What each node's percentages are of (CPU millicores, memory bytes), as the agents
+/// reported it: the Node object's allocatable, as kubectl takes it, when the agent reads
+/// the Kubernetes API, else (and with `--show-capacity`) the capacity (the Node's, or
+/// `/proc`'s CPUs and `MemTotal`). None when the server has neither.
+fn capacities(conn: &Conn, show_capacity: bool) -> std::collections::HashMap<String, (u64, u64)> {
     let Ok(data) = conn.get("/kelp/api/v1/resources/nodes", &[]) else {
         return Default::default();
     };
     let mut out = std::collections::HashMap::new();
     for n in data.as_array().into_iter().flatten() {
-        let q = |k: &str| n["capacity"][k].as_str().map(str::to_owned);
+        let of = if !show_capacity && n.get("allocatable").is_some() {
+            "allocatable"
+        } else {
+            "capacity"
+        };
+        let q = |k: &str| n[of][k].as_str().map(str::to_owned);
         let (Some(name), Some(cpu), Some(mem)) = (n["node"].as_str(), q("cpu"), q("memory")) else {
             continue;
         };

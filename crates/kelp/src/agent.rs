@@ -322,8 +322,18 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             res_config.interval
         );
     }
-    let res_threads = kelp_agent::resources::spawn(res_config, res_stats, stop.clone())?;
-    let ran = kelp_agent::run_with(&config, stats, stop.clone());
+    // One watch of the node's pods serves both the log reader (stream labels) and the
+    // resource collector (every pod label, for metrics.k8s.io's label selectors); with
+    // resource metrics on, the agent also reads its Node object (labels, allocatable).
+    let collecting = !res_config.interval.is_zero();
+    let share: Option<kelp_agent::PodShare> =
+        (collecting && config.kubernetes.is_some()).then(Default::default);
+    let res_threads =
+        kelp_agent::resources::spawn(res_config, res_stats, stop.clone(), share.clone())?;
+    let ran = match share {
+        Some(share) => kelp_agent::run_with_pods(&config, stats, stop.clone(), share),
+        None => kelp_agent::run_with(&config, stats, stop.clone()),
+    };
     stop.store(true, Ordering::SeqCst);
     for t in res_threads {
         let _ = t.join();

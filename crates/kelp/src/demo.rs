@@ -326,6 +326,7 @@ fn show_top(url: &str, stop: &AtomicBool) -> anyhow::Result<()> {
         command: kelp_cli::top::TopCommand::Node(kelp_cli::top::TopNodeArgs {
             name: None,
             selector: None,
+            show_capacity: false,
             common: common(url),
         }),
     };

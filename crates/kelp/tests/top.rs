@@ -486,3 +486,186 @@ fn prometheus_scrapes_kelp() {
     stop(agent);
     stop(server);
 }
+
+/// A Kubernetes API on 127.0.0.1 for the agent: the node's pods (list; a watch that
+/// stays open without events until the test ends) and its Node object, answered by path
+/// as the API server does. Returns its URL and a flag that ends the watches.
+fn fake_kubernetes_api() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let pod = |ns: &str, name: &str, uid: &str, labels: serde_json::Value| {
+        serde_json::json!({"metadata": {"name": name, "namespace": ns, "uid": uid,
+            "resourceVersion": "10", "labels": labels}})
+    };
+    let c = containers();
+    let list = serde_json::json!({"kind": "PodList", "apiVersion": "v1",
+        "metadata": {"resourceVersion": "10"},
+        "items": [
+            pod("shop", "web-1", c[0].uid, serde_json::json!({"app": "web", "app.kubernetes.io/part-of": "shop", "tier": "front"})),
+            pod("kube-system", "dns-1", c[2].uid, serde_json::json!({"k8s-app": "kube-dns"})),
+        ]})
+    .to_string();
+    let node = serde_json::json!({"kind": "Node", "apiVersion": "v1",
+        "metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1", "topology.kubernetes.io/zone": "z1"}},
+        "status": {"capacity": {"cpu": "2", "memory": "8Gi", "pods": "110"},
+                   "allocatable": {"cpu": "1500m", "memory": "4Gi", "pods": "110"}}})
+    .to_string();
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let (list, node, flag) = (list.clone(), node.clone(), flag.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let reply = |conn: &mut std::net::TcpStream, status: &str, body: &str| {
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                };
+                if target == "/api/v1/nodes/n1" {
+                    reply(&mut conn, "200 OK", &node);
+                } else if target.starts_with("/api/v1/pods?") && target.contains("watch=1") {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+                    let _ = conn.flush();
+                    while !flag.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    let _ = conn.write_all(b"0\r\n\r\n");
+                } else if target.starts_with("/api/v1/pods?")
+                    && target.contains("fieldSelector=spec.nodeName%3Dn1")
+                {
+                    reply(&mut conn, "200 OK", &list);
+                } else {
+                    reply(
+                        &mut conn,
+                        "404 Not Found",
+                        r#"{"kind":"Status","code":404}"#,
+                    );
+                }
+            });
+        }
+    });
+    (url, done)
+}
+
+/// Issue #7: with the Kubernetes API, the agent's one pod watch gives the resource
+/// samples every pod label and the Node object gives node labels and allocatable: `kelp
+/// top pod -l`, `labelSelector` and `kelp top node`'s percentages (of allocatable, as
+/// kubectl's; `--show-capacity` of capacity) work end to end.
+#[test]
+fn pod_labels_and_node_allocatable_from_the_kubernetes_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("node");
+    fixture(&root);
+    let (api, done) = fake_kubernetes_api();
+    let (server, url) = server_on(&dir.path().join("data"), "127.0.0.1:0");
+    let mut cmd = kelp();
+    cmd.env("KELP_AGENT_KUBERNETES__ENABLED", "true")
+        .env("KELP_AGENT_KUBERNETES__API_SERVER", &api)
+        .arg("agent")
+        .arg("--pods-dir")
+        .arg(root.join("var/log/pods"))
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--cgroup-root")
+        .arg(root.join("cgroup"))
+        .arg("--proc-root")
+        .arg(root.join("proc"))
+        .args([
+            "--server",
+            &url,
+            "--node-name",
+            "n1",
+            "--metrics-interval",
+            "1s",
+        ])
+        .args(["--listen", "127.0.0.1:0"]);
+    let (agent, _) = spawn_announcing(cmd, "kelp agent metrics on ");
+
+    let want = table(&[
+        &["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"],
+        &["shop", "web-1", "0m", "56Mi"],
+    ]);
+    let out = wait_for(30, "kelp top pod -A -l app=web", || {
+        let out = top(&url, &["pod", "-A", "-l", "app=web"]);
+        (out == want).then_some(out)
+    });
+    assert_eq!(out, want);
+    assert_eq!(
+        top(
+            &url,
+            &[
+                "pod",
+                "-A",
+                "-l",
+                "k8s-app in (kube-dns),!tier",
+                "--no-headers"
+            ]
+        ),
+        table(&[&["kube-system", "dns-1", "0m", "20Mi"]])
+    );
+    assert_eq!(
+        top(
+            &url,
+            &[
+                "pod",
+                "-A",
+                "-l",
+                "app.kubernetes.io/part-of!=shop",
+                "--no-headers"
+            ]
+        ),
+        table(&[&["kube-system", "dns-1", "0m", "20Mi"]])
+    );
+    let v = json(
+        &url,
+        "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=tier%3Dfront",
+    );
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(
+        items[0]["metadata"]["labels"],
+        serde_json::json!({"app": "web", "app.kubernetes.io/part-of": "shop", "tier": "front"})
+    );
+    let v = json(
+        &url,
+        "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=tier%3Dback",
+    );
+    assert_eq!(v["items"], serde_json::json!([]));
+    // Node labels, and percentages of allocatable (1500m, 4Gi): 2 GiB is 50 %.
+    let v = json(&url, "/apis/metrics.k8s.io/v1beta1/nodes/n1");
+    assert_eq!(v["metadata"]["labels"]["topology.kubernetes.io/zone"], "z1");
+    let want_node = table(&[
+        &["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"],
+        &["n1", "0m", "0%", "2048Mi", "50%"],
+    ]);
+    assert_eq!(top(&url, &["node"]), want_node);
+    assert_eq!(
+        top(&url, &["node", "-l", "topology.kubernetes.io/zone=z1"]),
+        want_node
+    );
+    assert_eq!(
+        top(&url, &["node", "--show-capacity"]),
+        table(&[
+            &["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"],
+            &["n1", "0m", "0%", "2048Mi", "25%"],
+        ])
+    );
+    stop(agent);
+    stop(server);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+}

@@ -76,8 +76,17 @@ fn bench(c: &mut Criterion) {
 
         // Criterion measures wall time; the goal is CPU time. The kernel's per-thread
         // on-CPU time (user + system) over many collections gives it directly.
-        let runs = 2_000;
+        // KELP_BENCH_CPU_RUNS (2000) and KELP_BENCH_CPU_ONLY (a part of the mode's name)
+        // shorten this on a busy machine.
+        let runs: u32 = std::env::var("KELP_BENCH_CPU_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000);
+        let only = std::env::var("KELP_BENCH_CPU_ONLY").unwrap_or_default();
         let mut measure = |what: &str, f: &mut dyn FnMut()| {
+            if !what.contains(only.as_str()) {
+                return;
+            }
             if let Some(before) = thread_cpu_ns() {
                 for _ in 0..runs {
                     f();

@@ -1,7 +1,9 @@
 //! One collection: node figures, the cgroup scan and the log tree, joined, and turned into
 //! the points metrics-server would decode from the kubelet.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use kelp_model::Timestamp;
 
@@ -65,7 +67,35 @@ pub fn collect(src: &Sources) -> Result<Collection, MetricsError> {
 pub struct Collector {
     sources: Sources,
     state: cgroup::ScanState,
+    /// The node's files' reader (keeping them open when the cgroup files are kept) and
+    /// source, found at the first collection.
+    node_reader: cgroup::Reader,
+    node_source: Option<node::NodeSource>,
+    index: Option<CachedIndex>,
+    listings: u64,
 }
+
+/// The log tree's index with the two directories' modification times when it was read.
+#[derive(Debug)]
+struct CachedIndex {
+    pods_mtime: SystemTime,
+    containers_mtime: SystemTime,
+    /// When the directories were listed.
+    listed_at: SystemTime,
+    /// Collections that used it.
+    uses: u32,
+    index: LogIndex,
+    /// For each pod UID, the ids of the containers with a log in a pod of its namespace
+    /// and name (what the cgroup scan asks: did a pod gain a container?).
+    ids_by_uid: HashMap<String, Vec<String>>,
+}
+
+/// The log tree is listed again at least every this many collections.
+const RELIST_INDEX_EVERY: u32 = 20;
+
+/// A directory modified less than this before it was listed may have changed again in
+/// the same clock tick without its mtime moving (git's "racy" entries): listed again.
+const RACY: Duration = Duration::from_secs(2);
 
 impl Collector {
     /// A collector reading `sources`; files are kept open when the cgroup root is a
@@ -78,12 +108,73 @@ impl Collector {
     /// A collector that keeps cgroup files open or not, whatever the mount: only for
     /// files that are never replaced by rename (cgroupfs, or a benchmark's fixture).
     pub fn with_kept_files(sources: Sources, keep: bool) -> Self {
-        let state = if keep {
-            cgroup::ScanState::keeping_files_open()
+        let (state, node_reader) = if keep {
+            (
+                cgroup::ScanState::keeping_files_open(),
+                cgroup::Reader::keep_open(),
+            )
         } else {
-            cgroup::ScanState::default()
+            (cgroup::ScanState::default(), cgroup::Reader::default())
         };
-        Self { sources, state }
+        Self {
+            sources,
+            state,
+            node_reader,
+            node_source: None,
+            index: None,
+            listings: 0,
+        }
+    }
+
+    /// How many times the log tree was listed (at most once per collection; less while
+    /// it does not change).
+    pub fn log_tree_listings(&self) -> u64 {
+        self.listings
+    }
+
+    /// The log tree's index: the one read before while neither directory's mtime moved
+    /// (two `statx` instead of two listings and 150 name parses), else read again.
+    fn refresh_index(&mut self) -> Result<(), MetricsError> {
+        let src = &self.sources;
+        let mtime = |dir: &Path| -> Result<SystemTime, MetricsError> {
+            std::fs::metadata(dir)
+                .and_then(|m| m.modified())
+                .map_err(|e| MetricsError::io(dir, e))
+        };
+        let (pods_mtime, containers_mtime) = (mtime(&src.pods_dir)?, mtime(&src.containers_dir)?);
+        let fresh = self.index.as_ref().is_some_and(|c| {
+            c.pods_mtime == pods_mtime
+                && c.containers_mtime == containers_mtime
+                && c.uses < RELIST_INDEX_EVERY
+                && [pods_mtime, containers_mtime]
+                    .iter()
+                    .all(|m| c.listed_at.duration_since(*m).is_ok_and(|d| d >= RACY))
+        });
+        if !fresh {
+            let listed_at = SystemTime::now();
+            let index = LogIndex::read(&src.pods_dir, &src.containers_dir)?;
+            self.listings += 1;
+            let by_pod = index.ids_by_pod();
+            let ids_by_uid = index
+                .pods()
+                .filter_map(|p| {
+                    let ids = by_pod.get(&(p.namespace.as_str(), p.pod.as_str()))?;
+                    Some((p.uid.clone(), ids.iter().map(|s| s.to_string()).collect()))
+                })
+                .collect();
+            self.index = Some(CachedIndex {
+                pods_mtime,
+                containers_mtime,
+                listed_at,
+                uses: 0,
+                index,
+                ids_by_uid,
+            });
+        }
+        if let Some(c) = self.index.as_mut() {
+            c.uses += 1;
+        }
+        Ok(())
     }
 
     /// The sources.
@@ -102,18 +193,33 @@ impl Collector {
     ///
     /// Those of [`collect`].
     pub fn collect(&mut self) -> Result<Collection, MetricsError> {
+        let source = *self
+            .node_source
+            .get_or_insert_with(|| node::detect(&self.sources.cgroup_root));
+        let node = node::read_with(
+            &mut self.node_reader,
+            source,
+            &self.sources.cgroup_root,
+            &self.sources.proc_root,
+        )?;
+        self.node_reader.next_generation();
+        self.refresh_index()?;
         let src = &self.sources;
-        let node = node::read_node(&src.cgroup_root, &src.proc_root)?;
-        let index = LogIndex::read(&src.pods_dir, &src.containers_dir)?;
-        let by_pod = index.ids_by_pod();
+        let Some(cached) = &self.index else {
+            // refresh_index sets it or fails.
+            return Err(MetricsError::io(
+                &src.pods_dir,
+                std::io::ErrorKind::NotFound.into(),
+            ));
+        };
+        let (index, ids_by_uid) = (&cached.index, &cached.ids_by_uid);
         // A pod cgroup is listed again when its log tree shows a container that the last
         // listing did not find.
         let must_list = |uid: &str, listed: &[&str]| {
-            index.pod(uid).is_none_or(|p| {
-                by_pod
-                    .get(&(p.namespace.as_str(), p.pod.as_str()))
-                    .is_some_and(|ids| ids.iter().any(|id| !listed.contains(id)))
-            })
+            index.pod(uid).is_none()
+                || ids_by_uid
+                    .get(uid)
+                    .is_some_and(|ids| ids.iter().any(|id| !listed.contains(&id.as_str())))
         };
         let scan = self.state.scan(
             &src.cgroup_root,
@@ -121,7 +227,7 @@ impl Collector {
             &|id| index.has_container(id),
             &must_list,
         )?;
-        let joined = mapping::join(&scan, &index);
+        let joined = mapping::join(&scan, index);
         Ok(Collection {
             node,
             joined,

@@ -126,6 +126,11 @@ impl LogIndex {
         self.pods.get(uid)
     }
 
+    /// Every pod, in no particular order.
+    pub fn pods(&self) -> impl Iterator<Item = &PodRef> {
+        self.pods.values()
+    }
+
     /// The names of the container with this id, in the pod `pod` (a cut symlink matches
     /// by prefix, within that pod only).
     pub fn container(&self, id: &str, pod: &PodRef) -> Option<&ContainerRef> {

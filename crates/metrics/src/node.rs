@@ -59,11 +59,26 @@ pub fn detect(cgroup_root: &Path) -> NodeSource {
 /// Those of [`read_cgroup_v2`], [`read_cgroup_v1`] or [`read_proc`]; the chosen source
 /// failing is an error, there is no silent fallback.
 pub fn read_node(cgroup_root: &Path, proc_root: &Path) -> Result<NodeSample, MetricsError> {
-    let source = detect(cgroup_root);
+    read_with(
+        &mut Reader::default(),
+        detect(cgroup_root),
+        cgroup_root,
+        proc_root,
+    )
+}
+
+/// [`read_node`] from a `source` detected before, with a reader kept between
+/// collections (the collector's).
+pub(crate) fn read_with(
+    r: &mut Reader,
+    source: NodeSource,
+    cgroup_root: &Path,
+    proc_root: &Path,
+) -> Result<NodeSample, MetricsError> {
     let usage = match source {
-        NodeSource::CgroupV2 => read_cgroup_v2(cgroup_root)?,
-        NodeSource::CgroupV1 => read_cgroup_v1(cgroup_root)?,
-        NodeSource::Proc => read_proc(proc_root)?,
+        NodeSource::CgroupV2 => v2_with(r, cgroup_root)?,
+        NodeSource::CgroupV1 => v1_with(r, cgroup_root)?,
+        NodeSource::Proc => proc_with(r, proc_root)?,
     };
     Ok(NodeSample {
         source,
@@ -80,7 +95,10 @@ pub fn read_node(cgroup_root: &Path, proc_root: &Path) -> Result<NodeSample, Met
 /// [`MetricsError::Io`], [`MetricsError::Parse`] or [`MetricsError::MissingKey`] for
 /// `cpu.stat` and `memory.stat`.
 pub fn read_cgroup_v2(root: &Path) -> Result<Usage, MetricsError> {
-    let mut r = Reader::default();
+    v2_with(&mut Reader::default(), root)
+}
+
+fn v2_with(r: &mut Reader, root: &Path) -> Result<Usage, MetricsError> {
     let [usage_usec] = r.keyed(&root.join("cpu.stat"), ["usage_usec"], ' ')?;
     let [anon, file, inactive] = r.keyed(
         &root.join("memory.stat"),
@@ -100,7 +118,10 @@ pub fn read_cgroup_v2(root: &Path) -> Result<Usage, MetricsError> {
 /// [`MetricsError::Io`] when there is no `cpuacct` hierarchy, and those of reading
 /// `cpuacct.usage`, `memory.usage_in_bytes` and `memory.stat`.
 pub fn read_cgroup_v1(root: &Path) -> Result<Usage, MetricsError> {
-    let mut r = Reader::default();
+    v1_with(&mut Reader::default(), root)
+}
+
+fn v1_with(r: &mut Reader, root: &Path) -> Result<Usage, MetricsError> {
     let cpuacct = v1_cpuacct(root).unwrap_or_else(|| root.join("cpuacct/cpuacct.usage"));
     let cpu_ns = r.single(&cpuacct)?;
     let memory = root.join("memory");
@@ -119,8 +140,11 @@ pub fn read_cgroup_v1(root: &Path) -> Result<Usage, MetricsError> {
 /// [`MetricsError::Io`], or [`MetricsError::Parse`]/[`MetricsError::MissingKey`] when a
 /// file lacks the `cpu` line or a meminfo field.
 pub fn read_proc(proc_root: &Path) -> Result<Usage, MetricsError> {
+    proc_with(&mut Reader::default(), proc_root)
+}
+
+fn proc_with(r: &mut Reader, proc_root: &Path) -> Result<Usage, MetricsError> {
     const NS_PER_JIFFY: u64 = 1_000_000_000 / 100;
-    let mut r = Reader::default();
     let stat = proc_root.join("stat");
     let text = r.read(&stat)?;
     let line = text

@@ -96,3 +96,59 @@ fn kept_files_read_new_values_and_gone_cgroups_are_let_go() {
     assert!(gone.skipped.is_empty(), "{:?}", gone.skipped);
     assert_eq!(col.collect().unwrap().joined.pods[0].containers.len(), 2);
 }
+
+/// The log tree is listed again only when a directory's mtime moved (or every 20
+/// collections, or when its mtime is too close to the listing to be trusted); a new
+/// container's symlink moves it, so it is named at the next collection.
+#[test]
+fn the_log_tree_is_listed_again_only_when_it_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixture::node(tmp.path(), 1000, "anon 10\nfile 20\ninactive_file 5\n");
+    let uid = fixture::uid(1);
+    let pod = src
+        .cgroup_root
+        .join(fixture::pod_dir(Driver::Systemd, Qos::Burstable, &uid));
+    fixture::cgroup(&pod, 30, 3000, 300);
+    let add = |c: u32| {
+        let id = fixture::id(c);
+        let d = pod.join(fixture::container_dir(
+            Driver::Systemd,
+            Runtime::Containerd,
+            &id,
+        ));
+        fixture::cgroup(&d, 10, 1000, 100);
+        let dirs = [src.pods_dir.as_path(), src.containers_dir.as_path()];
+        fixture::log(dirs, "shop", "web-1", &uid, &format!("c{c}"), 0, &id);
+    };
+    add(0);
+    // Both directories last changed a minute ago: a listing can be trusted.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let age = |dir: &std::path::Path| {
+        std::fs::File::open(dir).unwrap().set_modified(old).unwrap();
+    };
+    age(&src.pods_dir);
+    age(&src.containers_dir);
+    let mut col = Collector::with_kept_files(src.clone(), false);
+    for _ in 0..5 {
+        assert_eq!(col.collect().unwrap().joined.pods[0].containers.len(), 1);
+    }
+    assert_eq!(col.log_tree_listings(), 1);
+    add(1);
+    let names: Vec<String> = col.collect().unwrap().joined.pods[0]
+        .containers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(names, ["c0", "c1"]);
+    assert_eq!(col.log_tree_listings(), 2);
+    // Changed within the last 2 s of the listing: listed again each time until it is older.
+    col.collect().unwrap();
+    assert_eq!(col.log_tree_listings(), 3);
+    age(&src.pods_dir);
+    age(&src.containers_dir);
+    for _ in 0..25 {
+        col.collect().unwrap();
+    }
+    // Once for the new mtimes, then again after 20 collections.
+    assert_eq!(col.log_tree_listings(), 5);
+}

@@ -3,7 +3,8 @@
 //!
 //! Appends HOURS of 15 s samples (default 24) for SERIES series (default 1,000: e.g. 20
 //! nodes × 16 pods × 3 series) as agents push them, one collection of every series per
-//! append, with hourly cuts; then prints the store's own estimate, the process's resident
+//! append, with hourly cuts, each pod series with five labels as a Deployment's pods have
+//! them (set once, as agents push them unchanged); then prints the store's own estimate, the process's resident
 //! memory growth (`VmRSS`), the disk used and the time one range read of a day takes.
 
 use std::time::Instant;
@@ -60,6 +61,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         store.append(&batch)?;
+        if step == 0 {
+            let labels: Vec<(SeriesKey, kelp_series::Labels)> = keys
+                .iter()
+                .filter(|k| k.kind == Kind::Pod)
+                .map(|k| {
+                    let l = [
+                        ("app", "web"),
+                        ("app.kubernetes.io/name", "shop-web"),
+                        ("pod-template-hash", "7d9c5b6f4d"),
+                        ("tier", "frontend"),
+                        ("version", "v1.24.3"),
+                    ]
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect();
+                    (k.clone(), l)
+                })
+                .collect();
+            store.set_labels(&labels)?;
+        }
         if step % 240 == 239 {
             store.maintain(t, true)?;
         }

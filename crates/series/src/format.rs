@@ -4,12 +4,13 @@
 //! ```text
 //! <dir>/wal-<n:020>.log       samples accepted since the last cut (one record per push)
 //! <dir>/chunks-<day:08>.kch   compressed chunks flushed on UTC day <day> (days since 1970)
+//! <dir>/labels.log            series labels (a pod's Kubernetes labels), the last change wins
 //! ```
 //!
-//! Both are *record files*: a 16-byte header, then records, appended and fsynced:
+//! All three are *record files*: a 16-byte header, then records, appended and fsynced:
 //!
 //! ```text
-//! header:  magic [8] ("KELPRWAL" or "KELPRCHK") | version u32 | reserved u32 (0)
+//! header:  magic [8] ("KELPRWAL", "KELPRCHK" or "KELPRLBL") | version u32 | reserved u32 (0)
 //! record:  len u32 | crc32c(payload) u32 | payload [len]
 //! ```
 //!
@@ -23,7 +24,12 @@
 //! key:          kind u8 (0 node, 1 pod, 2 container) | tenant | node | namespace | pod | container (strings)
 //! WAL record:   varint count | count × (key | zigzag t | varint cpu_ns | varint memory)
 //! chunk record: key | t_min i64 | t_max i64 | n u32 | chunk bytes (to the end of the payload)
+//! label record: varint count | count × (key | varint n | n × (name | value strings))
 //! ```
+//!
+//! A label record with `n = 0` clears the series' labels. `labels.log` is rewritten with
+//! one record of the live labels at every cut (`labels.log.tmp`, fsync, rename); a store
+//! without the file (written before labels existed) opens with no labels.
 //!
 //! Chunk bytes ([`crate::codec`]): the first sample as `zigzag t | varint cpu | varint mem`,
 //! then per sample three *scaled deltas*: the timestamp's delta of delta (unit 1 ms), the
@@ -39,6 +45,10 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const WAL_MAGIC: [u8; 8] = *b"KELPRWAL";
 /// Magic of chunk files.
 pub const CHUNK_MAGIC: [u8; 8] = *b"KELPRCHK";
+/// Magic of the labels file.
+pub const LABELS_MAGIC: [u8; 8] = *b"KELPRLBL";
+/// The labels file's name.
+pub const LABELS_FILE: &str = "labels.log";
 /// Header length of record files.
 pub const HEADER_LEN: u64 = 16;
 /// Record header: length and checksum.

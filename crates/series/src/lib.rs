@@ -6,7 +6,8 @@
 //!
 //! - [`SeriesStore`]: `open` (recovery), `append` (durable once it returns; idempotent by
 //!   series and timestamp), `samples` and `last` (reads), `maintain` (cut and retention),
-//!   `stats`, `close`.
+//!   `stats`, `close`; `set_labels` and `labels` (a series' Kubernetes labels, durable,
+//!   the last value wins).
 //! - [`SeriesKey`], [`Kind`], [`Sample`]: what is stored.
 //! - [`codec`]: the chunk encoding (delta-of-delta timestamps, scaled delta counters).
 //! - [`format`]: file names, magic numbers and the byte layout of every file.
@@ -34,11 +35,13 @@ pub mod codec;
 mod error;
 pub mod format;
 mod key;
+mod labels;
 mod log;
 mod store;
 
 pub use error::SeriesError;
 pub use key::{Kind, SeriesKey};
+pub use labels::Labels;
 pub use store::{AppendOutcome, Recovery, SeriesConfig, SeriesStats, SeriesStore};
 
 /// One collection's figures for one series.

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::codec::{self, get_u64, put_i64, put_varint, ChunkEncoder};
 use crate::format::{self, CHUNK_MAGIC, DAY_NANOS, WAL_MAGIC};
+use crate::labels::{self, Labels};
 use crate::log::{self, LogWriter};
 use crate::{Sample, SeriesError, SeriesKey};
 
@@ -87,6 +88,8 @@ struct Series {
     open: ChunkEncoder,
     /// The newest sample's time (flushed or open).
     last_t: Option<i64>,
+    /// The series' labels, as last set.
+    labels: Option<Arc<Labels>>,
 }
 
 #[derive(Debug)]
@@ -106,6 +109,8 @@ struct Inner {
     files: BTreeMap<i64, ChunkFile>,
     readers: HashMap<i64, File>,
     last_cut: i64,
+    /// `labels.log`, appended to on every change.
+    labels_log: LogWriter,
 }
 
 /// The series store; every method takes `&self` (one lock inside).
@@ -124,6 +129,8 @@ pub struct Recovery {
     pub wal_samples: u64,
     /// Files whose torn tail was cut off.
     pub torn: Vec<PathBuf>,
+    /// Series whose labels were read back.
+    pub labelled: usize,
 }
 
 impl SeriesStore {
@@ -215,6 +222,17 @@ impl SeriesStore {
                 old_wals.push(path);
             }
         }
+        let recovered = labels::open(dir)?;
+        if recovered.torn {
+            rec.torn.push(dir.join(format::LABELS_FILE));
+        }
+        for (key, l) in recovered.labels {
+            // Labels of a series that retention removed are dropped at the next cut.
+            if let Some(s) = series.get_mut(&key) {
+                s.labels = Some(Arc::new(l));
+                rec.labelled += 1;
+            }
+        }
         let wal_seq = wals.last().map_or(1, |n| n + 1);
         let wal = LogWriter::open(&dir.join(format::wal_name(wal_seq)), WAL_MAGIC, None)?;
         let writer = match last_day {
@@ -234,6 +252,7 @@ impl SeriesStore {
                 files,
                 readers: HashMap::new(),
                 last_cut: now,
+                labels_log: recovered.writer,
             }),
             config,
         };
@@ -311,6 +330,47 @@ impl SeriesStore {
         Ok(out)
     }
 
+    /// Sets the labels of series that exist (an empty map clears them); durable when it
+    /// returns. Only changes are written; labels of unknown series (never appended, or
+    /// refused) are ignored. Returns how many series' labels changed.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors of `labels.log`; nothing is changed then.
+    pub fn set_labels(&self, changes: &[(SeriesKey, Labels)]) -> Result<usize, SeriesError> {
+        let mut inner = self.lock();
+        let mut latest: BTreeMap<&SeriesKey, &Labels> = BTreeMap::new();
+        for (k, l) in changes {
+            latest.insert(k, l);
+        }
+        let changed: Vec<(&SeriesKey, &Labels)> = latest
+            .into_iter()
+            .filter(|(k, l)| {
+                inner.series.get(*k).is_some_and(|s| match &s.labels {
+                    Some(old) => old.as_ref() != *l,
+                    None => !l.is_empty(),
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(0);
+        }
+        inner
+            .labels_log
+            .append(&labels::encode(&changed), self.config.fsync)?;
+        for (k, l) in &changed {
+            if let Some(s) = inner.series.get_mut(*k) {
+                s.labels = (!l.is_empty()).then(|| Arc::new((*l).clone()));
+            }
+        }
+        Ok(changed.len())
+    }
+
+    /// The labels of `key`, as last set (none for a series without labels).
+    pub fn labels(&self, key: &SeriesKey) -> Option<Arc<Labels>> {
+        self.lock().series.get(key).and_then(|s| s.labels.clone())
+    }
+
     /// Flushes every open chunk and starts a new WAL, if `cut_interval` passed since the
     /// last cut (or `force`); then applies retention as of `now`.
     ///
@@ -356,6 +416,14 @@ impl SeriesStore {
             let _ = std::fs::remove_file(&p);
         }
         log::sync_dir(&self.config.dir)?;
+        // The labels file keeps only the live labels (changes since are appended to it).
+        let live: Vec<(&SeriesKey, &Arc<Labels>)> = inner
+            .series
+            .iter()
+            .filter_map(|(k, s)| Some((k, s.labels.as_ref()?)))
+            .collect();
+        let rewritten = labels::rewrite(&self.config.dir, &live)?;
+        inner.labels_log = rewritten;
         inner.last_cut = now;
         Ok(())
     }
@@ -501,6 +569,7 @@ impl SeriesStore {
             st.memory_bytes += (k.heap_bytes()
                 + s.open.heap_bytes()
                 + s.chunks.capacity() * std::mem::size_of::<ChunkRef>()
+                + s.labels.as_ref().map_or(0, |l| label_bytes(l))
                 + std::mem::size_of::<(SeriesKey, Series)>()
                 + 16) as u64;
         }
@@ -517,6 +586,14 @@ impl SeriesStore {
         let mut inner = self.lock();
         self.cut(&mut inner, now)
     }
+}
+
+/// Heap bytes of a label map: the strings and about 32 bytes of tree per entry.
+fn label_bytes(l: &Labels) -> usize {
+    l.iter()
+        .map(|(k, v)| k.capacity() + v.capacity() + 32)
+        .sum::<usize>()
+        + 16
 }
 
 /// The newest sample time of a batch, standing for "now" when a full chunk is flushed

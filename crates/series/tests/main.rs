@@ -249,3 +249,108 @@ fn retention_deletes_old_days_and_hides_old_samples() {
         vec![later]
     );
 }
+
+fn labels(pairs: &[(&str, &str)]) -> kelp_series::Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Issue #7: a pod's Kubernetes labels are kept with its series, durable across restarts
+/// and cuts; only changes are written.
+#[test]
+fn labels_are_durable_change_only_and_compacted_at_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = labels(&[("app", "web"), ("app.kubernetes.io/name", "shop")]);
+    let file = dir.path().join("labels.log");
+    {
+        let (store, _) = SeriesStore::open(config(dir.path()), T0).unwrap();
+        store
+            .append(&[(key("web-1"), sample(0)), (key("db-0"), sample(0))])
+            .unwrap();
+        let set = [(key("web-1"), web.clone()), (key("ghost"), web.clone())];
+        // The unknown series is ignored; the same labels again change nothing.
+        assert_eq!(store.set_labels(&set).unwrap(), 1);
+        let len = std::fs::metadata(&file).unwrap().len();
+        assert_eq!(store.set_labels(&set).unwrap(), 0);
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
+        assert_eq!(
+            store
+                .set_labels(&[(key("db-0"), labels(&[("app", "db")]))])
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .set_labels(&[(key("db-0"), labels(&[("app", "db2")]))])
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.labels(&key("web-1")).as_deref(), Some(&web));
+        assert_eq!(store.labels(&key("ghost")), None);
+    }
+    let (store, rec) = SeriesStore::open(config(dir.path()), T0).unwrap();
+    assert_eq!(rec.labelled, 2);
+    assert_eq!(store.labels(&key("web-1")).as_deref(), Some(&web));
+    assert_eq!(
+        store.labels(&key("db-0")).as_deref(),
+        Some(&labels(&[("app", "db2")]))
+    );
+    // Clearing, then the cut rewrites the file with the live labels only.
+    assert_eq!(
+        store
+            .set_labels(&[(key("db-0"), kelp_series::Labels::new())])
+            .unwrap(),
+        1
+    );
+    let before = std::fs::metadata(&file).unwrap().len();
+    store.maintain(T0 + S15, true).unwrap();
+    assert!(std::fs::metadata(&file).unwrap().len() < before);
+    store
+        .set_labels(&[(key("db-0"), labels(&[("tier", "data")]))])
+        .unwrap();
+    drop(store);
+    let (store, rec) = SeriesStore::open(config(dir.path()), T0).unwrap();
+    assert_eq!(rec.labelled, 2);
+    assert_eq!(store.labels(&key("web-1")).as_deref(), Some(&web));
+    assert_eq!(
+        store.labels(&key("db-0")).as_deref(),
+        Some(&labels(&[("tier", "data")]))
+    );
+}
+
+#[test]
+fn a_torn_labels_tail_is_cut_and_a_store_without_labels_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = SeriesStore::open(config(dir.path()), T0).unwrap();
+        store.append(&[(key("web-1"), sample(0))]).unwrap();
+        store
+            .set_labels(&[(key("web-1"), labels(&[("app", "web")]))])
+            .unwrap();
+        store
+            .set_labels(&[(key("web-1"), labels(&[("app", "web2")]))])
+            .unwrap();
+    }
+    let file = dir.path().join("labels.log");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let (store, rec) = SeriesStore::open(config(dir.path()), T0).unwrap();
+    assert_eq!(rec.torn, vec![file.clone()]);
+    assert_eq!(
+        store.labels(&key("web-1")).as_deref(),
+        Some(&labels(&[("app", "web")]))
+    );
+    drop(store);
+    // A store written before labels existed has no labels file.
+    std::fs::remove_file(&file).unwrap();
+    let (store, rec) = SeriesStore::open(config(dir.path()), T0).unwrap();
+    assert_eq!((rec.labelled, store.labels(&key("web-1"))), (0, None));
+    assert_eq!(store.stats().series, 1);
+}

@@ -112,7 +112,12 @@ pub fn scoped_route(path: &str) -> bool {
             | "/loki/api/v1/index/volume_range"
             | "/loki/api/v1/tail"
             | "/kelp/api/v1/pods"
+            | "/kelp/api/v1/resources/range"
+            | "/kelp/api/v1/resources/nodes"
+            | "/metrics/resource"
     ) || (path.starts_with("/loki/api/v1/label/") && path.ends_with("/values"))
+        || path == "/apis/metrics.k8s.io"
+        || path.starts_with("/apis/metrics.k8s.io/")
 }
 
 /// Who is calling, as the handlers see it.
@@ -125,6 +130,18 @@ pub struct Access {
 }
 
 impl Access {
+    /// Whether reads may see `namespace` (always, when not scoped).
+    pub fn sees(&self, namespace: &str) -> bool {
+        self.namespaces
+            .as_deref()
+            .is_none_or(|ns| ns.iter().any(|n| n == namespace))
+    }
+
+    /// Whether reads are limited to some namespaces.
+    pub fn is_scoped(&self) -> bool {
+        self.namespaces.is_some()
+    }
+
     /// The store matcher that limits a read to the namespaces, if scoped.
     pub fn scope_matcher(&self) -> Option<LabelMatcher> {
         let ns = self.namespaces.as_deref()?;
@@ -622,7 +639,9 @@ mod tests {
             assert_eq!(need(&m.parse().unwrap(), p), want, "{m} {p}");
         }
         assert!(scoped_route("/loki/api/v1/label/pod/values"));
-        assert!(!scoped_route("/apis/metrics.k8s.io/v1beta1/pods"));
+        assert!(scoped_route("/apis/metrics.k8s.io/v1beta1/pods"));
+        assert!(scoped_route("/metrics/resource"));
+        assert!(!scoped_route("/kelp/api/v1/resources/push"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn collection(t0: i64, i: i64) -> Collection {
                 cpu_millis: 2000,
                 memory: 8 << 30,
             }),
+            ..Default::default()
         },
         pods: vec![PodSample {
             namespace: "shop".into(),
@@ -318,5 +319,294 @@ fn tenants_are_apart_and_series_survive_a_restart() {
         bad.text().contains("missing field `node`"),
         "{}",
         bad.text()
+    );
+}
+
+/// A collection of node `n1` at `t0 + 15 s × i` with one container per pod (5m each),
+/// pods given as (namespace, name, labels), and node labels and allocatable.
+/// A pod of [`labelled`]: namespace, name, labels.
+type LabelledPod<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+fn labelled(t0: i64, i: i64, pods: &[LabelledPod]) -> Collection {
+    let t = t0 + 15 * S * i;
+    let mut c = collection(t0, i);
+    c.node.labels = [("kubernetes.io/hostname", "n1"), ("zone", "a")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    c.node.allocatable = Some(kelp_wire::resources::Capacity {
+        cpu_millis: 1930,
+        memory: 7 << 30,
+    });
+    c.pods = pods
+        .iter()
+        .map(|(ns, name, labels)| PodSample {
+            namespace: ns.to_string(),
+            pod: name.to_string(),
+            uid: format!("uid-{name}"),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            time: t,
+            cpu_ns: (100 * S + 5 * 15_000_000 * i) as u64,
+            memory: 10 << 20,
+            containers: vec![ContainerSample {
+                name: "c".into(),
+                time: t,
+                start_time: Some(t0 - 3600 * S),
+                cpu_ns: (100 * S + 5 * 15_000_000 * i) as u64,
+                memory: 10 << 20,
+            }],
+        })
+        .collect();
+    c
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {v}"))
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue #7: PodMetrics carry the pods' real labels, `labelSelector` filters on them with
+/// Kubernetes' semantics, node labels and allocatable arrive with the push, and labels
+/// survive a restart (kelp-series keeps them).
+#[test]
+fn label_selectors_use_the_pods_real_labels_and_survive_a_restart() {
+    let s = TestServer::start("");
+    let t0 = (now_ns() / S - 40) * S;
+    let web: &[(&str, &str)] = &[
+        ("app", "web"),
+        ("tier", "front"),
+        ("app.kubernetes.io/name", "shop"),
+    ];
+    let db: &[(&str, &str)] = &[("app", "db"), ("tier", "back")];
+    let pods = [
+        ("shop", "web-1", web),
+        ("shop", "db-0", db),
+        ("shop", "bare", &[][..]),
+    ];
+    push(&s, None, (0..3).map(|i| labelled(t0, i, &pods)).collect());
+    let check = |s: &TestServer| {
+        for (sel, want) in [
+            ("", vec!["bare", "db-0", "web-1"]),
+            ("app=web", vec!["web-1"]),
+            ("app==web", vec!["web-1"]),
+            ("app!=web", vec!["bare", "db-0"]),
+            ("app in (web,db)", vec!["db-0", "web-1"]),
+            ("app notin (web)", vec!["bare", "db-0"]),
+            ("tier", vec!["db-0", "web-1"]),
+            ("!tier", vec!["bare"]),
+            ("app.kubernetes.io/name=shop", vec!["web-1"]),
+            ("app=web,tier=back", vec![]),
+            ("tier,app!=db", vec!["web-1"]),
+        ] {
+            let r = s.get(&format!(
+                "/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods?labelSelector={}",
+                crate::support::enc(sel)
+            ));
+            assert_eq!(r.status, 200, "{sel}: {}", r.text());
+            assert_eq!(names(&r.json()), want, "{sel}");
+        }
+        let r = s.get("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/web-1");
+        assert_eq!(
+            r.json()["metadata"]["labels"],
+            serde_json::json!({"app": "web", "app.kubernetes.io/name": "shop", "tier": "front"})
+        );
+        let r = s.get("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods/bare");
+        assert!(r.json()["metadata"].get("labels").is_none(), "{}", r.text());
+        // Node labels, and node selectors.
+        let r = s.get("/apis/metrics.k8s.io/v1beta1/nodes/n1");
+        assert_eq!(
+            r.json()["metadata"]["labels"],
+            serde_json::json!({"kubernetes.io/hostname": "n1", "zone": "a"})
+        );
+        for (sel, want) in [("zone=a", vec!["n1"]), ("zone!=a", vec![])] {
+            let r = s.get(&format!(
+                "/apis/metrics.k8s.io/v1beta1/nodes?labelSelector={}",
+                crate::support::enc(sel)
+            ));
+            assert_eq!(names(&r.json()), want, "{sel}");
+        }
+    };
+    check(&s);
+    let r = s.get("/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%20in%20()");
+    assert_eq!(
+        (r.status, r.json()["reason"].as_str()),
+        (400, Some("BadRequest"))
+    );
+    let r = s.get("/kelp/api/v1/resources/nodes");
+    assert_eq!(
+        r.json()["data"],
+        serde_json::json!([{"node": "n1", "capacity": {"cpu": "2", "memory": "8Gi"},
+            "allocatable": {"cpu": "1930m", "memory": "7Gi"}}])
+    );
+    // Labels change with the pod; the newest push wins.
+    let relabelled: &[(&str, &str)] = &[("app", "web"), ("tier", "edge")];
+    push(
+        &s,
+        None,
+        vec![labelled(
+            t0,
+            3,
+            &[
+                ("shop", "web-1", relabelled),
+                ("shop", "db-0", db),
+                ("shop", "bare", &[][..]),
+            ],
+        )],
+    );
+    let r = s.get("/apis/metrics.k8s.io/v1beta1/namespaces/shop/pods?labelSelector=tier%3Dedge");
+    assert_eq!(names(&r.json()), vec!["web-1"]);
+    push(&s, None, vec![labelled(t0, 4, &pods)]);
+    let dir = s.stop();
+    let s = TestServer::start_in(dir, "");
+    check(&s);
+}
+
+const W: &str = "write-0123456789abcdef";
+const R: &str = "read-0123456789abcdef";
+const R_NS: &str = "read-nsa-0123456789abcdef";
+
+fn get_as(s: &TestServer, token: &str, path: &str) -> crate::support::Resp {
+    s.req(
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {token}"))],
+        b"",
+    )
+}
+
+/// Issue #9: a token scoped to `ns-a` sees only `ns-a` on every resource route: lists
+/// filtered, other namespaces and the cluster-scoped node figures 403, as a Kubernetes
+/// Role bound in `ns-a` would allow.
+#[test]
+fn a_namespace_scoped_token_sees_only_its_namespaces_on_every_resource_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "- {{token: {W}, tenant: a, rights: [write]}}\n\
+             - {{token: {R}, tenant: a, rights: [read]}}\n\
+             - {{token: {R_NS}, tenant: a, rights: [read], namespaces: [ns-a]}}\n"
+        ),
+    )
+    .unwrap();
+    let s = TestServer::start(&format!("auth: {{tokens_file: {}}}", file.display()));
+    let t0 = (now_ns() / S - 40) * S;
+    let app: &[(&str, &str)] = &[("app", "x")];
+    let pods = [("ns-a", "pod-a", app), ("ns-b", "pod-b", app)];
+    let body = kelp_wire::resources::encode(
+        &ResourcePush {
+            node: "n1".into(),
+            collections: (0..3).map(|i| labelled(t0, i, &pods)).collect(),
+        },
+        1,
+    );
+    for (token, want) in [(R_NS, 403), (W, 200)] {
+        let r = s.req(
+            "POST",
+            "/kelp/api/v1/resources/push",
+            &[
+                ("Authorization", &format!("Bearer {token}")),
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "zstd"),
+            ],
+            &body,
+        );
+        assert_eq!(r.status, want, "{}", r.text());
+    }
+    let v1 = "/apis/metrics.k8s.io/v1beta1";
+    let range = |q: &str| {
+        format!(
+            "/kelp/api/v1/resources/range?{q}&start={}&end={}&step=15s",
+            t0 / S,
+            (t0 + 30 * S) / S
+        )
+    };
+    // The unscoped reader sees everything.
+    assert_eq!(
+        names(&get_as(&s, R, &format!("{v1}/pods")).json()),
+        ["pod-a", "pod-b"]
+    );
+    assert_eq!(get_as(&s, R, &format!("{v1}/nodes")).status, 200);
+    // Discovery holds no data.
+    for path in ["/apis/metrics.k8s.io", v1] {
+        assert_eq!(get_as(&s, R_NS, path).status, 200, "{path}");
+    }
+    // Lists are filtered.
+    for path in [
+        format!("{v1}/pods"),
+        format!("{v1}/pods?labelSelector=app%3Dx"),
+        format!("{v1}/namespaces/ns-a/pods"),
+    ] {
+        let r = get_as(&s, R_NS, &path);
+        assert_eq!(
+            (r.status, names(&r.json())),
+            (200, vec!["pod-a".to_owned()]),
+            "{path}"
+        );
+    }
+    let r = get_as(&s, R_NS, &format!("{v1}/namespaces/ns-a/pods/pod-a"));
+    assert_eq!(r.json()["metadata"]["name"], "pod-a");
+    // Another namespace, and nodes: Kubernetes' Forbidden.
+    for (path, message) in [
+        (format!("{v1}/namespaces/ns-b/pods"), "pods.metrics.k8s.io is forbidden: the token cannot list resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"ns-b\": it may read only some namespaces"),
+        (format!("{v1}/namespaces/ns-b/pods/pod-b"), "pods.metrics.k8s.io \"pod-b\" is forbidden: the token cannot get resource \"pods\" in API group \"metrics.k8s.io\" in the namespace \"ns-b\": it may read only some namespaces"),
+        (format!("{v1}/nodes"), "nodes.metrics.k8s.io is forbidden: the token cannot list resource \"nodes\" in API group \"metrics.k8s.io\" at the cluster scope: it may read only some namespaces"),
+        (format!("{v1}/nodes/n1"), "nodes.metrics.k8s.io \"n1\" is forbidden: the token cannot get resource \"nodes\" in API group \"metrics.k8s.io\" at the cluster scope: it may read only some namespaces"),
+    ] {
+        let r = get_as(&s, R_NS, &path);
+        assert_eq!(r.status, 403, "{path}");
+        let v = r.json();
+        assert_eq!((v["kind"].as_str(), v["reason"].as_str(), v["code"].as_u64()), (Some("Status"), Some("Forbidden"), Some(403)), "{path}");
+        assert_eq!(v["message"], message, "{path}");
+    }
+    // The range API: pods and containers of ns-a only; nodes and ns-b refused.
+    for q in [
+        "kind=pod",
+        "kind=container",
+        "kind=container&namespace=ns-a",
+    ] {
+        let r = get_as(&s, R_NS, &range(q));
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        let series = r.json()["data"]["series"].as_array().unwrap().clone();
+        assert_eq!(series.len(), 1, "{q}");
+        assert_eq!(series[0]["namespace"], "ns-a", "{q}");
+        // The unscoped reader gets both namespaces.
+        let all = get_as(&s, R, &range(q)).json()["data"]["series"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(all, if q.contains("ns-a") { 1 } else { 2 }, "{q}");
+    }
+    for q in ["kind=node", "kind=pod&namespace=ns-b"] {
+        assert_eq!(get_as(&s, R_NS, &range(q)).status, 403, "{q}");
+    }
+    assert_eq!(get_as(&s, R_NS, "/kelp/api/v1/resources/nodes").status, 403);
+    assert_eq!(get_as(&s, R, "/kelp/api/v1/resources/nodes").status, 200);
+    // The exposition: ns-a's pods and containers, no node figures.
+    let text = get_as(&s, R_NS, "/metrics/resource").text();
+    assert!(
+        text.contains("pod_cpu_usage_seconds_total{namespace=\"ns-a\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("container_cpu_usage_seconds_total{container=\"c\",namespace=\"ns-a\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ns-b") && !text.contains("node_cpu_usage_seconds_total{"),
+        "{text}"
+    );
+    let all = get_as(&s, R, "/metrics/resource").text();
+    assert!(
+        all.contains("ns-b") && all.contains("node_cpu_usage_seconds_total{"),
+        "{all}"
     );
 }

@@ -13,7 +13,7 @@
 //!     node: "n1".into(),
 //!     collections: vec![Collection {
 //!         seq: 1,
-//!         node: NodeSample { time: 1_000_000_000, cpu_ns: 5_000_000_000, memory: 1 << 30, capacity: None },
+//!         node: NodeSample { time: 1_000_000_000, cpu_ns: 5_000_000_000, memory: 1 << 30, ..Default::default() },
 //!         pods: vec![],
 //!     }],
 //! };
@@ -62,7 +62,7 @@ pub struct Collection {
 }
 
 /// The node's cumulative CPU and working set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSample {
     /// When the files were read, Unix nanoseconds.
@@ -71,9 +71,16 @@ pub struct NodeSample {
     pub cpu_ns: u64,
     /// Working set, bytes.
     pub memory: u64,
-    /// What the node has (the percentages of `kelp top node`), when the agent knows it.
+    /// What the node has (`/proc`: CPUs and `MemTotal`), when the agent knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<Capacity>,
+    /// What the node can give pods (`status.allocatable` of the Node object), when the
+    /// agent reads the Kubernetes API: the percentages of `kelp top node`, as kubectl's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocatable: Option<Capacity>,
+    /// The Node object's labels, when the agent reads the Kubernetes API.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A node's CPUs and memory.
@@ -97,7 +104,8 @@ pub struct PodSample {
     /// Pod UID.
     #[serde(default)]
     pub uid: String,
-    /// The pod's labels when the agent knows them (empty otherwise).
+    /// The pod's labels as the Kubernetes API has them (`app.kubernetes.io/name`), when
+    /// the agent watches the API (empty otherwise).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// When the pod cgroup was read, Unix nanoseconds.
@@ -194,6 +202,11 @@ mod tests {
                         cpu_millis: 2000,
                         memory: 1 << 33,
                     }),
+                    allocatable: Some(Capacity {
+                        cpu_millis: 1930,
+                        memory: 7 << 30,
+                    }),
+                    labels: BTreeMap::from([("kubernetes.io/hostname".into(), "n".into())]),
                 },
                 pods: vec![PodSample {
                     namespace: "shop".into(),
@@ -225,5 +238,16 @@ mod tests {
         let e = decode(None, &plain, 10).unwrap_err();
         assert!(matches!(e, WireError::TooLarge { .. }), "{e}");
         assert!(decode(Some("snappy"), &plain, 1 << 20).is_err());
+    }
+
+    /// A push of an agent from before node labels and allocatable (and pod labels)
+    /// still decodes.
+    #[test]
+    fn old_pushes_decode() {
+        let old = br#"{"node":"n1","collections":[{"seq":1,"node":{"time":5,"cpu_ns":6,"memory":7,"capacity":{"cpu_millis":2000,"memory":8}},"pods":[{"namespace":"a","pod":"p","uid":"u","time":5,"cpu_ns":1,"memory":2,"containers":[]}]}]}"#;
+        let push = decode(None, old, 1 << 20).unwrap();
+        let c = &push.collections[0];
+        assert_eq!((c.node.allocatable, c.node.labels.len()), (None, 0));
+        assert!(c.pods[0].labels.is_empty());
     }
 }

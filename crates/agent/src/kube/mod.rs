@@ -9,7 +9,9 @@
 //!   pod's metadata is kept (its last lines are often read after the API said it is gone).
 //! - [`PodCache`]: the metadata by UID (also by a static pod's config hash, the UID its
 //!   log directory is named after).
-//! - [`spawn`]: the list/watch thread ([`watch`]).
+//! - [`spawn`]: the list/watch thread ([`watch`]); [`spawn_node`]: a thread reading the
+//!   Node object every minute (labels, allocatable) for the resource collector, which
+//!   shares the same cache and sends every pod label with its samples.
 //!
 //! - [`termination`]: an entry for each container termination the pod watch shows.
 //! - [`lease`] and [`events`]: one agent of the cluster, elected through a Lease, stores
@@ -24,6 +26,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fake;
 pub mod lease;
+mod node;
 mod ship;
 pub mod termination;
 mod watch;
@@ -44,6 +47,7 @@ use serde::Deserialize;
 use crate::AgentError;
 
 pub use lease::LeaseConfig;
+pub use node::{spawn_node, NODE_EVERY};
 pub use watch::Watcher;
 
 /// The service account's files in a pod.
@@ -124,6 +128,9 @@ pub struct PodMeta {
     pub uid: String,
     /// Selected pod labels, as (stream label name, value), sorted by name.
     pub labels: Vec<(String, String)>,
+    /// Every pod label as the API has it (`app.kubernetes.io/name`), for the resource
+    /// samples: metrics.k8s.io's `labelSelector` filters on them.
+    pub pod_labels: BTreeMap<String, String>,
     /// The controlling owner, resolved to the workload.
     pub owner: Option<Owner>,
 }
@@ -219,7 +226,64 @@ fn meta_of(pod: &Pod, keep: &[String]) -> PodMeta {
     PodMeta {
         uid: pod.metadata.uid.clone(),
         labels,
+        pod_labels: pod.metadata.labels.clone(),
         owner: owner_of(&pod.metadata),
+    }
+}
+
+/// What the agent reads of its Node object (`GET /api/v1/nodes/<node>`): its labels and
+/// `status.allocatable`, for the resource push (`kelp top node`'s percentages).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Allocatable CPU in millicores, when given and a valid quantity.
+    pub allocatable_cpu_millis: Option<u64>,
+    /// Allocatable memory in bytes, when given and a valid quantity.
+    pub allocatable_memory: Option<u64>,
+    /// Capacity CPU in millicores (kubectl's `--show-capacity`).
+    pub capacity_cpu_millis: Option<u64>,
+    /// Capacity memory in bytes.
+    pub capacity_memory: Option<u64>,
+}
+
+/// A Node as the API returns it; only what the agent reads.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Node {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub status: NodeStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct NodeStatus {
+    #[serde(default)]
+    pub allocatable: BTreeMap<String, String>,
+    #[serde(default)]
+    pub capacity: BTreeMap<String, String>,
+}
+
+impl NodeInfo {
+    /// The parts of a Node object the agent keeps; a quantity that does not parse is left
+    /// out (and the capacity from `/proc` is used instead).
+    pub(crate) fn of(node: &Node) -> NodeInfo {
+        let cpu = |m: &BTreeMap<String, String>| {
+            m.get("cpu")
+                .and_then(|q| kelp_metrics::quantity::parse_cpu(q))
+                .map(|n| n / 1_000_000)
+        };
+        let mem = |m: &BTreeMap<String, String>| {
+            m.get("memory")
+                .and_then(|q| kelp_metrics::quantity::parse_memory(q))
+        };
+        NodeInfo {
+            labels: node.metadata.labels.clone(),
+            allocatable_cpu_millis: cpu(&node.status.allocatable),
+            allocatable_memory: mem(&node.status.allocatable),
+            capacity_cpu_millis: cpu(&node.status.capacity),
+            capacity_memory: mem(&node.status.capacity),
+        }
     }
 }
 
@@ -240,6 +304,7 @@ pub struct PodCache {
     pods: Mutex<HashMap<String, Entry>>,
     aliases: Mutex<HashMap<String, String>>,
     listed: AtomicBool,
+    node: Mutex<Option<Arc<NodeInfo>>>,
 }
 
 impl PodCache {
@@ -251,7 +316,17 @@ impl PodCache {
             pods: Mutex::default(),
             aliases: Mutex::default(),
             listed: AtomicBool::new(false),
+            node: Mutex::default(),
         }
+    }
+
+    /// The node's labels and allocatable, as last read ([`spawn_node`]).
+    pub fn node(&self) -> Option<Arc<NodeInfo>> {
+        lock(&self.node).clone()
+    }
+
+    pub(crate) fn set_node(&self, info: NodeInfo) {
+        *lock(&self.node) = Some(Arc::new(info));
     }
 
     /// The metadata of the pod whose log directory carries `uid` (a pod UID, or a static

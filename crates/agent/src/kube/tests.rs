@@ -462,3 +462,43 @@ fn agent_streams_carry_pod_labels_and_owners() {
     drop(events);
     runner.join().unwrap().unwrap();
 }
+
+/// Issue #7: the Node object gives labels, allocatable and capacity; a quantity that does
+/// not parse is left out rather than guessed.
+#[test]
+fn node_info_reads_labels_allocatable_and_capacity() {
+    let node: Node = serde_json::from_str(
+        r#"{"metadata":{"name":"node-a","labels":{"kubernetes.io/hostname":"node-a"}},
+            "status":{"allocatable":{"cpu":"3920m","memory":"15Gi","pods":"110"},
+                      "capacity":{"cpu":"4","memory":"16265600Ki"}}}"#,
+    )
+    .unwrap();
+    let info = NodeInfo::of(&node);
+    assert_eq!(info.labels.get("kubernetes.io/hostname").unwrap(), "node-a");
+    assert_eq!(
+        (info.allocatable_cpu_millis, info.allocatable_memory),
+        (Some(3920), Some(15 << 30))
+    );
+    assert_eq!(
+        (info.capacity_cpu_millis, info.capacity_memory),
+        (Some(4000), Some(16_265_600 * 1024))
+    );
+    let bad: Node =
+        serde_json::from_str(r#"{"status":{"allocatable":{"cpu":"lots","memory":"-1"}}}"#).unwrap();
+    let info = NodeInfo::of(&bad);
+    assert_eq!(info, NodeInfo::default());
+    // The pod cache keeps every label for the resource samples besides the selected ones.
+    let cache = PodCache::new(vec!["app".into()], Duration::from_secs(60));
+    let pod: Pod = serde_json::from_str(&format!(
+        r#"{{"metadata":{{"uid":"{WEB}","labels":{{"app":"web","app.kubernetes.io/name":"shop"}}}}}}"#
+    ))
+    .unwrap();
+    cache.upsert(&pod);
+    let meta = cache.get(WEB).unwrap();
+    assert_eq!(meta.labels, vec![("app".to_owned(), "web".to_owned())]);
+    assert_eq!(meta.pod_labels.len(), 2);
+    assert_eq!(meta.pod_labels["app.kubernetes.io/name"], "shop");
+    assert!(cache.node().is_none());
+    cache.set_node(NodeInfo::of(&node));
+    assert_eq!(cache.node().unwrap().allocatable_cpu_millis, Some(3920));
+}

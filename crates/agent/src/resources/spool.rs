@@ -187,7 +187,7 @@ mod tests {
                 time: seq as i64,
                 cpu_ns: 1,
                 memory: 1,
-                capacity: None,
+                ..Default::default()
             },
             pods: vec![],
         }

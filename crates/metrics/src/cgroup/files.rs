@@ -3,8 +3,11 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::error::MetricsError;
 
@@ -20,8 +23,21 @@ pub(crate) struct Reader {
     buf: Vec<u8>,
     /// Open files by path, with the generation that last read them.
     kept: Option<HashMap<PathBuf, (File, u64)>>,
+    /// The three files of each cgroup v2 directory [`read_v2`] read, by the directory's
+    /// path bytes (one lookup per cgroup, hashed as bytes rather than by components).
+    kept_dirs: HashMap<Box<[u8]>, KeptDir, Xxh3DefaultBuilder>,
     generation: u64,
 }
+
+/// A cgroup's open `cpu.stat`, `memory.current` and `memory.stat`.
+#[derive(Debug)]
+struct KeptDir {
+    files: [Option<File>; 3],
+    generation: u64,
+}
+
+/// The files [`read_v2`] reads, in [`KeptDir::files`] order.
+const V2_FILES: [&str; 3] = ["cpu.stat", "memory.current", "memory.stat"];
 
 impl Reader {
     /// A reader that keeps files open (see the type's documentation).
@@ -39,12 +55,18 @@ impl Reader {
         if let Some(kept) = &mut self.kept {
             kept.retain(|_, (_, g)| *g == current);
         }
+        self.kept_dirs.retain(|_, d| d.generation == current);
         self.generation += 1;
     }
 
     /// Files held open.
     pub(crate) fn kept_len(&self) -> usize {
         self.kept.as_ref().map_or(0, HashMap::len)
+            + self
+                .kept_dirs
+                .values()
+                .map(|d| d.files.iter().flatten().count())
+                .sum::<usize>()
     }
 
     /// The whole content of `path`, which must be UTF-8 (kernel files are ASCII).
@@ -71,6 +93,47 @@ impl Reader {
             None => self.open_and_read(path)?,
         };
         std::str::from_utf8(&self.buf[..len]).map_err(|_| MetricsError::parse(path, "not UTF-8"))
+    }
+
+    /// File `i` of [`V2_FILES`] in the cgroup `dir`, read into the buffer: with a kept
+    /// descriptor when keeping files (one `pread`), else opened and closed.
+    fn read_v2_file(&mut self, dir: &Path, i: usize) -> Result<&str, MetricsError> {
+        if self.kept.is_none() {
+            return self.read(&dir.join(V2_FILES[i]));
+        }
+        if self.buf.is_empty() {
+            self.buf.resize(16 * 1024, 0);
+        }
+        let generation = self.generation;
+        let key = dir.as_os_str().as_bytes();
+        let entry = match self.kept_dirs.get_mut(key) {
+            Some(e) => e,
+            None => self.kept_dirs.entry(key.into()).or_insert(KeptDir {
+                files: [None, None, None],
+                generation,
+            }),
+        };
+        entry.generation = generation;
+        let read = match &entry.files[i] {
+            Some(f) => fill(&mut self.buf, |b, at| f.read_at(b, at as u64)).ok(),
+            None => None,
+        };
+        let len = match read {
+            Some(len) => len,
+            // Not open yet, or a removed cgroup's descriptor (ENODEV): open again, and
+            // fail with the path's own error if it is gone.
+            None => {
+                entry.files[i] = None;
+                let path = dir.join(V2_FILES[i]);
+                let mut f = File::open(&path).map_err(|e| MetricsError::io(&path, e))?;
+                let len = fill(&mut self.buf, |b, _| f.read(b))
+                    .map_err(|e| MetricsError::io(&path, e))?;
+                entry.files[i] = Some(f);
+                len
+            }
+        };
+        std::str::from_utf8(&self.buf[..len])
+            .map_err(|_| MetricsError::parse(dir.join(V2_FILES[i]), "not UTF-8"))
     }
 
     fn open_and_read(&mut self, path: &Path) -> Result<usize, MetricsError> {
@@ -102,36 +165,82 @@ impl Reader {
         sep: char,
     ) -> Result<[u64; N], MetricsError> {
         let text = self.read(path)?;
-        let mut out = [None; N];
-        for line in text.lines() {
-            let Some((key, value)) = line.split_once(sep) else {
-                continue;
-            };
-            let Some(i) = keys.iter().position(|k| *k == key) else {
-                continue;
-            };
-            let value = value.trim_start();
-            let digits = value.split(' ').next().unwrap_or("");
-            let v: u64 = digits.parse().map_err(|_| {
-                MetricsError::parse(
-                    path,
-                    format!(
-                        "{key}: expected an unsigned integer, found {:?}",
-                        short(value)
-                    ),
-                )
-            })?;
-            out[i] = Some(v);
-        }
-        let mut values = [0; N];
-        for (i, v) in out.into_iter().enumerate() {
-            values[i] = v.ok_or(MetricsError::MissingKey {
-                path: path.into(),
-                key: keys[i],
-            })?;
-        }
-        Ok(values)
+        parse_keyed(text, keys, sep as u8).map_err(|e| e.at(path))
     }
+}
+
+/// What [`parse_keyed`] could not find or read; the caller adds the path.
+#[derive(Debug)]
+enum KeyedError {
+    Missing(&'static str),
+    Bad(&'static str, String),
+}
+
+impl KeyedError {
+    fn at(self, path: &Path) -> MetricsError {
+        match self {
+            KeyedError::Missing(key) => MetricsError::MissingKey {
+                path: path.into(),
+                key,
+            },
+            KeyedError::Bad(key, value) => MetricsError::parse(
+                path,
+                format!("{key}: expected an unsigned integer, found {value:?}"),
+            ),
+        }
+    }
+}
+
+/// The values of `keys` in `text`, one `<key><sep><spaces><digits>[ unit]` per line,
+/// stopping at the line that completes them: a byte scan without allocation (the
+/// collector parses 300 such files per collection).
+fn parse_keyed<const N: usize>(
+    text: &str,
+    keys: [&'static str; N],
+    sep: u8,
+) -> Result<[u64; N], KeyedError> {
+    let mut out = [0u64; N];
+    let mut found = 0usize;
+    let mut have = [false; N];
+    for line in text.as_bytes().split(|&b| b == b'\n') {
+        let Some(at) = line.iter().position(|&b| b == sep) else {
+            continue;
+        };
+        let key = &line[..at];
+        let Some(i) = keys.iter().position(|k| k.as_bytes() == key) else {
+            continue;
+        };
+        let value = &line[at + 1..];
+        let value = &value[value.iter().take_while(|&&b| b == b' ').count()..];
+        let digits = &value[..value.iter().position(|&b| b == b' ').unwrap_or(value.len())];
+        let v = parse_u64(digits).ok_or_else(|| {
+            let shown = String::from_utf8_lossy(value);
+            KeyedError::Bad(keys[i], short(&shown))
+        })?;
+        out[i] = v;
+        if !have[i] {
+            have[i] = true;
+            found += 1;
+            if found == N {
+                return Ok(out);
+            }
+        }
+    }
+    let missing = have.iter().position(|h| !h).unwrap_or(0);
+    Err(KeyedError::Missing(keys[missing]))
+}
+
+/// ASCII digits as a u64 (none, another byte or an overflow: `None`).
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
 }
 
 /// Reads into `buf` (grown as needed) with `read(slice, offset)` until a short read: regular
@@ -178,9 +287,18 @@ pub fn working_set(usage: u64, inactive_file: u64) -> u64 {
 /// cgroup v2: `cpu.stat` `usage_usec` × 1000, and `memory.current` minus `memory.stat`
 /// `inactive_file`.
 pub(crate) fn read_v2(reader: &mut Reader, dir: &Path) -> Result<Usage, MetricsError> {
-    let [usage_usec] = reader.keyed(&dir.join("cpu.stat"), ["usage_usec"], ' ')?;
-    let current = reader.single(&dir.join("memory.current"))?;
-    let [inactive] = reader.keyed(&dir.join("memory.stat"), ["inactive_file"], ' ')?;
+    let path = |i: usize| dir.join(V2_FILES[i]);
+    let text = reader.read_v2_file(dir, 0)?;
+    let [usage_usec] = parse_keyed(text, ["usage_usec"], b' ').map_err(|e| e.at(&path(0)))?;
+    let text = reader.read_v2_file(dir, 1)?.trim();
+    let current = parse_u64(text.as_bytes()).ok_or_else(|| {
+        MetricsError::parse(
+            path(1),
+            format!("expected an unsigned integer, found {:?}", short(text)),
+        )
+    })?;
+    let text = reader.read_v2_file(dir, 2)?;
+    let [inactive] = parse_keyed(text, ["inactive_file"], b' ').map_err(|e| e.at(&path(2)))?;
     Ok(Usage {
         cpu_ns: usage_usec.saturating_mul(1000),
         memory_working_set: working_set(current, inactive),

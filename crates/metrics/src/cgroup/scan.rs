@@ -1,9 +1,11 @@
 //! Walking `kubepods` and reading every pod and container cgroup.
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use kelp_model::Timestamp;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::files::{read_v2, Reader, Usage};
 use super::names::{container_dir, pod_dir, qos_dir, Driver, Qos, Runtime};
@@ -104,8 +106,12 @@ pub fn scan_filtered(
     ScanState::default().scan(root, clock, read_container, &|_, _| true)
 }
 
-/// Each pod cgroup's container directories (name, path) and the scan that listed them.
-type Listings = HashMap<PathBuf, (Vec<(String, PathBuf)>, u64)>;
+/// Each pod cgroup's container directories (name, path) and the scan that listed them,
+/// by the pod cgroup's path bytes.
+type Listings = HashMap<Box<[u8]>, (Vec<(String, PathBuf)>, u64), Xxh3DefaultBuilder>;
+
+/// Each container's start time by id, with the scan that last saw it.
+type Starts = HashMap<String, (Option<Timestamp>, u64), Xxh3DefaultBuilder>;
 
 /// A pod cgroup's children are listed again at least every this many scans, even when
 /// the log tree shows no new container (a safety net for sandboxes and cut names).
@@ -118,7 +124,7 @@ const RELIST_EVERY: u64 = 20;
 pub(crate) struct ScanState {
     reader: Reader,
     driver: Option<Driver>,
-    starts: HashMap<String, Option<Timestamp>>,
+    starts: Starts,
     /// Each pod cgroup's container directories (name, path) and the scan that listed them.
     children: Listings,
     scans: u64,
@@ -163,16 +169,15 @@ impl ScanState {
         };
         self.reader.next_generation();
         self.scans += 1;
-        let mut seen = HashMap::with_capacity(self.starts.len());
-        let mut children = HashMap::with_capacity(self.children.len());
+        let mut children =
+            HashMap::with_capacity_and_hasher(self.children.len(), Xxh3DefaultBuilder::new());
         let mut walk = Walk {
             driver,
             reader: &mut self.reader,
             clock,
             read_container,
             must_list,
-            starts: &self.starts,
-            seen: &mut seen,
+            starts: &mut self.starts,
             cached: &mut self.children,
             children: &mut children,
             scan_no: self.scans,
@@ -194,7 +199,8 @@ impl ScanState {
         }
         let mut scan = walk.scan;
         // Start times and listings of what is gone are forgotten.
-        self.starts = seen;
+        let scan_no = self.scans;
+        self.starts.retain(|_, (_, seen)| *seen == scan_no);
         self.children = children;
         self.driver = Some(driver);
         scan.pods.sort_by(|a, b| a.uid.cmp(&b.uid));
@@ -208,8 +214,7 @@ struct Walk<'c> {
     clock: &'c mut dyn FnMut() -> Timestamp,
     read_container: &'c dyn Fn(&str) -> bool,
     must_list: &'c dyn Fn(&str, &[&str]) -> bool,
-    starts: &'c HashMap<String, Option<Timestamp>>,
-    seen: &'c mut HashMap<String, Option<Timestamp>>,
+    starts: &'c mut Starts,
     cached: &'c mut Listings,
     children: &'c mut Listings,
     scan_no: u64,
@@ -226,13 +231,16 @@ impl Walk<'_> {
             Err(error) => return self.scan.skipped.push(Skipped { path, error }),
         };
         let time = (self.clock)();
-        let cached = self.cached.remove(&path).filter(|(list, at)| {
-            let ids: Vec<&str> = list
-                .iter()
-                .filter_map(|(n, _)| container_dir(self.driver, n).map(|(_, id)| id))
-                .collect();
-            self.scan_no - at < RELIST_EVERY && !(self.must_list)(&uid, &ids)
-        });
+        let cached = self
+            .cached
+            .remove(path.as_os_str().as_bytes())
+            .filter(|(list, at)| {
+                let ids: Vec<&str> = list
+                    .iter()
+                    .filter_map(|(n, _)| container_dir(self.driver, n).map(|(_, id)| id))
+                    .collect();
+                self.scan_no - at < RELIST_EVERY && !(self.must_list)(&uid, &ids)
+            });
         let listed = cached.is_none();
         let (children, at) = match cached {
             Some(c) => c,
@@ -254,11 +262,17 @@ impl Walk<'_> {
             }
             match read_v2(self.reader, dir) {
                 Ok(usage) => {
-                    let start_time = match self.starts.get(id) {
-                        Some(t) => *t,
-                        None => modified(dir),
+                    let start_time = match self.starts.get_mut(id) {
+                        Some((t, seen)) => {
+                            *seen = self.scan_no;
+                            *t
+                        }
+                        None => {
+                            let t = modified(dir);
+                            self.starts.insert(id.to_owned(), (t, self.scan_no));
+                            t
+                        }
                     };
-                    self.seen.insert(id.to_owned(), start_time);
                     containers.push(ContainerCgroup {
                         id: id.to_owned(),
                         runtime,
@@ -281,7 +295,8 @@ impl Walk<'_> {
         }
         // A container that went away: list the pod again at the next scan.
         let at = if gone { 0 } else { at };
-        self.children.insert(path.clone(), (children, at));
+        self.children
+            .insert(path.as_os_str().as_bytes().into(), (children, at));
         containers.sort_by(|a, b| a.id.cmp(&b.id));
         unread.sort();
         self.scan.pods.push(PodCgroup {

@@ -17,13 +17,21 @@ use kelp_wire::resources::{Capacity, PushAck, ResourcePush};
 
 use crate::error::ApiError;
 
-/// What the store does not keep on disk, per pod: its labels (when the agent sent them)
-/// and its containers' start times.
+/// A node's resources as its agent last reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeResources {
+    /// CPUs and `MemTotal` (`/proc`).
+    pub capacity: Option<Capacity>,
+    /// `status.allocatable` of the Node object (when the agent reads the API).
+    pub allocatable: Option<Capacity>,
+}
+
+/// What the store does not keep on disk: containers' start times and nodes' capacities
+/// (labels are kept by the store, with their series).
 #[derive(Debug, Default)]
 struct Meta {
-    labels: HashMap<(String, String, String), BTreeMap<String, String>>,
     start_times: HashMap<SeriesKey, i64>,
-    capacity: HashMap<(String, String), Capacity>,
+    nodes: HashMap<(String, String), NodeResources>,
 }
 
 /// The series store and the metadata beside it.
@@ -88,18 +96,18 @@ impl Resources {
         let mut samples = Vec::new();
         let mut labels = Vec::new();
         let mut starts = Vec::new();
-        let mut capacity = None;
+        let mut resources = NodeResources::default();
         for c in &push.collections {
-            capacity = c.node.capacity.or(capacity);
+            resources.capacity = c.node.capacity.or(resources.capacity);
+            resources.allocatable = c.node.allocatable.or(resources.allocatable);
             let s = |time: i64, cpu_ns, memory| Sample {
                 t: millis(time),
                 cpu_ns,
                 memory,
             };
-            samples.push((
-                SeriesKey::node(t, node),
-                s(c.node.time, c.node.cpu_ns, c.node.memory),
-            ));
+            let key = SeriesKey::node(t, node);
+            samples.push((key.clone(), s(c.node.time, c.node.cpu_ns, c.node.memory)));
+            labels.push((key, c.node.labels.clone()));
             for p in &c.pods {
                 if p.namespace.is_empty() || p.pod.is_empty() {
                     return Err(ApiError::bad(format!(
@@ -108,11 +116,8 @@ impl Resources {
                     )));
                 }
                 let key = SeriesKey::new(t, Kind::Pod, node, &p.namespace, &p.pod, "");
-                samples.push((key, s(p.time, p.cpu_ns, p.memory)));
-                labels.push((
-                    (t.to_owned(), p.namespace.clone(), p.pod.clone()),
-                    p.labels.clone(),
-                ));
+                samples.push((key.clone(), s(p.time, p.cpu_ns, p.memory)));
+                labels.push((key, p.labels.clone()));
                 for ct in &p.containers {
                     if ct.name.is_empty() {
                         return Err(ApiError::bad(format!(
@@ -130,17 +135,13 @@ impl Resources {
             }
         }
         let out = self.store.append(&samples).map_err(series_error)?;
+        // The newest collection's labels win (the store writes only changes).
+        self.store.set_labels(&labels).map_err(series_error)?;
         let mut meta = self.meta();
-        for (k, l) in labels {
-            if l.is_empty() {
-                meta.labels.remove(&k);
-            } else {
-                meta.labels.insert(k, l);
-            }
-        }
         meta.start_times.extend(starts);
-        if let Some(cap) = capacity {
-            meta.capacity.insert((t.to_owned(), node.to_owned()), cap);
+        if resources != NodeResources::default() {
+            meta.nodes
+                .insert((t.to_owned(), node.to_owned()), resources);
         }
         Ok(PushAck {
             stored: out.stored,
@@ -149,19 +150,18 @@ impl Resources {
         })
     }
 
-    /// A pod's labels, as last pushed.
-    pub fn labels(&self, tenant: &str, namespace: &str, pod: &str) -> BTreeMap<String, String> {
-        self.meta()
-            .labels
-            .get(&(tenant.to_owned(), namespace.to_owned(), pod.to_owned()))
-            .cloned()
+    /// A series' labels (a pod's or a node's), as last pushed.
+    pub fn labels(&self, key: &SeriesKey) -> BTreeMap<String, String> {
+        self.store
+            .labels(key)
+            .map(|l| l.as_ref().clone())
             .unwrap_or_default()
     }
 
-    /// Every node's capacity, as last pushed, by name.
-    pub fn capacities(&self, tenant: &str) -> BTreeMap<String, Capacity> {
+    /// Every node's capacity and allocatable, as last pushed, by name.
+    pub fn capacities(&self, tenant: &str) -> BTreeMap<String, NodeResources> {
         self.meta()
-            .capacity
+            .nodes
             .iter()
             .filter(|((t, _), _)| t == tenant)
             .map(|((_, n), c)| (n.clone(), *c))
@@ -186,22 +186,11 @@ impl Resources {
         let calls = self
             .maintained
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let held = {
-            let m = self.meta();
-            m.start_times.len() + m.labels.len()
-        };
+        let held = self.meta().start_times.len();
         if held > self.store.stats().series as usize || calls % 60 == 59 {
             let keys: std::collections::HashSet<SeriesKey> =
                 self.store.series(|_| true).into_iter().collect();
-            let pods: std::collections::HashSet<(&str, &str, &str)> = keys
-                .iter()
-                .filter(|k| k.kind == Kind::Pod)
-                .map(|k| (k.tenant.as_str(), k.namespace.as_str(), k.pod.as_str()))
-                .collect();
-            let mut m = self.meta();
-            m.start_times.retain(|k, _| keys.contains(k));
-            m.labels
-                .retain(|(t, ns, pod), _| pods.contains(&(t.as_str(), ns.as_str(), pod.as_str())));
+            self.meta().start_times.retain(|k, _| keys.contains(k));
         }
         Ok(())
     }

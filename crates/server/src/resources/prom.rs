@@ -96,15 +96,21 @@ fn labels(k: &SeriesKey) -> String {
     }
 }
 
-/// The exposition text for `tenant` as of `now`.
+/// The exposition text for `tenant` as of `now`, of the series `visible` lets through
+/// (a namespace-scoped token sees its namespaces' pods and containers only).
 ///
 /// # Errors
 ///
 /// The store's read errors (500).
-pub fn render(res: &Resources, tenant: &str, now: i64) -> Result<String, ApiError> {
+pub fn render(
+    res: &Resources,
+    tenant: &str,
+    now: i64,
+    visible: &dyn Fn(&SeriesKey) -> bool,
+) -> Result<String, ApiError> {
     // Lines per family, in FAMILIES order.
     let mut lines: [Vec<String>; 8] = Default::default();
-    for k in res.store.series(|k| k.tenant == tenant) {
+    for k in res.store.series(|k| k.tenant == tenant && visible(k)) {
         let s = res.store.last(&k, now, 2, now).map_err(series_error)?;
         let fresh = match s[..] {
             [last] => now - last.t <= 60_000_000_000,

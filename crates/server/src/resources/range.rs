@@ -76,7 +76,13 @@ fn increase(s: &[Sample]) -> u64 {
 /// # Errors
 ///
 /// Too many steps (400); the store's read errors (500).
-pub fn range(res: &Resources, tenant: &str, q: &RangeQuery, now: i64) -> Result<Value, ApiError> {
+pub fn range(
+    res: &Resources,
+    tenant: &str,
+    q: &RangeQuery,
+    now: i64,
+    visible: &dyn Fn(&SeriesKey) -> bool,
+) -> Result<Value, ApiError> {
     if q.step <= 0 {
         return Err(ApiError::bad("step must be positive"));
     }
@@ -86,7 +92,7 @@ pub fn range(res: &Resources, tenant: &str, q: &RangeQuery, now: i64) -> Result<
         )));
     }
     let w = q.step;
-    let keys = res.store.series(|k| q.selects(tenant, k));
+    let keys = res.store.series(|k| q.selects(tenant, k) && visible(k));
     let mut series = Vec::with_capacity(keys.len());
     for k in keys {
         // Enough history before `start` for a base sample and the staleness rule.

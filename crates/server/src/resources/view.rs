@@ -70,7 +70,10 @@ fn rate_of(res: &Resources, key: &SeriesKey, at: i64, now: i64) -> Result<Option
     Ok(rate::rate(&point(&last, start), &point(&prev, start)).ok())
 }
 
-/// Every node with a rate at `at`, by name.
+/// A node's name, rate and labels.
+pub type LabeledNode = (String, Rate, BTreeMap<String, String>);
+
+/// Every node with a rate at `at`, by name, with its labels.
 ///
 /// # Errors
 ///
@@ -80,14 +83,14 @@ pub fn nodes(
     tenant: &str,
     at: i64,
     now: i64,
-) -> Result<Vec<(String, Rate)>, ApiError> {
+) -> Result<Vec<LabeledNode>, ApiError> {
     let keys = res
         .store
         .series(|k| k.tenant == tenant && k.kind == Kind::Node);
     let mut out = Vec::new();
     for k in keys {
         if let Some(r) = rate_of(res, &k, at, now)? {
-            out.push((k.node.clone(), r));
+            out.push((k.node.clone(), r, res.labels(&k)));
         }
     }
     Ok(out)
@@ -111,7 +114,7 @@ pub fn pods(
         .series(|k| k.tenant == tenant && k.kind == Kind::Container && want(&k.namespace, &k.pod));
     // (namespace, pod) → its fresh containers' (name, last, prev), from the node where
     // the pod's newest sample is (a pod name reused on another node).
-    let mut pods: BTreeMap<(String, String), (i64, Vec<Fresh>)> = BTreeMap::new();
+    let mut pods: BTreeMap<(String, String), (i64, String, Vec<Fresh>)> = BTreeMap::new();
     let mut by_node: BTreeMap<(String, String, String), Vec<Fresh>> = BTreeMap::new();
     for k in keys {
         if let Some((last, prev)) = last_two(res, &k, at, now)? {
@@ -121,15 +124,17 @@ pub fn pods(
                 .push((k, last, prev));
         }
     }
-    for ((ns, pod, _), cs) in by_node {
+    for ((ns, pod, node), cs) in by_node {
         let newest = cs.iter().map(|c| c.1.t).max().unwrap_or(i64::MIN);
-        let slot = pods.entry((ns, pod)).or_insert((i64::MIN, Vec::new()));
+        let slot = pods
+            .entry((ns, pod))
+            .or_insert((i64::MIN, String::new(), Vec::new()));
         if newest > slot.0 {
-            *slot = (newest, cs);
+            *slot = (newest, node, cs);
         }
     }
     let mut out = Vec::new();
-    'pods: for ((ns, pod), (_, cs)) in pods {
+    'pods: for ((ns, pod), (_, node, cs)) in pods {
         let mut containers = Vec::with_capacity(cs.len());
         for (k, last, prev) in &cs {
             // metrics-server drops the whole pod when one container has a zero figure.
@@ -150,7 +155,7 @@ pub fn pods(
             continue;
         };
         let (timestamp, window) = (earliest.timestamp, earliest.window);
-        let labels = res.labels(tenant, &ns, &pod);
+        let labels = res.labels(&SeriesKey::new(tenant, Kind::Pod, &node, &ns, &pod, ""));
         out.push((
             PodRate {
                 namespace: ns,

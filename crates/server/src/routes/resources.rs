@@ -2,12 +2,18 @@
 //! `metrics.k8s.io/v1beta1` API (byte-compatible JSON; Kelp's `at` parameter answers for
 //! a past time), the range API for charts, and the kubelet's `/metrics/resource`
 //! exposition for Prometheus. Tenant by `X-Scope-OrgID` as every other route.
+//!
+//! A namespace-scoped token (`auth.rs`) sees only its namespaces, as a Kubernetes Role
+//! bound in those namespaces would: pod lists (all namespaces, the range API, the
+//! exposition) leave the others out; a namespaced path outside its namespaces, and the
+//! cluster-scoped node figures (metrics.k8s.io nodes, node ranges, capacities), answer
+//! 403 (a Kubernetes `Status` on metrics.k8s.io).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +23,7 @@ use kelp_model::Timestamp;
 use kelp_series::Kind;
 use serde_json::json;
 
+use crate::auth::Access;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::resources::range::RangeQuery;
@@ -120,6 +127,29 @@ async fn discovery() -> Response {
     json(body.to_string().into_bytes())
 }
 
+/// metrics-server's (the API server's) Forbidden for a namespace-scoped token: `verb`
+/// `resource` in `namespace` (`None`: at the cluster scope), `name` for a get.
+fn forbidden(verb: &str, resource: &str, name: Option<&str>, namespace: Option<&str>) -> Response {
+    let what = match name {
+        Some(n) => format!("{resource}.metrics.k8s.io \"{n}\""),
+        None => format!("{resource}.metrics.k8s.io"),
+    };
+    let place = match namespace {
+        Some(ns) => format!("in the namespace \"{ns}\""),
+        None => "at the cluster scope".into(),
+    };
+    let mut details = json!({"group": "metrics.k8s.io", "kind": resource});
+    if let Some(n) = name {
+        details["name"] = json!(n);
+    }
+    status(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        &format!("{what} is forbidden: the token cannot {verb} resource \"{resource}\" in API group \"metrics.k8s.io\" {place}: it may read only some namespaces"),
+        Some(details),
+    )
+}
+
 /// What every metrics.k8s.io handler starts with.
 struct Ask {
     tenant: String,
@@ -127,9 +157,25 @@ struct Ask {
     at: i64,
     now: Timestamp,
     selector: Selector,
+    access: Option<Access>,
 }
 
-fn ask(st: &AppState, headers: &HeaderMap, q: Option<String>) -> Result<Ask, Box<Response>> {
+impl Ask {
+    fn scoped(&self) -> bool {
+        self.access.as_ref().is_some_and(Access::is_scoped)
+    }
+
+    fn sees(&self, namespace: &str) -> bool {
+        self.access.as_ref().is_none_or(|a| a.sees(namespace))
+    }
+}
+
+fn ask(
+    st: &AppState,
+    headers: &HeaderMap,
+    q: Option<String>,
+    access: Option<Extension<Access>>,
+) -> Result<Ask, Box<Response>> {
     let err = |e: ApiError| Box::new(e.into_response());
     let tenant = st.tenant(headers).map_err(err)?;
     let res = st.resources().map_err(err)?.clone();
@@ -144,6 +190,7 @@ fn ask(st: &AppState, headers: &HeaderMap, q: Option<String>) -> Result<Ask, Box
         at,
         now,
         selector,
+        access: access.map(|Extension(a)| a),
     })
 }
 
@@ -152,14 +199,19 @@ fn body<T: serde::Serialize>(v: &T) -> Response {
 }
 
 async fn node_list(a: Ask, name: Option<String>) -> Result<Response, ApiError> {
+    if a.scoped() {
+        // Nodes are cluster-scoped: no namespace grants them.
+        let verb = if name.is_some() { "get" } else { "list" };
+        return Ok(forbidden(verb, "nodes", name.as_deref(), None));
+    }
     blocking(move || {
         let now = a.now.as_unix_nanos();
         let mut items: Vec<NodeMetrics> = view::nodes(&a.res, &a.tenant, a.at, now)?
-            .iter()
-            // Kelp knows no node labels: a selector with requirements matches none.
-            .filter(|_| a.selector.matches(&Default::default()))
-            .filter(|(n, _)| name.as_deref().is_none_or(|w| w == n))
-            .map(|(n, r)| NodeMetrics::new(n, Default::default(), a.now, r))
+            .into_iter()
+            // Node labels come with the agent's pushes when it reads the Kubernetes API.
+            .filter(|(_, _, labels)| a.selector.matches(labels))
+            .filter(|(n, _, _)| name.as_deref().is_none_or(|w| w == n))
+            .map(|(n, r, labels)| NodeMetrics::new(&n, labels, a.now, &r))
             .collect();
         Ok(match name {
             Some(n) => match items.pop() {
@@ -172,8 +224,13 @@ async fn node_list(a: Ask, name: Option<String>) -> Result<Response, ApiError> {
     .await
 }
 
-async fn nodes(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    match ask(&st, &headers, q) {
+async fn nodes(
+    State(st): State<AppState>,
+    access: Option<Extension<Access>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match ask(&st, &headers, q, access) {
         Ok(a) => node_list(a, None).await.into_response(),
         Err(r) => *r,
     }
@@ -182,19 +239,26 @@ async fn nodes(State(st): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
 async fn node(
     State(st): State<AppState>,
     Path(name): Path<String>,
+    access: Option<Extension<Access>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q) {
+    match ask(&st, &headers, q, access) {
         Ok(a) => node_list(a, Some(name)).await.into_response(),
         Err(r) => *r,
     }
 }
 
 async fn pod_list(a: Ask, ns: Option<String>, name: Option<String>) -> Result<Response, ApiError> {
+    if let Some(n) = ns.as_deref().filter(|n| !a.sees(n)) {
+        let verb = if name.is_some() { "get" } else { "list" };
+        return Ok(forbidden(verb, "pods", name.as_deref(), Some(n)));
+    }
     blocking(move || {
         let want = |n: &str, p: &str| {
-            ns.as_deref().is_none_or(|w| w == n) && name.as_deref().is_none_or(|w| w == p)
+            ns.as_deref().is_none_or(|w| w == n)
+                && name.as_deref().is_none_or(|w| w == p)
+                && a.sees(n)
         };
         let mut items: Vec<PodMetrics> =
             view::pods(&a.res, &a.tenant, a.at, a.now.as_unix_nanos(), &want)?
@@ -218,10 +282,11 @@ async fn pod_list(a: Ask, ns: Option<String>, name: Option<String>) -> Result<Re
 
 async fn all_pods(
     State(st): State<AppState>,
+    access: Option<Extension<Access>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q) {
+    match ask(&st, &headers, q, access) {
         Ok(a) => pod_list(a, None, None).await.into_response(),
         Err(r) => *r,
     }
@@ -230,10 +295,11 @@ async fn all_pods(
 async fn ns_pods(
     State(st): State<AppState>,
     Path(ns): Path<String>,
+    access: Option<Extension<Access>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q) {
+    match ask(&st, &headers, q, access) {
         Ok(a) => pod_list(a, Some(ns), None).await.into_response(),
         Err(r) => *r,
     }
@@ -242,17 +308,33 @@ async fn ns_pods(
 async fn pod(
     State(st): State<AppState>,
     Path((ns, name)): Path<(String, String)>,
+    access: Option<Extension<Access>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q) {
+    match ask(&st, &headers, q, access) {
         Ok(a) => pod_list(a, Some(ns), Some(name)).await.into_response(),
         Err(r) => *r,
     }
 }
 
+/// Which series a scoped token may read: its namespaces' pods and containers.
+fn visible(access: &Option<Extension<Access>>) -> impl Fn(&kelp_series::SeriesKey) -> bool {
+    let access = access.as_ref().map(|Extension(a)| a.clone());
+    move |k| {
+        access
+            .as_ref()
+            .is_none_or(|a| !a.is_scoped() || (k.kind != Kind::Node && a.sees(&k.namespace)))
+    }
+}
+
+fn scoped(access: &Option<Extension<Access>>) -> bool {
+    access.as_ref().is_some_and(|Extension(a)| a.is_scoped())
+}
+
 async fn range_route(
     State(st): State<AppState>,
+    access: Option<Extension<Access>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -262,6 +344,21 @@ async fn range_route(
     let k = p.get("kind").unwrap_or("pod");
     let kind = Kind::parse(k)
         .ok_or_else(|| ApiError::bad(format!("kind {k:?} is not one of node, pod, container")))?;
+    if scoped(&access) {
+        if kind == Kind::Node {
+            return Err(ApiError::Forbidden(
+                "node series are cluster-wide, and this token may read only some namespaces".into(),
+            ));
+        }
+        if let Some(ns) = p.get("namespace") {
+            if !access.as_ref().is_some_and(|Extension(a)| a.sees(ns)) {
+                return Err(ApiError::Forbidden(format!(
+                    "this token may not read namespace {ns:?}"
+                )));
+            }
+        }
+    }
+    let visible = visible(&access);
     let (start, end) = p.bounds(Duration::from_secs(3600))?;
     let step = p.step(start, end)?;
     let opt = |n: &str| p.get(n).map(str::to_owned);
@@ -281,6 +378,7 @@ async fn range_route(
             tenant.as_str(),
             &query,
             Timestamp::now().as_unix_nanos(),
+            &visible,
         )
     })
     .await?;
@@ -288,19 +386,39 @@ async fn range_route(
     Ok(json(v.to_string().into_bytes()))
 }
 
-/// Every node's capacity as its agent last reported it (the percentages of `kelp top
-/// node`; kept in memory, so empty after a restart until the next push).
-async fn capacities(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// Every node's capacity and allocatable as its agent last reported them (the
+/// percentages of `kelp top node`; kept in memory, so empty after a restart until the
+/// next push).
+async fn capacities(
+    State(st): State<AppState>,
+    access: Option<Extension<Access>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if scoped(&access) {
+        return Err(ApiError::Forbidden(
+            "node capacities are cluster-wide, and this token may read only some namespaces".into(),
+        ));
+    }
     let tenant = st.tenant(&headers)?;
     let res = st.resources()?.clone();
+    let quantities = |c: kelp_wire::resources::Capacity| {
+        json!({
+            "cpu": kelp_metrics::quantity::cpu(c.cpu_millis.saturating_mul(1_000_000)),
+            "memory": kelp_metrics::quantity::memory(c.memory),
+        })
+    };
     let data: Vec<serde_json::Value> = res
         .capacities(tenant.as_str())
         .into_iter()
-        .map(|(node, c)| {
-            json!({"node": node, "capacity": {
-                "cpu": kelp_metrics::quantity::cpu(c.cpu_millis.saturating_mul(1_000_000)),
-                "memory": kelp_metrics::quantity::memory(c.memory),
-            }})
+        .map(|(node, r)| {
+            let mut v = json!({"node": node});
+            if let Some(c) = r.capacity {
+                v["capacity"] = quantities(c);
+            }
+            if let Some(a) = r.allocatable {
+                v["allocatable"] = quantities(a);
+            }
+            v
         })
         .collect();
     Ok(json(
@@ -310,12 +428,23 @@ async fn capacities(State(st): State<AppState>, headers: HeaderMap) -> Result<Re
     ))
 }
 
-async fn exposition(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn exposition(
+    State(st): State<AppState>,
+    access: Option<Extension<Access>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let tenant = st.tenant(&headers)?;
     let res = st.resources()?.clone();
-    let text =
-        blocking(move || prom::render(&res, tenant.as_str(), Timestamp::now().as_unix_nanos()))
-            .await?;
+    let visible = visible(&access);
+    let text = blocking(move || {
+        prom::render(
+            &res,
+            tenant.as_str(),
+            Timestamp::now().as_unix_nanos(),
+            &visible,
+        )
+    })
+    .await?;
     Ok((
         StatusCode::OK,
         [(
