@@ -14,6 +14,9 @@
 //! - [`ClientStats`]: retries and failures by kind, for the agent's `/metrics`.
 //! - [`TlsOptions`]: `https://` servers with a CA file (else the Mozilla roots) and a
 //!   client certificate for mutual TLS, on rustls ([`Client::with_tls`]).
+//! - [`Replicas`] (`replicas`): several `kelp server` replicas, from a list or a DNS
+//!   name; rendezvous hashing says which one owns a stream, and a replica that fails is
+//!   skipped for a while (failover to the next in the stream's ranking).
 //! - [`ClientError`] is the crate's one error type.
 //!
 //! ```no_run
@@ -28,7 +31,9 @@ use std::time::Duration;
 
 use kelp_model::StreamEntries;
 
+pub mod replicas;
 mod tls;
+pub use replicas::{ReplicaOptions, ReplicaSource, Replicas};
 pub use tls::{TlsOptions, TlsStream};
 
 /// The path of Kelp's native push.
@@ -199,6 +204,12 @@ impl Client {
     /// Adds a header sent with every request (for example `X-Scope-OrgID`).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Makes this client count into `stats` (shared by the clients of a replica set).
+    pub fn with_stats(mut self, stats: Arc<ClientStats>) -> Self {
+        self.stats = stats;
         self
     }
 
