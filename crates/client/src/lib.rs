@@ -305,6 +305,25 @@ impl Client {
         })
     }
 
+    /// [`Client::get`] with extra headers for this request only.
+    pub fn get_with_headers(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ClientError> {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        self.with_retries(path, || {
+            let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
+            for (name, value) in &self.headers {
+                req = req.header(name.as_str(), value.as_str());
+            }
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req.call()
+        })
+    }
+
     fn with_retries(
         &self,
         path: &str,

@@ -93,15 +93,15 @@ impl ReplicaSource {
         match self {
             Self::Static(urls) => Ok(urls.clone()),
             Self::Dns { scheme, host, port } => {
-                let addrs = (host.as_str(), *port).to_socket_addrs().map_err(|e| {
-                    ClientError::GaveUp {
-                        path: format!("dns {host}"),
-                        attempts: 1,
-                        last: e.to_string(),
-                    }
-                })?;
-                let mut urls: Vec<String> =
-                    addrs.map(|a| format!("{scheme}://{a}")).collect();
+                let addrs =
+                    (host.as_str(), *port)
+                        .to_socket_addrs()
+                        .map_err(|e| ClientError::GaveUp {
+                            path: format!("dns {host}"),
+                            attempts: 1,
+                            last: e.to_string(),
+                        })?;
+                let mut urls: Vec<String> = addrs.map(|a| format!("{scheme}://{a}")).collect();
                 urls.sort();
                 urls.dedup();
                 Ok(urls)

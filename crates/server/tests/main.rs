@@ -6,6 +6,7 @@ mod conformance;
 mod ingest;
 mod limits;
 mod pods;
+mod replicas;
 mod resources;
 mod support;
 mod tail;
