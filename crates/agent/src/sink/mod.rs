@@ -186,17 +186,14 @@ pub fn build(
             ..retry.clone()
         };
         let (tls, headers) = (config.tls.clone(), headers.clone());
-        let replicas = kelp_client::Replicas::new(
-            source,
-            kelp_client::ReplicaOptions::default(),
-            move |u| {
+        let replicas =
+            kelp_client::Replicas::new(source, kelp_client::ReplicaOptions::default(), move |u| {
                 let mut c = Client::with_tls(u, per_replica.clone(), &tls)?;
                 for (name, value) in &headers {
                     c = c.with_header(name, value);
                 }
                 Ok(c)
-            },
-        )?;
+            })?;
         return Ok(Arc::new(ReplicaSink::new(
             replicas,
             push,

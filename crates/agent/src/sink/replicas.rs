@@ -124,7 +124,12 @@ impl Sink for ReplicaSink {
                 return Err(ClientError::GaveUp {
                     path: "every replica".into(),
                     attempts: rounds,
-                    last: if stopped { "stopped" } else { "no replica took the batch" }.into(),
+                    last: if stopped {
+                        "stopped"
+                    } else {
+                        "no replica took the batch"
+                    }
+                    .into(),
                 }
                 .into());
             }
@@ -197,7 +202,11 @@ mod tests {
                     let streams = kelp_wire::native::decode(&body, 1 << 26).unwrap();
                     let mut l = l.lock().unwrap();
                     for s in streams {
-                        l.extend(s.entries.iter().map(|e| String::from_utf8_lossy(&e.line).into_owned()));
+                        l.extend(
+                            s.entries
+                                .iter()
+                                .map(|e| String::from_utf8_lossy(&e.line).into_owned()),
+                        );
                     }
                     "204 No Content"
                 };
@@ -219,7 +228,10 @@ mod tests {
         (0..n)
             .map(|i| StreamEntries {
                 labels: Labels::from_pairs([("app", format!("a{i}"))]).unwrap(),
-                entries: vec![Entry::new(Timestamp::from_unix_secs(1), format!("{tag} {i}"))],
+                entries: vec![Entry::new(
+                    Timestamp::from_unix_secs(1),
+                    format!("{tag} {i}"),
+                )],
             })
             .collect()
     }
