@@ -10,6 +10,7 @@ mod deploy;
 mod faults;
 mod logs;
 mod pods;
+mod replicas;
 mod server;
 mod simulate;
 mod stream;
