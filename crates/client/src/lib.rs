@@ -54,6 +54,9 @@ pub struct ClientStats {
     pub server_errors: AtomicU64,
     /// Answers that retrying cannot fix (4xx other than 429).
     pub rejected: AtomicU64,
+    /// Times a server replica was marked down and its streams went to the next one
+    /// ([`Replicas`]).
+    pub failovers: AtomicU64,
 }
 
 /// Why a request failed for good.

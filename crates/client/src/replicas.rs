@@ -333,7 +333,7 @@ impl Replicas {
     pub fn pick(&self, members: &[Arc<Replica>], key: u64, now: Instant) -> Option<Arc<Replica>> {
         let mut v: Vec<(u64, &Arc<Replica>)> =
             members.iter().map(|r| (score(&r.url, key), r)).collect();
-        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
         v.into_iter()
             .map(|(_, r)| r)
             .find(|r| !r.is_down(now))
@@ -346,6 +346,7 @@ impl Replicas {
             Ok(()) => replica.mark_up(),
             Err(ClientError::GaveUp { last, .. }) if !self.is_stopped() => {
                 self.stats.failovers.fetch_add(1, Ordering::Relaxed);
+                self.client_stats.failovers.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(replica = %replica.url, error = %last, down_for_ms = self.options.down_for.as_millis() as u64, "replica down, failing over");
                 replica.mark_down(Instant::now() + self.options.down_for);
             }

@@ -97,8 +97,8 @@ pub fn streams(
         );
     }
     match direction {
-        Direction::Forward => all.sort_by(|a, b| a.1.timestamp.cmp(&b.1.timestamp)),
-        Direction::Backward => all.sort_by(|a, b| b.1.timestamp.cmp(&a.1.timestamp)),
+        Direction::Forward => all.sort_by_key(|a| a.1.timestamp),
+        Direction::Backward => all.sort_by_key(|b| std::cmp::Reverse(b.1.timestamp)),
     }
     all.truncate(limit);
     let mut out: Vec<StreamResult> = labels

@@ -143,9 +143,11 @@ impl Peers {
     /// GETs `path_and_query` from every peer at the same time, for `access`'s tenant and
     /// namespaces.
     pub async fn get(self: &Arc<Self>, access: &Access, path_and_query: String) -> Answers {
-        let members: Vec<_> = self
-            .replicas
-            .members()
+        // Listing may resolve a DNS name: a blocking call.
+        let me = self.clone();
+        let members: Vec<_> = tokio::task::spawn_blocking(move || me.replicas.members())
+            .await
+            .unwrap_or_default()
             .into_iter()
             .filter(|r| Some(r.url()) != self.self_url.as_deref())
             .collect();

@@ -17,6 +17,9 @@ use kelp_model::StreamEntries;
 use super::Sink;
 use crate::AgentError;
 
+/// A group of streams sent to one replica, with the outcome.
+type Sent = (Arc<Replica>, Vec<StreamEntries>, Result<(), ClientError>);
+
 /// Which push every replica gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
@@ -53,10 +56,7 @@ impl ReplicaSink {
 
     /// Sends each group to its replica, at the same time when there are several; returns
     /// the groups with their outcome.
-    fn send_groups(
-        &self,
-        groups: Vec<(Arc<Replica>, Vec<StreamEntries>)>,
-    ) -> Vec<(Arc<Replica>, Vec<StreamEntries>, Result<(), ClientError>)> {
+    fn send_groups(&self, groups: Vec<(Arc<Replica>, Vec<StreamEntries>)>) -> Vec<Sent> {
         if groups.len() == 1 {
             return groups
                 .into_iter()
