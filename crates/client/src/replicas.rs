@@ -111,16 +111,23 @@ impl ReplicaSource {
 }
 
 /// The one server of a setting for `key` (the agent's node name, for its pod inventory and
-/// resource pushes): the rendezvous owner among the replicas resolved now; the setting
-/// itself when it names one server or does not parse.
+/// resource pushes): the rendezvous owner among the replicas resolved now. A DNS name
+/// that does not resolve yet (no replica ready) gives the name itself as the URL, which
+/// reaches some replica once there is one; a setting that does not parse is returned
+/// as it is (the client then says what is wrong with it).
 pub fn home(spec: &str, key: &str) -> String {
-    let urls = ReplicaSource::parse(spec)
-        .and_then(|s| s.resolve())
-        .unwrap_or_default();
+    let Ok(source) = ReplicaSource::parse(spec) else {
+        return spec.to_owned();
+    };
+    let fallback = match &source {
+        ReplicaSource::Dns { scheme, host, port } => format!("{scheme}://{host}:{port}"),
+        ReplicaSource::Static(_) => spec.to_owned(),
+    };
+    let urls = source.resolve().unwrap_or_default();
     let k = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
     rank(urls.iter().map(String::as_str), k)
         .first()
-        .map_or_else(|| spec.to_owned(), |u| (*u).to_owned())
+        .map_or(fallback, |u| (*u).to_owned())
 }
 
 /// The rendezvous score of replica `url` for `key`.
@@ -255,6 +262,11 @@ impl Replicas {
             client: (self.make)(url)?.with_stats(self.client_stats.clone()),
             down_until: Mutex::new(None),
         }))
+    }
+
+    /// Where the list comes from.
+    pub fn source(&self) -> &ReplicaSource {
+        &self.source
     }
 
     /// The counters every replica's client adds to.
@@ -423,6 +435,10 @@ mod tests {
             (0..50).map(|i| home(spec, &format!("node-{i}"))).collect();
         assert_eq!(homes.len(), 3);
         assert_eq!(home(spec, "node-7"), home(spec, "node-7"));
+        assert_eq!(
+            home("dns+http://no-such-host.invalid:3100", "n"),
+            "http://no-such-host.invalid:3100"
+        );
     }
 
     #[test]

@@ -135,6 +135,17 @@ impl Peers {
         })))
     }
 
+    /// Whether there is certainly no other replica (a static list naming only this one):
+    /// reads need no merging then.
+    pub fn is_alone(&self) -> bool {
+        match self.replicas.source() {
+            ReplicaSource::Static(urls) => urls
+                .iter()
+                .all(|u| Some(u.as_str()) == self.self_url.as_deref()),
+            ReplicaSource::Dns { .. } => false,
+        }
+    }
+
     /// The peer token, for `auth.rs`.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()

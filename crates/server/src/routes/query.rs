@@ -193,7 +193,7 @@ pub fn fan_out(
     scoped_query: Option<&str>,
 ) -> Option<PeerAnswers> {
     let peers = st.peers.clone()?;
-    if crate::peers::is_local(headers) {
+    if peers.is_alone() || crate::peers::is_local(headers) {
         return None;
     }
     let (access, url) = (
@@ -215,8 +215,7 @@ fn metric_fan_out(
     start: kelp_model::Timestamp,
     end: kelp_model::Timestamp,
 ) -> Option<Vec<(String, kelp_model::Timestamp, kelp_model::Timestamp)>> {
-    st.peers.as_ref()?;
-    if crate::peers::is_local(headers) {
+    if st.peers.as_ref()?.is_alone() || crate::peers::is_local(headers) {
         return None;
     }
     crate::routes::internal::selections(query, start, end)
