@@ -125,6 +125,87 @@ pub struct KubernetesSection {
     pub pod_labels: Vec<String>,
     /// How long a deleted pod's metadata is kept for its last lines (600).
     pub keep_deleted_secs: u64,
+    /// Whether each container termination the pod watch shows becomes an entry of
+    /// `{source="kubernetes-termination"}` (true).
+    pub terminations: bool,
+    /// The cluster's Events, stored by one agent elected through a Lease.
+    pub events: EventsSection,
+}
+
+/// The cluster's Events ([`crate::kube::events`]) and the Lease electing the one agent
+/// that stores them ([`crate::kube::lease`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSection {
+    /// Whether this agent takes part in the election (true; needs `kubernetes.enabled`).
+    pub enabled: bool,
+    /// The Lease's name (`kelp-events`).
+    pub lease_name: String,
+    /// The Lease's namespace (unset: the service account's namespace, in-cluster;
+    /// else `$POD_NAMESPACE`, else `default`).
+    pub lease_namespace: Option<String>,
+    /// This agent's `holderIdentity` (unset: `<node>_<process id>`).
+    pub identity: Option<String>,
+    /// How long a Lease not renewed stays another agent's (15).
+    pub lease_duration_secs: u64,
+    /// How long the leader tries to renew before it stops leading (10).
+    pub renew_deadline_secs: u64,
+    /// How often agents try to take or renew the Lease (2).
+    pub retry_period_secs: u64,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lease_name: "kelp-events".into(),
+            lease_namespace: None,
+            identity: None,
+            lease_duration_secs: 15,
+            renew_deadline_secs: 10,
+            retry_period_secs: 2,
+        }
+    }
+}
+
+impl EventsSection {
+    fn into_config(self, node: &str) -> Result<Option<crate::kube::LeaseConfig>, AgentError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        if self.lease_name.is_empty() {
+            return Err(AgentError::Config(
+                "kubernetes.events.lease_name must not be empty".into(),
+            ));
+        }
+        // client-go's rules: the leader stops before the Lease expires, and tries to
+        // renew more than once before it stops.
+        if !(self.retry_period_secs >= 1
+            && self.retry_period_secs * 2 <= self.renew_deadline_secs
+            && self.renew_deadline_secs < self.lease_duration_secs)
+        {
+            return Err(AgentError::Config(
+                "kubernetes.events: need 1 <= 2 × retry_period_secs <= renew_deadline_secs < lease_duration_secs".into(),
+            ));
+        }
+        let namespace = self.lease_namespace.unwrap_or_else(|| {
+            let file = std::path::Path::new(crate::kube::SERVICE_ACCOUNT_DIR).join("namespace");
+            std::fs::read_to_string(file)
+                .map(|s| s.trim().to_owned())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or_else(|| std::env::var("POD_NAMESPACE").ok())
+                .unwrap_or_else(|| "default".into())
+        });
+        let identity = self
+            .identity
+            .unwrap_or_else(|| format!("{node}_{}", std::process::id()));
+        let mut l = crate::kube::LeaseConfig::new(namespace, self.lease_name, identity);
+        l.lease_duration = Duration::from_secs(self.lease_duration_secs);
+        l.renew_deadline = Duration::from_secs(self.renew_deadline_secs);
+        l.retry_period = Duration::from_secs(self.retry_period_secs);
+        Ok(Some(l))
+    }
 }
 
 impl Default for KubernetesSection {
@@ -144,15 +225,17 @@ impl Default for KubernetesSection {
             .map(String::from)
             .to_vec(),
             keep_deleted_secs: 600,
+            terminations: true,
+            events: EventsSection::default(),
         }
     }
 }
 
 impl KubernetesSection {
     /// The watch's settings for `node`, when enabled.
-    fn into_config(self, node: &str) -> Option<crate::kube::KubeConfig> {
+    fn into_config(self, node: &str) -> Result<Option<crate::kube::KubeConfig>, AgentError> {
         if !self.enabled {
-            return None;
+            return Ok(None);
         }
         let mut k = crate::kube::KubeConfig::in_cluster(node.to_owned());
         if let Some(url) = self.api_server {
@@ -164,7 +247,9 @@ impl KubernetesSection {
         k.ca_file = self.ca_file.or(k.ca_file);
         k.pod_labels = self.pod_labels;
         k.keep_deleted = Duration::from_secs(self.keep_deleted_secs);
-        Some(k)
+        k.terminations = self.terminations;
+        k.events = self.events.into_config(node)?;
+        Ok(Some(k))
     }
 }
 
@@ -322,7 +407,7 @@ impl AgentFileConfig {
             self.server,
             self.node_name.unwrap_or(node),
         );
-        c.kubernetes = self.kubernetes.into_config(&c.node);
+        c.kubernetes = self.kubernetes.into_config(&c.node)?;
         let d = Duration::from_millis;
         c.scan_interval = d(self.source.scan_interval_ms);
         c.poll_interval = d(self.source.poll_interval_ms);
@@ -495,5 +580,63 @@ mod tests {
         assert_eq!(k.api_server, "http://127.0.0.1:8001");
         assert!(k.token_file.is_none() && k.ca_file.is_none());
         assert!(AgentFileConfig::from_yaml("kubernetes:\n  labels: [a]\n", env(&[])).is_err());
+    }
+
+    #[test]
+    fn events_lease_defaults_and_rules() {
+        let yaml = "kubernetes:\n  enabled: true\n  api_server: http://127.0.0.1:8001\n";
+        let k = AgentFileConfig::from_yaml(yaml, env(&[]))
+            .unwrap()
+            .into_agent_config("node-a".into())
+            .unwrap()
+            .kubernetes
+            .unwrap();
+        assert!(k.terminations);
+        let l = k.events.unwrap();
+        assert_eq!(l.name, "kelp-events");
+        assert_eq!(l.identity, format!("node-a_{}", std::process::id()));
+        assert_eq!(
+            (l.lease_duration, l.renew_deadline, l.retry_period),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+        let c = AgentFileConfig::from_yaml(
+            yaml,
+            env(&[
+                ("KELP_AGENT_KUBERNETES__EVENTS__LEASE_NAMESPACE", "logging"),
+                ("KELP_AGENT_KUBERNETES__EVENTS__IDENTITY", "agent-7"),
+                ("KELP_AGENT_KUBERNETES__TERMINATIONS", "false"),
+            ]),
+        )
+        .unwrap();
+        let k = c.into_agent_config("n".into()).unwrap().kubernetes.unwrap();
+        assert!(!k.terminations);
+        let l = k.events.unwrap();
+        assert_eq!(
+            (l.namespace.as_str(), l.identity.as_str()),
+            ("logging", "agent-7")
+        );
+        for bad in [
+            "    lease_duration_secs: 10\n",
+            "    retry_period_secs: 0\n",
+            "    retry_period_secs: 6\n",
+            "    lease_name: ''\n",
+        ] {
+            let y = format!("{yaml}  events:\n{bad}");
+            let c = AgentFileConfig::from_yaml(&y, env(&[])).unwrap();
+            assert!(c.into_agent_config("n".into()).is_err(), "{bad}");
+        }
+        let off = format!("{yaml}  events:\n    enabled: false\n");
+        let c = AgentFileConfig::from_yaml(&off, env(&[])).unwrap();
+        assert!(c
+            .into_agent_config("n".into())
+            .unwrap()
+            .kubernetes
+            .unwrap()
+            .events
+            .is_none());
     }
 }

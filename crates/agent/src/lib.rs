@@ -15,7 +15,8 @@
 //! - [`sink`]: where batches go (Kelp, Loki, Elasticsearch, file, stdout, null).
 //! - [`stats`]: counters for `/metrics` and the `/ready` flag.
 //! - [`inventory`]: the pods present on the node, reported to the server for `kelp pods`.
-//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels.
+//! - [`kube`]: pod labels and owners from the Kubernetes API, for stream labels;
+//!   container terminations; the cluster's Events, by the agent elected through a Lease.
 //! - [`resources`]: the resource-metrics collector and its spool (issue #7).
 //! - [`checkpoint`]: the checkpoint file ([`checkpoint::Checkpoints`]).
 //! - [`AgentError`]: the crate's one error type.
@@ -230,9 +231,12 @@ pub fn run_with_sink(
         stop.clone(),
     )?;
     let inventory = inventory::spawn(config, stop.clone());
-    let pods = match (&config.kubernetes, config.read_pods) {
-        (Some(k), true) => Some(kube::spawn(k.clone(), stop.clone())?),
-        _ => None,
+    let (pods, elector) = match (&config.kubernetes, config.read_pods) {
+        (Some(k), true) => {
+            let k = kube::spawn_with(k.clone(), Some(sink.clone()), stats.clone(), stop.clone())?;
+            (Some(k.pods), k.elector)
+        }
+        _ => (None, None),
     };
     let read = reader::Reader::new(config, checkpoints, stats, processing)
         .with_pods(pods)
@@ -251,6 +255,9 @@ pub fn run_with_sink(
     stop.store(true, Ordering::SeqCst);
     if let Some(t) = inventory {
         let _ = t.join();
+    }
+    if let Some(t) = elector {
+        let _ = t.join(); // A leader releases the events Lease.
     }
     read.and(sent)
 }

@@ -54,6 +54,12 @@ pub struct Stats {
     pub inotify_overflows: AtomicU64,
     /// Set once checkpoints are loaded and the first discovery scan ran.
     pub ready: AtomicBool,
+    /// Whether this agent holds the events Lease and stores the cluster's Events.
+    pub events_leader: AtomicBool,
+    /// Kubernetes Events entries the sink acknowledged.
+    pub events_shipped: AtomicU64,
+    /// Container termination entries the sink acknowledged.
+    pub terminations_shipped: AtomicU64,
     client: Mutex<Option<Arc<ClientStats>>>,
     /// The acknowledged resume point of every file, for the lag.
     acked: Mutex<BTreeMap<String, Mark>>,
@@ -174,6 +180,24 @@ impl Stats {
             "gauge",
             "Log files held open.",
             g(&self.open_files),
+        );
+        one(
+            "events_leader",
+            "gauge",
+            "1 while this agent holds the events Lease and stores the cluster's Events.",
+            u64::from(self.events_leader.load(Relaxed)),
+        );
+        one(
+            "kubernetes_events_shipped_total",
+            "counter",
+            "Kubernetes Events entries the sink acknowledged.",
+            g(&self.events_shipped),
+        );
+        one(
+            "terminations_shipped_total",
+            "counter",
+            "Container termination entries the sink acknowledged.",
+            g(&self.terminations_shipped),
         );
         let last = g(&self.last_push_unix_ms);
         let _ = write!(

@@ -102,6 +102,18 @@ pub struct LogsArgs {
     /// Most log streams followed at once.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_log_requests: usize,
+    /// With --previous, end with the termination the agent recorded, as a comment line:
+    /// `# container "app" terminated: OOMKilled (exit code 137) at <time>: <message>`
+    /// (text output only; nothing when none was recorded).
+    #[arg(
+        long,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub termination_reason: bool,
     /// Output: text (kubectl's), or json: one object per line with its timestamp,
     /// namespace, pod, container, stream and text, for scripts.
     #[arg(short = 'o', long, value_parser = ["text", "json"], default_value = "text")]
@@ -208,7 +220,7 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let now = now_ns();
     let window = (now - LOOKBACK_HOURS * 3_600_000_000_000, now + 1);
     let ns = &a.namespace;
-    let mut sel = vec![format!("namespace={}", quote(ns))];
+    let mut sel = vec![format!("namespace={}", quote(ns)), NOT_TERMINATIONS.into()];
     if let Some(s) = &a.selector {
         sel.extend(selector_matchers(s)?);
     }
@@ -299,6 +311,13 @@ pub fn run(a: &LogsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         cursors.push(cursor);
         if printer.budget == Some(0) {
             return Ok(());
+        }
+        if a.previous && a.termination_reason && !printer.json {
+            if let Some(c) = termination(&conn, t, window)? {
+                if !printer.comment(t, &c, a.prefix)? {
+                    return Ok(());
+                }
+            }
         }
     }
     conn.progress.finish();
@@ -419,6 +438,82 @@ impl Printer<'_> {
         self.out.write_all(bytes).context("writing the output")?;
         Ok(self.budget != Some(0))
     }
+
+    /// Prints comment lines (each line of `text` after `# `); `false` once the byte
+    /// budget is spent.
+    fn comment(&mut self, t: &Target, text: &str, prefix: bool) -> anyhow::Result<bool> {
+        for l in text.lines() {
+            let line = LogLine {
+                labels: BTreeMap::new(),
+                ts: 0,
+                line: format!("# {l}"),
+            };
+            let timestamps = std::mem::replace(&mut self.timestamps, false);
+            let more = self.line(t, &line, prefix);
+            self.timestamps = timestamps;
+            if !more? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The `source` of the streams the agent records container terminations on.
+pub const TERMINATION_SOURCE: &str = "kubernetes-termination";
+
+/// The matcher that keeps termination streams out of log reads.
+const NOT_TERMINATIONS: &str = "source!=\"kubernetes-termination\"";
+
+/// The termination of `t`'s instance as the agent recorded it, as the comment's text:
+/// `container "app" terminated: OOMKilled (exit code 137) at <finishedAt>: <message>`
+/// (a message of several lines goes on following lines).
+fn termination(conn: &Conn, t: &Target, window: (i64, i64)) -> anyhow::Result<Option<String>> {
+    let Some((uid, restart)) = &t.instance else {
+        return Ok(None);
+    };
+    let query = format!(
+        "{{source={}, namespace={}, pod={}, container={}}} | pod_uid={} | restart={}",
+        quote(TERMINATION_SOURCE),
+        quote(&t.namespace),
+        quote(&t.pod),
+        quote(&t.container),
+        quote(uid),
+        quote(&restart.to_string())
+    );
+    let page = conn.log_page(&query, window, 1, false)?;
+    Ok(page
+        .first()
+        .and_then(|l| termination_text(&t.container, &l.line)))
+}
+
+/// The comment for a termination record (the JSON of the container's
+/// `state.terminated`); `None` when it is not one.
+fn termination_text(container: &str, record: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(record).ok()?;
+    let field = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+    let reason = field("reason");
+    let mut s = format!("container {} terminated", quote(container));
+    if !reason.is_empty() {
+        s.push_str(": ");
+        s.push_str(&reason);
+    }
+    let code = v["exitCode"].as_i64()?;
+    match v["signal"].as_i64().filter(|n| *n != 0) {
+        Some(sig) => s.push_str(&format!(" (exit code {code}, signal {sig})")),
+        None => s.push_str(&format!(" (exit code {code})")),
+    }
+    let at = field("finishedAt");
+    if !at.is_empty() {
+        s.push_str(&format!(" at {at}"));
+    }
+    let message = field("message");
+    let message = message.trim_end();
+    if !message.is_empty() {
+        s.push_str(": ");
+        s.push_str(message);
+    }
+    Some(s)
 }
 
 /// Prints `t`'s lines in `[start, end)`: all, or the last `tail`.
@@ -706,7 +801,7 @@ fn newest_instance(
 
 fn base_selector(ns: &str, pod: &str, container: &str) -> String {
     format!(
-        "{{namespace={}, pod={}, container={}}}",
+        "{{namespace={}, pod={}, container={}, {NOT_TERMINATIONS}}}",
         quote(ns),
         quote(pod),
         quote(container)
@@ -882,6 +977,27 @@ fn selector_matchers(s: &str) -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn termination_comments() {
+        let t = |r: &str| termination_text("app", r);
+        assert_eq!(
+            t(r#"{"reason":"OOMKilled","exitCode":137,"finishedAt":"2026-11-23T01:10:00Z"}"#)
+                .as_deref(),
+            Some("container \"app\" terminated: OOMKilled (exit code 137) at 2026-11-23T01:10:00Z")
+        );
+        assert_eq!(
+            t(r#"{"reason":"Error","exitCode":2,"signal":15,"message":"panic: x\ngoroutine 1\n","finishedAt":"2026-11-23T01:10:00Z"}"#).as_deref(),
+            Some("container \"app\" terminated: Error (exit code 2, signal 15) at 2026-11-23T01:10:00Z: panic: x\ngoroutine 1")
+        );
+        assert_eq!(
+            t(r#"{"exitCode":0}"#).as_deref(),
+            Some("container \"app\" terminated (exit code 0)")
+        );
+        // Not a termination record: nothing.
+        assert_eq!(t("plain text"), None);
+        assert_eq!(t(r#"{"reason":"Error"}"#), None);
+    }
 
     #[test]
     fn selectors_become_matchers() {

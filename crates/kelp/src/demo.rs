@@ -377,6 +377,7 @@ fn show_deleted_pod(client: &Client, ledger: &Path, tree: &Tree) -> anyhow::Resu
         prefix: false,
         limit_bytes: 0,
         max_log_requests: 5,
+        termination_reason: true,
         output: "text".into(),
         conn: kelp_cli::ConnArgs {
             server: Some(client.base().to_owned()),

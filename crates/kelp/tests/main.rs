@@ -7,6 +7,7 @@ mod auth;
 mod common;
 mod demo;
 mod deploy;
+mod events;
 mod faults;
 mod logs;
 mod pods;

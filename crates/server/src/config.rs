@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub tls: TlsSection,
     /// The resource-metrics series store (issue #7).
     pub resources: ResourcesSection,
+    /// Where closed segments live: local disk (default) or a bucket (issue #11).
+    pub storage: kelp_bucket::StorageSettings,
     /// The other replicas sharing this cluster's streams (issue #11, `peers.rs`).
     pub replicas: ReplicasSection,
 }
@@ -133,6 +135,7 @@ impl Default for ServerConfig {
             auth: AuthSection::default(),
             tls: TlsSection::default(),
             resources: ResourcesSection::default(),
+            storage: kelp_bucket::StorageSettings::default(),
             replicas: ReplicasSection::default(),
         }
     }
@@ -428,6 +431,15 @@ impl ServerConfig {
         c.retention.max_age = s.retention_max_age_secs.map(Duration::from_secs);
         c.retention.max_disk_bytes = s.max_disk_bytes;
         c.compact_min_segments = s.compact_min_segments;
+        // A StatefulSet's pods are named by their host name: kelp-0, kelp-1, ...
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kelp".to_owned());
+        c.bucket = self
+            .storage
+            .store_bucket(&self.data_dir, &host)
+            .map_err(|e| ConfigError::Invalid {
+                key: "storage",
+                reason: e.to_string(),
+            })?;
         c.limits = kelp_store::Limits {
             max_streams_per_tenant: l.max_streams_per_tenant,
             max_label_names_per_series: l.max_label_names_per_series,
@@ -515,8 +527,42 @@ mod tests {
             ("no_auth_tenant: 'a b'", vec![]),
             ("tls: {cert_file: a.pem}", vec![]),
             ("tls: {client_ca_file: ca.pem}", vec![]),
+            ("storage: {backend: ftp}", vec![]),
+            ("storage: {bukket: x}", vec![]),
         ] {
             assert!(ServerConfig::from_yaml(yaml, vars).is_err(), "{yaml}");
         }
+    }
+
+    #[test]
+    fn the_storage_section_builds_the_stores_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = dir.path().join("bucket");
+        let yaml = format!(
+            "data_dir: {}\nstorage:\n  backend: local\n  prefix: kelp\n  cache_size: 64Mi\n",
+            dir.path().display()
+        );
+        let c = ServerConfig::from_yaml(
+            &yaml,
+            env(&[
+                ("KELP_SERVER_STORAGE__BUCKET", bucket.to_str().unwrap()),
+                ("KELP_SERVER_STORAGE__REPLICA", "kelp-1"),
+            ]),
+        )
+        .unwrap();
+        let b = c.store_config().unwrap().bucket.expect("a bucket");
+        assert_eq!(b.replica, "kelp-1");
+        assert_eq!(b.cache_bytes, 64 << 20);
+        assert_eq!(b.cache_dir, dir.path().join("cache"));
+        assert_eq!(
+            b.bucket.describe(),
+            format!("file://{}/kelp", bucket.display())
+        );
+        // The default stays local disk.
+        let c = ServerConfig::from_yaml("", env(&[])).unwrap();
+        assert!(c.store_config().unwrap().bucket.is_none());
+        let c = ServerConfig::from_yaml("storage: {backend: s3}", env(&[])).unwrap();
+        let e = c.store_config().unwrap_err().to_string();
+        assert!(e.contains("storage.bucket: required"), "{e}");
     }
 }

@@ -181,9 +181,10 @@ fn store_status(e: &StoreError) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         // Backpressure and shutdown are transient: shippers retry 5xx.
-        StoreError::HeadFull { .. } | StoreError::WalFailed { .. } | StoreError::Closed => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        StoreError::HeadFull { .. }
+        | StoreError::WalFailed { .. }
+        | StoreError::Closed
+        | StoreError::Bucket { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use kelp_model::{Labels, StreamId};
 
 use crate::chunk::Chunk;
-use crate::flush::{commit, delete_files, new_segment_path, PartChange};
+use crate::flush::{close_segment, commit, delete_files, new_segment_path, PartChange};
 use crate::segment::{encode_blocks, BlockSpec, EncodedBlock, Segment, SegmentWriter};
 use crate::store::Inner;
 use crate::Result;
@@ -76,7 +76,7 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
         let mut w = SegmentWriter::create(&*inner.cfg.fs, &path)?;
         let merged = merge(inner, &small, &path, &mut w)?;
         let info = w.finish(&merged.streams)?;
-        let seg = Arc::new(Segment::open(&*inner.cfg.fs, &path, id)?);
+        let seg = close_segment(inner, key, id, &path, info.bytes)?;
         let ids: Vec<u64> = small.iter().map(|s| s.id).collect();
         let dead = {
             let _c = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,6 +88,9 @@ pub(crate) fn compact(inner: &Inner) -> Result<CompactionReport> {
             if !live {
                 // Retention took some of them meanwhile: drop this merge.
                 let _ = inner.cfg.fs.remove_file(&path);
+                if let Some(r) = &inner.remote {
+                    crate::bucket::sync::delete_objects(r, &key.0, key.1, &[id]);
+                }
                 continue;
             }
             let change = PartChange {

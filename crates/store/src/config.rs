@@ -114,6 +114,8 @@ pub struct StoreConfig {
     pub background: bool,
     /// The filesystem (the real one unless a test injects faults).
     pub fs: Arc<dyn Fs>,
+    /// The bucket closed segments live in (`None`: local disk only).
+    pub bucket: Option<crate::BucketConfig>,
 }
 
 impl StoreConfig {

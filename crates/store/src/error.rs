@@ -18,6 +18,18 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A bucket operation failed after the bucket client's retries (the bucket is down,
+    /// refuses the credentials, or an object is missing).
+    #[error("bucket {op} {key}: {source}")]
+    Bucket {
+        /// What the store was doing (`"upload"`, `"read"`, `"delete"`, `"list"`).
+        op: &'static str,
+        /// The object, with the bucket's location (`s3://logs/kelp/replicas/...`).
+        key: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Stored bytes that fail a checksum or do not parse.
     #[error("corrupt data in {path} at offset {offset}: {reason}")]
     Corruption {
@@ -93,6 +105,13 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
+    /// Whether this is a bucket object that is missing or shorter than the manifest says
+    /// (damage, unlike a bucket that cannot be reached).
+    pub(crate) fn is_missing_object(&self) -> bool {
+        matches!(self, Self::Bucket { source, .. }
+            if matches!(source.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof))
+    }
+
     /// An I/O error with context.
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use kelp_model::{Labels, StreamId};
 
+use crate::bucket::keys::{index_key, segment_key};
+use crate::bucket::sync::{delete_objects, upload_local, upload_manifest};
 use crate::chunk::Chunk;
 use crate::format::{day_of, index_file, segment_file, TENANTS_DIR};
 use crate::fs::{sync_parent, Fs};
@@ -70,6 +72,26 @@ pub(crate) fn new_segment_path(inner: &Inner, key: &PartKey) -> Result<(u64, Pat
     Ok((id, dir.join(segment_file(id))))
 }
 
+/// Opens a segment just written and fsynced at `path`. With a bucket it is uploaded first,
+/// copied into the cache and the local file deleted; it is then read through the cache.
+pub(crate) fn close_segment(
+    inner: &Inner,
+    key: &PartKey,
+    id: u64,
+    path: &std::path::Path,
+    bytes: u64,
+) -> Result<Arc<Segment>> {
+    let seg = match &inner.remote {
+        Some(r) => {
+            let okey = segment_key(&r.replica, &key.0, key.1, id);
+            upload_local(r, &*inner.cfg.fs, &okey, path, true)?;
+            Segment::open_remote(r, &okey, bytes, id)?
+        }
+        None => Segment::open(&*inner.cfg.fs, path, id)?,
+    };
+    Ok(Arc::new(seg))
+}
+
 /// One partition's change: segments removed (by id) and segments added (written and
 /// fsynced, not yet named by the manifest).
 pub(crate) struct PartChange {
@@ -116,7 +138,14 @@ pub(crate) fn commit(
         f.write_all(&bytes)
             .map_err(|e| StoreError::io("write", &ipath, e))?;
         f.sync().map_err(|e| StoreError::io("fsync", &ipath, e))?;
-        sync_parent(fs, &ipath)?;
+        drop(f);
+        match &inner.remote {
+            Some(r) => {
+                let okey = index_key(&r.replica, &key.0, key.1, index_id);
+                upload_local(r, fs, &okey, &ipath, false)?;
+            }
+            None => sync_parent(fs, &ipath)?,
+        }
         let entry = m.partitions.entry(key.clone()).or_default();
         let mut gone = vec![entry.index_id];
         entry.segments.retain(|s| {
@@ -152,7 +181,16 @@ pub(crate) fn commit(
     m.next_id = m.next_id.max(inner.ids.load(Ordering::SeqCst));
     m.generation += 1;
     m.save(fs, &inner.cfg.dir)?;
+    save_remote_manifest(inner, &m);
     Ok((State { manifest: m, parts }, dead))
+}
+
+/// With a bucket, uploads the manifest just committed locally. A failure is recorded and
+/// retried by the flusher; the local manifest stays the truth meanwhile.
+pub(crate) fn save_remote_manifest(inner: &Inner, m: &crate::manifest::Manifest) {
+    if let Some(r) = &inner.remote {
+        record_error(inner, upload_manifest(r, m));
+    }
 }
 
 fn create_dirs(fs: &dyn Fs, root: &std::path::Path, dir: &std::path::Path) -> Result<()> {
@@ -181,6 +219,9 @@ pub(crate) fn delete_files(inner: &Inner, key: &PartKey, ids: &[u64]) {
         for name in [segment_file(*id), index_file(*id)] {
             let _ = inner.cfg.fs.remove_file(&dir.join(name));
         }
+    }
+    if let Some(r) = &inner.remote {
+        delete_objects(r, &key.0, key.1, ids);
     }
 }
 
@@ -238,7 +279,7 @@ fn flush_locked(inner: &Inner) -> Result<()> {
                 inner.cfg.zstd_level,
                 true, // always written; `use_blooms` only switches their use in scans
             )?;
-            let seg = Arc::new(Segment::open(&*inner.cfg.fs, &path, id)?);
+            let seg = close_segment(inner, key, id, &path, info.bytes)?;
             changes.push(PartChange {
                 key: key.clone(),
                 removed: Vec::new(),
@@ -303,7 +344,19 @@ pub(crate) fn background(inner: &Inner) {
         if due {
             record_error(inner, flush(inner));
         }
+        retry_remote_manifest(inner);
     }
+}
+
+/// Uploads the bucket manifest again after a failed upload.
+fn retry_remote_manifest(inner: &Inner) {
+    let Some(r) = &inner.remote else { return };
+    if !r.manifest_dirty.load(Ordering::SeqCst) {
+        return;
+    }
+    let _c = inner.commit.lock().unwrap_or_else(|e| e.into_inner());
+    let m = inner.state().manifest.clone();
+    record_error(inner, upload_manifest(r, &m));
 }
 
 /// The maintenance thread: retention and compaction every 10 s, apart from flushes.

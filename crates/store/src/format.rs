@@ -106,3 +106,8 @@ pub fn day_dir(day: i32) -> String {
     let s = t.to_rfc3339_secs();
     s.get(..10).unwrap_or(&s).to_owned()
 }
+
+/// Top folder of a bucket's objects (under the configured prefix):
+/// `replicas/<replica>/MANIFEST` and `replicas/<replica>/tenants/<tenant>/<YYYY-MM-DD>/`
+/// with the same segment and index file names as on local disk.
+pub const BUCKET_REPLICAS_DIR: &str = "replicas";

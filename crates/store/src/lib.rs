@@ -49,6 +49,7 @@
 //! ```
 
 mod bloom;
+pub mod bucket;
 mod chunk;
 mod codec;
 mod compaction;
@@ -75,6 +76,7 @@ mod wal;
 
 use std::path::PathBuf;
 
+pub use bucket::{Bucket, BucketConfig, CacheStats};
 pub use compaction::CompactionReport;
 pub use config::{FsyncPolicy, Limits, Retention, StoreConfig};
 pub use count::{CountRequest, IndexStats, StreamCounts};
@@ -140,6 +142,8 @@ pub struct RecoveryReport {
     pub removed_files: Vec<PathBuf>,
     /// Segment or index files that failed their checks, and why (segments are left out).
     pub bad_files: Vec<(PathBuf, String)>,
+    /// Bucket objects no manifest named, deleted at open (with a bucket).
+    pub removed_objects: Vec<String>,
 }
 
 impl Store {
@@ -156,6 +160,11 @@ impl Store {
     /// Bytes of segments and indexes on disk.
     pub fn disk_bytes(&self) -> u64 {
         self.inner.state().manifest.disk_bytes()
+    }
+
+    /// The bucket cache's figures (`None` without a bucket).
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.remote.as_ref().map(|r| r.cache.stats())
     }
 
     /// Number of segments, over all partitions.

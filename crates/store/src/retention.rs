@@ -102,11 +102,12 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
             let id = inner.take_id();
             let dir = part_dir(&inner.cfg.dir, &key.0, key.1);
             let bytes = index.encode();
-            crate::fs::write_atomic(
-                &*inner.cfg.fs,
-                &dir.join(crate::format::index_file(id)),
-                &bytes,
-            )?;
+            let ipath = dir.join(crate::format::index_file(id));
+            crate::fs::write_atomic(&*inner.cfg.fs, &ipath, &bytes)?;
+            if let Some(r) = &inner.remote {
+                let okey = crate::bucket::keys::index_key(&r.replica, &key.0, key.1, id);
+                crate::bucket::sync::upload_local(r, &*inner.cfg.fs, &okey, &ipath, false)?;
+            }
             if let Some(e) = m.partitions.get_mut(&key) {
                 gone_files.push((key.clone(), e.index_id));
                 e.index_id = id;
@@ -129,11 +130,21 @@ pub(crate) fn apply(inner: &Inner, now: Timestamp) -> Result<RetentionReport> {
         .max(inner.ids.load(std::sync::atomic::Ordering::SeqCst));
     m.generation += 1;
     m.save(&*inner.cfg.fs, &inner.cfg.dir)?;
+    crate::flush::save_remote_manifest(inner, &m);
     inner.set_state(State { manifest: m, parts });
     for (key, id) in gone_files {
         crate::flush::delete_files(inner, &key, &[id]);
     }
     for key in gone_parts {
+        if let (Some(r), Some(p)) = (&inner.remote, state.manifest.partitions.get(&key)) {
+            let ids: Vec<u64> = p
+                .segments
+                .iter()
+                .map(|s| s.id)
+                .chain(std::iter::once(p.index_id))
+                .collect();
+            crate::bucket::sync::delete_objects(r, &key.0, key.1, &ids);
+        }
         let _ = inner
             .cfg
             .fs

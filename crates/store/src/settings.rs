@@ -217,6 +217,7 @@ impl StoreSettings {
             use_blooms: true,
             background: true,
             fs: Arc::new(RealFs),
+            bucket: None,
         }
     }
 }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use kelp_model::TenantId;
 
+use crate::bucket::keys::{index_key, segment_key};
+use crate::bucket::Remote;
 use crate::format::{day_dir, index_file, segment_file, TENANTS_DIR};
 use crate::fs::Fs;
 use crate::index::LabelIndex;
@@ -40,6 +42,7 @@ impl State {
     pub(crate) fn open(
         fs: &dyn Fs,
         root: &Path,
+        remote: Option<&Arc<Remote>>,
         manifest: Manifest,
         bad: &mut Vec<(PathBuf, String)>,
     ) -> Result<Self> {
@@ -50,16 +53,34 @@ impl State {
             let mut segments = Vec::new();
             for s in &p.segments {
                 let path = dir.join(segment_file(s.id));
-                match Segment::open(fs, &path, s.id) {
+                let opened = match remote {
+                    Some(r) => {
+                        let key = segment_key(&r.replica, &key.0, key.1, s.id);
+                        Segment::open_remote(r, &key, s.bytes, s.id)
+                    }
+                    None => Segment::open(fs, &path, s.id),
+                };
+                match opened {
                     Ok(seg) => segments.push(Arc::new(seg)),
                     Err(e @ (StoreError::Corruption { .. } | StoreError::Io { .. })) => {
                         bad.push((path, e.to_string()))
                     }
+                    // A missing or short object is a damaged segment; a bucket that cannot
+                    // be reached fails the open (below) rather than leaving data out.
+                    Err(e) if e.is_missing_object() => bad.push((path, e.to_string())),
                     Err(e) => return Err(e),
                 }
             }
             let ipath = dir.join(index_file(p.index_id));
-            let index = match fs.read(&ipath).map(|b| LabelIndex::decode(&ipath, &b)) {
+            let read = match remote {
+                Some(r) => read_object(
+                    r,
+                    &index_key(&r.replica, &key.0, key.1, p.index_id),
+                    p.index_bytes,
+                )?,
+                None => fs.read(&ipath),
+            };
+            let index = match read.map(|b| LabelIndex::decode(&ipath, &b)) {
                 Ok(Ok(idx)) if bad.len() == bad_before => idx,
                 Ok(Err(e)) => {
                     bad.push((ipath, e.to_string()));
@@ -93,6 +114,25 @@ impl State {
             .range((tenant.clone(), a)..=(tenant.clone(), b))
             .map(|(_, p)| p.clone())
             .collect()
+    }
+}
+
+/// Reads a whole object through the cache. A bucket that cannot be reached is an error
+/// (opening must not leave data out); an object that is missing or short is returned as
+/// the inner error, for the caller to treat as a damaged file.
+fn read_object(remote: &Remote, key: &str, len: u64) -> Result<std::io::Result<Vec<u8>>> {
+    let mut buf = vec![0u8; len as usize];
+    match remote.cache.read_at(&*remote.bucket, key, len, &mut buf, 0) {
+        Ok(()) => Ok(Ok(buf)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            Ok(Err(e))
+        }
+        Err(e) => Err(remote.err("read", key, e)),
     }
 }
 

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use kelp_model::TenantId;
 
+use crate::bucket::cache::PageCache;
+use crate::bucket::Remote;
 use crate::config::StoreConfig;
 use crate::format::{TENANTS_DIR, WAL_DIR};
 use crate::head::Head;
@@ -45,6 +47,8 @@ pub(crate) struct Inner {
     pub wake: (Mutex<bool>, Condvar),
     pub shutdown: AtomicBool,
     pub last_error: Mutex<Option<String>>,
+    /// The bucket and its cache, when closed segments live in a bucket.
+    pub remote: Option<Arc<Remote>>,
 }
 
 /// What appenders waiting for head room need to know about flushes.
@@ -110,14 +114,39 @@ impl Store {
             fs.create_dir_all(d)
                 .map_err(|e| StoreError::io("create dir", d, e))?;
         }
-        let manifest = Manifest::load(&*fs, &root)?;
-        let mut report = RecoveryReport {
-            removed_files: remove_orphans(&*fs, &root, &manifest)?,
-            ..RecoveryReport::default()
+        let remote = match &cfg.bucket {
+            Some(b) => {
+                b.validate()?;
+                let cache = PageCache::open(fs.clone(), &b.cache_dir, b.cache_bytes)
+                    .map_err(|e| StoreError::io("open cache", &b.cache_dir, e))?;
+                Some(Arc::new(Remote {
+                    bucket: b.bucket.clone(),
+                    replica: b.replica.clone(),
+                    cache,
+                    manifest_dirty: AtomicBool::new(false),
+                }))
+            }
+            None => None,
         };
+        let mut report = RecoveryReport::default();
+        let manifest = match &remote {
+            Some(r) => {
+                let m = crate::bucket::sync::load_manifest(r, &*fs, &root)?;
+                report.removed_objects = crate::bucket::sync::reconcile(r, &*fs, &root, &m)?;
+                m
+            }
+            None => Manifest::load(&*fs, &root)?,
+        };
+        report.removed_files = remove_orphans(&*fs, &root, &manifest)?;
         let covered = manifest.wal_covered;
         let next_id = manifest.next_id;
-        let state = State::open(&*fs, &root, manifest, &mut report.bad_files)?;
+        let state = State::open(
+            &*fs,
+            &root,
+            remote.as_ref(),
+            manifest,
+            &mut report.bad_files,
+        )?;
         let mut head = Head::new(cfg.max_dedup_bytes);
         let block = cfg.block_bytes;
         let replayed = replay(&*fs, &wal_dir, covered, |batch| {
@@ -154,6 +183,7 @@ impl Store {
             wake: (Mutex::new(false), Condvar::new()),
             shutdown: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            remote,
         });
         let bg = inner.clone();
         let mut threads = vec![std::thread::Builder::new()

@@ -428,3 +428,168 @@ proptest! {
         let _ = kelp_wire::native::decode(&body, 1 << 16);
     }
 }
+
+/// Writes `s` as a JSON string, each character either as itself (when JSON allows) or
+/// escaped, as `pick` says: short escapes, `\uXXXX`, surrogate pairs, `\/`.
+fn write_str(out: &mut String, s: &str, pick: &mut impl FnMut() -> u8) {
+    out.push('"');
+    for c in s.chars() {
+        let how = pick();
+        match c {
+            '"' => out.push_str(if how % 2 == 0 { "\\\"" } else { "\\u0022" }),
+            '\\' => out.push_str("\\\\"),
+            '/' if how % 3 == 0 => out.push_str("\\/"),
+            '\n' if how % 2 == 0 => out.push_str("\\n"),
+            '\t' if how % 2 == 0 => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || how % 5 == 0 => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{:04x}", u));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A push body for `batch` with JSON whitespace and escapes chosen by `seed`, and the
+/// two keys of each stream in either order.
+fn spelled(batch: &[StreamEntries], seed: u64) -> String {
+    let mut x = seed | 1;
+    let mut pick = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 32) as u8
+    };
+    let mut o = String::new();
+    let ws =
+        |o: &mut String, p: u8| o.push_str(["", " ", "\n  ", "\t", "\r\n"][usize::from(p % 5)]);
+    o.push('{');
+    ws(&mut o, pick());
+    o.push_str("\"streams\":");
+    ws(&mut o, pick());
+    o.push('[');
+    for (i, s) in batch.iter().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        ws(&mut o, pick());
+        o.push('{');
+        let mut labels = String::from("\"stream\":{");
+        for (j, l) in s.labels.iter().enumerate() {
+            if j > 0 {
+                labels.push(',');
+            }
+            write_str(&mut labels, &l.name, &mut || 1);
+            labels.push(':');
+            write_str(&mut labels, &l.value, &mut pick);
+        }
+        labels.push('}');
+        let mut values = String::from("\"values\":[");
+        for (j, e) in s.entries.iter().enumerate() {
+            if j > 0 {
+                values.push(',');
+            }
+            ws(&mut values, pick());
+            values.push_str(&format!("[\"{}\",", e.timestamp.as_unix_nanos()));
+            ws(&mut values, pick());
+            write_str(
+                &mut values,
+                std::str::from_utf8(&e.line).unwrap(),
+                &mut pick,
+            );
+            if !e.metadata.is_empty() || pick() % 4 == 0 {
+                values.push_str(", {");
+                for (k, m) in e.metadata.iter().enumerate() {
+                    if k > 0 {
+                        values.push(',');
+                    }
+                    write_str(&mut values, &m.name, &mut || 1);
+                    values.push(':');
+                    write_str(&mut values, &m.value, &mut pick);
+                }
+                values.push('}');
+            }
+            values.push(']');
+        }
+        values.push(']');
+        if pick() % 2 == 0 {
+            o.push_str(&labels);
+            o.push(',');
+            o.push_str(&values);
+        } else {
+            o.push_str(&values);
+            o.push(',');
+            ws(&mut o, pick());
+            o.push_str(&labels);
+        }
+        o.push('}');
+    }
+    ws(&mut o, pick());
+    o.push_str("]}");
+    ws(&mut o, pick());
+    o
+}
+
+/// Whatever the common shape's scanner answers, the serde decoder answers the same.
+fn same_as_serde(body: &[u8]) -> Result<(), TestCaseError> {
+    let body = bytes::Bytes::copy_from_slice(body);
+    if let Some(fast) = kelp_wire::push::json::decode_json_fast(&body) {
+        let slow = kelp_wire::push::json::decode_json_serde(body.clone());
+        prop_assert_eq!(Ok(fast), slow.map_err(|e| e.to_string()), "{:?}", body);
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn the_json_scanner_takes_every_spelling_of_the_common_shape(batch in arb_batch(), seed in any::<u64>()) {
+        let body = spelled(&batch, seed);
+        let fast = kelp_wire::push::json::decode_json_fast(&bytes::Bytes::from(body.clone()));
+        prop_assert_eq!(fast.as_ref(), Some(&batch), "{}", body);
+        same_as_serde(body.as_bytes())?;
+        same_as_serde(&encode_push_json(&batch))?;
+    }
+
+    #[test]
+    fn the_json_scanner_agrees_with_serde_on_damaged_bodies(
+        batch in arb_batch(),
+        seed in any::<u64>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut body = spelled(&batch, seed).into_bytes();
+        for (at, b) in &edits {
+            let i = at.index(body.len());
+            // Mostly bytes JSON cares about.
+            body[i] = b"\"\\{}[],:nu0 \x01\xff"[usize::from(*b) % 14];
+        }
+        same_as_serde(&body)?;
+        same_as_serde(&body[..cut.index(body.len() + 1)])?;
+    }
+}
+
+#[test]
+fn the_json_scanner_leaves_the_uncommon_to_serde() {
+    for body in [
+        r#"{"streams":[{"stream":{"a":"1"},"values":[["1","x"]],"extra":1}]}"#,
+        r#"{"streams":[{"stream":{"a":1},"values":[["1","x"]]}]}"#,
+        r#"{"streams":[{"stream":{"a":"1"},"values":[["1","x"]]}],"other":true}"#,
+        r#"{"streams":null}"#,
+        r#"{"streams":[{"stream":{"a":"1"},"stream":{"b":"2"},"values":[]}]}"#,
+        r#"{"streams":[{"stream":{"a":"1"},"values":[["\u0031","x"]]}]}"#,
+        r#"{"streams":[{"stream":{"a":"1"},"values":[["1","\ud800"]]}]}"#,
+        r#"{"streams":[{"stream":{},"values":[["1","x"]]}]}"#,
+    ] {
+        let b = bytes::Bytes::from(body);
+        assert_eq!(kelp_wire::push::json::decode_json_fast(&b), None, "{body}");
+    }
+    // And serde's answers to them stand: the extra key ignored, the number label kept.
+    assert_eq!(
+        json(r#"{"streams":[{"stream":{"a":1},"values":[["1","x"]]}]}"#).unwrap()[0].labels,
+        labels(&[("a", "1")])
+    );
+    assert!(json(r#"{"streams":[{"stream":{"a":"1"},"values":[["1","\ud800"]]}]}"#).is_err());
+}

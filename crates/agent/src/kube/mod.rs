@@ -11,12 +11,25 @@
 //!   log directory is named after).
 //! - [`spawn`]: the list/watch thread ([`watch`]).
 //!
+//! - [`termination`]: an entry for each container termination the pod watch shows.
+//! - [`lease`] and [`events`]: one agent of the cluster, elected through a Lease, stores
+//!   the cluster's Events ([`spawn_with`] starts both).
+//!
 //! Labels added: every selected pod label, its name made a valid label name (`.`, `/`,
 //! `-` become `_`: `app.kubernetes.io/name` is `app_kubernetes_io_name`), and `owner_kind`
 //! and `owner_name`. They never replace the agent's own labels (`namespace`, `pod`, ...).
 
+mod api;
+pub mod events;
+#[doc(hidden)]
+pub mod fake;
+pub mod lease;
+mod ship;
+pub mod termination;
 mod watch;
 
+#[cfg(test)]
+mod election_tests;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +41,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-pub use watch::{spawn, Watcher};
+use crate::AgentError;
+
+pub use lease::LeaseConfig;
+pub use watch::Watcher;
 
 /// The service account's files in a pod.
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -51,6 +67,11 @@ pub struct KubeConfig {
     pub keep_deleted: Duration,
     /// Server-side timeout of one watch request; the watch is then restarted.
     pub watch_timeout: Duration,
+    /// Whether container terminations become entries ([`termination`]).
+    pub terminations: bool,
+    /// The Lease through which one agent is elected to store the cluster's Events
+    /// (`None`: this agent never does).
+    pub events: Option<LeaseConfig>,
 }
 
 impl KubeConfig {
@@ -80,6 +101,8 @@ impl KubeConfig {
             pod_labels: Vec::new(),
             keep_deleted: Duration::from_secs(600),
             watch_timeout: Duration::from_secs(300),
+            terminations: true,
+            events: None,
         }
     }
 }
@@ -121,15 +144,19 @@ impl PodMeta {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Pod {
     pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub status: Option<termination::PodStatus>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ObjectMeta {
     #[serde(default)]
-    pub uid: String,
+    pub name: String,
     #[serde(default)]
-    pub resource_version: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub uid: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -326,4 +353,92 @@ impl PodCache {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep using it.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How long [`spawn`] waits for the first list, so that the lines read at start carry
+/// their pods' labels (an unreachable API only delays the start by this much).
+pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(5);
+
+/// Starts the pod watch thread and waits up to [`FIRST_LIST_WAIT`] for its first list;
+/// the cache it fills. The thread is not joined: it may be waiting on a watch, and it
+/// holds nothing that needs closing.
+pub fn spawn(config: KubeConfig, stop: Arc<AtomicBool>) -> Result<Arc<PodCache>, AgentError> {
+    spawn_with(config, None, Arc::default(), stop).map(|k| k.pods)
+}
+
+/// What [`spawn_with`] started.
+pub struct Started {
+    /// The node's pods.
+    pub pods: Arc<PodCache>,
+    /// The Lease elector's thread, when events are on: join it after `stop` so that a
+    /// leader releases the Lease before the process exits.
+    pub elector: Option<std::thread::JoinHandle<()>>,
+}
+
+/// [`spawn`], and with a sink: the termination entries (when `config.terminations`)
+/// and the Lease election with the events watch of its leader (when `config.events`),
+/// counted in `stats`.
+pub fn spawn_with(
+    config: KubeConfig,
+    sink: Option<Arc<dyn crate::sink::Sink>>,
+    stats: Arc<crate::stats::Stats>,
+    stop: Arc<AtomicBool>,
+) -> Result<Started, AgentError> {
+    let cache = Arc::new(PodCache::new(
+        config.pod_labels.clone(),
+        config.keep_deleted,
+    ));
+    let mut watcher = Watcher::new(config.clone(), cache.clone())?;
+    let mut elector = None;
+    if let Some(sink) = sink {
+        if config.terminations {
+            let out = ship::spawn(
+                "kelp-agent-terminations",
+                sink.clone(),
+                ship::Acked::default(),
+                (stats.clone(), |s| &s.terminations_shipped),
+                stop.clone(),
+            )?;
+            watcher =
+                watcher.with_terminations(termination::Terminations::new(config.node.clone(), out));
+        }
+        if let Some(lease) = &config.events {
+            elector = Some(events::spawn(
+                &config,
+                lease.clone(),
+                sink,
+                stats,
+                stop.clone(),
+            )?);
+        }
+    }
+    thread("kelp-agent-kube", {
+        let stop = stop.clone();
+        move || watcher.run(&stop)
+    })?;
+    let until = Instant::now() + FIRST_LIST_WAIT;
+    while !cache.listed() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !cache.listed() {
+        tracing::warn!("no list of the node's pods yet; reading without their labels meanwhile");
+    }
+    Ok(Started {
+        pods: cache,
+        elector,
+    })
+}
+
+/// Starts a named thread.
+pub(crate) fn thread(
+    name: &str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, AgentError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|source| AgentError::Io {
+            path: name.into(),
+            source,
+        })
 }

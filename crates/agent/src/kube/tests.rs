@@ -112,6 +112,8 @@ fn config(api: &FakeApi, token: Option<PathBuf>) -> KubeConfig {
         pod_labels: vec!["app".into(), "app.kubernetes.io/name".into()],
         keep_deleted: Duration::from_secs(600),
         watch_timeout: Duration::from_secs(300),
+        terminations: false,
+        events: None,
     }
 }
 

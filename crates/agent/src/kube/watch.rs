@@ -1,9 +1,10 @@
-//! The Kubernetes list/watch protocol for the node's pods, as client-go's reflector
-//! speaks it: list (paged with `limit`/`continue`), then watch from the list's
-//! `resourceVersion` with bookmarks; a watch that ends (the server's `timeoutSeconds`, a
-//! dropped connection) is started again from the last version seen; `410 Gone` (as the
-//! watch response's status or as an `ERROR` event: the version is older than the API
-//! server's window) means list again. Errors back off from 1 s to 30 s.
+//! The Kubernetes list/watch protocol, as client-go's reflector speaks it: list (paged
+//! with `limit`/`continue`), then watch from the list's `resourceVersion` with bookmarks;
+//! a watch that ends (the server's `timeoutSeconds`, a dropped connection) is started
+//! again from the last version seen; `410 Gone` (as the watch response's status or as an
+//! `ERROR` event: the version is older than the API server's window) means list again.
+//! Errors back off from 1 s to 30 s. [`Reflector`] does this for any resource and hands
+//! lists and events to a [`Handler`]; [`Watcher`] is the node's pods.
 
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,17 +13,19 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::api::{Api, Failed};
+use super::termination::Terminations;
 use super::{KubeConfig, Pod, PodCache};
 use crate::AgentError;
 
-/// Pods per list page.
+/// Objects per list page.
 const PAGE: u32 = 500;
 
 #[derive(Debug, Deserialize)]
-struct PodList {
+struct List {
     metadata: ListMeta,
     #[serde(default)]
-    items: Vec<Pod>,
+    items: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,112 +53,81 @@ enum Ended {
     Gone,
 }
 
-/// A failed request.
-#[derive(Debug)]
-struct Failed(String);
-
-/// One node's pods, listed and watched into a [`PodCache`].
-pub struct Watcher {
-    config: KubeConfig,
-    agent: ureq::Agent,
-    cache: Arc<PodCache>,
+/// What a reflector feeds.
+pub(crate) trait Handler {
+    /// A complete list, at `version`: it replaces what was known.
+    fn listed(&mut self, items: Vec<serde_json::Value>, version: &str) -> Result<(), Failed>;
+    /// A watch event (`ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`); `version` is the
+    /// object's `resourceVersion`.
+    fn event(&mut self, kind: &str, object: serde_json::Value, version: &str)
+        -> Result<(), Failed>;
 }
 
-impl Watcher {
-    /// A watcher for `config` filling `cache`; reads the CA bundle.
-    pub fn new(config: KubeConfig, cache: Arc<PodCache>) -> Result<Watcher, AgentError> {
-        let mut builder = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_recv_body(Some(config.watch_timeout + Duration::from_secs(60)));
-        if let Some(ca) = &config.ca_file {
-            let pem = std::fs::read(ca).map_err(|source| AgentError::Io {
-                path: ca.clone(),
-                source,
-            })?;
-            let mut certs = Vec::new();
-            for item in ureq::tls::parse_pem(&pem) {
-                match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-                    Ok(_) => {}
-                    Err(e) => {
-                        return Err(AgentError::Config(format!("{}: {e}", ca.display())));
-                    }
-                }
-            }
-            builder = builder.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
-                    .build(),
-            );
+/// List and watch of one resource.
+pub(crate) struct Reflector {
+    pub(crate) api: Api,
+    /// `/api/v1/pods`, `/api/v1/events`.
+    pub(crate) path: String,
+    /// Query parameters sent with every request (`fieldSelector=...`), encoded.
+    pub(crate) selector: Option<String>,
+    /// The server-side length of one watch.
+    pub(crate) watch_timeout: Duration,
+}
+
+impl Reflector {
+    fn url(&self, rest: &str) -> String {
+        match &self.selector {
+            Some(s) => format!("{}?{s}&{rest}", self.path),
+            None => format!("{}?{rest}", self.path),
         }
-        Ok(Watcher {
-            agent: builder.build().into(),
-            config,
-            cache,
-        })
     }
 
-    fn selector(&self) -> String {
-        let field = format!("spec.nodeName={}", self.config.node);
-        form_encode(&[("fieldSelector", &field)])
-    }
-
-    fn get(&self, query: &str) -> Result<ureq::http::Response<ureq::Body>, Failed> {
-        let url = format!("{}/api/v1/pods?{query}", self.config.api_server);
-        let mut req = self.agent.get(&url).header("Accept", "application/json");
-        if let Some(file) = &self.config.token_file {
-            // Read at every request: the kubelet rotates projected tokens.
-            let token = std::fs::read_to_string(file)
-                .map_err(|e| Failed(format!("{}: {e}", file.display())))?;
-            req = req.header("Authorization", format!("Bearer {}", token.trim()));
-        }
-        req.call().map_err(|e| Failed(format!("GET {url}: {e}")))
-    }
-
-    /// Lists the node's pods (every page) into the cache; the list's version.
-    fn list(&mut self) -> Result<String, Failed> {
-        let mut pods = Vec::new();
+    /// Lists every page into `h`; the list's version.
+    fn list(&self, h: &mut dyn Handler) -> Result<String, Failed> {
+        let mut items = Vec::new();
         let mut next: Option<String> = None;
         let version = loop {
-            let mut query = format!("{}&limit={PAGE}", self.selector());
+            let mut query = format!("limit={PAGE}");
             if let Some(c) = &next {
                 query.push('&');
                 query.push_str(&form_encode(&[("continue", c)]));
             }
-            let resp = self.get(&query)?;
+            let resp = self.api.get(&self.url(&query))?;
             let status = resp.status().as_u16();
             if status != 200 {
-                return Err(Failed(format!("list: HTTP {status}")));
+                return Err(Failed(format!("list {}: HTTP {status}", self.path)));
             }
-            let page: PodList = serde_json::from_reader(resp.into_body().into_reader())
-                .map_err(|e| Failed(format!("list: {e}")))?;
-            pods.extend(page.items);
+            let page: List = serde_json::from_reader(resp.into_body().into_reader())
+                .map_err(|e| Failed(format!("list {}: {e}", self.path)))?;
+            items.extend(page.items);
             match page.metadata.next.filter(|c| !c.is_empty()) {
                 Some(c) => next = Some(c),
                 None => break page.metadata.resource_version,
             }
         };
-        self.cache.relisted(&pods, Instant::now());
-        tracing::debug!(pods = pods.len(), version, "listed the node's pods");
+        tracing::debug!(path = self.path, items = items.len(), version, "listed");
+        h.listed(items, &version)?;
         Ok(version)
     }
 
-    /// Watches from `version`, applying events, until the stream ends; `version` follows
-    /// the events.
-    fn watch(&mut self, version: &mut String) -> Result<Ended, Failed> {
+    /// Watches from `version`, handing events on while `go_on` holds, until the stream
+    /// ends; `version` follows the events.
+    fn watch(
+        &self,
+        h: &mut dyn Handler,
+        version: &mut String,
+        go_on: &dyn Fn() -> bool,
+    ) -> Result<Ended, Failed> {
         let query = format!(
-            "{}&watch=1&allowWatchBookmarks=true&timeoutSeconds={}&{}",
-            self.selector(),
-            self.config.watch_timeout.as_secs().max(1),
+            "watch=1&allowWatchBookmarks=true&timeoutSeconds={}&{}",
+            self.watch_timeout.as_secs().max(1),
             form_encode(&[("resourceVersion", version)])
         );
-        let resp = self.get(&query)?;
+        let resp = self.api.get(&self.url(&query))?;
         match resp.status().as_u16() {
             200 => {}
             410 => return Ok(Ended::Gone),
-            s => return Err(Failed(format!("watch: HTTP {s}"))),
+            s => return Err(Failed(format!("watch {}: HTTP {s}", self.path))),
         }
         let reader = BufReader::new(resp.into_body().into_reader());
         for line in reader.lines() {
@@ -163,6 +135,9 @@ impl Watcher {
                 // A connection cut in the middle: watch again from where it was.
                 return Ok(Ended::Closed);
             };
+            if !go_on() {
+                return Ok(Ended::Closed);
+            }
             if line.trim().is_empty() {
                 continue;
             }
@@ -175,39 +150,37 @@ impl Watcher {
                 }
                 return Err(Failed(format!("watch error: {}", event.object)));
             }
-            let pod: Pod = serde_json::from_value(event.object)
-                .map_err(|e| Failed(format!("watch {}: {e}", event.kind)))?;
-            match event.kind.as_str() {
-                "ADDED" | "MODIFIED" => self.cache.upsert(&pod),
-                "DELETED" => self.cache.delete(&pod, Instant::now()),
-                _ => {} // BOOKMARK: only the version moves.
-            }
-            if !pod.metadata.resource_version.is_empty() {
-                *version = pod.metadata.resource_version;
+            let v = event.object["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            h.event(&event.kind, event.object, &v)?;
+            if !v.is_empty() {
+                *version = v;
             }
         }
         Ok(Ended::Closed)
     }
 
-    /// Lists and watches until `stop` is set.
-    pub fn run(&mut self, stop: &AtomicBool) {
-        let mut version: Option<String> = None;
+    /// Lists (or, given `from`, watches from that version) and watches while `go_on`
+    /// holds.
+    pub(crate) fn run(&self, h: &mut dyn Handler, from: Option<String>, go_on: &dyn Fn() -> bool) {
+        let mut version = from;
         let mut backoff = Duration::from_secs(1);
-        while !stop.load(Ordering::SeqCst) {
-            self.cache.expire(Instant::now());
+        while go_on() {
             let began = Instant::now();
             let step = match version.take() {
-                None => self.list().map(Some),
-                Some(mut v) => self.watch(&mut v).map(|ended| match ended {
+                None => self.list(h).map(Some),
+                Some(mut v) => self.watch(h, &mut v, go_on).map(|ended| match ended {
                     Ended::Closed => {
                         // A server closing watches at once must not make a busy loop.
                         if began.elapsed() < Duration::from_secs(1) {
-                            sleep_unless(stop, Duration::from_secs(1));
+                            sleep_while(go_on, Duration::from_secs(1));
                         }
                         Some(v)
                     }
                     Ended::Gone => {
-                        tracing::debug!("watch: resource version gone, listing again");
+                        tracing::debug!(path = self.path, "watch: version gone, listing again");
                         None
                     }
                 }),
@@ -218,8 +191,8 @@ impl Watcher {
                     backoff = Duration::from_secs(1);
                 }
                 Err(Failed(reason)) => {
-                    tracing::warn!(%reason, "kubernetes pod watch failed; retrying");
-                    sleep_unless(stop, backoff);
+                    tracing::warn!(path = self.path, %reason, "kubernetes watch failed; retrying");
+                    sleep_while(go_on, backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
@@ -227,15 +200,16 @@ impl Watcher {
     }
 }
 
-fn sleep_unless(stop: &AtomicBool, d: Duration) {
+/// Sleeps `d`, or less once `go_on` fails.
+pub(crate) fn sleep_while(go_on: &dyn Fn() -> bool, d: Duration) {
     let until = Instant::now() + d;
-    while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+    while go_on() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// `name=value&...`, percent-encoded as a query string.
-fn form_encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form_encode(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
@@ -253,32 +227,84 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// How long [`spawn`] waits for the first list, so that the lines read at start carry
-/// their pods' labels (an unreachable API only delays the start by this much).
-pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(5);
+/// The pod cache's side of the reflector, and the termination records.
+struct Pods {
+    cache: Arc<PodCache>,
+    terminations: Option<Terminations>,
+}
 
-/// Starts the watch thread and waits up to [`FIRST_LIST_WAIT`] for its first list; the
-/// cache it fills. The thread is not joined: it may be waiting on a watch, and it holds
-/// nothing that needs closing.
-pub fn spawn(config: KubeConfig, stop: Arc<AtomicBool>) -> Result<Arc<PodCache>, AgentError> {
-    let cache = Arc::new(PodCache::new(
-        config.pod_labels.clone(),
-        config.keep_deleted,
-    ));
-    let mut watcher = Watcher::new(config, cache.clone())?;
-    std::thread::Builder::new()
-        .name("kelp-agent-kube".into())
-        .spawn(move || watcher.run(&stop))
-        .map_err(|source| AgentError::Io {
-            path: "kelp-agent-kube thread".into(),
-            source,
-        })?;
-    let until = Instant::now() + FIRST_LIST_WAIT;
-    while !cache.listed() && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
+fn pod_of(v: serde_json::Value) -> Result<Pod, Failed> {
+    serde_json::from_value(v).map_err(|e| Failed(format!("pod: {e}")))
+}
+
+impl Handler for Pods {
+    fn listed(&mut self, items: Vec<serde_json::Value>, _: &str) -> Result<(), Failed> {
+        let pods = items
+            .into_iter()
+            .map(pod_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.cache.expire(Instant::now());
+        self.cache.relisted(&pods, Instant::now());
+        if let Some(t) = &mut self.terminations {
+            for p in &pods {
+                t.observe(p);
+            }
+        }
+        Ok(())
     }
-    if !cache.listed() {
-        tracing::warn!("no list of the node's pods yet; reading without their labels meanwhile");
+
+    fn event(&mut self, kind: &str, object: serde_json::Value, _: &str) -> Result<(), Failed> {
+        if kind == "BOOKMARK" {
+            return Ok(());
+        }
+        let pod = pod_of(object)?;
+        self.cache.expire(Instant::now());
+        match kind {
+            "ADDED" | "MODIFIED" => self.cache.upsert(&pod),
+            "DELETED" => self.cache.delete(&pod, Instant::now()),
+            _ => return Ok(()),
+        }
+        if let Some(t) = &mut self.terminations {
+            t.observe(&pod);
+        }
+        Ok(())
     }
-    Ok(cache)
+}
+
+/// One node's pods, listed and watched into a [`PodCache`].
+pub struct Watcher {
+    reflector: Reflector,
+    pods: Pods,
+}
+
+impl Watcher {
+    /// A watcher for `config` filling `cache`; reads the CA bundle.
+    pub fn new(config: KubeConfig, cache: Arc<PodCache>) -> Result<Watcher, AgentError> {
+        let api = Api::new(&config, config.watch_timeout + Duration::from_secs(60))?;
+        let field = format!("spec.nodeName={}", config.node);
+        Ok(Watcher {
+            reflector: Reflector {
+                api,
+                path: "/api/v1/pods".into(),
+                selector: Some(form_encode(&[("fieldSelector", &field)])),
+                watch_timeout: config.watch_timeout,
+            },
+            pods: Pods {
+                cache,
+                terminations: None,
+            },
+        })
+    }
+
+    /// Also records containers' terminations (`kubernetes-termination` entries).
+    pub(crate) fn with_terminations(mut self, t: Terminations) -> Watcher {
+        self.pods.terminations = Some(t);
+        self
+    }
+
+    /// Lists and watches until `stop` is set.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let go_on = || !stop.load(Ordering::SeqCst);
+        self.reflector.run(&mut self.pods, None, &go_on);
+    }
 }

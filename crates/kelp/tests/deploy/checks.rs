@@ -173,6 +173,22 @@ pub fn check_agent(o: &Objects) -> String {
         .as_ref()
         .expect("the agent watches its node's pods");
     assert!(!kube.pod_labels.is_empty(), "pod labels to keep");
+    assert!(kube.terminations, "termination records on");
+    let lease = kube.events.as_ref().expect("the events election is on");
+    assert_eq!(lease.name, "kelp-events", "the Lease the Role names");
+    // Its identity: the pod's name, unique even when a rolling update overlaps two
+    // agents on one node.
+    let identity = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "KELP_AGENT_KUBERNETES__EVENTS__IDENTITY")
+        .expect("the Lease identity from the environment");
+    let field = identity
+        .value_from
+        .as_ref()
+        .and_then(|f| f.field_ref.as_ref());
+    assert_eq!(field.map(|f| f.field_path.as_str()), Some("metadata.name"));
     assert_ne!(
         spec.automount_service_account_token,
         Some(false),
@@ -338,7 +354,8 @@ pub fn check_server(o: &Objects) -> (String, i32) {
 }
 
 /// RBAC: read-only verbs on pods, namespaces, nodes and events (and the metrics the
-/// APIService serves), bound to service accounts the workloads use.
+/// APIService serves), bound to service accounts the workloads use; the agent's events
+/// Lease ([`check_lease_rbac`]).
 pub fn check_rbac(o: &Objects) {
     let read = BTreeSet::from(["get", "list", "watch"]);
     let mut core = BTreeSet::new();
@@ -454,6 +471,77 @@ pub fn check_rbac(o: &Objects) {
         verbs.contains("list") && verbs.contains("watch"),
         "{sa} may watch pods"
     );
+    // And list and watch the cluster's Events (the elected agent stores them).
+    let events = o
+        .cluster_role_bindings
+        .iter()
+        .filter(|b| b.subjects.iter().flatten().any(|s| s.name == sa))
+        .any(|b| {
+            o.cluster_roles
+                .iter()
+                .filter(|r| r.metadata.name.as_ref() == Some(&b.role_ref.name))
+                .flat_map(|r| r.rules.iter().flatten())
+                .any(|rule| {
+                    rule.api_groups
+                        .as_deref()
+                        .unwrap_or_default()
+                        .contains(&String::new())
+                        && rule
+                            .resources
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains(&"events".into())
+                        && rule.verbs.iter().any(|v| v == "list")
+                        && rule.verbs.iter().any(|v| v == "watch")
+                })
+        });
+    assert!(events, "{sa} may list and watch events");
+    check_lease_rbac(o, ds.metadata.namespace.as_deref().unwrap(), &sa);
+}
+
+/// The one write the agents may make: their events Lease `kelp-events`, in their own
+/// namespace (get, create, update, as client-go's leader election needs; get and update
+/// limited to the Lease's name, create cannot be), through a Role bound to the agent's
+/// account.
+pub fn check_lease_rbac(o: &Objects, ns: &str, sa: &str) {
+    assert_eq!(o.roles.len(), 1, "one Role: the Lease's");
+    let role = &o.roles[0];
+    assert_eq!(role.metadata.namespace.as_deref(), Some(ns));
+    let mut granted = BTreeSet::new();
+    for rule in role.rules.iter().flatten() {
+        assert_eq!(
+            rule.api_groups.as_deref(),
+            Some(&["coordination.k8s.io".to_owned()][..])
+        );
+        assert_eq!(rule.resources.as_deref(), Some(&["leases".to_owned()][..]));
+        for verb in &rule.verbs {
+            match verb.as_str() {
+                "create" => assert!(rule.resource_names.is_none()),
+                "get" | "update" => assert_eq!(
+                    rule.resource_names.as_deref(),
+                    Some(&["kelp-events".to_owned()][..]),
+                    "{verb} only on the Lease"
+                ),
+                v => panic!("verb {v} on leases is not needed"),
+            }
+            granted.insert(verb.as_str());
+        }
+    }
+    assert_eq!(granted, BTreeSet::from(["create", "get", "update"]));
+    assert_eq!(o.role_bindings.len(), 1);
+    let b = &o.role_bindings[0];
+    assert_eq!(b.metadata.namespace.as_deref(), Some(ns));
+    assert_eq!(
+        (b.role_ref.kind.as_str(), &b.role_ref.name),
+        ("Role", role.metadata.name.as_ref().unwrap())
+    );
+    let subjects: Vec<(String, Option<String>)> = b
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| (s.name.clone(), s.namespace.clone()))
+        .collect();
+    assert_eq!(subjects, vec![(sa.to_owned(), Some(ns.to_owned()))]);
 }
 
 pub fn check_api_service(o: &Objects, service: &Service) {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -88,6 +88,8 @@ pub struct Objects {
     pub config_maps: Vec<ConfigMap>,
     pub cluster_roles: Vec<ClusterRole>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub roles: Vec<Role>,
+    pub role_bindings: Vec<RoleBinding>,
     pub services: Vec<Service>,
     pub daemon_sets: Vec<DaemonSet>,
     pub stateful_sets: Vec<StatefulSet>,
@@ -111,6 +113,8 @@ impl Objects {
                 ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
                     o.cluster_role_bindings.push(typed(d))
                 }
+                ("rbac.authorization.k8s.io/v1", "Role") => o.roles.push(typed(d)),
+                ("rbac.authorization.k8s.io/v1", "RoleBinding") => o.role_bindings.push(typed(d)),
                 ("apps/v1", "DaemonSet") => o.daemon_sets.push(typed(d)),
                 ("apps/v1", "StatefulSet") => o.stateful_sets.push(typed(d)),
                 ("apiregistration.k8s.io/v1", "APIService") => o.api_services.push(typed(d)),

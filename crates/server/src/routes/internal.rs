@@ -235,10 +235,14 @@ pub async fn metric_across(
     let (config, tenant) = (st.config.clone(), access.tenant.clone());
     let resp = blocking(move || {
         let scratch = Scratch::new(&config.data_dir)?;
-        let mut c = config
+        // A plain local store: never the replica's bucket (a store opened on a bucket
+        // loads and sweeps that replica's objects), only its limits.
+        let mut c = kelp_store::StoreConfig::new(&scratch.0);
+        c.limits = config
             .store_config()
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        c.dir = scratch.0.clone();
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .limits;
+        debug_assert!(c.bucket.is_none());
         c.fsync = kelp_store::FsyncPolicy::Never;
         c.background = false;
         // Everything is appended at once, sorted per stream: nothing is out of order.

@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
 use kelp_model::{TenantId, Timestamp};
-use kelp_store::{Direction, LabelMatcher, ScanEntry, ScanRequest, Store};
+use kelp_store::{Direction, LabelMatcher, MatchOp, ScanEntry, ScanRequest, Store};
 use kelp_wire::inventory::Inventory;
 use serde_json::{json, Value};
 
@@ -160,7 +160,10 @@ fn pod_rows(
     a: &Ask,
     nodes: &BTreeMap<String, NodeInventory>,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut m = Vec::new();
+    // Containers are those with log lines: the agent's termination records are not.
+    let not_terminations =
+        LabelMatcher::new("source", MatchOp::Neq, "kubernetes-termination").map_err(store_error)?;
+    let mut m = vec![not_terminations.clone()];
     if let Some(ns) = &a.namespace {
         m.push(LabelMatcher::eq("namespace", ns));
     }
@@ -205,6 +208,7 @@ fn pod_rows(
             LabelMatcher::eq("namespace", &ns),
             LabelMatcher::eq("pod", &pod),
             LabelMatcher::eq("container", &c),
+            not_terminations.clone(),
         ];
         for inst in reader.instances(&m, oldest, newest)? {
             let p = pods

@@ -82,7 +82,7 @@ pub(crate) fn encode(
         }
     }
     let mut data = Vec::with_capacity(raw / 6 + 64);
-    for col in [&ts, &lens, &split.templates, &split.digits, &meta] {
+    for col in [&ts[..], &lens, split.templates(), split.digits(), &meta] {
         put_frame(&mut data, col, level)?;
     }
     // Only worth its bytes when there are lines to step over.

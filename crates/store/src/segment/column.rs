@@ -68,41 +68,23 @@ pub(crate) fn get_frame(buf: &[u8]) -> Result<(Vec<u8>, usize), &'static str> {
     Ok((out, 8 + len))
 }
 
-/// Whether `c` ends a template stretch: an ASCII digit or the marker.
-#[inline]
-fn is_special(c: u8) -> bool {
-    c.wrapping_sub(b'0') < 10 || c == TEMPLATE_MARKER
-}
-
-/// The position of the first digit or marker in `s`, 16 bytes at a time (a loop the
-/// compiler turns into SIMD compares and a mask).
-#[inline]
-fn next_special(s: &[u8]) -> Option<usize> {
-    let mut chunks = s.chunks_exact(16);
-    let mut base = 0;
-    for chunk in chunks.by_ref() {
-        let mut mask = 0u16;
-        for (k, &c) in chunk.iter().enumerate() {
-            mask |= u16::from(is_special(c)) << k;
-        }
-        if mask != 0 {
-            return Some(base + mask.trailing_zeros() as usize);
-        }
-        base += 16;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| is_special(c))
-        .map(|p| base + p)
-}
-
 /// Splits lines into templates and packed digits.
+///
+/// Both columns are written by index into buffers kept longer than their contents, and a
+/// line is walked by its digit and marker bits, found 16 bytes at a time, rather than byte by
+/// byte: stretches of text are copied 16 bytes at once when they are short.
 #[derive(Default)]
 pub(crate) struct LineSplitter {
-    pub templates: Vec<u8>,
-    pub digits: Vec<u8>,
-    half: bool,
+    /// `templates[..tlen]` is the column; the rest is room.
+    templates: Vec<u8>,
+    tlen: usize,
+    /// Nibble `k` is the high half of `digits[k / 2]` when `k` is even.
+    digits: Vec<u8>,
+    nib: usize,
+    /// Per 64 bytes of the current line: which are digits or the marker (`special`), and
+    /// which are digits.
+    special: Vec<u64>,
+    digit: Vec<u64>,
 }
 
 impl LineSplitter {
@@ -110,78 +92,172 @@ impl LineSplitter {
     /// but for markers, digits half of it), so the columns rarely grow.
     pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
-            templates: Vec::with_capacity(bytes + bytes / 8 + 16),
-            digits: Vec::with_capacity(bytes / 4 + 16),
-            half: false,
+            templates: vec![0; bytes + bytes / 8 + 64],
+            digits: vec![0; bytes / 4 + 64],
+            ..Self::default()
         }
+    }
+
+    /// The templates column.
+    pub(crate) fn templates(&self) -> &[u8] {
+        &self.templates[..self.tlen]
+    }
+
+    /// The digits column.
+    pub(crate) fn digits(&self) -> &[u8] {
+        &self.digits[..self.nib.div_ceil(2)]
     }
 
     /// Adds one line; returns its template length.
     pub(crate) fn add(&mut self, line: &[u8]) -> usize {
-        let start = self.templates.len();
-        let mut i = 0;
-        while i < line.len() {
-            let b = line[i];
-            if b.is_ascii_digit() {
-                let rest = &line[i..line.len().min(i + 255)];
-                let run = rest
-                    .iter()
-                    .position(|c| !c.is_ascii_digit())
-                    .unwrap_or(rest.len());
-                self.push_digits(&rest[..run]);
-                i += run;
-                self.templates
-                    .extend_from_slice(&[TEMPLATE_MARKER, run as u8]);
-                continue;
+        let n = line.len();
+        let start = self.tlen;
+        // A byte becomes at most two template bytes; 16 more for a short stretch's copy.
+        let need = start + 2 * n + 16;
+        if self.templates.len() < need {
+            let grow = need.max(self.templates.len() * 2);
+            self.templates.resize(grow, 0);
+        }
+        let need = self.nib / 2 + n / 2 + 2;
+        if self.digits.len() < need {
+            let grow = need.max(self.digits.len() * 2);
+            self.digits.resize(grow, 0);
+        }
+        self.classify(line);
+        let (t, dig) = (&mut self.templates, &mut self.digits);
+        let (mut o, mut nib, mut i) = (start, self.nib, 0);
+        loop {
+            let p = next_bit(&self.special, i, false).min(n);
+            let len = p - i;
+            if len <= 16 && i + 16 <= n {
+                t[o..o + 16].copy_from_slice(&line[i..i + 16]);
+            } else {
+                t[o..o + len].copy_from_slice(&line[i..p]);
             }
-            // Copy the stretch up to the next digit or marker in one go.
-            let end = next_special(&line[i..]).map_or(line.len(), |p| i + p);
-            if end > i {
-                self.templates.extend_from_slice(&line[i..end]);
+            o += len;
+            if p == n {
+                break;
+            }
+            if self.digit[p / 64] & (1 << (p % 64)) != 0 {
+                let end = next_bit(&self.digit, p, true).min(n).min(p + 255);
+                // The pending low nibble first, then two digits a byte; an odd last digit
+                // leaves the low nibble's 0xF pad.
+                let mut k = p;
+                if nib & 1 == 1 {
+                    let b = &mut dig[nib / 2];
+                    *b = (*b & 0xf0) | (line[k] - b'0');
+                    (nib, k) = (nib + 1, k + 1);
+                }
+                while k + 1 < end {
+                    dig[nib / 2] = ((line[k] - b'0') << 4) | (line[k + 1] - b'0');
+                    (nib, k) = (nib + 2, k + 2);
+                }
+                if k < end {
+                    dig[nib / 2] = ((line[k] - b'0') << 4) | 0x0f;
+                    nib += 1;
+                }
+                t[o] = TEMPLATE_MARKER;
+                t[o + 1] = (end - p) as u8;
                 i = end;
             } else {
-                self.templates.extend_from_slice(&[TEMPLATE_MARKER, 0]);
-                i += 1;
+                t[o] = TEMPLATE_MARKER;
+                t[o + 1] = 0;
+                i = p + 1;
+            }
+            o += 2;
+        }
+        self.tlen = o;
+        self.nib = nib;
+        o - start
+    }
+
+    /// Fills `special` and `digit` for `line` (bits past its end are clear).
+    fn classify(&mut self, line: &[u8]) {
+        self.special.clear();
+        self.digit.clear();
+        let (mut s, mut d) = (0u64, 0u64);
+        let mut k = 0;
+        let mut chunks = line.chunks_exact(16);
+        for chunk in chunks.by_ref() {
+            let (cs, cd) = masks16(chunk.try_into().unwrap_or(&[0; 16]));
+            s |= u64::from(cs) << k;
+            d |= u64::from(cd) << k;
+            k += 16;
+            if k == 64 {
+                self.special.push(s);
+                self.digit.push(d);
+                (s, d, k) = (0, 0, 0);
             }
         }
-        self.templates.len() - start
+        let mut last = [0u8; 16];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        let (cs, cd) = masks16(&last);
+        self.special.push(s | u64::from(cs) << k);
+        self.digit.push(d | u64::from(cd) << k);
     }
 
     /// Digit nibbles written so far: where the next line's digits start.
     pub(crate) fn nibbles(&self) -> usize {
-        self.digits.len() * 2 - usize::from(self.half)
+        self.nib
     }
+}
 
-    /// Appends ASCII digits as nibbles: the pending low nibble first, then two digits a
-    /// byte.
-    #[inline]
-    fn push_digits(&mut self, mut ds: &[u8]) {
-        if self.half {
-            let Some((&d, rest)) = ds.split_first() else {
-                return;
-            };
-            self.push_digit(d - b'0');
-            ds = rest;
-        }
-        let pairs = ds.chunks_exact(2);
-        let odd = pairs.remainder().first().copied();
-        self.digits
-            .extend(pairs.map(|p| ((p[0] - b'0') << 4) | (p[1] - b'0')));
-        if let Some(d) = odd {
-            self.push_digit(d - b'0');
-        }
+/// Which of 16 bytes are digits or the marker, and which are digits: eight bytes at a time
+/// in a `u64` (SWAR), each byte's answer in its high bit, then gathered into a bit each.
+#[inline]
+fn masks16(c: &[u8; 16]) -> (u16, u16) {
+    let (a, b) = c.split_at(8);
+    let (sa, da) = masks8(u64::from_le_bytes(a.try_into().unwrap_or([0; 8])));
+    let (sb, db) = masks8(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    (
+        u16::from(sa) | u16::from(sb) << 8,
+        u16::from(da) | u16::from(db) << 8,
+    )
+}
+
+#[inline]
+fn masks8(v: u64) -> (u8, u8) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const fn splat(b: u8) -> u64 {
+        b as u64 * 0x0101_0101_0101_0101
     }
+    // No byte carries into the next: each low-7-bit value plus at most 0x80 stays < 0x100.
+    let low = v & LOW7;
+    let ascii = !v & HIGH;
+    let ge_0 = low + splat(0x80 - b'0');
+    let gt_9 = low + splat(0x80 - b'9' - 1);
+    let digit = ge_0 & !gt_9 & ascii;
+    let x = v ^ splat(TEMPLATE_MARKER);
+    let marker = !(((x & LOW7) + LOW7) | x) & HIGH;
+    (gather(digit | marker), gather(digit))
+}
 
-    #[inline]
-    fn push_digit(&mut self, d: u8) {
-        if self.half {
-            if let Some(last) = self.digits.last_mut() {
-                *last = (*last & 0xf0) | d;
-            }
-        } else {
-            self.digits.push((d << 4) | 0x0f);
+/// The high bits of a `u64`'s eight bytes as the eight bits of a `u8` (byte `k` → bit `k`).
+#[inline]
+fn gather(m: u64) -> u8 {
+    ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+}
+
+/// The first bit at or after `from` that is set (clear when `clear`) in the bit string
+/// `words`; past the end when there is none.
+#[inline]
+fn next_bit(words: &[u64], from: usize, clear: bool) -> usize {
+    let flip = if clear { !0 } else { 0 };
+    let mut w = from / 64;
+    let Some(&first) = words.get(w) else {
+        return usize::MAX;
+    };
+    let mut x = (first ^ flip) & (!0u64 << (from % 64));
+    loop {
+        if x != 0 {
+            return w * 64 + x.trailing_zeros() as usize;
         }
-        self.half = !self.half;
+        w += 1;
+        match words.get(w) {
+            Some(&v) => x = v ^ flip,
+            None => return usize::MAX,
+        }
     }
 }
 
@@ -271,11 +347,11 @@ mod tests {
         all.push(long.as_bytes());
         let mut s = LineSplitter::default();
         let lens: Vec<usize> = all.iter().map(|l| s.add(l)).collect();
-        let mut j = LineJoiner::new(&s.digits);
+        let mut j = LineJoiner::new(s.digits());
         let mut off = 0;
         for (l, n) in all.iter().zip(lens) {
             let mut out = Vec::new();
-            j.join(&s.templates[off..off + n], &mut out).unwrap();
+            j.join(&s.templates()[off..off + n], &mut out).unwrap();
             assert_eq!(&out, l);
             off += n;
         }
@@ -338,24 +414,39 @@ mod tests {
         for l in &lines {
             s.add(l);
         }
-        assert_eq!((s.templates, s.digits), reference_split(&lines));
-        for l in &lines {
-            for at in 0..l.len() {
-                let want = l[at..].iter().position(|&c| is_special(c));
-                assert_eq!(next_special(&l[at..]), want);
+        assert_eq!(
+            (s.templates().to_vec(), s.digits().to_vec()),
+            reference_split(&lines)
+        );
+    }
+
+    #[test]
+    fn byte_masks_are_exact() {
+        for b in 0..=255u8 {
+            for at in 0..16 {
+                let mut c = [b'a'; 16];
+                c[at] = b;
+                let (s, d) = masks16(&c);
+                let digit = b.is_ascii_digit();
+                assert_eq!(d, u16::from(digit) << at, "{b:#x} at {at}");
+                assert_eq!(
+                    s,
+                    u16::from(digit || b == TEMPLATE_MARKER) << at,
+                    "{b:#x} at {at}"
+                );
             }
         }
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         /// Whatever the digit runs (odd, even, across lines, over 255), the splitter writes
         /// the reference's bytes.
         #[test]
         fn split_bytes_match_the_reference(
             lines in proptest::collection::vec(
                 proptest::collection::vec(
-                    proptest::prop_oneof![6 => 48u8..58, 3 => Just(b'a'), 1 => Just(TEMPLATE_MARKER)],
+                    proptest::prop_oneof![6 => 48u8..58, 3 => Just(b'a'), 1 => Just(TEMPLATE_MARKER), 2 => proptest::prelude::any::<u8>()],
                     0..400,
                 ),
                 0..8,
@@ -365,7 +456,7 @@ mod tests {
             for l in &lines {
                 s.add(l);
             }
-            proptest::prop_assert_eq!((s.templates, s.digits), reference_split(&lines));
+            proptest::prop_assert_eq!((s.templates().to_vec(), s.digits().to_vec()), reference_split(&lines));
         }
     }
 

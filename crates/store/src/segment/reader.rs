@@ -4,15 +4,30 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use kelp_model::{Labels, StreamId};
 
 use super::block::{get_meta, BlockMeta};
+use crate::bucket::Remote;
 use crate::codec::{check_header, check_versions_agree, parse_trailer, Cursor};
 use crate::format::{HEADER_LEN, SEGMENT_MAGIC, TRAILER_LEN};
 use crate::fs::Fs;
 use crate::{Result, StoreError};
+
+/// Where a segment's bytes are read from.
+#[derive(Debug)]
+enum Src {
+    /// A local file.
+    File(File),
+    /// An object in the bucket, read through the page cache.
+    Remote {
+        /// The store's bucket and cache.
+        remote: Arc<Remote>,
+        /// The object's key.
+        key: String,
+    },
+}
 
 /// An open segment.
 #[derive(Debug)]
@@ -20,7 +35,7 @@ pub(crate) struct Segment {
     pub id: u64,
     pub path: PathBuf,
     pub bytes: u64,
-    file: File,
+    src: Src,
     /// Blocks sorted by stream, then time.
     pub blocks: Vec<BlockMeta>,
     /// The streams with blocks here, sorted by id.
@@ -38,6 +53,26 @@ impl Segment {
             .metadata()
             .map_err(|e| StoreError::io("stat", path, e))?
             .len();
+        Self::from_src(Src::File(file), path.to_owned(), len, id)
+    }
+
+    /// Opens and checks the segment stored as object `key` of `len` bytes (as the manifest
+    /// says), reading through the cache.
+    pub(crate) fn open_remote(remote: &Arc<Remote>, key: &str, len: u64, id: u64) -> Result<Self> {
+        let path = PathBuf::from(format!(
+            "{}/{key}",
+            remote.bucket.describe().trim_end_matches('/')
+        ));
+        let src = Src::Remote {
+            remote: remote.clone(),
+            key: key.to_owned(),
+        };
+        Self::from_src(src, path, len, id)
+    }
+
+    fn from_src(src: Src, path: PathBuf, len: u64, id: u64) -> Result<Self> {
+        let path = path.as_path();
+        let file = &src;
         if len < (HEADER_LEN + TRAILER_LEN) as u64 {
             return Err(StoreError::corrupt(
                 path,
@@ -46,14 +81,14 @@ impl Segment {
             ));
         }
         let mut header = [0u8; HEADER_LEN];
-        read_at(&file, path, &mut header, 0)?;
+        read_at(file, len, path, &mut header, 0)?;
         let mut trailer = [0u8; TRAILER_LEN];
-        read_at(&file, path, &mut trailer, len - TRAILER_LEN as u64)?;
+        read_at(file, len, path, &mut trailer, len - TRAILER_LEN as u64)?;
         check_versions_agree(path, &header, &trailer)?;
         check_header(path, &header, &SEGMENT_MAGIC)?;
         let (off, mlen, crc) = parse_trailer(path, &trailer, len, &SEGMENT_MAGIC)?;
         let mut meta = vec![0u8; mlen as usize];
-        read_at(&file, path, &mut meta, off)?;
+        read_at(file, len, path, &mut meta, off)?;
         if crc32c::crc32c(&meta) != crc {
             return Err(StoreError::corrupt(
                 path,
@@ -86,7 +121,7 @@ impl Segment {
             id,
             path: path.to_owned(),
             bytes: len,
-            file,
+            src,
             blocks,
             streams,
             blooms,
@@ -112,7 +147,7 @@ impl Segment {
     pub(crate) fn read_block(&self, i: usize) -> Result<Vec<u8>> {
         let m = &self.blocks[i];
         let mut buf = vec![0u8; m.data_len as usize];
-        read_at(&self.file, &self.path, &mut buf, m.data_off)?;
+        read_at(&self.src, self.bytes, &self.path, &mut buf, m.data_off)?;
         if crc32c::crc32c(&buf) != m.data_crc {
             return Err(StoreError::corrupt(
                 &self.path,
@@ -130,7 +165,7 @@ impl Segment {
         }
         let m = &self.blocks[i];
         let mut buf = vec![0u8; m.bloom_words as usize * 8];
-        read_at(&self.file, &self.path, &mut buf, m.bloom_off)?;
+        read_at(&self.src, self.bytes, &self.path, &mut buf, m.bloom_off)?;
         if crc32c::crc32c(&buf) != m.bloom_crc {
             return Err(StoreError::corrupt(
                 &self.path,
@@ -212,7 +247,7 @@ impl Segment {
     fn read_ts_frame(&self, i: usize) -> Result<Vec<u8>> {
         let m = &self.blocks[i];
         let mut buf = vec![0u8; 8];
-        read_at(&self.file, &self.path, &mut buf, m.data_off)?;
+        read_at(&self.src, self.bytes, &self.path, &mut buf, m.data_off)?;
         let len = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
         if 8 + len > m.data_len as usize {
             return Err(StoreError::corrupt(
@@ -222,12 +257,25 @@ impl Segment {
             ));
         }
         buf.resize(8 + len, 0);
-        read_at(&self.file, &self.path, &mut buf[8..], m.data_off + 8)?;
+        read_at(
+            &self.src,
+            self.bytes,
+            &self.path,
+            &mut buf[8..],
+            m.data_off + 8,
+        )?;
         Ok(buf)
     }
 }
 
-fn read_at(file: &File, path: &Path, buf: &mut [u8], off: u64) -> Result<()> {
-    file.read_exact_at(buf, off)
-        .map_err(|e| StoreError::io("read", path, e))
+fn read_at(src: &Src, len: u64, path: &Path, buf: &mut [u8], off: u64) -> Result<()> {
+    match src {
+        Src::File(file) => file
+            .read_exact_at(buf, off)
+            .map_err(|e| StoreError::io("read", path, e)),
+        Src::Remote { remote, key } => remote
+            .cache
+            .read_at(&*remote.bucket, key, len, buf, off)
+            .map_err(|e| remote.err("read", key, e)),
+    }
 }

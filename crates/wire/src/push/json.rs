@@ -19,6 +19,24 @@ use crate::push::metadata_pair;
 
 /// Decodes a JSON push body (already without its `Content-Encoding`).
 pub fn decode_json(body: Bytes) -> Result<Vec<StreamEntries>, WireError> {
+    if let Some(streams) = crate::push::json_fast::decode(&body) {
+        return Ok(streams);
+    }
+    decode_json_serde(body)
+}
+
+/// The common shape's scanner alone: `None` where it leaves the body to the serde
+/// decoder. For tests that compare the two.
+#[doc(hidden)]
+pub fn decode_json_fast(body: &Bytes) -> Option<Vec<StreamEntries>> {
+    crate::push::json_fast::decode(body)
+}
+
+/// The serde decoder alone: every body, with precise errors. [`decode_json`] tries the
+/// common shape's scanner first (`json_fast`), which gives the same result where it
+/// answers.
+#[doc(hidden)]
+pub fn decode_json_serde(body: Bytes) -> Result<Vec<StreamEntries>, WireError> {
     let failure = Cell::new(None);
     let ctx = Ctx {
         body: &body,
@@ -401,14 +419,27 @@ pub(crate) fn parse_nanos(s: &str) -> Option<Timestamp> {
     if digits.is_empty() {
         return None;
     }
-    // One pass, accumulating negatively so that i64::MIN fits.
+    // Up to 18 digits cannot overflow: plain arithmetic. Longer: one pass, accumulating
+    // negatively so that i64::MIN fits.
     let mut v: i64 = 0;
-    for b in digits.bytes() {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
+    if digits.len() <= 18 {
+        let mut bad = 0u8;
+        for b in digits.bytes() {
+            let d = b.wrapping_sub(b'0');
+            bad |= u8::from(d > 9);
+            v = v.wrapping_mul(10).wrapping_sub(i64::from(d));
+        }
+        if bad != 0 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_sub(i64::from(d))?;
+    } else {
+        for b in digits.bytes() {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v.checked_mul(10)?.checked_sub(i64::from(d))?;
+        }
     }
     let v = if neg { v } else { v.checked_neg()? };
     Some(Timestamp::from_unix_nanos(v))

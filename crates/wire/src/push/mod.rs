@@ -5,6 +5,7 @@
 
 pub mod json;
 mod json_de;
+mod json_fast;
 pub mod proto;
 
 use bytes::Bytes;
