@@ -180,8 +180,13 @@ fn work(
             let sent = sink.send(&batch.streams);
             stats.batches_in_flight.fetch_sub(1, Ordering::Relaxed);
             if let Err(e) = sent {
-                stats.sink_errors.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
+                let Some(n) = partially_rejected(&e) else {
+                    stats.sink_errors.fetch_add(1, Ordering::Relaxed);
+                    return Err(e);
+                };
+                // The server stored the rest of the batch: resending cannot help.
+                stats.entries_rejected.fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(entries = n, error = %e, "the server refused some entries of a batch it stored");
             }
             stats.shipped(&batch.streams);
         }
@@ -191,9 +196,47 @@ fn work(
     }
 }
 
+/// The number of entries a server refused in a batch whose other entries it stored: Kelp's
+/// and Loki's 400 `N entries rejected: ...` (out-of-order window, line size). `None` for
+/// every other failure, which stops delivery as before.
+fn partially_rejected(e: &AgentError) -> Option<u64> {
+    let AgentError::Client(kelp_client::ClientError::Rejected {
+        status: 400, body, ..
+    }) = e
+    else {
+        return None;
+    };
+    let (n, rest) = body.trim_start().split_once(' ')?;
+    rest.starts_with("entries rejected:")
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_rejections_are_told_from_whole_batch_ones() {
+        let rejected = |status: u16, body: &str| {
+            AgentError::Client(kelp_client::ClientError::Rejected {
+                path: "/kelp/api/v1/push".into(),
+                status,
+                body: body.into(),
+            })
+        };
+        let partial = "3 entries rejected: 3 older than the out-of-order window, 0 lines too long";
+        assert_eq!(partially_rejected(&rejected(400, partial)), Some(3));
+        assert_eq!(partially_rejected(&rejected(413, partial)), None);
+        assert_eq!(
+            partially_rejected(&rejected(400, "invalid labels: x")),
+            None
+        );
+        assert_eq!(
+            partially_rejected(&rejected(400, "many entries rejected: x")),
+            None
+        );
+    }
 
     fn mark(offset: u64) -> Mark {
         Mark {

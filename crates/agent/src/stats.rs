@@ -39,6 +39,10 @@ pub struct Stats {
     pub checkpoint_errors: AtomicU64,
     /// Batches a sink refused for good (the agent stops).
     pub sink_errors: AtomicU64,
+    /// Entries the server refused inside a batch it otherwise stored (`N entries
+    /// rejected: ...`, say older than its out-of-order window after the node's clock
+    /// stepped back): counted and logged, the batch acknowledged (a retry cannot help).
+    pub entries_rejected: AtomicU64,
     /// Records that did not parse, in chains let go …
     pub bad_records_done: AtomicU64,
     /// … and in the chains open at the last discovery scan.
@@ -256,6 +260,11 @@ impl Stats {
                 "shed_lines_total",
                 "Unread lines of those files (lost).",
                 g(&self.shed_lines),
+            ),
+            (
+                "entries_rejected_total",
+                "Entries the server refused inside batches it stored (too old for its out-of-order window, too long).",
+                g(&self.entries_rejected),
             ),
             (
                 "inotify_overflows_total",

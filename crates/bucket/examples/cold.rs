@@ -116,8 +116,11 @@ fn load(store: &Store, ds: &Dataset, tenant: &TenantId) -> (u64, u64) {
     (lines, bytes)
 }
 
-/// The three queries; each returns a figure to check the answers agree.
-fn queries(ds: &Dataset, tenant: &TenantId) -> Vec<(&'static str, Box<dyn Fn(&Store) -> u64>)> {
+/// A query: its name, and a run returning a figure to check the answers agree.
+type Query = (&'static str, Box<dyn Fn(&Store) -> u64>);
+
+/// The three queries.
+fn queries(ds: &Dataset, tenant: &TenantId) -> Vec<Query> {
     let all = vec![LabelMatcher::new("namespace", MatchOp::Re, ".+").unwrap()];
     let (start, end) = (
         Timestamp::from_unix_nanos(ds.start),

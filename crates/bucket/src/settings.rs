@@ -127,21 +127,47 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 }
 
 impl StorageSettings {
-    /// The bucket these settings name (`None` for `backend: disk`).
-    pub fn bucket(&self) -> Result<Option<Arc<ObjectBucket>>, BucketError> {
-        let backend = self.backend;
-        let cfg = |field, reason: &str| BucketError::Config {
-            field,
-            reason: reason.to_owned(),
-        };
-        if backend == Backend::Disk {
-            return Ok(None);
+    /// Checks the settings without reaching the bucket or touching the disk.
+    pub fn validate(&self) -> Result<(), BucketError> {
+        let cfg = |field, reason: String| Err(BucketError::Config { field, reason });
+        if self.backend == Backend::Disk {
+            return Ok(());
         }
         if self.bucket.is_empty() {
-            return Err(cfg("bucket", "required with a bucket backend"));
+            return cfg("bucket", "required with a bucket backend".into());
         }
-        if backend != Backend::S3 && (self.endpoint.is_some() || self.region.is_some()) {
-            return Err(cfg("endpoint", "endpoint and region are S3 settings"));
+        if self.backend != Backend::S3 && (self.endpoint.is_some() || self.region.is_some()) {
+            return cfg("endpoint", "endpoint and region are S3 settings".into());
+        }
+        if let Some(r) = self
+            .replica
+            .as_deref()
+            .filter(|r| !kelp_store::bucket::valid_replica(r))
+        {
+            return cfg(
+                "replica",
+                format!("{r:?} is not a replica name (1 to 128 letters, digits, '-', '_', '.')"),
+            );
+        }
+        if self.cache_size < kelp_store::bucket::MIN_CACHE_BYTES {
+            return cfg(
+                "cache_size",
+                format!(
+                    "{} bytes is below the minimum of {} (four cache pages)",
+                    self.cache_size,
+                    kelp_store::bucket::MIN_CACHE_BYTES
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The bucket these settings name (`None` for `backend: disk`).
+    pub fn bucket(&self) -> Result<Option<Arc<ObjectBucket>>, BucketError> {
+        self.validate()?;
+        let backend = self.backend;
+        if backend == Backend::Disk {
+            return Ok(None);
         }
         let client = |e| BucketError::Client {
             backend: backend.name(),

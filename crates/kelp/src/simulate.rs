@@ -81,6 +81,15 @@ pub struct SimulateArgs {
     /// One logical line in N is longer than 16 KiB, so containerd splits it (0: none).
     #[arg(long, value_name = "N", default_value_t = 2000)]
     long_line_every: u64,
+    /// Step the node's wall clock during the run: `<step>@<when>`, as `-2h@1s` (back two
+    /// hours one second in) or `+30m@2.5`; repeatable, steps add up. CRI timestamps and
+    /// rotation stamps follow the node's clock; the write rate does not.
+    #[arg(
+        long = "clock-jump",
+        value_name = "STEP@WHEN",
+        allow_hyphen_values = true
+    )]
+    clock_jumps: Vec<kelp_sim::ClockJump>,
     /// Final summary format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -152,6 +161,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         corpus_dir: args.corpus,
         ledger: args.ledger,
         long_line_every: args.long_line_every,
+        clock_jumps: args.clock_jumps,
         ..SimConfig::default()
     };
     let sim = Simulator::new(config)

@@ -14,9 +14,21 @@ pub fn kelp() -> Command {
 /// Spawns `cmd` with its stderr piped and reads stderr until a line starts with
 /// `announce`; returns the child and the rest of that line (an address). The rest of
 /// stderr is drained in the background.
-pub fn spawn_announcing(mut cmd: Command, announce: &str) -> (Child, String) {
+pub fn spawn_announcing(cmd: Command, announce: &str) -> (Child, String) {
+    spawn_announcing_to(cmd, announce, "warn", None)
+}
+
+/// [`spawn_announcing`] with the `RUST_LOG` filter given and all of stderr (the
+/// announcement too) copied to `log` when given.
+pub fn spawn_announcing_to(
+    mut cmd: Command,
+    announce: &str,
+    filter: &str,
+    log: Option<&Path>,
+) -> (Child, String) {
+    let mut file = log.map(|p| std::fs::File::create(p).unwrap());
     let mut child = cmd
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", filter)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,11 +41,17 @@ pub fn spawn_announcing(mut cmd: Command, announce: &str) -> (Child, String) {
             stderr.read_line(&mut line).unwrap() > 0,
             "exited before saying {announce:?}"
         );
+        if let Some(f) = file.as_mut() {
+            f.write_all(line.as_bytes()).unwrap();
+        }
         if let Some(a) = line.trim().strip_prefix(announce) {
             break a.to_owned();
         }
     };
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    std::thread::spawn(move || match file {
+        Some(mut f) => std::io::copy(&mut stderr, &mut f),
+        None => std::io::copy(&mut stderr, &mut std::io::sink()),
+    });
     (child, rest)
 }
 

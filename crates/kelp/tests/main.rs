@@ -4,6 +4,7 @@ mod agent;
 mod agent_delivery;
 mod architecture;
 mod auth;
+mod clock;
 mod common;
 mod demo;
 mod deploy;

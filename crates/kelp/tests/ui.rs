@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::common::{http, kelp, server_with_env};
+use crate::common::{http, http_with_headers, kelp, server_with_env, spawn_announcing_to};
 
 /// Lines pushed to namespace `bulk` for the virtualised list.
 const BULK: usize = 100_000;
@@ -255,6 +255,57 @@ fn feed_from_a_simulated_node(dir: &Path, url: &str) -> (Child, serde_json::Valu
     (agent, gone)
 }
 
+/// The scoped reader's token of [`secured_server`].
+const SCOPED: &str = "ui-reader-ns-a-0123456789abcdef";
+const WRITER: &str = "ui-writer-0123456789abcdef";
+
+/// A second `kelp server` that requires bearer tokens (issue #9): a writer, and a reader
+/// scoped to namespace `ns-a`; lines in `ns-a` and `ns-b`. Its stderr (debug level) goes
+/// to `log`, to show the token never appears there. Returns it and its URL.
+fn secured_server(dir: &Path, log: &Path) -> (Child, String) {
+    let tokens = dir.join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!(
+            "- {{token: {WRITER}, tenant: team-a, rights: [write]}}\n\
+             - {{token: {SCOPED}, tenant: team-a, rights: [read], namespaces: [ns-a]}}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = kelp();
+    cmd.args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("KELP_SERVER_AUTH__TOKENS_FILE", &tokens);
+    let (child, url) = spawn_announcing_to(cmd, "kelp server listening on ", "debug", Some(log));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while http(&url, "GET", "/ready", "").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let now = now_ns();
+    for ns in ["ns-a", "ns-b"] {
+        let values: Vec<serde_json::Value> = (0..50)
+            .map(|i| {
+                serde_json::json!([
+                    (now - (50 - i) * 1_000_000_000).to_string(),
+                    format!("level=info msg=\"line {i} in {ns}\"")
+                ])
+            })
+            .collect();
+        let body = serde_json::json!({"streams": [{"stream": {"namespace": ns, "pod": format!("pod-{ns}"), "container": "app"}, "values": values}]});
+        let auth = format!("Bearer {WRITER}");
+        let (status, answer) = http_with_headers(
+            &url,
+            "POST",
+            "/loki/api/v1/push",
+            &[("Authorization", &auth)],
+            &body.to_string(),
+        );
+        assert_eq!(status, 204, "{answer}");
+    }
+    (child, url)
+}
+
 #[test]
 fn web_ui_in_chromium() {
     let browser = workspace_root().join("crates/ui/tests/browser");
@@ -295,8 +346,16 @@ fn web_ui_in_chromium() {
     push_shop(&url);
     push_bulk(&url);
 
+    let secured_log = dir.path().join("secured-server.log");
+    let secured_dir = dir.path().join("secured");
+    std::fs::create_dir_all(&secured_dir).unwrap();
+    let (mut secured, secured_url) = secured_server(&secured_dir, &secured_log);
+
     let shots = workspace_root().join("target/ui-screenshots");
-    let facts = serde_json::json!({ "shop": SHOP, "bulk": BULK, "deleted": deleted });
+    let facts = serde_json::json!({
+        "shop": SHOP, "bulk": BULK, "deleted": deleted,
+        "secured": {"url": secured_url, "token": SCOPED, "write": WRITER},
+    });
     let out = Command::new("node")
         .arg("ui.test.mjs")
         .arg(&url)
@@ -311,6 +370,15 @@ fn web_ui_in_chromium() {
     crate::agent::kill(&mut agent);
     server.kill().unwrap();
     server.wait().unwrap();
+    secured.kill().unwrap();
+    secured.wait().unwrap();
+    // The tokens reached the server (as headers and as a WebSocket subprotocol) and were
+    // never written to its log, even at debug level.
+    let log = std::fs::read_to_string(&secured_log).unwrap();
+    assert!(log.contains("kelp server listening on"), "{log}");
+    for secret in [SCOPED, WRITER] {
+        assert!(!log.contains(secret), "a token in the server's log:\n{log}");
+    }
     assert!(
         out.status.success(),
         "browser tests failed:\n{stdout}\n{stderr}"

@@ -69,7 +69,7 @@ pub(crate) fn try_fast(
         step_ns: g,
         filters,
     };
-    let counts = ctx.store.count(&req)?;
+    let counts = ctx.count(&req)?;
     ctx.check()?;
     if counts.len() > ctx.limits.max_series {
         return Err(QueryError::TooManySeries {

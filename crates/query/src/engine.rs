@@ -168,6 +168,41 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Whether the query must stop (cancelled or past its deadline); the store asks this
+    /// before every block it reads.
+    pub fn interrupted(&self) -> bool {
+        self.cancel.is_some_and(CancelToken::is_cancelled) || Instant::now() > self.deadline
+    }
+
+    /// The store's scan, stopped at the next block once the query is cancelled or out of
+    /// time (with the reason as the error).
+    pub fn scan(
+        &self,
+        req: &kelp_store::ScanRequest,
+        emit: impl FnMut(Vec<kelp_store::ScanEntry>) -> bool,
+    ) -> Result<kelp_store::ScanStats> {
+        let stop = || self.interrupted();
+        self.store
+            .scan_until(req, &stop, emit)
+            .map_err(|e| self.why(e))
+    }
+
+    /// The store's counts, stopped like [`Ctx::scan`].
+    pub fn count(&self, req: &kelp_store::CountRequest) -> Result<Vec<kelp_store::StreamCounts>> {
+        let stop = || self.interrupted();
+        self.store.count_until(req, &stop).map_err(|e| self.why(e))
+    }
+
+    /// A store error as the query's: an interrupted read says why it was interrupted.
+    fn why(&self, e: kelp_store::StoreError) -> QueryError {
+        match e {
+            kelp_store::StoreError::Interrupted => {
+                self.check().err().unwrap_or(QueryError::Cancelled)
+            }
+            e => e.into(),
+        }
+    }
+
     /// Updates the statistics.
     pub fn stats(&self, f: impl FnOnce(&mut QueryStats)) {
         f(&mut self.stats.lock().unwrap_or_else(|e| e.into_inner()));

@@ -159,7 +159,7 @@ fn scan_into(
         }
     };
     let mut failed = None;
-    let stats = ctx.store.scan(req, |batch| {
+    let stats = ctx.scan(req, |batch| {
         if let Err(e) = ctx.check() {
             failed = Some(e);
             return false;

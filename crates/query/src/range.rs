@@ -65,7 +65,7 @@ pub(crate) fn eval(ctx: &Ctx<'_>, r: &RangeAggregation, steps: &Steps) -> Result
     let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
     let mut held = 0usize;
     let mut failed = None;
-    let stats = ctx.store.scan(&req, |batch| {
+    let stats = ctx.scan(&req, |batch| {
         let bytes: u64 = batch.iter().map(|e| e.line.len() as u64).sum();
         ctx.stats(|s| {
             s.lines_processed += batch.len() as u64;

@@ -453,6 +453,60 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
     }
 }
 
+/// The prefix of a WebSocket subprotocol that carries a bearer token, as Kubernetes'
+/// API server reads it: `base64url.bearer.authorization.k8s.io.<token, base64url without
+/// padding>`. A browser cannot set `Authorization` on a WebSocket, only subprotocols.
+pub const WS_TOKEN_PROTOCOL_PREFIX: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// The subprotocol the live-tail route selects when a client offers it (a browser fails a
+/// handshake that offered subprotocols and got none back, and the token one must never be
+/// echoed).
+pub const TAIL_PROTOCOL: &str = "kelp.tail.v1";
+
+/// The bearer token of a request: `Authorization: Bearer <token>`, or for a WebSocket
+/// handshake without that header, a [`WS_TOKEN_PROTOCOL_PREFIX`] subprotocol. The token
+/// is never logged.
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        return value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be \"Bearer <token>\"".into())
+            });
+    }
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WS_TOKEN_PROTOCOL_PREFIX));
+    match offered {
+        Some(encoded) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded.trim_end_matches('='))
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(format!(
+                        "the {WS_TOKEN_PROTOCOL_PREFIX}<token> subprotocol must carry the token in base64url"
+                    ))
+                })
+        }
+        None => Err(ApiError::Unauthorized(
+            "missing bearer token: send \"Authorization: Bearer <token>\"".into(),
+        )),
+    }
+}
+
 /// Who the request is, and whether it may do what the route needs.
 fn access(st: &AppState, need: Need, path: &str, headers: &HeaderMap) -> Result<Access, ApiError> {
     if let Some(a) = peer_access(st, need, headers)? {
@@ -464,25 +518,10 @@ fn access(st: &AppState, need: Need, path: &str, headers: &HeaderMap) -> Result<
             namespaces: None,
         });
     };
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthorized(
-            "missing bearer token: send \"Authorization: Bearer <token>\"".into(),
-        )
-    })?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be \"Bearer <token>\"".into())
-        })?;
+    let token = bearer(headers)?;
     let set = tokens.current();
     let g = set
-        .find(token)
+        .find(&token)
         .ok_or_else(|| ApiError::Unauthorized("invalid bearer token".into()))?;
     if let Some(org) = headers.get("x-scope-orgid") {
         let org = org.to_str().unwrap_or("").trim();

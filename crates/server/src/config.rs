@@ -209,6 +209,10 @@ pub struct LimitsSection {
     pub max_label_value_bytes: usize,
     /// Longest line (256 KiB); longer entries are rejected.
     pub max_line_bytes: usize,
+    /// Entries stamped more than this far ahead of the server's clock are rejected as too
+    /// new (600 s, Loki's `creation_grace_period`; 0: no check). A node whose clock
+    /// stepped forward would otherwise make its stream's later entries too old.
+    pub creation_grace_period_secs: u64,
     /// Sustained ingestion rate per tenant in line bytes per second (0: unlimited).
     pub ingestion_rate_bytes_per_sec: u64,
     /// Burst allowed above the rate (default: one second of rate, at least 6 MiB).
@@ -227,6 +231,10 @@ pub struct LimitsSection {
     pub query_timeout_secs: u64,
     /// Entries buffered per tail client before entries are dropped (1024).
     pub tail_buffer_entries: usize,
+    /// Push requests (every ingest protocol) handled at once, bodies included; more are
+    /// answered 503 with `Retry-After` so shippers back off instead of the server
+    /// queueing without bound (64).
+    pub max_inflight_push_requests: usize,
 }
 
 impl Default for LimitsSection {
@@ -239,6 +247,7 @@ impl Default for LimitsSection {
             max_label_name_bytes: store.max_label_name_bytes,
             max_label_value_bytes: store.max_label_value_bytes,
             max_line_bytes: store.max_line_bytes,
+            creation_grace_period_secs: 600,
             ingestion_rate_bytes_per_sec: 0,
             ingestion_burst_bytes: 0,
             max_entries_per_query: query.max_entries_per_query,
@@ -248,6 +257,7 @@ impl Default for LimitsSection {
             max_concurrent_queries: 16,
             query_timeout_secs: query.query_timeout.as_secs(),
             tail_buffer_entries: 1024,
+            max_inflight_push_requests: 64,
         }
     }
 }
@@ -383,6 +393,15 @@ impl ServerConfig {
                 "mutual TLS needs cert_file and key_file".into(),
             ));
         }
+        if self.limits.max_inflight_push_requests == 0 {
+            return Err(invalid(
+                "limits.max_inflight_push_requests",
+                "must be > 0".into(),
+            ));
+        }
+        self.storage
+            .validate()
+            .map_err(|e| invalid("storage", e.to_string()))?;
         if let Some(p) = self.replicas.peers.as_deref() {
             kelp_client::ReplicaSource::parse(p)
                 .map_err(|e| invalid("replicas.peers", e.to_string()))?;
@@ -416,7 +435,21 @@ impl ServerConfig {
         })
     }
 
-    /// The store's configuration, composed from `data_dir`, `store` and `limits`.
+    /// The bucket the store keeps closed segments in (`None`: local disk), built from
+    /// `storage` (its client made, the local bucket directory created; no request sent).
+    pub fn store_bucket(&self) -> Result<Option<kelp_store::BucketConfig>, ConfigError> {
+        // A StatefulSet's pods are named by their host name: kelp-0, kelp-1, ...
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kelp".to_owned());
+        self.storage
+            .store_bucket(&self.data_dir, &host)
+            .map_err(|e| ConfigError::Invalid {
+                key: "storage",
+                reason: e.to_string(),
+            })
+    }
+
+    /// The store's configuration, composed from `data_dir`, `store` and `limits` (without
+    /// the bucket: [`ServerConfig::store_bucket`]).
     pub fn store_config(&self) -> Result<StoreConfig, ConfigError> {
         let s = &self.store;
         let l = &self.limits;
@@ -431,21 +464,15 @@ impl ServerConfig {
         c.retention.max_age = s.retention_max_age_secs.map(Duration::from_secs);
         c.retention.max_disk_bytes = s.max_disk_bytes;
         c.compact_min_segments = s.compact_min_segments;
-        // A StatefulSet's pods are named by their host name: kelp-0, kelp-1, ...
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "kelp".to_owned());
-        c.bucket = self
-            .storage
-            .store_bucket(&self.data_dir, &host)
-            .map_err(|e| ConfigError::Invalid {
-                key: "storage",
-                reason: e.to_string(),
-            })?;
+
         c.limits = kelp_store::Limits {
             max_streams_per_tenant: l.max_streams_per_tenant,
             max_label_names_per_series: l.max_label_names_per_series,
             max_label_name_bytes: l.max_label_name_bytes,
             max_label_value_bytes: l.max_label_value_bytes,
             max_line_bytes: l.max_line_bytes,
+            creation_grace_secs: (l.creation_grace_period_secs > 0)
+                .then_some(l.creation_grace_period_secs),
         };
         Ok(c)
     }
@@ -550,7 +577,8 @@ mod tests {
             ]),
         )
         .unwrap();
-        let b = c.store_config().unwrap().bucket.expect("a bucket");
+        assert!(c.store_config().unwrap().bucket.is_none());
+        let b = c.store_bucket().unwrap().expect("a bucket");
         assert_eq!(b.replica, "kelp-1");
         assert_eq!(b.cache_bytes, 64 << 20);
         assert_eq!(b.cache_dir, dir.path().join("cache"));
@@ -560,9 +588,10 @@ mod tests {
         );
         // The default stays local disk.
         let c = ServerConfig::from_yaml("", env(&[])).unwrap();
-        assert!(c.store_config().unwrap().bucket.is_none());
-        let c = ServerConfig::from_yaml("storage: {backend: s3}", env(&[])).unwrap();
-        let e = c.store_config().unwrap_err().to_string();
+        assert!(c.store_bucket().unwrap().is_none());
+        let e = ServerConfig::from_yaml("storage: {backend: s3}", env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("storage.bucket: required"), "{e}");
     }
 }

@@ -93,6 +93,14 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_secs: u64,
     },
+    /// The server is overloaded (too many pushes in flight): 503 with `Retry-After`.
+    #[error("{message}")]
+    Overloaded {
+        /// The message.
+        message: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
     /// The store is still recovering: 503.
     #[error("{0}")]
     NotReady(String),
@@ -152,7 +160,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotReady(_) | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Wire(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Wire(_) => StatusCode::BAD_REQUEST,
             ApiError::Query(QueryError::Timeout(_)) => {
@@ -205,11 +213,20 @@ impl IntoResponse for ApiError {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         );
-        if let ApiError::RateLimited {
-            retry_after_secs, ..
-        } = self
-        {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        match self {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::Overloaded {
+                retry_after_secs, ..
+            } => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            // Every other 503 is transient too (recovery, a full head, shutdown).
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+            }
+            _ => {}
         }
         resp
     }
@@ -235,6 +252,13 @@ mod tests {
                 429,
             ),
             (ApiError::NotReady("x".into()), 503),
+            (
+                ApiError::Overloaded {
+                    message: "x".into(),
+                    retry_after_secs: 1,
+                },
+                503,
+            ),
             (ApiError::Query(QueryError::Timeout("1s".into())), 504),
             (ApiError::Query(QueryError::Cancelled), 499),
             (ApiError::Query(QueryError::InstantLogQuery), 400),

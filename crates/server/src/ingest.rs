@@ -94,7 +94,9 @@ where
         state.metrics.rate_limited();
         return Err(e);
     }
-    let outcome = store.append(&tenant, &streams)?;
+    let outcome = store
+        .append(&tenant, &streams)
+        .map_err(stream_limit_is_429)?;
     state.metrics.ingested(&outcome, bytes);
     if outcome.accepted > 0 && state.tail.receiver_count() > 0 {
         let _ = state.tail.send(Arc::new(TailBatch {
@@ -103,6 +105,25 @@ where
         }));
     }
     Ok(Ingested { outcome })
+}
+
+/// Loki answers its active-stream limit with 429 (a per-tenant limit, like the rate): the
+/// shipper retries later, when streams have gone idle, instead of dropping the batch.
+fn stream_limit_is_429(e: kelp_store::StoreError) -> ApiError {
+    match e {
+        kelp_store::StoreError::Limit {
+            tenant,
+            limit: "streams",
+            max,
+            detail,
+        } => ApiError::RateLimited {
+            message: format!(
+                "Maximum active stream limit exceeded ({detail}, limit: {max}), reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant}'"
+            ),
+            retry_after_secs: 1,
+        },
+        e => e.into(),
+    }
 }
 
 #[cfg(test)]

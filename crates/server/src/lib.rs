@@ -64,7 +64,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let store_config = config.store_config()?;
+    let mut store_config = config.store_config()?;
+    store_config.bucket = config.store_bucket()?;
     let tls = tls::TlsFiles::open(&config.tls)?.map(Arc::new);
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
     let tokens = match &config.auth.tokens_file {

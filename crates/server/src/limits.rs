@@ -1,6 +1,7 @@
-//! Server-side limits: the per-tenant ingestion rate (a token bucket) and the number of
-//! queries running at once. The store enforces label and line limits; the engine the
-//! per-query ones.
+//! Server-side limits: the per-tenant ingestion rate (a token bucket, 429), the number of
+//! queries running at once (429) and the number of pushes in flight (503: the server, not
+//! the tenant, is overloaded; [`shed_ingest`]). The store enforces label and line limits;
+//! the engine the per-query ones.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,57 @@ impl QuerySlots {
     }
 }
 
+/// Bounds the push requests in flight, bodies included.
+#[derive(Debug, Clone)]
+pub struct IngestSlots(Arc<Semaphore>);
+
+/// Seconds a shed push is told to wait.
+pub const SHED_RETRY_AFTER_SECS: u64 = 1;
+
+impl IngestSlots {
+    /// At most `n` at once.
+    pub fn new(n: usize) -> Self {
+        Self(Arc::new(Semaphore::new(n)))
+    }
+
+    /// A slot, or 503 with `Retry-After` (the server is overloaded, whoever the tenant).
+    pub fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Overloaded {
+                message: "too many push requests in flight, the server is overloaded: retry later"
+                    .into(),
+                retry_after_secs: SHED_RETRY_AFTER_SECS,
+            })
+    }
+}
+
+/// The middleware that sheds load on write routes: a push that finds every slot taken is
+/// answered 503 at once, before its body is read, so memory and the blocking pool stay
+/// bounded however many shippers push at once. Runs after authentication.
+pub async fn shed_ingest(
+    axum::extract::State(st): axum::extract::State<crate::state::AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if crate::auth::need(req.method(), req.uri().path()) != crate::auth::Need::Write {
+        return next.run(req).await;
+    }
+    match st.ingest_slots.acquire() {
+        Ok(_slot) => next.run(req).await,
+        Err(e) => {
+            st.metrics.shed();
+            if req.uri().path().ends_with("/_bulk") {
+                e.into_es_response()
+            } else {
+                e.into_response()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +160,16 @@ mod tests {
         let s = QuerySlots::new(1);
         let p = s.acquire().unwrap();
         assert!(s.acquire().is_err());
+        drop(p);
+        assert!(s.acquire().is_ok());
+    }
+
+    #[test]
+    fn ingest_slots_shed_with_503() {
+        let s = IngestSlots::new(1);
+        let p = s.acquire().unwrap();
+        let e = s.acquire().unwrap_err();
+        assert_eq!(e.status_and_message().0.as_u16(), 503);
         drop(p);
         assert!(s.acquire().is_ok());
     }

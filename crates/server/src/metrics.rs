@@ -54,8 +54,12 @@ pub struct Metrics {
     ingest_bytes: AtomicU64,
     rejected_too_old: AtomicU64,
     rejected_too_long: AtomicU64,
+    rejected_too_new: AtomicU64,
     duplicates: AtomicU64,
     rate_limited: AtomicU64,
+    shed: AtomicU64,
+    evaluations_running: AtomicU64,
+    evaluations_interrupted: AtomicU64,
     query_requests: [AtomicU64; 3],
     query_errors: [AtomicU64; 3],
     query_latency: [Histogram; 3],
@@ -91,12 +95,35 @@ impl Metrics {
         self.ingest_bytes.fetch_add(bytes, Relaxed);
         self.rejected_too_old.fetch_add(outcome.too_old, Relaxed);
         self.rejected_too_long.fetch_add(outcome.too_long, Relaxed);
+        self.rejected_too_new.fetch_add(outcome.too_new, Relaxed);
         self.duplicates.fetch_add(outcome.duplicates, Relaxed);
     }
 
     /// A push refused by the ingestion rate limit.
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Relaxed);
+    }
+
+    /// A push refused with 503 because the server had too many in flight.
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, Relaxed);
+    }
+
+    /// A query evaluation started on the blocking pool (`+1`) or ended (`-1`), whether or
+    /// not its request is still there.
+    pub fn evaluations_running(&self, delta: i64) {
+        if delta >= 0 {
+            self.evaluations_running.fetch_add(delta as u64, Relaxed);
+        } else {
+            self.evaluations_running
+                .fetch_sub(delta.unsigned_abs(), Relaxed);
+        }
+    }
+
+    /// An evaluation the engine stopped early: cancelled (the client went away) or timed
+    /// out.
+    pub fn evaluation_interrupted(&self) {
+        self.evaluations_interrupted.fetch_add(1, Relaxed);
     }
 
     /// One query and how long it took.
@@ -174,6 +201,7 @@ impl Metrics {
         for (reason, c) in [
             ("too_old", &self.rejected_too_old),
             ("too_long", &self.rejected_too_long),
+            ("too_new", &self.rejected_too_new),
             ("duplicate", &self.duplicates),
         ] {
             let _ = writeln!(
@@ -188,7 +216,25 @@ impl Metrics {
             "Pushes refused by the ingestion rate limit.",
             &self.rate_limited,
         );
+        counter(
+            &mut o,
+            "kelp_ingest_shed_total",
+            "Pushes refused with 503 because too many were in flight.",
+            &self.shed,
+        );
         self.render_queries(&mut o);
+        gauge(
+            &mut o,
+            "kelp_query_evaluations_running",
+            "Query evaluations on the blocking pool, including those whose client left.",
+            self.evaluations_running.load(Relaxed),
+        );
+        counter(
+            &mut o,
+            "kelp_query_evaluations_interrupted_total",
+            "Query evaluations stopped early: cancelled or timed out.",
+            &self.evaluations_interrupted,
+        );
         gauge(
             &mut o,
             "kelp_tail_clients",

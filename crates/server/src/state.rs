@@ -13,7 +13,7 @@ use crate::auth::Tokens;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::inventory::Inventories;
-use crate::limits::{QuerySlots, RateLimiter};
+use crate::limits::{IngestSlots, QuerySlots, RateLimiter};
 use crate::metrics::{Metrics, StoreGauges};
 use crate::resources::Resources;
 
@@ -48,6 +48,8 @@ pub struct Shared {
     pub rate: RateLimiter,
     /// Queries running at once.
     pub queries: QuerySlots,
+    /// Pushes in flight.
+    pub ingest_slots: IngestSlots,
     /// Every stored batch, for live tail.
     pub tail: broadcast::Sender<Arc<TailBatch>>,
     /// The agents' pod inventories (which pods exist on each node).
@@ -99,6 +101,7 @@ impl AppState {
             metrics: Metrics::default(),
             rate,
             queries,
+            ingest_slots: IngestSlots::new(l.max_inflight_push_requests),
             tail: broadcast::channel(TAIL_CHANNEL_BATCHES).0,
             inventory: Inventories::load(&config.data_dir),
             tokens,

@@ -420,3 +420,67 @@ fn tail_with_a_scoped_token_sees_only_its_namespace() {
         }
     });
 }
+
+/// Issue #9, point 1 (the UI): a browser cannot set `Authorization` on a WebSocket, so the
+/// token may come as a `base64url.bearer.authorization.k8s.io.<token>` subprotocol (as the
+/// Kubernetes API server reads it); the server selects `kelp.tail.v1`, never the token's
+/// own, and the scope applies as with the header.
+#[test]
+fn tail_takes_the_token_from_a_websocket_subprotocol() {
+    use base64::Engine as _;
+    let (s, _file, _dir) = server();
+    let addr = s.addr;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let url = format!(
+            "ws://{addr}/loki/api/v1/tail?query={}&start={}",
+            enc(r#"{app="x"}"#),
+            now_ns() - 3_600_000_000_000
+        );
+        let with = |protocols: String| {
+            let mut req = url.clone().into_client_request().unwrap();
+            req.headers_mut()
+                .insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
+            req
+        };
+        let b64 = |t: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t);
+        for bad in [
+            format!(
+                "kelp.tail.v1, base64url.bearer.authorization.k8s.io.{}",
+                b64("not-a-known-token-at-all")
+            ),
+            "kelp.tail.v1, base64url.bearer.authorization.k8s.io.***".to_string(),
+            "kelp.tail.v1".to_string(),
+        ] {
+            let err = tokio_tungstenite::connect_async(with(bad.clone()))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("401"), "{bad}: {err}");
+        }
+        let (mut ws, resp) = tokio_tungstenite::connect_async(with(format!(
+            "kelp.tail.v1, base64url.bearer.authorization.k8s.io.{}",
+            b64(R_A_NS)
+        )))
+        .await
+        .unwrap();
+        assert_eq!(
+            resp.headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some("kelp.tail.v1")
+        );
+        let first = loop {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => break t.to_string(),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no tail frame: {other:?}"),
+            }
+        };
+        assert!(first.contains("line-a-nsa"), "{first}");
+        assert!(!first.contains("ns-b"), "{first}");
+        assert!(!first.contains("line-b"), "{first}");
+    });
+}

@@ -5,6 +5,7 @@ mod auth;
 mod conformance;
 mod ingest;
 mod limits;
+mod load;
 mod pods;
 mod replicas;
 mod resources;

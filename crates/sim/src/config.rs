@@ -49,6 +49,9 @@ pub struct SimConfig {
     pub flush_interval: Duration,
     /// How often [`crate::Simulator::run`] calls its progress callback.
     pub progress_interval: Duration,
+    /// Steps of the node's wall clock during the run (CRI timestamps and rotation stamps
+    /// follow them; pacing does not); empty: the real clock.
+    pub clock_jumps: Vec<crate::ClockJump>,
 }
 
 impl Default for SimConfig {
@@ -72,6 +75,7 @@ impl Default for SimConfig {
             unterminated_exit_every: 4,
             flush_interval: Duration::from_millis(50),
             progress_interval: Duration::from_millis(250),
+            clock_jumps: Vec::new(),
         }
     }
 }

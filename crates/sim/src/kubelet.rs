@@ -13,8 +13,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use kelp_model::Timestamp;
-
+use crate::clock::NodeClock;
 use crate::fsx::open_log;
 use crate::protocol::{Command, Event, InstanceInfo};
 use crate::report::{add, Counters};
@@ -29,6 +28,7 @@ type Key = (String, String);
 pub(crate) struct Kubelet<'a> {
     cfg: &'a SimConfig,
     counters: &'a Counters,
+    clock: &'a NodeClock,
     running: BTreeMap<Key, InstanceInfo>,
     /// The most recent dead instance of each container (older ones are collected).
     dead: BTreeMap<Key, InstanceInfo>,
@@ -37,10 +37,11 @@ pub(crate) struct Kubelet<'a> {
 
 impl<'a> Kubelet<'a> {
     /// A kubelet with no container known yet.
-    pub(crate) fn new(cfg: &'a SimConfig, counters: &'a Counters) -> Self {
+    pub(crate) fn new(cfg: &'a SimConfig, counters: &'a Counters, clock: &'a NodeClock) -> Self {
         Kubelet {
             cfg,
             counters,
+            clock,
             running: BTreeMap::new(),
             dead: BTreeMap::new(),
             rng: Rng::derive(cfg.seed, "kubelet", &[]),
@@ -138,7 +139,7 @@ impl<'a> Kubelet<'a> {
 
     fn check_all(&mut self) -> Result<(), SimError> {
         for info in self.running.values() {
-            check(self.cfg, self.counters, info)?;
+            check(self.cfg, self.counters, self.clock, info)?;
         }
         Ok(())
     }
@@ -155,7 +156,12 @@ fn next_tick((due, period): (Instant, Duration), now: Instant) -> Instant {
 }
 
 /// One container's size check, and its rotation when the live file reached the maximum.
-fn check(cfg: &SimConfig, counters: &Counters, info: &InstanceInfo) -> Result<(), SimError> {
+fn check(
+    cfg: &SimConfig,
+    counters: &Counters,
+    clock: &NodeClock,
+    info: &InstanceInfo,
+) -> Result<(), SimError> {
     let live = &info.log_path;
     let size = match std::fs::metadata(live) {
         Ok(meta) => meta.len(),
@@ -181,7 +187,7 @@ fn check(cfg: &SimConfig, counters: &Counters, info: &InstanceInfo) -> Result<()
             return Ok(());
         }
     }
-    let suffix = rotate::stamp(Timestamp::now());
+    let suffix = rotate::stamp(clock.now());
     let rotated = sibling(live, &suffix);
     let taken = [
         sibling(&rotated, "gz"),

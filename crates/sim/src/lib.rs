@@ -45,6 +45,7 @@
 //! ```
 
 pub mod cgroups;
+mod clock;
 mod config;
 mod corpus;
 mod error;
@@ -61,6 +62,7 @@ mod runtime;
 mod sim;
 pub mod verify;
 
+pub use clock::ClockJump;
 pub use config::SimConfig;
 pub use corpus::NOTICE;
 pub use error::SimError;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kelp_k8s::{cri, path};
-use kelp_model::Timestamp;
 
+use crate::clock::NodeClock;
 use crate::corpus::Corpus;
 use crate::feed::Feed;
 use crate::fsx::{make_dir, open_log};
@@ -93,6 +93,7 @@ pub(crate) struct Runtime<'a> {
     cfg: &'a SimConfig,
     corpus: &'a Corpus,
     counters: &'a Counters,
+    clock: &'a NodeClock,
     pods_dir: PathBuf,
     links_dir: PathBuf,
     pods: Vec<Pod>,
@@ -112,6 +113,7 @@ impl<'a> Runtime<'a> {
         cfg: &'a SimConfig,
         corpus: &'a Corpus,
         counters: &'a Counters,
+        clock: &'a NodeClock,
         log_root: &Path,
         events: Sender<Event>,
     ) -> Result<Self, SimError> {
@@ -120,6 +122,7 @@ impl<'a> Runtime<'a> {
             cfg,
             corpus,
             counters,
+            clock,
             pods_dir: log_root.join("pods"),
             links_dir: log_root.join("containers"),
             pods: Vec::new(),
@@ -297,7 +300,7 @@ impl<'a> Runtime<'a> {
         let mut first = None;
         for (piece, partial) in cri::split_containerd(line, cri::CONTAINERD_MAX_LINE) {
             inst.reopen_if_asked()?;
-            let ts = Timestamp::now();
+            let ts = self.clock.now();
             first.get_or_insert(ts);
             let partial = partial || unterminated;
             let len0 = inst.buf.len();

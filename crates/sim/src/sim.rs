@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::clock::NodeClock;
 use crate::corpus::Corpus;
 use crate::fsx::make_dir;
 use crate::kubelet::Kubelet;
@@ -79,8 +80,16 @@ impl Simulator {
         let abort = AtomicBool::new(false);
         let (event_tx, event_rx) = mpsc::channel();
         let (command_tx, command_rx) = mpsc::channel();
-        let runtime = Runtime::start(cfg, &self.corpus, &counters, &self.log_root, event_tx)?;
-        let kubelet = Kubelet::new(cfg, &counters);
+        let clock = NodeClock::new(&cfg.clock_jumps);
+        let runtime = Runtime::start(
+            cfg,
+            &self.corpus,
+            &counters,
+            &clock,
+            &self.log_root,
+            event_tx,
+        )?;
+        let kubelet = Kubelet::new(cfg, &counters, &clock);
         let start = Instant::now();
         let report = |stopped_by| counters.report(cfg.seed, cfg.pods, start.elapsed(), stopped_by);
         thread::scope(|s| {

@@ -45,6 +45,11 @@ pub struct Limits {
     pub max_label_value_bytes: usize,
     /// Longest line in bytes; longer entries are rejected (counted in the append result).
     pub max_line_bytes: usize,
+    /// Entries stamped more than this many seconds ahead of the store's clock are rejected
+    /// as too new (Loki's `creation_grace_period`), so a node whose clock stepped forward
+    /// cannot push a stream's newest time into the future and make its later, correct
+    /// entries "too old"; `None`: no check.
+    pub creation_grace_secs: Option<u64>,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             max_label_name_bytes: 1024,
             max_label_value_bytes: 2048,
             max_line_bytes: 256 << 10,
+            creation_grace_secs: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::chunk::Chunk;
 use crate::matcher::{Filters, LabelMatcher, LineFilter};
-use crate::scan::Source;
+use crate::scan::{Source, Stop};
 use crate::store::Store;
 use crate::{Result, StoreError};
 
@@ -65,6 +65,12 @@ type Partial = (StreamId, Arc<Labels>, Vec<(usize, u64)>);
 impl Store {
     /// Exact counts of entries per stream per step.
     pub fn count(&self, req: &CountRequest) -> Result<Vec<StreamCounts>> {
+        self.count_until(req, &crate::scan::never_stop)
+    }
+
+    /// [`Store::count`] that asks `stop` before each block or head chunk and fails with
+    /// [`StoreError::Interrupted`] once it says so.
+    pub fn count_until(&self, req: &CountRequest, stop: Stop<'_>) -> Result<Vec<StreamCounts>> {
         if req.step_ns <= 0 || req.end <= req.start {
             return Err(StoreError::InvalidQuery(
                 "count needs step > 0 and end > start".into(),
@@ -88,6 +94,9 @@ impl Store {
         let parts: Vec<Partial> = srcs
             .par_iter()
             .map(|s| -> Result<_> {
+                if stop() {
+                    return Err(StoreError::Interrupted);
+                }
                 let mut v: Vec<(usize, u64)> = Vec::new();
                 let mut add = |ts: i64| {
                     if ts >= start && ts < end {

@@ -91,6 +91,10 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// The caller's stop check ([`crate::Stop`]) asked a scan or count to stop (the
+    /// query was cancelled or ran out of time); the caller knows why.
+    #[error("the read was stopped by its caller")]
+    Interrupted,
     /// A setting is out of its range ([`crate::StoreSettings::validate`]).
     #[error("store setting {field}: {reason}")]
     Config {

@@ -80,6 +80,13 @@ pub(crate) fn precheck(
     }
     let mut out = AppendOutcome::default();
     let mut filtered: Option<Vec<StreamEntries>> = None;
+    let newest = limits.creation_grace_secs.map(|g| {
+        kelp_model::Timestamp::now().as_unix_nanos().saturating_add(
+            i64::try_from(g)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1_000_000_000),
+        )
+    });
     for (i, s) in streams.iter().enumerate() {
         let sh = known.and_then(|k| k.get(&s.labels.stream_id()));
         let mut max = sh.map_or(i64::MIN, |h| h.max_ts);
@@ -92,6 +99,9 @@ pub(crate) fn precheck(
                 false
             } else if ts < max.saturating_sub(window_ns) {
                 out.too_old += 1;
+                false
+            } else if newest.is_some_and(|n| ts > n) {
+                out.too_new += 1;
                 false
             } else if sh.is_some_and(|h| h.has(ts, &e.line)) {
                 out.duplicates += 1;

@@ -89,7 +89,7 @@ pub use head::DedupStats;
 pub use kelp_model::StreamEntries;
 pub use matcher::{required_literals, LabelMatcher, LineFilter, MatchOp};
 pub use retention::RetentionReport;
-pub use scan::{Direction, ScanEntry, ScanRequest, ScanStats};
+pub use scan::{never_stop, Direction, ScanEntry, ScanRequest, ScanStats, Stop};
 pub use segment::BlockMeta;
 pub use settings::{FsyncMode, StoreSettings};
 pub use store::Store;
@@ -106,6 +106,9 @@ pub struct AppendOutcome {
     pub too_old: u64,
     /// Entries rejected for a line over the limit.
     pub too_long: u64,
+    /// Entries rejected as stamped further ahead of the store's clock than
+    /// [`Limits::creation_grace_secs`].
+    pub too_new: u64,
     /// Entries accepted (counted in `accepted` too) without checking them against flushed
     /// entries: older than what their stream's deduplication window still remembers,
     /// which its memory budget (`StoreConfig::max_dedup_bytes`) shortened. One of them
@@ -116,13 +119,19 @@ pub struct AppendOutcome {
 impl AppendOutcome {
     /// A message for the client when some entries were rejected (`None` when none were).
     pub fn rejection(&self) -> Option<String> {
-        (self.too_old + self.too_long > 0).then(|| {
-            format!(
-                "{} entries rejected: {} older than the out-of-order window, {} lines too long",
-                self.too_old + self.too_long,
-                self.too_old,
-                self.too_long
-            )
+        let n = self.too_old + self.too_long + self.too_new;
+        (n > 0).then(|| {
+            let mut m = format!(
+                "{n} entries rejected: {} older than the out-of-order window, {} lines too long",
+                self.too_old, self.too_long
+            );
+            if self.too_new > 0 {
+                m.push_str(&format!(
+                    ", {} newer than the creation grace period",
+                    self.too_new
+                ));
+            }
+            m
         })
     }
 }

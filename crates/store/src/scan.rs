@@ -14,7 +14,18 @@ use crate::chunk::Chunk;
 use crate::matcher::{matches_all, Filters, LabelMatcher, LineFilter};
 use crate::segment::Segment;
 use crate::store::Store;
-use crate::Result;
+use crate::{Result, StoreError};
+
+/// Asked between units of a scan or count (a wave of blocks, each block or head chunk):
+/// `true` stops the work with [`crate::StoreError::Interrupted`]. A query passes its
+/// cancellation and deadline check, so a dropped request or a timeout stops the read
+/// within one block's work instead of at its end.
+pub type Stop<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// A [`Stop`] that never stops.
+pub fn never_stop() -> bool {
+    false
+}
 
 /// Time order of results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,6 +196,18 @@ impl Store {
     pub fn scan(
         &self,
         req: &ScanRequest,
+        emit: impl FnMut(Vec<ScanEntry>) -> bool,
+    ) -> Result<ScanStats> {
+        self.scan_until(req, &never_stop, emit)
+    }
+
+    /// [`Store::scan`] that asks `stop` before each wave of blocks and before each block
+    /// or head chunk it reads, and fails with [`crate::StoreError::Interrupted`] once it
+    /// says so.
+    pub fn scan_until(
+        &self,
+        req: &ScanRequest,
+        stop: Stop<'_>,
         mut emit: impl FnMut(Vec<ScanEntry>) -> bool,
     ) -> Result<ScanStats> {
         let filters = Filters::compile(&req.filters)?;
@@ -248,6 +271,9 @@ impl Store {
         };
         let mut i = 0;
         while i < srcs.len() {
+            if stop() {
+                return Err(StoreError::Interrupted);
+            }
             if req.limit.is_some() && best.len() >= limit {
                 let worst = best[limit - 1].timestamp.as_unix_nanos();
                 let next = &srcs[i];
@@ -260,7 +286,12 @@ impl Store {
             stats.blocks_read += batch.len();
             let parts: Vec<Vec<ScanEntry>> = batch
                 .par_iter()
-                .map(|s| read_source(s, start, end, &filters, fwd, limit))
+                .map(|s| {
+                    if stop() {
+                        return Err(StoreError::Interrupted);
+                    }
+                    read_source(s, start, end, &filters, fwd, limit)
+                })
                 .collect::<Result<_>>()?;
             let mut got: Vec<ScanEntry> = parts.into_iter().flatten().collect();
             got.sort_by(order);

@@ -328,3 +328,67 @@ proptest::proptest! {
         }
     }
 }
+
+/// Issue #9: a query that is cancelled or out of time stops reading at its next block, not
+/// at the end of the scan; the stop check is asked for every block and head chunk.
+#[test]
+fn scans_and_counts_stop_when_their_caller_says_so() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_d, store) = loaded(false);
+    let all = store.select(&req(vec![])).unwrap().len();
+    let asked = &AtomicUsize::new(0);
+    let count_asks = || {
+        asked.fetch_add(1, Ordering::Relaxed);
+        false
+    };
+    store
+        .scan_until(&req(vec![]), &count_asks, |_| true)
+        .unwrap();
+    let full = asked.swap(0, Ordering::Relaxed);
+    assert!(full > 8, "the scan asked only {full} times");
+
+    // Stop after a few blocks: the scan fails with Interrupted and emitted only part.
+    let stop_after = |n: usize| move || asked.fetch_add(1, Ordering::Relaxed) >= n;
+    let stop = stop_after(3);
+    let mut emitted = 0;
+    let err = store
+        .scan_until(&req(vec![]), &stop, |b| {
+            emitted += b.len();
+            true
+        })
+        .unwrap_err();
+    assert!(matches!(err, kelp_store::StoreError::Interrupted), "{err}");
+    assert!(emitted < all, "emitted {emitted} of {all}");
+    let asked_when_stopped = asked.swap(0, Ordering::Relaxed);
+    assert!(
+        asked_when_stopped < full,
+        "asked {asked_when_stopped} of {full} times"
+    );
+
+    // With a limit (the whole result is emitted once at the end) the stop still applies.
+    let mut limited = req(vec![LineFilter::Contains(b"never there".to_vec())]);
+    limited.limit = Some(10);
+    let stop = stop_after(2);
+    let err = store.scan_until(&limited, &stop, |_| true).unwrap_err();
+    assert!(matches!(err, kelp_store::StoreError::Interrupted), "{err}");
+    asked.store(0, Ordering::Relaxed);
+
+    let c = CountRequest {
+        tenant: tenant(),
+        matchers: vec![LabelMatcher::eq("namespace", "shop")],
+        start: Timestamp::from_unix_nanos(T0),
+        end: Timestamp::from_unix_nanos(T0 + 1000 * SEC),
+        step_ns: SEC,
+        filters: vec![],
+    };
+    let stop = || true;
+    let err = store.count_until(&c, &stop).unwrap_err();
+    assert!(matches!(err, kelp_store::StoreError::Interrupted), "{err}");
+    let n: u64 = store
+        .count_until(&c, &kelp_store::never_stop)
+        .unwrap()
+        .iter()
+        .flat_map(|s| s.counts.clone())
+        .sum();
+    assert_eq!(n as usize, all);
+}

@@ -312,3 +312,54 @@ fn dedup_window_stays_in_its_budget_and_counts_what_it_forgot() {
         .unwrap();
     assert_eq!((out.accepted, out.duplicates), (0, 1));
 }
+
+/// Issue #9 (clock jumps): with a creation grace period, entries stamped too far ahead of
+/// the store's clock are rejected and counted, and they do not move the stream's newest
+/// time, so correct entries after the node's clock is fixed are still accepted.
+#[test]
+fn entries_from_the_future_are_rejected_and_do_not_poison_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.limits.creation_grace_secs = Some(600);
+    let store = Store::open(cfg).unwrap();
+    let now = kelp_model::Timestamp::now().as_unix_nanos() - T0;
+    let hour = 3_600_000_000_000;
+    let out = store
+        .append(
+            &tenant(),
+            &[batch(
+                "a",
+                &[
+                    (now, "on time"),
+                    (now + 2 * hour, "two hours ahead"),
+                    (now + 60_000_000_000, "a minute ahead"),
+                ],
+            )],
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.too_new), (2, 1));
+    assert_eq!(
+        out.rejection().unwrap(),
+        "1 entries rejected: 0 older than the out-of-order window, 0 lines too long, 1 newer than the creation grace period"
+    );
+    let out = store
+        .append(&tenant(), &[batch("a", &[(now + 1, "after the fix")])])
+        .unwrap();
+    assert_eq!(out.accepted, 1);
+    let req = kelp_store::ScanRequest {
+        tenant: tenant(),
+        matchers: vec![kelp_store::LabelMatcher::eq("pod", "a")],
+        start: kelp_model::Timestamp::from_unix_nanos(T0 + now - hour),
+        end: kelp_model::Timestamp::from_unix_nanos(T0 + now + 3 * hour),
+        direction: kelp_store::Direction::Forward,
+        limit: None,
+        filters: vec![],
+    };
+    let lines: Vec<String> = store
+        .select(&req)
+        .unwrap()
+        .into_iter()
+        .map(|e| String::from_utf8_lossy(&e.line).into_owned())
+        .collect();
+    assert_eq!(lines, ["on time", "after the fix", "a minute ahead"]);
+}

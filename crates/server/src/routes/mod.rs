@@ -38,6 +38,11 @@ pub fn app(state: AppState) -> Router {
         .merge(internal::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
+        // Overload: pushes past the in-flight bound are 503 before their body is read.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::shed_ingest,
+        ))
         // Every route, including those merged above later: 401/403 before any handler.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

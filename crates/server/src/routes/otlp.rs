@@ -39,7 +39,7 @@ async fn logs(
     })
     .await?;
     let o = done.outcome;
-    let rejected = (o.too_old + o.too_long) as i64;
+    let rejected = (o.too_old + o.too_long + o.too_new) as i64;
     let message = o.rejection().unwrap_or_default();
     let (ct, body) = if json {
         (

@@ -281,7 +281,22 @@ async fn evaluate(
     let _guard = CancelOnDrop(cancel);
     let engine = st.engine()?.clone();
     let timeout = engine.limits().query_timeout;
-    let local = within(timeout, blocking(move || Ok(eval(&engine)?)));
+    let st2 = st.clone();
+    let local = within(
+        timeout,
+        blocking(move || {
+            let out = {
+                let _running = Running::start(&st2.metrics);
+                eval(&engine)
+            };
+            if let Err(kelp_query::QueryError::Cancelled | kelp_query::QueryError::Timeout(_)) =
+                &out
+            {
+                st2.metrics.evaluation_interrupted();
+            }
+            Ok(out?)
+        }),
+    );
     let (resp, answers) = match fan {
         None => (local.await?, None),
         Some(fan) => {
@@ -304,6 +319,22 @@ async fn evaluate(
         }
     }
     Ok(respond(resp, answers, headers, direction))
+}
+
+/// Counts an evaluation as running until dropped (also when the engine panics).
+struct Running<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> Running<'a> {
+    fn start(m: &'a crate::metrics::Metrics) -> Self {
+        m.evaluations_running(1);
+        Self(m)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.evaluations_running(-1);
+    }
 }
 
 /// Answers 504 once `timeout` has passed even if the engine has not reached one of its

@@ -139,7 +139,11 @@ async fn tail(
 ) -> Result<Response, ApiError> {
     let t = Tail::parse(&access, q.as_deref(), &headers)?;
     st.engine()?;
-    Ok(ws.on_upgrade(move |socket| run(st, t, socket)))
+    // A browser that sent its token as a subprotocol also offers this one, and needs one
+    // chosen; the token's own is never echoed.
+    Ok(ws
+        .protocols([crate::auth::TAIL_PROTOCOL])
+        .on_upgrade(move |socket| run(st, t, socket)))
 }
 
 /// Entries waiting to be sent, and what overflowed.

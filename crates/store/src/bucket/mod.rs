@@ -60,17 +60,24 @@ pub struct BucketConfig {
     pub cache_bytes: u64,
 }
 
+/// Whether `name` can name a replica: 1 to 128 letters, digits, `-`, `_` and `.`, not
+/// starting with `.`.
+pub fn valid_replica(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !name.starts_with('.')
+}
+
+/// The smallest cache bound: four pages.
+pub const MIN_CACHE_BYTES: u64 = cache::PAGE_BYTES * 4;
+
 impl BucketConfig {
     /// Checks the replica name and the cache bound.
     pub fn validate(&self) -> crate::Result<()> {
-        let ok = !self.replica.is_empty()
-            && self.replica.len() <= 128
-            && self
-                .replica
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && !self.replica.starts_with('.');
-        if !ok {
+        if !valid_replica(&self.replica) {
             return Err(crate::StoreError::Config {
                 field: "storage.replica",
                 reason: format!(
@@ -79,13 +86,12 @@ impl BucketConfig {
                 ),
             });
         }
-        if self.cache_bytes < cache::PAGE_BYTES * 4 {
+        if self.cache_bytes < MIN_CACHE_BYTES {
             return Err(crate::StoreError::Config {
                 field: "storage.cache_size",
                 reason: format!(
-                    "{} bytes is below the minimum of {} (four cache pages)",
+                    "{} bytes is below the minimum of {MIN_CACHE_BYTES} (four cache pages)",
                     self.cache_bytes,
-                    cache::PAGE_BYTES * 4
                 ),
             });
         }

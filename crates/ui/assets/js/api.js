@@ -24,23 +24,59 @@ export function setTenant(t) {
   try { t ? localStorage.setItem('kelp.tenant', t) : localStorage.removeItem('kelp.tenant'); } catch { /* private mode */ }
 }
 
+/**
+ * The bearer token a server with a token file wants, or ''. Kept in session storage: it
+ * lives as long as the tab and is never written to local storage or a URL.
+ */
+export function token() {
+  try { return sessionStorage.getItem('kelp.token') || ''; } catch { return ''; }
+}
+
+export function setToken(t) {
+  try { t ? sessionStorage.setItem('kelp.token', t) : sessionStorage.removeItem('kelp.token'); } catch { /* private mode */ }
+}
+
+/** Headers every API call carries: the tenant and the bearer token, when set. */
+export function authHeaders() {
+  const t = tenant(), k = token();
+  return { ...(t ? { 'X-Scope-OrgID': t } : {}), ...(k ? { Authorization: `Bearer ${k}` } : {}) };
+}
+
+/**
+ * WebSocket subprotocols that carry the token (a browser cannot set Authorization on a
+ * WebSocket): the server reads `base64url.bearer.authorization.k8s.io.<token>`, as the
+ * Kubernetes API server does, and selects `kelp.tail.v1`. Undefined without a token.
+ */
+export function socketProtocols() {
+  const k = token();
+  if (!k) return undefined;
+  const bytes = new TextEncoder().encode(k);
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  const b64url = btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return ['kelp.tail.v1', `base64url.bearer.authorization.k8s.io.${b64url}`];
+}
+
 /** GET `path` with `params` (undefined values are left out); JSON, or an ApiError. */
 export async function get(path, params = {}, { signal, headers } = {}) {
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') qs.set(k, v);
   const url = qs.toString() ? `${path}?${qs}` : path;
-  const t = tenant();
   let resp;
   try {
-    resp = await fetch(url, { signal, headers: { Accept: 'application/json', ...(t ? { 'X-Scope-OrgID': t } : {}), ...headers } });
+    resp = await fetch(url, { signal, headers: { Accept: 'application/json', ...authHeaders(), ...headers } });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, `cannot reach the server: ${e.message}`, path);
   }
   if (!resp.ok) {
     const text = (await resp.text()).trim();
-    // The server wants a tenant: the shell shows its tenant field.
-    if (resp.status === 401) window.dispatchEvent(new CustomEvent('kelp:unauthorized'));
+    // The server wants a bearer token (`WWW-Authenticate: Bearer`) or a tenant: the shell
+    // asks for the token, or shows its tenant field.
+    if (resp.status === 401) {
+      const bearer = /^bearer/i.test(resp.headers.get('WWW-Authenticate') || '');
+      window.dispatchEvent(new CustomEvent('kelp:unauthorized', { detail: { bearer, message: text } }));
+    }
     throw new ApiError(resp.status, text || resp.statusText, path);
   }
   return resp.json();

@@ -5,7 +5,7 @@ import * as tail from './tail.js';
 import * as pods from './pods.js';
 import * as resources from './resources.js';
 import { typing } from './util.js';
-import { tenant, setTenant } from './api.js';
+import { tenant, setTenant, token, setToken } from './api.js';
 
 const VIEWS = { explore, tail, pods, resources };
 const root = document.getElementById('view');
@@ -65,10 +65,39 @@ const tenantBox = document.querySelector('.tenant');
 const tenantIn = document.getElementById('tenant');
 tenantIn.value = tenant();
 tenantBox.hidden = !tenant();
-window.addEventListener('kelp:unauthorized', () => {
+// A server with a token file answers 401 with `WWW-Authenticate: Bearer`: ask for the
+// token (kept in session storage, sent on every call and on the tail socket).
+const tokenDialog = document.getElementById('token-dialog');
+const tokenIn = document.getElementById('token');
+const tokenErr = document.getElementById('token-error');
+const tokenForget = document.getElementById('token-forget');
+tokenForget.hidden = !token();
+window.addEventListener('kelp:unauthorized', (e) => {
+  if (e.detail && e.detail.bearer) {
+    if (tokenDialog.open) return;
+    // A token that was set and still refused is wrong or revoked: say so.
+    tokenErr.hidden = !token();
+    tokenErr.textContent = token() ? `The server refused the token: ${e.detail.message}` : '';
+    tokenIn.value = '';
+    tokenDialog.showModal();
+    tokenIn.focus();
+    return;
+  }
   if (!tenantBox.hidden) return;
   tenantBox.hidden = false;
   tenantIn.focus();
+});
+tokenDialog.addEventListener('close', () => {
+  if (tokenDialog.returnValue !== 'ok' || !tokenIn.value.trim()) return;
+  setToken(tokenIn.value.trim());
+  tokenIn.value = '';
+  tokenForget.hidden = false;
+  route();
+});
+tokenForget.addEventListener('click', () => {
+  setToken('');
+  tokenForget.hidden = true;
+  route();
 });
 tenantIn.addEventListener('change', () => { setTenant(tenantIn.value.trim()); route(); });
 

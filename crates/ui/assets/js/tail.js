@@ -104,7 +104,7 @@ export function mount(root, params, nav) {
     const qs = new URLSearchParams({ query: q, limit: '100', start: ns(Date.now() - 300e3) });
     setStatus('warn', 'connecting…');
     startBtn.textContent = 'Stop';
-    const sock = new WebSocket(`${proto}//${location.host}/loki/api/v1/tail?${qs}`);
+    const sock = new WebSocket(`${proto}//${location.host}/loki/api/v1/tail?${qs}`, api.socketProtocols());
     ws = sock;
     sock.onopen = () => setStatus('live', 'live');
     sock.onmessage = (ev) => {
@@ -154,7 +154,7 @@ export function mount(root, params, nav) {
   async function checkQuery() {
     try {
       await api.get('/loki/api/v1/query', { query: q, limit: 1 });
-      if (api.tenant()) {
+      if (api.tenant() && !api.token()) {
         // The query is fine with the header; the socket had none.
         errLine.textContent = 'The server refused the live-tail socket: a browser cannot send X-Scope-OrgID on a WebSocket, so live tail needs a server with auth_enabled: false or a proxy that sets the header.';
         errLine.hidden = false;

@@ -4,7 +4,8 @@
 //   node ui.test.mjs <server URL> <screenshot dir> '<facts JSON>'
 //
 // Facts (from the Rust side): {"shop": "<namespace of pushed lines>", "bulk": <lines in
-// namespace bulk>, "deleted": {namespace, pod, uid, container} | null}.
+// namespace bulk>, "deleted": {namespace, pod, uid, container} | null, "secured": {url,
+// token (read, scoped to ns-a), write} of a second server that requires bearer tokens}.
 // Prints one line per scenario and `N passed, N failed`; exits 1 when any failed.
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -436,6 +437,66 @@ test('light theme and a narrow window', async (page) => {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 0, `the page is ${overflow}px wider than the window`);
   await shot(page, 'narrow.png');
+});
+
+test('a token-protected server: the UI asks for a token, sends it on every call and the tail socket, and an ns-scoped token never shows ns-b', async (page) => {
+  const sec = facts.secured;
+  assert(sec && sec.url && sec.token && sec.write, 'the Rust side started a token-protected server');
+  const pushSec = async (ns, line) => {
+    const r = await fetch(`${sec.url}/loki/api/v1/push`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${sec.write}` },
+      body: JSON.stringify({ streams: [{ stream: { namespace: ns, pod: `pod-${ns}`, container: 'app' }, values: [[nowNs().toString(), line]] }] }),
+    });
+    assert(r.status === 204, `push answered ${r.status}: ${await r.text()}`);
+  };
+  const api = [];
+  page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/loki/')) api.push(r); });
+  await page.goto(`${sec.url}/ui/explore?q=${enc('{namespace=~"ns-.+"}')}`);
+  // 401 with `WWW-Authenticate: Bearer`: the token dialog, not the tenant field.
+  await page.waitForSelector('#token-dialog[open]', { timeout: 15000 });
+  assert(await page.locator('.tenant').isHidden(), 'the tenant field stays hidden');
+  await shot(page, 'token-dialog.png');
+  await page.fill('#token', sec.token);
+  await page.press('#token', 'Enter');
+  await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, 'lines with the token');
+  await until(page, () => /lines ·/.test(document.querySelector('.hist-title').textContent), null, 30000, 'the volume');
+  const text = await page.locator('#view').textContent();
+  assert(text.includes('in ns-a'), 'ns-a lines are shown');
+  assert(!text.includes('ns-b'), 'nothing of ns-b is shown in explore');
+  // Every API call after the token was given carried it; the token is in session storage only.
+  const after = api.filter((r) => r.headers().authorization);
+  assert(after.length >= 2, `calls with the token: ${after.length}`);
+  for (const r of after) assert(r.headers().authorization === `Bearer ${sec.token}`, `header on ${r.url()}`);
+  const stored = await page.evaluate(() => [sessionStorage.getItem('kelp.token'), localStorage.getItem('kelp.token')]);
+  assert(stored[0] === sec.token && stored[1] === null, `storage: ${stored}`);
+  assert(!page.url().includes(sec.token), 'the token is not in the URL');
+  // Completion's label values, through the UI's own API module: one namespace.
+  const values = await page.evaluate(async () => {
+    const m = await import('/ui/assets/js/api.js');
+    return m.labelValues('namespace', Date.now() - 3600e3, Date.now());
+  });
+  assert(JSON.stringify(values) === '["ns-a"]', `namespace values: ${values}`);
+  await page.click('#token-forget');
+  await page.waitForSelector('#token-dialog[open]', { timeout: 15000 });
+  await page.fill('#token', sec.token);
+  await page.press('#token', 'Enter');
+  await until(page, () => document.querySelectorAll('.logrow').length > 0, null, 30000, 'lines again');
+
+  // Live tail: the socket carries the token as a subprotocol; ns-b never arrives.
+  await page.goto(`${sec.url}/ui/tail?q=${enc('{namespace=~"ns-.+"}')}`);
+  await until(page, () => document.querySelector('[data-testid="tail-status"]').textContent === 'live', null, 15000, 'the tail socket with the token');
+  await pushSec('ns-b', 'live line in ns-b');
+  await pushSec('ns-a', 'live line in ns-a');
+  await until(page, () => document.querySelector('#view').textContent.includes('live line in ns-a'), null, 15000, 'the live ns-a line');
+  const tailText = await page.locator('#view').textContent();
+  assert(!tailText.includes('ns-b'), 'nothing of ns-b in live tail');
+  await shot(page, 'token-tail.png');
+
+  // A wrong token is refused and asked for again, saying why.
+  await page.evaluate(() => sessionStorage.setItem('kelp.token', 'not-the-right-token-at-all'));
+  await page.goto(`${sec.url}/ui/explore?q=${enc('{namespace=~"ns-.+"}')}`);
+  await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])', { timeout: 15000 });
+  assert(/invalid bearer token/.test(await page.textContent('#token-error')), 'the refusal is shown');
 });
 
 // ---------------------------------------------------------------------------------------
