@@ -37,7 +37,8 @@ pub struct AgentFileConfig {
     /// Where checkpoints are kept (`/var/lib/kelp-agent`).
     pub state_dir: PathBuf,
     /// The server's base URL (`http://127.0.0.1:3100`), for the `kelp`, `loki` and
-    /// `elasticsearch` sinks.
+    /// `elasticsearch` sinks; for server replicas, URLs separated by commas or
+    /// `dns+http://<headless service>:<port>` (`kelp` and `loki` sinks).
     pub server: String,
     /// The `node` label (default: `$NODE_NAME`, then the host name).
     pub node_name: Option<String>,

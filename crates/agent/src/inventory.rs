@@ -99,7 +99,12 @@ pub(crate) fn spawn(
         timeout: Duration::from_secs(10),
         ..config.retry.clone()
     };
-    let mut client = match Client::with_tls(&config.server, policy, &config.sink.tls) {
+    let mut client = match Client::with_tls(
+        // With several replicas, the node's inventory goes to the one its name hashes to.
+        &kelp_client::replicas::home(&config.server, &config.node),
+        policy,
+        &config.sink.tls,
+    ) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "no pod inventory: bad server address");

@@ -362,7 +362,12 @@ pub fn spawn(
         max_attempts: Some(1),
         ..config.retry.clone()
     };
-    let mut client = Client::with_tls(&config.server, policy, &config.sink.tls)?;
+    let mut client = Client::with_tls(
+        // With several replicas, the node's samples go to the one its name hashes to.
+        &kelp_client::replicas::home(&config.server, &config.node),
+        policy,
+        &config.sink.tls,
+    )?;
     let auth = crate::sink::SinkConfig {
         tenant: config.tenant.clone(),
         ..config.sink.clone()

@@ -228,6 +228,12 @@ impl Stats {
              # TYPE kelp_agent_retries_total counter\nkelp_agent_retries_total {}\n",
             c(|c| &c.retries)
         );
+        let _ = write!(
+            s,
+            "# HELP kelp_agent_replica_failovers_total Server replicas marked down (their streams went to the next replica).\n\
+             # TYPE kelp_agent_replica_failovers_total counter\nkelp_agent_replica_failovers_total {}\n",
+            c(|c| &c.failovers)
+        );
         s.push_str("# HELP kelp_agent_errors_total Failures by kind.\n# TYPE kelp_agent_errors_total counter\n");
         for (kind, v) in [
             ("transport", c(|c| &c.transport_errors)),

@@ -14,6 +14,9 @@
 //! - [`ClientStats`]: retries and failures by kind, for the agent's `/metrics`.
 //! - [`TlsOptions`]: `https://` servers with a CA file (else the Mozilla roots) and a
 //!   client certificate for mutual TLS, on rustls ([`Client::with_tls`]).
+//! - [`Replicas`] (`replicas`): several `kelp server` replicas, from a list or a DNS
+//!   name; rendezvous hashing says which one owns a stream, and a replica that fails is
+//!   skipped for a while (failover to the next in the stream's ranking).
 //! - [`ClientError`] is the crate's one error type.
 //!
 //! ```no_run
@@ -28,7 +31,9 @@ use std::time::Duration;
 
 use kelp_model::StreamEntries;
 
+pub mod replicas;
 mod tls;
+pub use replicas::{ReplicaOptions, ReplicaSource, Replicas};
 pub use tls::{TlsOptions, TlsStream};
 
 /// The path of Kelp's native push.
@@ -49,6 +54,9 @@ pub struct ClientStats {
     pub server_errors: AtomicU64,
     /// Answers that retrying cannot fix (4xx other than 429).
     pub rejected: AtomicU64,
+    /// Times a server replica was marked down and its streams went to the next one
+    /// ([`Replicas`]).
+    pub failovers: AtomicU64,
 }
 
 /// Why a request failed for good.
@@ -202,6 +210,12 @@ impl Client {
         self
     }
 
+    /// Makes this client count into `stats` (shared by the clients of a replica set).
+    pub fn with_stats(mut self, stats: Arc<ClientStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The base URL.
     pub fn base(&self) -> &str {
         &self.base
@@ -289,6 +303,25 @@ impl Client {
             let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
             for (name, value) in &self.headers {
                 req = req.header(name.as_str(), value.as_str());
+            }
+            req.call()
+        })
+    }
+
+    /// [`Client::get`] with extra headers for this request only.
+    pub fn get_with_headers(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ClientError> {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        self.with_retries(path, || {
+            let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
+            for (name, value) in &self.headers {
+                req = req.header(name.as_str(), value.as_str());
+            }
+            for (name, value) in headers {
+                req = req.header(*name, *value);
             }
             req.call()
         })

@@ -60,9 +60,10 @@ pub struct AgentArgs {
     /// Where checkpoints are kept [default: /var/lib/kelp-agent].
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// The server (Kelp, Loki or Elasticsearch) [default: http://127.0.0.1:3100].
+    /// The server (Kelp, Loki or Elasticsearch) [default: http://127.0.0.1:3100]; several
+    /// times (or `dns+http://name:port`) for server replicas, streams spread over them.
     #[arg(long, value_name = "URL")]
-    server: Option<String>,
+    server: Vec<String>,
     /// The `node` label [default: $NODE_NAME or the host name].
     #[arg(long, value_name = "NAME")]
     node_name: Option<String>,
@@ -169,8 +170,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(v) = args.state_dir {
         file.state_dir = v;
     }
-    if let Some(v) = args.server {
-        file.server = v;
+    if !args.server.is_empty() {
+        file.server = args.server.join(",");
     }
     if let Some(v) = args.node_name {
         file.node_name = Some(v);

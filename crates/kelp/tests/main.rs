@@ -13,6 +13,7 @@ mod faults;
 mod journal;
 mod logs;
 mod pods;
+mod replicas;
 mod server;
 mod simulate;
 mod stream;

@@ -526,6 +526,9 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
 
 /// Who the request is, and whether it may do what the route needs.
 fn access(st: &AppState, need: Need, path: &str, headers: &HeaderMap) -> Result<Access, ApiError> {
+    if let Some(a) = peer_access(st, need, headers)? {
+        return Ok(a);
+    }
     let Some(tokens) = &st.tokens else {
         return Ok(Access {
             tenant: st.tenant(headers)?,
@@ -571,6 +574,41 @@ fn access(st: &AppState, need: Need, path: &str, headers: &HeaderMap) -> Result<
             None
         },
     })
+}
+
+/// A peer replica's read (`peers.rs`): the peer token with the local-only header, for
+/// the tenant and namespaces the peer names. `None` when it is not one (normal rules).
+fn peer_access(st: &AppState, need: Need, headers: &HeaderMap) -> Result<Option<Access>, ApiError> {
+    let (Some(_), Some(peers)) = (&st.tokens, &st.peers) else {
+        return Ok(None);
+    };
+    let (Some(want), true) = (peers.token(), crate::peers::is_local(headers)) else {
+        return Ok(None);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim();
+    // Compared as digests, in constant time.
+    let digest = |t: &str| Sha256::digest(t.as_bytes());
+    let same = digest(given)
+        .iter()
+        .zip(digest(want).iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0;
+    if !same {
+        return Ok(None);
+    }
+    if need != Need::Read {
+        return Err(ApiError::Forbidden("the peer token only reads".into()));
+    }
+    let tenant = crate::peers::peer_tenant(headers).ok_or(ApiError::NoOrgId)?;
+    Ok(Some(Access {
+        tenant,
+        namespaces: crate::peers::peer_namespaces(headers),
+    }))
 }
 
 #[cfg(test)]

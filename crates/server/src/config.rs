@@ -58,6 +58,41 @@ pub struct ServerConfig {
     pub resources: ResourcesSection,
     /// Where closed segments live: local disk (default) or a bucket (issue #11).
     pub storage: kelp_bucket::StorageSettings,
+    /// The other replicas sharing this cluster's streams (issue #11, `peers.rs`).
+    pub replicas: ReplicasSection,
+}
+
+/// Server replicas: reads on this one merge its peers' data (`docs/scaling.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicasSection {
+    /// The replicas: base URLs separated by commas, or `dns+http://<headless
+    /// service>:<port>` (every address is a replica); this one may be among them, see
+    /// `self_url` (unset: no peers).
+    pub peers: Option<String>,
+    /// This replica's own URL as it appears in `peers` (e.g. `http://$(POD_IP):3100`), so
+    /// it does not ask itself.
+    pub self_url: Option<String>,
+    /// A file holding the token replicas send each other (the same on every replica; needed
+    /// when `auth.tokens_file` is set).
+    pub peer_token_file: Option<PathBuf>,
+    /// How long a peer may take to answer before it counts as missing (10 s).
+    pub timeout_secs: u64,
+    /// Most raw entries one replica contributes to a metric query merged across replicas
+    /// (1,000,000); more is a 400 asking for a narrower query.
+    pub max_merge_entries: usize,
+}
+
+impl Default for ReplicasSection {
+    fn default() -> Self {
+        Self {
+            peers: None,
+            self_url: None,
+            peer_token_file: None,
+            timeout_secs: 10,
+            max_merge_entries: 1_000_000,
+        }
+    }
 }
 
 /// HTTPS with rustls; certificates are re-read when the files change and on SIGHUP.
@@ -101,6 +136,7 @@ impl Default for ServerConfig {
             tls: TlsSection::default(),
             resources: ResourcesSection::default(),
             storage: kelp_bucket::StorageSettings::default(),
+            replicas: ReplicasSection::default(),
         }
     }
 }
@@ -366,6 +402,10 @@ impl ServerConfig {
         self.storage
             .validate()
             .map_err(|e| invalid("storage", e.to_string()))?;
+        if let Some(p) = self.replicas.peers.as_deref() {
+            kelp_client::ReplicaSource::parse(p)
+                .map_err(|e| invalid("replicas.peers", e.to_string()))?;
+        }
         if self.limits.tail_buffer_entries == 0 {
             return Err(invalid("limits.tail_buffer_entries", "must be > 0".into()));
         }

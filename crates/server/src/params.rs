@@ -46,6 +46,19 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The parameters as a query string, with `name` set to `value` when given (a peer
+    /// replica gets the scoped query).
+    pub fn encode_with(&self, name: &str, value: Option<&str>) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        if let Some(value) = value {
+            s.append_pair(name, value);
+        }
+        for (k, v) in self.0.iter().filter(|(k, _)| k != name) {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+
     /// The required `query`.
     pub fn query(&self) -> Result<&str, ApiError> {
         self.get("query")

@@ -56,6 +56,8 @@ pub struct Shared {
     pub inventory: Inventories,
     /// The bearer tokens, when `auth.tokens_file` is set.
     pub tokens: Option<Arc<Tokens>>,
+    /// The other replicas, when `replicas.peers` is set.
+    pub peers: Option<Arc<crate::peers::Peers>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -86,7 +88,13 @@ impl AppState {
         let l = &config.limits;
         let rate = RateLimiter::new(l.ingestion_rate_bytes_per_sec, l.ingestion_burst_bytes);
         let queries = QuerySlots::new(l.max_concurrent_queries);
+        let peers = crate::peers::Peers::from_config(&config.replicas).unwrap_or_else(|e| {
+            // `serve` checks this first; a test's bad section means no peers.
+            tracing::error!(error = %e, "replicas: no peers");
+            None
+        });
         Self(Arc::new(Shared {
+            peers,
             no_auth_tenant: config.no_auth_tenant(),
             store: OnceLock::new(),
             resources: OnceLock::new(),

@@ -7,6 +7,7 @@ mod ingest;
 mod limits;
 mod load;
 mod pods;
+mod replicas;
 mod resources;
 mod support;
 mod tail;

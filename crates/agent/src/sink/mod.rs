@@ -7,9 +7,14 @@
 //!   writes; a batch is acknowledged once every item is (failed items are retried).
 //! - `file` / `stdout`: JSON lines; a file is fsynced before the acknowledgement.
 //! - `null`: acknowledges at once (benchmarks).
+//!
+//! `kelp` and `loki` take several servers (`http://a:3100,http://b:3100`, or
+//! `dns+http://kelp-server-headless.kelp.svc:3100`): each stream then goes to the replica
+//! that owns it, with failover ([`ReplicaSink`]).
 
 mod es;
 mod file;
+mod replicas;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +27,7 @@ use crate::AgentError;
 
 pub use es::EsSink;
 pub use file::{FileSink, StdoutSink};
+pub use replicas::{Push, ReplicaSink};
 
 /// Sends one batch and returns once it is acknowledged; an error is for good (the
 /// retries, if any, are the sink's business).
@@ -162,6 +168,38 @@ pub fn build(
         }
         Ok(c)
     };
+    let push = match config.kind {
+        SinkKind::Kelp => Some(Push::Native(config.zstd_level)),
+        SinkKind::Loki => Some(Push::Loki),
+        _ => None,
+    };
+    let source = push
+        .map(|_| kelp_client::ReplicaSource::parse(url))
+        .transpose()?
+        .filter(kelp_client::ReplicaSource::is_replicated);
+    if let (Some(push), Some(source)) = (push, source) {
+        // Each replica's client gives up after a few quick attempts, so a dead replica's
+        // streams fail over within about a second; the sink itself keeps trying.
+        let per_replica = kelp_client::RetryPolicy {
+            max_attempts: Some(3),
+            max_backoff: retry.max_backoff.min(std::time::Duration::from_secs(1)),
+            ..retry.clone()
+        };
+        let (tls, headers) = (config.tls.clone(), headers.clone());
+        let replicas =
+            kelp_client::Replicas::new(source, kelp_client::ReplicaOptions::default(), move |u| {
+                let mut c = Client::with_tls(u, per_replica.clone(), &tls)?;
+                for (name, value) in &headers {
+                    c = c.with_header(name, value);
+                }
+                Ok(c)
+            })?;
+        return Ok(Arc::new(ReplicaSink::new(
+            replicas,
+            push,
+            retry.max_attempts,
+        )));
+    }
     Ok(match config.kind {
         SinkKind::Kelp => Arc::new(KelpSink {
             client: client()?,

@@ -19,9 +19,11 @@ use kelp_wire::response::{
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::{selector, Params};
-use crate::routes::query::params;
+use crate::peers::Answers;
+use crate::routes::query::{fan_out, params, PeerAnswers};
 use crate::routes::{blocking, json};
 use crate::state::AppState;
 
@@ -68,6 +70,42 @@ where
     out
 }
 
+/// Runs `local` and asks the peers (when there are any) at the same time.
+async fn with_peers<T>(
+    local: impl std::future::Future<Output = Result<T, ApiError>>,
+    fan: Option<PeerAnswers>,
+) -> Result<(T, Option<Answers>), ApiError> {
+    match fan {
+        None => Ok((local.await?, None)),
+        Some(fan) => {
+            let (local, answers) = tokio::join!(local, fan);
+            Ok((local?, Some(answers)))
+        }
+    }
+}
+
+/// `local` merged with the peers' answers by `merge`, as Loki's `{"status","data"}`, with
+/// the missing peers in `warnings` and [`crate::peers::MISSING_HEADER`].
+fn merged<T: serde::Serialize>(
+    answers: Option<Answers>,
+    local: T,
+    merge: impl FnOnce(T, &[(String, Vec<u8>)]) -> Result<T, ApiError>,
+) -> Result<Response, ApiError> {
+    let Some(answers) = answers else {
+        return Ok(json(response::success(&local)));
+    };
+    let data = merge(local, &answers.bodies)?;
+    let mut body = serde_json::json!({"status": "success", "data": data});
+    if !answers.missing.is_empty() {
+        body["warnings"] = answers.warnings().into();
+    }
+    let mut text = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    text.push(b'\n');
+    let mut out = json(text);
+    answers.mark(out.headers_mut());
+    Ok(out)
+}
+
 async fn labels(
     State(st): State<AppState>,
     Extension(access): Extension<Access>,
@@ -79,8 +117,10 @@ async fn labels(
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let m = access.scope_matchers(selector(p.get("query"))?);
         let store = st.store()?.clone();
-        let names = blocking(move || Ok(store.label_names(&tenant, &m, start, end))).await?;
-        Ok(json(response::success(&names)))
+        let fan = fan_out(&st, &headers, &access, "/loki/api/v1/labels", &p, None);
+        let local = blocking(move || Ok(store.label_names(&tenant, &m, start, end)));
+        let (names, answers) = with_peers(local, fan).await?;
+        merged(answers, names, merge::strings)
     })
     .await
 }
@@ -97,9 +137,11 @@ async fn values(
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let m = access.scope_matchers(selector(p.get("query"))?);
         let store = st.store()?.clone();
-        let values =
-            blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end))).await?;
-        Ok(json(response::success(&values)))
+        let path = format!("/loki/api/v1/label/{name}/values");
+        let fan = fan_out(&st, &headers, &access, &path, &p, None);
+        let local = blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end)));
+        let (values, answers) = with_peers(local, fan).await?;
+        merged(answers, values, merge::strings)
     })
     .await
 }
@@ -124,7 +166,8 @@ async fn series(
             matchers.push(access.scope_matchers(Vec::new()));
         }
         let store = st.store()?.clone();
-        let found = blocking(move || {
+        let fan = fan_out(&st, &headers, &access, "/loki/api/v1/series", &p, None);
+        let local = blocking(move || {
             let mut all: Vec<Labels> = if matchers.is_empty() {
                 store.series(&tenant, &[], start, end)
             } else {
@@ -136,9 +179,22 @@ async fn series(
             all.sort();
             all.dedup();
             Ok(all)
-        })
-        .await?;
-        Ok(json(response::series_response(&found)))
+        });
+        let (found, answers) = with_peers(local, fan).await?;
+        let Some(answers) = answers else {
+            return Ok(json(response::series_response(&found)));
+        };
+        let all = merge::series(found, &answers.bodies)?;
+        let mut body: serde_json::Value = serde_json::from_slice(&response::series_response(&all))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !answers.missing.is_empty() {
+            body["warnings"] = answers.warnings().into();
+        }
+        let mut text = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        text.push(b'\n');
+        let mut out = json(text);
+        answers.mark(out.headers_mut());
+        Ok(out)
     })
     .await
 }

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub mod es;
+pub mod internal;
 pub mod labels;
 pub mod ops;
 pub mod otlp;
@@ -34,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .merge(kelp_ui::routes())
         .merge(pods::routes())
         .merge(resources::routes())
+        .merge(internal::routes())
         // Bodies are read with their own limits (`read_body`), answered 413 as Loki does.
         .layer(DefaultBodyLimit::disable())
         // Overload: pushes past the in-flight bound are 503 before their body is read.

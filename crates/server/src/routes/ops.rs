@@ -31,7 +31,10 @@ async fn ready(State(st): State<AppState>) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
-    let body = st.metrics.render(st.store_gauges());
+    let mut body = st.metrics.render(st.store_gauges());
+    if let Some(p) = &st.peers {
+        body.push_str(&p.render());
+    }
     (
         [(
             header::CONTENT_TYPE,

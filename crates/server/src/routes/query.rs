@@ -22,8 +22,10 @@ use kelp_wire::response::{
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::Params;
+use crate::peers::Answers;
 use crate::routes::{blocking, json, read_body};
 use crate::state::AppState;
 
@@ -105,10 +107,21 @@ async fn run_range(
         limit: p.limit()?,
         cancel: Some(cancel.clone()),
     };
-    evaluate(st, headers, direction, cancel, move |engine| {
-        engine.query_range(&tenant, query.as_str(), &rp)
-    })
-    .await
+    let limit = rp.limit;
+    let fan = fan_out(
+        st,
+        headers,
+        &access,
+        "/loki/api/v1/query_range",
+        &p,
+        Some(&query),
+    );
+    let metric = metric_fan_out(st, headers, &query, start, end);
+    let eval = move |engine: &Engine| engine.query_range(&tenant, query.as_str(), &rp);
+    if let Some(sel) = metric {
+        return across(st, headers, &access, direction, cancel, sel, eval).await;
+    }
+    evaluate(st, headers, (direction, limit), fan, cancel, eval).await
 }
 
 async fn instant(
@@ -146,10 +159,15 @@ async fn run_instant(
         limit: p.limit()?,
         cancel: Some(cancel.clone()),
     };
-    evaluate(st, headers, direction, cancel, move |engine| {
-        engine.query_instant(&tenant, query.as_str(), &ip)
-    })
-    .await
+    let limit = ip.limit;
+    let time = ip.time;
+    let fan = fan_out(st, headers, &access, "/loki/api/v1/query", &p, Some(&query));
+    let metric = metric_fan_out(st, headers, &query, time, time);
+    let eval = move |engine: &Engine| engine.query_instant(&tenant, query.as_str(), &ip);
+    if let Some(sel) = metric {
+        return across(st, headers, &access, direction, cancel, sel, eval).await;
+    }
+    evaluate(st, headers, (direction, limit), fan, cancel, eval).await
 }
 
 /// Runs a query handler and records its outcome and latency for `endpoint`.
@@ -164,12 +182,97 @@ async fn measured(
     out
 }
 
+/// The peers' answers to come, when this replica has peers and the request is not a
+/// peer's own (`peers.rs`).
+pub fn fan_out(
+    st: &AppState,
+    headers: &HeaderMap,
+    access: &Access,
+    path: &str,
+    p: &Params,
+    scoped_query: Option<&str>,
+) -> Option<PeerAnswers> {
+    let peers = st.peers.clone()?;
+    if peers.is_alone() || crate::peers::is_local(headers) {
+        return None;
+    }
+    let (access, url) = (
+        access.clone(),
+        format!(
+            "{path}?{}",
+            p.encode_with("query", scoped_query.or(p.get("query")))
+        ),
+    );
+    Some(Box::pin(async move { peers.get(&access, url).await }))
+}
+
+/// The raw selections of a metric query to merge across replicas, when this replica has
+/// peers and the request is not a peer's (`routes/internal.rs`).
+fn metric_fan_out(
+    st: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+    start: kelp_model::Timestamp,
+    end: kelp_model::Timestamp,
+) -> Option<Vec<(String, kelp_model::Timestamp, kelp_model::Timestamp)>> {
+    if st.peers.as_ref()?.is_alone() || crate::peers::is_local(headers) {
+        return None;
+    }
+    crate::routes::internal::selections(query, start, end)
+}
+
+/// A metric query over every replica's entries (`routes/internal.rs`), answered as
+/// [`evaluate`] answers.
+async fn across(
+    st: &AppState,
+    headers: &HeaderMap,
+    access: &Access,
+    direction: Direction,
+    cancel: CancelToken,
+    selections: Vec<(String, kelp_model::Timestamp, kelp_model::Timestamp)>,
+    eval: impl FnOnce(&Engine) -> Result<kelp_query::QueryResponse, kelp_query::QueryError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    let _guard = CancelOnDrop(cancel);
+    let timeout = st.engine()?.limits().query_timeout;
+    let (resp, answers) = within(
+        timeout,
+        crate::routes::internal::metric_across(st, access, selections, eval),
+    )
+    .await?;
+    Ok(respond(resp, Some(answers), headers, direction))
+}
+
+/// The answer in Loki's JSON, with the missing peers in `warnings` and a header.
+fn respond(
+    resp: kelp_query::QueryResponse,
+    answers: Option<Answers>,
+    headers: &HeaderMap,
+    direction: Direction,
+) -> Response {
+    let mut wire = to_wire(resp, categorize(headers), direction);
+    let mut extra = HeaderMap::new();
+    if let Some(a) = answers {
+        wire.warnings = a.warnings();
+        a.mark(&mut extra);
+    }
+    let mut out = json(wire.to_json());
+    out.headers_mut().extend(extra);
+    out
+}
+
+/// What [`fan_out`] gives.
+pub type PeerAnswers = std::pin::Pin<Box<dyn std::future::Future<Output = Answers> + Send>>;
+
 /// Evaluates on the blocking pool under the query timeout, cancelling the engine when the
-/// request goes away, and answers in Loki's JSON.
+/// request goes away, merges the peers' answers when there are any, and answers in
+/// Loki's JSON.
 async fn evaluate(
     st: &AppState,
     headers: &HeaderMap,
-    direction: Direction,
+    (direction, limit): (Direction, usize),
+    fan: Option<PeerAnswers>,
     cancel: CancelToken,
     eval: impl FnOnce(&Engine) -> Result<kelp_query::QueryResponse, kelp_query::QueryError>
         + Send
@@ -179,7 +282,7 @@ async fn evaluate(
     let engine = st.engine()?.clone();
     let timeout = engine.limits().query_timeout;
     let st2 = st.clone();
-    let resp = within(
+    let local = within(
         timeout,
         blocking(move || {
             let out = {
@@ -193,11 +296,29 @@ async fn evaluate(
             }
             Ok(out?)
         }),
-    )
-    .await?;
-    Ok(json(
-        to_wire(resp, categorize(headers), direction).to_json(),
-    ))
+    );
+    let (resp, answers) = match fan {
+        None => (local.await?, None),
+        Some(fan) => {
+            let (resp, answers) = tokio::join!(local, fan);
+            (resp?, Some(answers))
+        }
+    };
+    let mut resp = resp;
+    let mut answers = answers;
+    if let Some(answers) = &mut answers {
+        if let kelp_query::QueryResult::Streams(local) = &mut resp.result {
+            let mut peer = Vec::new();
+            for (url, body) in std::mem::take(&mut answers.bodies) {
+                match merge::peer_streams(&url, &body) {
+                    Ok(s) => peer.extend(s),
+                    Err(e) => answers.missing.push((url, e.to_string())),
+                }
+            }
+            *local = merge::streams(std::mem::take(local), peer, direction, limit);
+        }
+    }
+    Ok(respond(resp, answers, headers, direction))
 }
 
 /// Counts an evaluation as running until dropped (also when the engine panics).

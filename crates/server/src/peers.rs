@@ -1,0 +1,253 @@
+//! Replicas (issue #11): several `kelp server` processes, each with its own WAL and head,
+//! behind agents that spread streams over them (`kelp_client::replicas`). A read on any
+//! replica asks its peers for what they hold, in parallel, and merges it with its own
+//! answer (`routes/query.rs`, `routes/labels.rs`), dropping identical entries.
+//!
+//! A peer is asked with the same Loki route and parameters plus [`LOCAL_HEADER`] (answer
+//! from your own data, do not ask your peers), the tenant in `X-Scope-OrgID`, the caller's
+//! namespace scope in [`NAMESPACES_HEADER`] and the peer token as its bearer token
+//! (`replicas.peer_token_file`; `auth.rs` accepts it only with [`LOCAL_HEADER`], for
+//! reads). A peer that cannot answer (refused, timeout, an error status) leaves the answer
+//! incomplete but still 200: its URL goes into Loki's `warnings` (Grafana shows them), the
+//! [`MISSING_HEADER`] response header and `kelp_replica_peer_failures_total`.
+//!
+//! The HTTP client is `kelp-client` (blocking `ureq`) on the blocking pool, one call per
+//! peer at the same time.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use kelp_client::{Client, ReplicaOptions, ReplicaSource, Replicas, RetryPolicy};
+use kelp_model::TenantId;
+
+use crate::auth::Access;
+use crate::config::ReplicasSection;
+use crate::error::ConfigError;
+
+/// Sent to peers: answer from local data only.
+pub const LOCAL_HEADER: &str = "x-kelp-local";
+/// Sent to peers: the namespaces the caller may read, comma-separated.
+pub const NAMESPACES_HEADER: &str = "x-kelp-namespaces";
+/// In answers: the peers that did not answer, comma-separated.
+pub const MISSING_HEADER: &str = "x-kelp-missing-replicas";
+
+/// The other replicas, and counters of their failures.
+pub struct Peers {
+    replicas: Replicas,
+    self_url: Option<String>,
+    token: Option<String>,
+    requests: AtomicU64,
+    failures: Mutex<BTreeMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers")
+            .field("replicas", &self.replicas)
+            .field("self_url", &self.self_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the peers answered.
+#[derive(Debug, Default)]
+pub struct Answers {
+    /// The bodies of the peers that answered 2xx, with their URL.
+    pub bodies: Vec<(String, Vec<u8>)>,
+    /// The peers that did not, with the reason.
+    pub missing: Vec<(String, String)>,
+}
+
+impl Answers {
+    /// Loki's `warnings`, one per missing peer.
+    pub fn warnings(&self) -> Vec<String> {
+        self.missing
+            .iter()
+            .map(|(url, why)| {
+                format!("replica {url} unreachable, results may be incomplete: {why}")
+            })
+            .collect()
+    }
+
+    /// Adds [`MISSING_HEADER`] to `headers` when a peer is missing.
+    pub fn mark(&self, headers: &mut HeaderMap) {
+        if self.missing.is_empty() {
+            return;
+        }
+        let urls: Vec<&str> = self.missing.iter().map(|(u, _)| u.as_str()).collect();
+        if let Ok(v) = HeaderValue::from_str(&urls.join(",")) {
+            headers.insert(MISSING_HEADER, v);
+        }
+    }
+}
+
+impl Peers {
+    /// The peers of `section`, or `None` when it names none.
+    pub fn from_config(section: &ReplicasSection) -> Result<Option<Arc<Self>>, ConfigError> {
+        let invalid = |key, reason: String| ConfigError::Invalid { key, reason };
+        let Some(spec) = section.peers.as_deref().filter(|s| !s.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let source =
+            ReplicaSource::parse(spec).map_err(|e| invalid("replicas.peers", e.to_string()))?;
+        let token = match &section.peer_token_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    invalid("replicas.peer_token_file", format!("{}: {e}", p.display()))
+                })?;
+                let t = text.trim().to_owned();
+                if t.is_empty() || t.contains(char::is_whitespace) {
+                    return Err(invalid(
+                        "replicas.peer_token_file",
+                        format!("{}: expected one token without spaces", p.display()),
+                    ));
+                }
+                Some(t)
+            }
+        };
+        let policy = RetryPolicy {
+            max_attempts: Some(1),
+            timeout: Duration::from_secs(section.timeout_secs.max(1)),
+            ..RetryPolicy::default()
+        };
+        let replicas = Replicas::new(
+            source,
+            ReplicaOptions {
+                refresh: Duration::from_secs(10),
+                ..ReplicaOptions::default()
+            },
+            move |u| Client::new(u, policy.clone()),
+        )
+        .map_err(|e| invalid("replicas.peers", e.to_string()))?;
+        Ok(Some(Arc::new(Self {
+            replicas,
+            self_url: section
+                .self_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            token,
+            requests: AtomicU64::new(0),
+            failures: Mutex::new(BTreeMap::new()),
+        })))
+    }
+
+    /// Whether there is certainly no other replica (a static list naming only this one):
+    /// reads need no merging then.
+    pub fn is_alone(&self) -> bool {
+        match self.replicas.source() {
+            ReplicaSource::Static(urls) => urls
+                .iter()
+                .all(|u| Some(u.as_str()) == self.self_url.as_deref()),
+            ReplicaSource::Dns { .. } => false,
+        }
+    }
+
+    /// The peer token, for `auth.rs`.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// GETs `path_and_query` from every peer at the same time, for `access`'s tenant and
+    /// namespaces.
+    pub async fn get(self: &Arc<Self>, access: &Access, path_and_query: String) -> Answers {
+        // Listing may resolve a DNS name: a blocking call.
+        let me = self.clone();
+        let members: Vec<_> = tokio::task::spawn_blocking(move || me.replicas.members())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| Some(r.url()) != self.self_url.as_deref())
+            .collect();
+        let mut headers: Vec<(String, String)> = vec![
+            (LOCAL_HEADER.into(), "1".into()),
+            // Log answers with metadata and parsed labels apart, as the engine gives them.
+            (
+                "X-Loki-Response-Encoding-Flags".into(),
+                kelp_wire::response::CATEGORIZE_LABELS.into(),
+            ),
+            ("X-Scope-OrgID".into(), access.tenant.as_str().to_owned()),
+        ];
+        if let Some(ns) = &access.namespaces {
+            headers.push((NAMESPACES_HEADER.into(), ns.join(",")));
+        }
+        if let Some(t) = &self.token {
+            headers.push(("Authorization".into(), format!("Bearer {t}")));
+        }
+        let headers = Arc::new(headers);
+        let calls: Vec<_> = members
+            .into_iter()
+            .map(|r| {
+                let (headers, path) = (headers.clone(), path_and_query.clone());
+                tokio::task::spawn_blocking(move || {
+                    let h: Vec<(&str, &str)> = headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_str()))
+                        .collect();
+                    (r.url().to_owned(), r.client().get_with_headers(&path, &h))
+                })
+            })
+            .collect();
+        let mut out = Answers::default();
+        for call in calls {
+            let Ok((url, result)) = call.await else {
+                continue; // the blocking pool is shutting down
+            };
+            self.requests.fetch_add(1, Relaxed);
+            match result {
+                Ok(body) => out.bodies.push((url, body)),
+                Err(e) => {
+                    tracing::warn!(peer = %url, error = %e, "replica did not answer");
+                    *self
+                        .failures
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(url.clone())
+                        .or_default() += 1;
+                    out.missing.push((url, e.to_string()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The peers' counters in Prometheus' text format.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "# HELP kelp_replica_peer_requests_total Reads asked of peer replicas.\n# TYPE kelp_replica_peer_requests_total counter\nkelp_replica_peer_requests_total {}",
+            self.requests.load(Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP kelp_replica_peer_failures_total Reads a peer replica did not answer (the answer said which replica was missing).\n# TYPE kelp_replica_peer_failures_total counter"
+        );
+        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for (url, n) in failures.iter() {
+            let _ = writeln!(o, "kelp_replica_peer_failures_total{{peer=\"{url}\"}} {n}");
+        }
+        o
+    }
+}
+
+/// Whether a request is a peer's (answer from local data only).
+pub fn is_local(headers: &HeaderMap) -> bool {
+    headers.contains_key(LOCAL_HEADER)
+}
+
+/// The tenant of a peer's request, for `auth.rs`.
+pub fn peer_tenant(headers: &HeaderMap) -> Option<TenantId> {
+    let v = headers.get("x-scope-orgid")?.to_str().ok()?;
+    TenantId::parse(v.trim()).ok()
+}
+
+/// The namespaces of a peer's request, for `auth.rs`.
+pub fn peer_namespaces(headers: &HeaderMap) -> Option<Arc<[String]>> {
+    let v = headers.get(NAMESPACES_HEADER)?.to_str().ok()?;
+    Some(v.split(',').map(str::to_owned).collect())
+}
