@@ -2,12 +2,15 @@
 # Queries of death (issue #9): a release `kelp server` with a 10 s query
 # timeout, loaded with LINES lines (200 streams), then crates/server/examples/qod.rs
 # measures ingest throughput (PUSHERS concurrent pushers of 100-line batches) for SECS
-# seconds alone and again while nine queries of death run one after another in a loop;
+# seconds alone and again while nine queries of death run one after another in a loop,
+# ROUNDS times alternating (medians of the rounds are printed last);
 # each query's answers and times; the server's peak RSS (VmRSS sampled every 20 ms from
 # /proc, and VmHWM); and how long a dropped request's evaluation takes to stop.
 #
 # usage: bench/qod.sh [LINES] [SECS]        (defaults: 1000000, 20)
-#   env: PORT (3190), PUSHERS (2), TIMEOUT_SECS (10), SKIP_BUILD=1
+#   env: PORT (3190), PUSHERS (2), TIMEOUT_SECS (10), ROUNDS (1), SKIP_BUILD=1, BIN (the
+#   server binary); KELP_SERVER_* variables reach the server (for example
+#   KELP_SERVER_LIMITS__QUERY_NICE=0 to measure the query pool at the server's priority)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LINES=${1:-1000000}
@@ -15,6 +18,7 @@ SECS=${2:-20}
 PORT=${PORT:-3190}
 PUSHERS=${PUSHERS:-2}
 TIMEOUT_SECS=${TIMEOUT_SECS:-10}
+ROUNDS=${ROUNDS:-1}
 BIN=${BIN:-$ROOT/target/release/kelp}
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   # The harness only sends requests and times them: a dev build (its dependencies are the
@@ -35,5 +39,6 @@ for _ in $(seq 1 200); do
   curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
   sleep 0.05
 done
-echo "{\"machine\":\"$(nproc) cpu, loadavg $(cut -d' ' -f1-3 /proc/loadavg)\",\"lines\":$LINES,\"secs\":$SECS,\"pushers\":$PUSHERS,\"query_timeout_secs\":$TIMEOUT_SECS}"
-"$ROOT/target/debug/examples/qod" "http://127.0.0.1:$PORT" "$PID" --lines "$LINES" --secs "$SECS" --pushers "$PUSHERS"
+echo "{\"machine\":\"$(nproc) cpu, loadavg $(cut -d' ' -f1-3 /proc/loadavg)\",\"lines\":$LINES,\"secs\":$SECS,\"pushers\":$PUSHERS,\"rounds\":$ROUNDS,\"query_timeout_secs\":$TIMEOUT_SECS,\"server_env\":\"$(env | grep '^KELP_SERVER_' | tr '\n' ' ')\"}"
+"$ROOT/target/debug/examples/qod" "http://127.0.0.1:$PORT" "$PID" --lines "$LINES" --secs "$SECS" --pushers "$PUSHERS" --rounds "$ROUNDS"
+echo "{\"machine_after\":\"loadavg $(cut -d' ' -f1-3 /proc/loadavg)\"}"

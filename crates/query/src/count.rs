@@ -63,7 +63,7 @@ pub(crate) fn try_fast(
         .saturating_add(1);
     let req = CountRequest {
         tenant: ctx.tenant.clone(),
-        matchers: plan::matchers(&r.range.log.selector)?,
+        matchers: plan::matchers(&r.range.log.selector, ctx.limits)?,
         start: Timestamp::from_unix_nanos(start),
         end: Timestamp::from_unix_nanos(start.saturating_add(span)),
         step_ns: g,

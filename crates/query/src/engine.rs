@@ -68,6 +68,25 @@ impl CancelToken {
     }
 }
 
+/// A hook through which a server slows its queries down (issue #9: queries must not slow
+/// ingest): called before every block or head chunk a query reads and at each of the
+/// engine's own checks, on the thread doing the work, which it may put to sleep.
+#[derive(Clone)]
+pub struct Pace(Arc<dyn Fn() + Send + Sync>);
+
+impl Pace {
+    /// A hook calling `f`.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pace")
+    }
+}
+
 /// A query as text or as an already parsed tree.
 #[derive(Debug, Clone, Copy)]
 pub enum Query<'a> {
@@ -139,6 +158,7 @@ pub struct Engine {
     store: Arc<Store>,
     limits: Limits,
     count_fast_path: bool,
+    pace: Option<Pace>,
 }
 
 /// What a running query carries: store, tenant, limits, deadline and statistics.
@@ -148,14 +168,19 @@ pub(crate) struct Ctx<'a> {
     pub limits: &'a Limits,
     deadline: Instant,
     cancel: Option<&'a CancelToken>,
+    pace: Option<&'a Pace>,
     pub stats: Mutex<QueryStats>,
     /// Whether `count_over_time`/`rate` may use the store's counts.
     pub count_fast_path: bool,
 }
 
 impl Ctx<'_> {
-    /// Fails when the query is past its deadline or cancelled.
+    /// Fails when the query is past its deadline or cancelled (after the server's
+    /// [`Pace`], if any).
     pub fn check(&self) -> Result<()> {
+        if let Some(p) = self.pace {
+            (p.0)();
+        }
         if self.cancel.is_some_and(CancelToken::is_cancelled) {
             return Err(QueryError::Cancelled);
         }
@@ -171,6 +196,9 @@ impl Ctx<'_> {
     /// Whether the query must stop (cancelled or past its deadline); the store asks this
     /// before every block it reads.
     pub fn interrupted(&self) -> bool {
+        if let Some(p) = self.pace {
+            (p.0)();
+        }
         self.cancel.is_some_and(CancelToken::is_cancelled) || Instant::now() > self.deadline
     }
 
@@ -216,7 +244,14 @@ impl Engine {
             store,
             limits,
             count_fast_path: true,
+            pace: None,
         }
+    }
+
+    /// Calls `pace` before every block a query reads and at every check (see [`Pace`]).
+    pub fn with_pace(mut self, pace: Pace) -> Self {
+        self.pace = Some(pace);
+        self
     }
 
     /// Turns the `count_over_time`/`rate` fast path ([`Store::count`]) on or off (on by
@@ -243,6 +278,7 @@ impl Engine {
             limits: &self.limits,
             deadline: Instant::now() + self.limits.query_timeout,
             cancel,
+            pace: self.pace.as_ref(),
             stats: Mutex::new(QueryStats::default()),
             count_fast_path: self.count_fast_path,
         }

@@ -69,7 +69,7 @@ mod result;
 mod template;
 mod vector;
 
-pub use engine::{CancelToken, Engine, InstantParams, Limits, Query, RangeParams};
+pub use engine::{CancelToken, Engine, InstantParams, Limits, Pace, Query, RangeParams};
 pub use error::{QueryError, Result};
 pub use kelp_store::Direction;
 pub use result::{LogEntry, QueryResponse, QueryResult, QueryStats, Sample, Series, StreamResult};

@@ -39,7 +39,7 @@ pub(crate) fn run(
     limit: usize,
     interval: i64,
 ) -> Result<Vec<StreamResult>> {
-    let matchers = plan::matchers(&log.selector)?;
+    let matchers = plan::matchers(&log.selector, ctx.limits)?;
     let (filters, rest) = plan::pushdown(&log.pipeline, ctx.limits)?;
     let pipeline = Pipeline::compile(&rest, ctx.limits)?;
     if limit == 0 || end <= start {

@@ -8,8 +8,9 @@ use crate::error::{QueryError, Result};
 use crate::pipeline::filter::line_regex;
 use crate::Limits;
 
-/// The store matchers of a selector.
-pub(crate) fn matchers(selector: &[Matcher]) -> Result<Vec<LabelMatcher>> {
+/// The store matchers of a selector; a regex compiled larger than
+/// `limits.max_regex_bytes` is refused as line filters' are.
+pub(crate) fn matchers(selector: &[Matcher], limits: &Limits) -> Result<Vec<LabelMatcher>> {
     selector
         .iter()
         .map(|m| {
@@ -19,7 +20,12 @@ pub(crate) fn matchers(selector: &[Matcher]) -> Result<Vec<LabelMatcher>> {
                 MatchOp::Re => StoreOp::Re,
                 MatchOp::Nre => StoreOp::NotRe,
             };
-            LabelMatcher::new(&m.name, op, &m.value).map_err(QueryError::from)
+            LabelMatcher::with_regex_limit(&m.name, op, &m.value, limits.max_regex_bytes).map_err(
+                |e| match e {
+                    kelp_store::StoreError::InvalidQuery(m) => QueryError::Invalid(m),
+                    e => QueryError::from(e),
+                },
+            )
         })
         .collect()
 }

@@ -55,7 +55,7 @@ pub(crate) fn eval(ctx: &Ctx<'_>, r: &RangeAggregation, steps: &Steps) -> Result
     let hi = steps.last().saturating_sub(offset).saturating_add(1);
     let req = ScanRequest {
         tenant: ctx.tenant.clone(),
-        matchers: plan::matchers(&r.range.log.selector)?,
+        matchers: plan::matchers(&r.range.log.selector, ctx.limits)?,
         start: Timestamp::from_unix_nanos(lo),
         end: Timestamp::from_unix_nanos(hi),
         direction: Direction::Forward,

@@ -181,3 +181,33 @@ impl Fixture {
         }
     }
 }
+
+/// Issue #9: the server's pace hook runs before every block or head chunk a query reads
+/// (and at the engine's own checks), for log and metric queries alike, and the answers
+/// do not change.
+#[test]
+fn the_pace_hook_is_called_as_queries_read() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let f = fixture();
+    let plain = f.range(r#"sum(count_over_time({app="api"}[1m]))"#, 60, 120, 60);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let paced = Fixture {
+        engine: f.engine.clone().with_pace(kelp_query::Pace::new(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        })),
+        tenant: f.tenant.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let logs = paced.logs(r#"{app="api"} |= "error""#, Direction::Forward, 100);
+    assert_eq!(
+        logs,
+        f.logs(r#"{app="api"} |= "error""#, Direction::Forward, 100)
+    );
+    let after_logs = calls.load(Ordering::Relaxed);
+    // Two streams, each at least one head chunk.
+    assert!(after_logs >= 2, "{after_logs}");
+    let metric = paced.range(r#"sum(count_over_time({app="api"}[1m]))"#, 60, 120, 60);
+    assert_eq!(metric, plain);
+    assert!(calls.load(Ordering::Relaxed) > after_logs);
+}

@@ -1,11 +1,12 @@
 //! Queries of death against a running `kelp server` (issue #9): how long each takes to end
 //! and with what answer, the server's peak memory while they run, and the ingest
-//! throughput of concurrent pushers with and without them; then whether a dropped request
+//! throughput of concurrent pushers with and without them (`--rounds` alternates the two
+//! phases, each `--secs` long; medians are reported); then whether a dropped request
 //! stops its evaluation. `bench/qod.sh` starts the server and runs this.
 //!
 //! ```sh
 //! cargo build --release -p kelp-server --example qod
-//! ./target/release/examples/qod http://127.0.0.1:3100 <server pid> [--lines 1000000] [--secs 20]
+//! ./target/release/examples/qod http://127.0.0.1:3100 <server pid> [--lines 1000000] [--secs 20] [--rounds 1]
 //! ```
 //!
 //! Prints one JSON line per measurement.
@@ -28,13 +29,14 @@ fn main() -> Result<(), Err> {
             .unwrap_or(default)
     };
     let (Some(url), Some(pid)) = (args.first(), args.get(1)) else {
-        return Err("usage: qod URL PID [--lines N] [--secs S] [--pushers N]".into());
+        return Err("usage: qod URL PID [--lines N] [--secs S] [--pushers N] [--rounds N]".into());
     };
     let addr = url.trim_start_matches("http://").to_owned();
     let pid: u32 = pid.parse()?;
     let lines = opt("--lines", 1_000_000);
     let secs = opt("--secs", 20);
     let pushers = opt("--pushers", 2) as usize;
+    let rounds = opt("--rounds", 1).max(1);
 
     // The data the queries read: 200 streams, lines of ~150 bytes with a unique id, over
     // the last 50 minutes.
@@ -73,14 +75,6 @@ fn main() -> Result<(), Err> {
         serde_json::json!({"phase": "load", "lines": per_stream.max(1000) * 200, "secs": began.elapsed().as_secs_f64()})
     );
 
-    // Ingest alone.
-    let alone = ingest(&addr, pushers, Duration::from_secs(secs));
-    println!(
-        "{}",
-        serde_json::json!({"phase": "ingest_alone", "lines_per_sec": alone})
-    );
-
-    // Ingest while the queries of death run one after another, again and again.
     let queries: Vec<(&str, String)> = vec![
         (
             "huge_range",
@@ -161,35 +155,55 @@ fn main() -> Result<(), Err> {
             }
         })
     };
+    // Rounds alternate ingest alone and ingest beside the queries, so a change in the
+    // machine's load (other builds) weighs on both sides alike; the ratio is taken per
+    // round and summarised by medians.
     let results = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let runner_stop = Arc::new(AtomicBool::new(false));
-    let runner = {
-        let (addr, results, runner_stop) = (addr.clone(), results.clone(), runner_stop.clone());
-        let queries = queries.clone();
-        std::thread::spawn(move || {
-            while !runner_stop.load(Ordering::Relaxed) {
-                for (name, path) in &queries {
-                    let t = Instant::now();
-                    let (status, text) =
-                        http(&addr, "GET", path, b"").unwrap_or((0, String::new()));
-                    results.lock().unwrap().push((
-                        name.to_string(),
-                        status,
-                        t.elapsed().as_secs_f64(),
-                        text.chars().take(90).collect::<String>(),
-                    ));
+    let (mut alones, mut withs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let alone = ingest(&addr, pushers, Duration::from_secs(secs));
+        let runner_stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let (addr, results, runner_stop) = (addr.clone(), results.clone(), runner_stop.clone());
+            let queries = queries.clone();
+            std::thread::spawn(move || {
+                while !runner_stop.load(Ordering::Relaxed) {
+                    for (name, path) in &queries {
+                        let t = Instant::now();
+                        let (status, text) =
+                            http(&addr, "GET", path, b"").unwrap_or((0, String::new()));
+                        results.lock().unwrap().push((
+                            name.to_string(),
+                            status,
+                            t.elapsed().as_secs_f64(),
+                            text.chars().take(90).collect::<String>(),
+                        ));
+                    }
                 }
-            }
-        })
-    };
-    let with = ingest(&addr, pushers, Duration::from_secs(secs));
-    runner_stop.store(true, Ordering::Relaxed);
-    runner.join().map_err(|_| "query runner panicked")?;
+            })
+        };
+        let with = ingest(&addr, pushers, Duration::from_secs(secs));
+        runner_stop.store(true, Ordering::Relaxed);
+        // The query in flight ends before the next round's ingest alone begins.
+        runner.join().map_err(|_| "query runner panicked")?;
+        let ratio = with / alone.max(1e-9);
+        println!(
+            "{}",
+            serde_json::json!({"phase": "round", "round": round, "ingest_alone_lines_per_sec": alone,
+                "ingest_with_queries_of_death_lines_per_sec": with, "ratio": ratio,
+                "loadavg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" ")})
+        );
+        alones.push(alone);
+        withs.push(with);
+        ratios.push(ratio);
+    }
     stop.store(true, Ordering::Relaxed);
     sampler.join().map_err(|_| "sampler panicked")?;
     println!(
         "{}",
-        serde_json::json!({"phase": "ingest_with_queries_of_death", "lines_per_sec": with, "ratio": with / alone.max(1e-9),
+        serde_json::json!({"phase": "summary", "rounds": rounds, "median_alone_lines_per_sec": median(&mut alones),
+            "median_with_lines_per_sec": median(&mut withs), "median_ratio": median(&mut ratios),
+            "min_ratio": ratios.first(), "max_ratio": ratios.last(),
             "peak_rss_mib": rss.load(Ordering::Relaxed) / 1024, "vm_hwm_mib": vm_kib(pid, "VmHWM:").unwrap_or(0) / 1024})
     );
     let results = results.lock().unwrap();
@@ -316,6 +330,12 @@ fn vm_kib(pid: u32, key: &str) -> Option<u64> {
                 .parse()
                 .ok()
         })
+}
+
+/// The median (sorts `v`).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn now_ns() -> i64 {

@@ -225,8 +225,22 @@ pub struct LimitsSection {
     pub max_query_range_secs: u64,
     /// Largest compiled regex (1 MiB).
     pub max_regex_bytes: usize,
-    /// Queries running at once; more are answered 429 (16).
+    /// Query requests outstanding at once (waiting for a running slot or evaluating);
+    /// more are answered 429 `too many outstanding requests` (16).
     pub max_concurrent_queries: usize,
+    /// Query evaluations running at once; more wait their turn within their timeout
+    /// (0: as many as `query_threads`).
+    pub max_running_queries: usize,
+    /// Threads of the query pool, which evaluates LogQL and reads for the metadata routes
+    /// (0: one per core).
+    pub query_threads: usize,
+    /// Nice value of the query pool's threads, 0 to 19 (19: the lowest priority, the
+    /// default): ingest runs first when both want the CPU. 0 keeps the server's priority.
+    pub query_nice: i32,
+    /// While pushes arrive, the share of its time each query thread may compute; it
+    /// sleeps the rest (0.25; 1: no pacing). Keeps ingest's pace when the server's CPU is
+    /// contended (a CPU limit, other processes).
+    pub query_share_while_ingesting: f64,
     /// Query timeout (300 s); over it, 504 (0: every query times out, for tests).
     pub query_timeout_secs: u64,
     /// Entries buffered per tail client before entries are dropped (1024).
@@ -255,6 +269,10 @@ impl Default for LimitsSection {
             max_query_range_secs: query.max_query_range.map_or(0, |d| d.as_secs()),
             max_regex_bytes: query.max_regex_bytes,
             max_concurrent_queries: 16,
+            max_running_queries: 0,
+            query_threads: 0,
+            query_nice: 19,
+            query_share_while_ingesting: 0.25,
             query_timeout_secs: query.query_timeout.as_secs(),
             tail_buffer_entries: 1024,
             max_inflight_push_requests: 64,
@@ -381,6 +399,22 @@ impl ServerConfig {
             return Err(invalid(
                 "limits.max_concurrent_queries",
                 "must be > 0".into(),
+            ));
+        }
+        if !(0..=19).contains(&self.limits.query_nice) {
+            return Err(invalid(
+                "limits.query_nice",
+                format!(
+                    "{} is not a nice value from 0 to 19",
+                    self.limits.query_nice
+                ),
+            ));
+        }
+        let share = self.limits.query_share_while_ingesting;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(invalid(
+                "limits.query_share_while_ingesting",
+                format!("{share} is not a share above 0 and at most 1"),
             ));
         }
         let t = &self.tls;
@@ -553,6 +587,10 @@ mod tests {
             ("listen: nowhere", vec![]),
             ("no_auth_tenant: 'a b'", vec![]),
             ("tls: {cert_file: a.pem}", vec![]),
+            ("limits: {query_nice: 20}", vec![]),
+            ("limits: {query_nice: -5}", vec![]),
+            ("limits: {query_share_while_ingesting: 0}", vec![]),
+            ("limits: {query_share_while_ingesting: 1.5}", vec![]),
             ("tls: {client_ca_file: ca.pem}", vec![]),
             ("storage: {backend: ftp}", vec![]),
             ("storage: {bukket: x}", vec![]),

@@ -40,6 +40,7 @@ pub mod merge;
 pub mod metrics;
 pub mod params;
 pub mod peers;
+pub mod query_pool;
 pub mod reload;
 pub mod resources;
 pub mod routes;

@@ -118,8 +118,14 @@ pub async fn shed_ingest(
     if crate::auth::need(req.method(), req.uri().path()) != crate::auth::Need::Write {
         return next.run(req).await;
     }
+    // Queries are paced while pushes arrive (`query_pool.rs`), shed ones included.
+    st.query_pool.ingest_seen();
     match st.ingest_slots.acquire() {
-        Ok(_slot) => next.run(req).await,
+        Ok(_slot) => {
+            let resp = next.run(req).await;
+            st.query_pool.ingest_seen();
+            resp
+        }
         Err(e) => {
             st.metrics.shed();
             if req.uri().path().ends_with("/_bulk") {

@@ -59,6 +59,7 @@ pub struct Metrics {
     rate_limited: AtomicU64,
     shed: AtomicU64,
     evaluations_running: AtomicU64,
+    evaluations_queued: AtomicU64,
     evaluations_interrupted: AtomicU64,
     query_requests: [AtomicU64; 3],
     query_errors: [AtomicU64; 3],
@@ -109,15 +110,16 @@ impl Metrics {
         self.shed.fetch_add(1, Relaxed);
     }
 
-    /// A query evaluation started on the blocking pool (`+1`) or ended (`-1`), whether or
+    /// A query evaluation started on the query pool (`+1`) or ended (`-1`), whether or
     /// not its request is still there.
     pub fn evaluations_running(&self, delta: i64) {
-        if delta >= 0 {
-            self.evaluations_running.fetch_add(delta as u64, Relaxed);
-        } else {
-            self.evaluations_running
-                .fetch_sub(delta.unsigned_abs(), Relaxed);
-        }
+        add(&self.evaluations_running, delta);
+    }
+
+    /// A query evaluation began (`+1`) or ended (`-1`) waiting for a running slot
+    /// (`limits.max_running_queries`).
+    pub fn evaluations_queued(&self, delta: i64) {
+        add(&self.evaluations_queued, delta);
     }
 
     /// An evaluation the engine stopped early: cancelled (the client went away) or timed
@@ -147,11 +149,7 @@ impl Metrics {
 
     /// A tail client connected (`+1`) or left (`-1`).
     pub fn tail_clients(&self, delta: i64) {
-        if delta >= 0 {
-            self.tail_clients.fetch_add(delta as u64, Relaxed);
-        } else {
-            self.tail_clients.fetch_sub(delta.unsigned_abs(), Relaxed);
-        }
+        add(&self.tail_clients, delta);
     }
 
     /// Entries a slow tail client missed.
@@ -226,8 +224,14 @@ impl Metrics {
         gauge(
             &mut o,
             "kelp_query_evaluations_running",
-            "Query evaluations on the blocking pool, including those whose client left.",
+            "Query evaluations on the query pool, including those whose client left.",
             self.evaluations_running.load(Relaxed),
+        );
+        gauge(
+            &mut o,
+            "kelp_query_evaluations_queued",
+            "Query evaluations waiting for a running slot (limits.max_running_queries).",
+            self.evaluations_queued.load(Relaxed),
         );
         counter(
             &mut o,
@@ -317,6 +321,15 @@ impl Metrics {
             let _ = writeln!(o, "{name}_sum{{endpoint=\"{e}\"}} {sum}");
             let _ = writeln!(o, "{name}_count{{endpoint=\"{e}\"}} {count}");
         }
+    }
+}
+
+/// Adds `delta` (which may be negative) to a gauge.
+fn add(g: &AtomicU64, delta: i64) {
+    if delta >= 0 {
+        g.fetch_add(delta as u64, Relaxed);
+    } else {
+        g.fetch_sub(delta.unsigned_abs(), Relaxed);
     }
 }
 

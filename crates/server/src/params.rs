@@ -170,23 +170,31 @@ pub fn parse_seconds_or_duration(v: &str) -> Option<i64> {
         .map(GoDuration::as_nanos)
 }
 
-/// A stream selector for the metadata endpoints: empty or `{}` selects everything.
-pub fn selector(query: Option<&str>) -> Result<Vec<LabelMatcher>, ApiError> {
+/// A stream selector for the metadata endpoints: empty or `{}` selects everything. Its
+/// regexes compile within `max_regex_bytes` (`limits.max_regex_bytes`).
+pub fn selector(
+    query: Option<&str>,
+    max_regex_bytes: usize,
+) -> Result<Vec<LabelMatcher>, ApiError> {
     let Some(q) = query.map(str::trim).filter(|q| !q.is_empty() && *q != "{}") else {
         return Ok(Vec::new());
     };
     let expr = kelp_logql::parse(q).map_err(|e| ApiError::bad(e.to_string()))?;
     match &expr {
-        Expr::Log(log) => matchers(&log.selector),
+        Expr::Log(log) => matchers(&log.selector, max_regex_bytes),
         Expr::Metric(_) => match expr.selectors().first() {
-            Some(sel) => matchers(sel),
+            Some(sel) => matchers(sel, max_regex_bytes),
             None => Ok(Vec::new()),
         },
     }
 }
 
-/// LogQL matchers as store matchers.
-pub fn matchers(selector: &[Matcher]) -> Result<Vec<LabelMatcher>, ApiError> {
+/// LogQL matchers as store matchers, each regex compiled within `max_regex_bytes` (400
+/// `invalid stream selector regex …` past it).
+pub fn matchers(
+    selector: &[Matcher],
+    max_regex_bytes: usize,
+) -> Result<Vec<LabelMatcher>, ApiError> {
     use kelp_logql::ast::MatchOp as Op;
     selector
         .iter()
@@ -197,7 +205,12 @@ pub fn matchers(selector: &[Matcher]) -> Result<Vec<LabelMatcher>, ApiError> {
                 Op::Re => MatchOp::Re,
                 Op::Nre => MatchOp::NotRe,
             };
-            LabelMatcher::new(&m.name, op, &m.value).map_err(|e| ApiError::bad(e.to_string()))
+            LabelMatcher::with_regex_limit(&m.name, op, &m.value, max_regex_bytes).map_err(|e| {
+                match e {
+                    kelp_store::StoreError::InvalidQuery(m) => ApiError::bad(m),
+                    e => ApiError::bad(e.to_string()),
+                }
+            })
         })
         .collect()
 }
@@ -268,9 +281,24 @@ mod tests {
 
     #[test]
     fn selectors() {
-        assert!(selector(Some("{}")).unwrap().is_empty());
-        assert!(selector(None).unwrap().is_empty());
-        assert_eq!(selector(Some(r#"{app="x"}"#)).unwrap().len(), 1);
-        assert!(selector(Some("{app=")).is_err());
+        assert!(selector(Some("{}"), 1 << 20).unwrap().is_empty());
+        assert!(selector(None, 1 << 20).unwrap().is_empty());
+        assert_eq!(selector(Some(r#"{app="x"}"#), 1 << 20).unwrap().len(), 1);
+        assert!(selector(Some("{app="), 1 << 20).is_err());
+        // Issue #9: a selector's regex is capped like a line filter's.
+        let e = selector(Some(r#"{app=~"(a{100}){100}"}"#), 4096).unwrap_err();
+        let (status, message) = e.status_and_message();
+        assert_eq!(status.as_u16(), 400);
+        assert!(
+            message.starts_with(r#"invalid stream selector regex "(a{100}){100}": "#)
+                && message.contains("exceeds size limit"),
+            "{message}"
+        );
+        assert_eq!(
+            selector(Some(r#"{app=~"(a{100}){100}"}"#), 1 << 20)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

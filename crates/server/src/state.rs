@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::inventory::Inventories;
 use crate::limits::{IngestSlots, QuerySlots, RateLimiter};
 use crate::metrics::{Metrics, StoreGauges};
+use crate::query_pool::{PoolSettings, QueryPool};
 use crate::resources::Resources;
 
 /// Batches sent to tail clients: what one append stored, for one tenant.
@@ -50,6 +51,8 @@ pub struct Shared {
     pub queries: QuerySlots,
     /// Pushes in flight.
     pub ingest_slots: IngestSlots,
+    /// Where queries and metadata reads run, at a lower priority than ingest.
+    pub query_pool: QueryPool,
     /// Every stored batch, for live tail.
     pub tail: broadcast::Sender<Arc<TailBatch>>,
     /// The agents' pod inventories (which pods exist on each node).
@@ -102,6 +105,7 @@ impl AppState {
             rate,
             queries,
             ingest_slots: IngestSlots::new(l.max_inflight_push_requests),
+            query_pool: QueryPool::new(PoolSettings::from_limits(l)),
             tail: broadcast::channel(TAIL_CHANNEL_BATCHES).0,
             inventory: Inventories::load(&config.data_dir),
             tokens,
@@ -119,7 +123,8 @@ impl AppState {
 
     /// Makes the recovered store available; from now on `/ready` answers 200.
     pub fn set_store(&self, store: Arc<Store>) {
-        let engine = Engine::new(store.clone(), self.config.query_limits());
+        let engine = Engine::new(store.clone(), self.config.query_limits())
+            .with_pace(self.query_pool.pace_hook());
         let _ = self.0.store.set((store, engine));
     }
 

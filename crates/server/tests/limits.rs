@@ -197,3 +197,161 @@ fn categorize_labels_with_structured_metadata() {
     assert!(values[1][2].get("structuredMetadata").is_none(), "{j}");
     assert_eq!(values[1][2]["parsed"]["level"], "warn");
 }
+
+/// Issue #9: a stream selector's regex is capped by `limits.max_regex_bytes` as line
+/// filters are, on the query routes and the metadata routes alike (400, the reason).
+#[test]
+fn a_stream_selector_regex_over_the_size_limit_is_400() {
+    let s = TestServer::start("limits: {max_regex_bytes: 4096}");
+    push_some(&s, "sel", 2);
+    let big = enc(r#"{app=~"(a{100}){100}"}"#);
+    for path in [
+        format!("/loki/api/v1/query_range?query={big}&since=1h"),
+        format!(
+            "/loki/api/v1/query?query={}",
+            enc(r#"count_over_time({app=~"(a{100}){100}"}[1h])"#)
+        ),
+        format!(
+            "/loki/api/v1/query?query={}",
+            enc(
+                r#"count_over_time({app="sel"}[1h]) / count_over_time({app!~"(a{100}){100}"}[1h])"#
+            )
+        ),
+        format!("/loki/api/v1/series?match[]={big}&since=1h"),
+        format!("/loki/api/v1/labels?query={big}&since=1h"),
+        format!("/loki/api/v1/label/app/values?query={big}&since=1h"),
+        format!("/loki/api/v1/index/stats?query={big}&since=1h"),
+        format!("/loki/api/v1/index/volume?query={big}&since=1h"),
+    ] {
+        let r = s.get(&path);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        let text = r.text();
+        assert!(
+            text.starts_with(r#"invalid stream selector regex "(a{100}){100}": "#)
+                && text.contains("exceeds size limit"),
+            "{path}: {text}"
+        );
+    }
+    // The same selector under a larger limit runs.
+    let s = TestServer::start("limits: {max_regex_bytes: 1048576}");
+    push_some(&s, "sel", 2);
+    let r = s.get(&format!("/loki/api/v1/query_range?query={big}&since=1h"));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Issue #9: query work runs on the query pool's threads at `limits.query_nice` (19 by
+/// default), below the server's own threads (ingest, HTTP), which keep nice 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn queries_run_on_threads_below_the_servers_priority() {
+    let s = TestServer::start("");
+    push_some(&s, "nice", 3);
+    let r = s.get(&format!(
+        "/loki/api/v1/query_range?query={}&since=1h",
+        enc(r#"{app="nice"}"#)
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Every thread of this test process, by name, with its nice value (field 19 of
+    // /proc/self/task/<tid>/stat, counted after the parenthesised name).
+    let mut query_threads = Vec::new();
+    let mut runtime_threads = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        if name.starts_with("kelp-query-") {
+            query_threads.push(nice);
+        } else if name.starts_with("tokio-runtime") {
+            runtime_threads.push(nice);
+        }
+    }
+    assert!(!query_threads.is_empty(), "no query pool thread found");
+    assert!(query_threads.iter().all(|n| *n == 19), "{query_threads:?}");
+    assert!(!runtime_threads.is_empty());
+    assert!(
+        runtime_threads.iter().all(|n| *n == 0),
+        "{runtime_threads:?}"
+    );
+}
+
+/// Issue #9: past `limits.max_running_queries` an evaluation waits its turn, counted in
+/// `kelp_query_evaluations_queued`; one that waits past the query timeout is 504 without
+/// ever running, and the next one runs once the slot is free.
+#[test]
+fn a_query_past_the_running_cap_waits_and_times_out_with_504() {
+    use std::sync::mpsc;
+    use tower::ServiceExt;
+    let config = kelp_server::ServerConfig::from_yaml(
+        "limits: {max_running_queries: 1, query_timeout_secs: 1}",
+        [],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = kelp_store::Store::open(kelp_store::StoreConfig::new(dir.path())).unwrap();
+    let state = kelp_server::AppState::with_store(config, std::sync::Arc::new(store));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let call = |path: String| {
+        let app = kelp_server::app(state.clone());
+        async move {
+            let req = axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let gauge = |name: &str| -> u64 {
+        let (_, m) = rt.block_on(call("/metrics".into()));
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    let query = format!(
+        "/loki/api/v1/query_range?query={}&since=1h",
+        enc(r#"{app="x"}"#)
+    );
+    // Something holds the only running slot until told to stop.
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let holder = {
+        let st = state.clone();
+        rt.spawn(async move {
+            st.query_pool
+                .evaluate(&st.metrics, move || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+                .await
+        })
+    };
+    started_rx.recv().unwrap();
+    let waiting = rt.spawn(call(query.clone()));
+    while gauge("kelp_query_evaluations_queued") != 1 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (status, text) = rt.block_on(waiting).unwrap();
+    assert_eq!(status, 504, "{text}");
+    assert!(text.starts_with("request timed out"), "{text}");
+    assert_eq!(gauge("kelp_query_evaluations_queued"), 0);
+    // It never ran: nothing was evaluated or interrupted.
+    assert_eq!(gauge("kelp_query_evaluations_interrupted_total"), 0);
+    release_tx.send(()).unwrap();
+    rt.block_on(holder).unwrap().unwrap();
+    let (status, text) = rt.block_on(call(query));
+    assert_eq!(status, 200, "{text}");
+}

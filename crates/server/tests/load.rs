@@ -261,6 +261,11 @@ fn every_limit_answers_clearly_under_concurrent_load_and_nothing_accepted_is_los
                     "invalid line filter regex",
                 ),
                 (
+                    range(r#"{app=~"(a{100}){100}"}"#, ""),
+                    400,
+                    "invalid stream selector regex",
+                ),
+                (
                     range(
                         r#"sum by (id) (count_over_time({app="card"} | logfmt [1h]))"#,
                         "&step=60",

@@ -33,13 +33,38 @@ pub struct LabelMatcher {
 }
 
 impl LabelMatcher {
-    /// Builds a matcher, compiling the regex of `=~` and `!~`.
+    /// Builds a matcher, compiling the regex of `=~` and `!~` (within the `regex` crate's
+    /// default size limit).
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Self> {
+        Self::build(name, op, value, None)
+    }
+
+    /// [`LabelMatcher::new`] with the compiled regex capped at `max_regex_bytes` (the
+    /// server's `limits.max_regex_bytes`, as for line filters): a larger one is
+    /// [`StoreError::InvalidQuery`] `invalid stream selector regex "…": … exceeds size
+    /// limit …`.
+    pub fn with_regex_limit(
+        name: &str,
+        op: MatchOp,
+        value: &str,
+        max_regex_bytes: usize,
+    ) -> Result<Self> {
+        Self::build(name, op, value, Some(max_regex_bytes))
+    }
+
+    fn build(name: &str, op: MatchOp, value: &str, limit: Option<usize>) -> Result<Self> {
         let re = match op {
-            MatchOp::Re | MatchOp::NotRe => Some(
-                regex::Regex::new(&format!("^(?:{value})$"))
-                    .map_err(|e| StoreError::InvalidQuery(format!("label regex {value:?}: {e}")))?,
-            ),
+            MatchOp::Re | MatchOp::NotRe => {
+                let mut b = regex::RegexBuilder::new(&format!("^(?:{value})$"));
+                if let Some(n) = limit {
+                    b.size_limit(n);
+                }
+                Some(b.build().map_err(|e| {
+                    StoreError::InvalidQuery(format!(
+                        "invalid stream selector regex {value:?}: {e}"
+                    ))
+                })?)
+            }
             _ => None,
         };
         Ok(Self {
@@ -252,5 +277,29 @@ mod tests {
         assert!(m("missing", MatchOp::Eq, ""));
         assert!(m("env", MatchOp::NotRe, "dev|test"));
         assert!(m("env", MatchOp::Neq, "dev"));
+    }
+
+    #[test]
+    fn a_selector_regex_over_the_size_limit_is_refused_with_the_reason() {
+        let big = "(a{100}){100}";
+        let e = LabelMatcher::with_regex_limit("app", MatchOp::Re, big, 4096).unwrap_err();
+        let StoreError::InvalidQuery(m) = e else {
+            panic!("expected an invalid query, got {e:?}")
+        };
+        assert!(
+            m.starts_with(r#"invalid stream selector regex "(a{100}){100}": "#),
+            "{m}"
+        );
+        assert!(m.contains("exceeds size limit"), "{m}");
+        assert!(LabelMatcher::with_regex_limit("app", MatchOp::NotRe, big, 4096).is_err());
+        // Under the limit, and for operators without a regex, nothing changes.
+        let l = Labels::from_pairs([("app", "api")]).unwrap();
+        assert!(
+            LabelMatcher::with_regex_limit("app", MatchOp::Re, "a.+", 4096)
+                .unwrap()
+                .matches(&l)
+        );
+        assert!(LabelMatcher::with_regex_limit("app", MatchOp::Eq, big, 1).is_ok());
+        assert!(LabelMatcher::new("app", MatchOp::Re, big).is_ok());
     }
 }

@@ -33,7 +33,6 @@ use crate::auth::Access;
 use crate::error::ApiError;
 use crate::params::{selector, Params};
 use crate::peers::Answers;
-use crate::routes::blocking;
 use crate::state::AppState;
 
 /// The internal selection route.
@@ -58,7 +57,10 @@ async fn select(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q.as_deref(), &headers, &[]);
-    let matchers = access.scope_matchers(selector(Some(p.query()?))?);
+    let matchers = access.scope_matchers(selector(
+        Some(p.query()?),
+        st.config.limits.max_regex_bytes,
+    )?);
     let (start, end) = (nanos(&p, "start")?, nanos(&p, "end")?);
     let cap = st.config.replicas.max_merge_entries;
     let limit = match p.get("limit") {
@@ -70,8 +72,10 @@ async fn select(
     };
     let store = st.store()?.clone();
     let tenant = access.tenant.clone();
-    let streams =
-        blocking(move || select_local(&store, &tenant, matchers, (start, end), limit)).await?;
+    let streams = st
+        .query_pool
+        .read(move || select_local(&store, &tenant, matchers, (start, end), limit))
+        .await?;
     let body = kelp_wire::native::encode(&streams, 1);
     Ok((
         [(header::CONTENT_TYPE, kelp_wire::native::CONTENT_TYPE)],
@@ -189,9 +193,11 @@ pub async fn metric_across(
     let mut merged: BTreeMap<Labels, Vec<Entry>> = BTreeMap::new();
     let mut total = 0usize;
     for (sel, from, to) in selections {
-        let matchers = selector(Some(&sel))?;
+        let matchers = selector(Some(&sel), st.config.limits.max_regex_bytes)?;
         let (store, tenant) = (st.store()?.clone(), access.tenant.clone());
-        let local = blocking(move || select_local(&store, &tenant, matchers, (from, to), cap));
+        let local = st
+            .query_pool
+            .read(move || select_local(&store, &tenant, matchers, (from, to), cap));
         let url = {
             let qs = form_urlencoded::Serializer::new(String::new())
                 .append_pair("query", &sel)
@@ -233,29 +239,31 @@ pub async fn metric_across(
         })
         .collect();
     let (config, tenant) = (st.config.clone(), access.tenant.clone());
-    let resp = blocking(move || {
-        let scratch = Scratch::new(&config.data_dir)?;
-        // A plain local store: never the replica's bucket (a store opened on a bucket
-        // loads and sweeps that replica's objects), only its limits.
-        let mut c = kelp_store::StoreConfig::new(&scratch.0);
-        c.limits = config
-            .store_config()
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .limits;
-        debug_assert!(c.bucket.is_none());
-        c.fsync = kelp_store::FsyncPolicy::Never;
-        c.background = false;
-        // Everything is appended at once, sorted per stream: nothing is out of order.
-        c.unordered_window = std::time::Duration::from_secs(100 * 365 * 86_400);
-        c.limits.max_streams_per_tenant = usize::MAX;
-        let store = Arc::new(Store::open(c).map_err(|e| ApiError::Internal(e.to_string()))?);
-        store
-            .append(&tenant, &streams)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let engine = Engine::new(store, config.query_limits());
-        Ok(eval(&engine)?)
-    })
-    .await?;
+    let resp = st
+        .query_pool
+        .evaluate(&st.metrics, move || {
+            let scratch = Scratch::new(&config.data_dir)?;
+            // A plain local store: never the replica's bucket (a store opened on a bucket
+            // loads and sweeps that replica's objects), only its limits.
+            let mut c = kelp_store::StoreConfig::new(&scratch.0);
+            c.limits = config
+                .store_config()
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .limits;
+            debug_assert!(c.bucket.is_none());
+            c.fsync = kelp_store::FsyncPolicy::Never;
+            c.background = false;
+            // Everything is appended at once, sorted per stream: nothing is out of order.
+            c.unordered_window = std::time::Duration::from_secs(100 * 365 * 86_400);
+            c.limits.max_streams_per_tenant = usize::MAX;
+            let store = Arc::new(Store::open(c).map_err(|e| ApiError::Internal(e.to_string()))?);
+            store
+                .append(&tenant, &streams)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let engine = Engine::new(store, config.query_limits());
+            Ok(eval(&engine)?)
+        })
+        .await?;
     Ok((resp, answers))
 }
 

@@ -23,8 +23,8 @@ use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::{selector, Params};
 use crate::peers::Answers;
+use crate::routes::json;
 use crate::routes::query::{fan_out, params, PeerAnswers};
-use crate::routes::{blocking, json};
 use crate::state::AppState;
 
 /// The default window of `labels`, `label values` and `series` (Loki's code: 1h).
@@ -115,10 +115,12 @@ async fn labels(
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let m = access.scope_matchers(selector(p.get("query"))?);
+        let m = access.scope_matchers(selector(p.get("query"), st.config.limits.max_regex_bytes)?);
         let store = st.store()?.clone();
         let fan = fan_out(&st, &headers, &access, "/loki/api/v1/labels", &p, None);
-        let local = blocking(move || Ok(store.label_names(&tenant, &m, start, end)));
+        let local = st
+            .query_pool
+            .read(move || Ok(store.label_names(&tenant, &m, start, end)));
         let (names, answers) = with_peers(local, fan).await?;
         merged(answers, names, merge::strings)
     })
@@ -135,11 +137,13 @@ async fn values(
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let m = access.scope_matchers(selector(p.get("query"))?);
+        let m = access.scope_matchers(selector(p.get("query"), st.config.limits.max_regex_bytes)?);
         let store = st.store()?.clone();
         let path = format!("/loki/api/v1/label/{name}/values");
         let fan = fan_out(&st, &headers, &access, &path, &p, None);
-        let local = blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end)));
+        let local = st
+            .query_pool
+            .read(move || Ok(store.label_values(&tenant, &name, &m, start, end)));
         let (values, answers) = with_peers(local, fan).await?;
         merged(answers, values, merge::strings)
     })
@@ -160,14 +164,16 @@ async fn series(
         selectors.dedup();
         let mut matchers: Vec<Vec<LabelMatcher>> = selectors
             .iter()
-            .map(|s| Ok(access.scope_matchers(selector(Some(s))?)))
+            .map(
+                |s| Ok(access.scope_matchers(selector(Some(s), st.config.limits.max_regex_bytes)?)),
+            )
             .collect::<Result<_, ApiError>>()?;
         if matchers.is_empty() && access.namespaces.is_some() {
             matchers.push(access.scope_matchers(Vec::new()));
         }
         let store = st.store()?.clone();
         let fan = fan_out(&st, &headers, &access, "/loki/api/v1/series", &p, None);
-        let local = blocking(move || {
+        let local = st.query_pool.read(move || {
             let mut all: Vec<Labels> = if matchers.is_empty() {
                 store.series(&tenant, &[], start, end)
             } else {
@@ -208,9 +214,15 @@ async fn stats(
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let m = access.scope_matchers(selector(Some(p.query()?))?);
+        let m = access.scope_matchers(selector(
+            Some(p.query()?),
+            st.config.limits.max_regex_bytes,
+        )?);
         let store = st.store()?.clone();
-        let s = blocking(move || Ok(store.stats(&tenant, &m, start, end))).await?;
+        let s = st
+            .query_pool
+            .read(move || Ok(store.stats(&tenant, &m, start, end)))
+            .await?;
         Ok(json(
             IndexStats {
                 streams: s.streams,
@@ -233,8 +245,8 @@ struct VolumeQuery {
     limit: usize,
 }
 
-fn volume_query(p: &Params) -> Result<VolumeQuery, ApiError> {
-    let matchers = selector(Some(p.query()?))?;
+fn volume_query(p: &Params, max_regex_bytes: usize) -> Result<VolumeQuery, ApiError> {
+    let matchers = selector(Some(p.query()?), max_regex_bytes)?;
     let targets: Vec<String> = match p.get("targetLabels") {
         Some(t) => t
             .split(',')
@@ -309,11 +321,14 @@ async fn volume(
 ) -> Result<Response, ApiError> {
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
-        let mut v = volume_query(&p)?;
+        let mut v = volume_query(&p, st.config.limits.max_regex_bytes)?;
         // After the targets are taken from the selector: the scope groups nothing.
         v.matchers.extend(access.scope_matcher());
         let store = st.store()?.clone();
-        let found = blocking(move || Ok(volumes(&store, &tenant, &v, start, end))).await?;
+        let found = st
+            .query_pool
+            .read(move || Ok(volumes(&store, &tenant, &v, start, end)))
+            .await?;
         let t_ms = end.as_unix_nanos().div_euclid(1_000_000);
         let result = QueryResult::Vector(
             found
@@ -345,7 +360,7 @@ async fn volume_range(
     timed(&st, async {
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let step = i64::try_from(p.step(start, end)?.as_nanos()).unwrap_or(i64::MAX);
-        let mut v = volume_query(&p)?;
+        let mut v = volume_query(&p, st.config.limits.max_regex_bytes)?;
         // After the targets are taken from the selector: the scope groups nothing.
         v.matchers.extend(access.scope_matcher());
         let steps = (end.as_unix_nanos() - start.as_unix_nanos()) / step + 1;
@@ -353,7 +368,7 @@ async fn volume_range(
             return Err(ApiError::bad("exceeded maximum resolution of 11,000 points per timeseries. Try increasing the value of the step parameter"));
         }
         let store = st.store()?.clone();
-        let series = blocking(move || {
+        let series = st.query_pool.read(move || {
             let mut by: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
             let mut t = start.as_unix_nanos();
             while t <= end.as_unix_nanos() {

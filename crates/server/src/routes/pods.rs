@@ -125,7 +125,10 @@ async fn pods(
         a.scope = access.scope_matcher();
         let store = st.store()?.clone();
         let nodes = st.inventory.nodes(&tenant);
-        let rows = blocking(move || pod_rows(&store, &tenant, &a, &nodes)).await?;
+        let rows = st
+            .query_pool
+            .read(move || pod_rows(&store, &tenant, &a, &nodes))
+            .await?;
         let body = json!({"status": "success", "data": rows});
         // A tree of strings, numbers and nulls always serializes.
         let mut out = serde_json::to_vec(&body).unwrap_or_default();

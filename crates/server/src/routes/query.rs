@@ -1,5 +1,5 @@
 //! `GET|POST /loki/api/v1/query` and `/query_range` (spec §3): parameters, evaluation by
-//! kelp-query on the blocking pool, and the answer in Loki's JSON (with `stats`, and
+//! kelp-query on the query pool, and the answer in Loki's JSON (with `stats`, and
 //! `categorize-labels` when asked for).
 
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::Params;
 use crate::peers::Answers;
-use crate::routes::{blocking, json, read_body};
+use crate::routes::{json, read_body};
 use crate::state::AppState;
 
 /// Largest form body of a query request.
@@ -265,7 +265,7 @@ fn respond(
 /// What [`fan_out`] gives.
 pub type PeerAnswers = std::pin::Pin<Box<dyn std::future::Future<Output = Answers> + Send>>;
 
-/// Evaluates on the blocking pool under the query timeout, cancelling the engine when the
+/// Evaluates on the query pool (`query_pool.rs`) under the query timeout, cancelling the engine when the
 /// request goes away, merges the peers' answers when there are any, and answers in
 /// Loki's JSON.
 async fn evaluate(
@@ -282,9 +282,10 @@ async fn evaluate(
     let engine = st.engine()?.clone();
     let timeout = engine.limits().query_timeout;
     let st2 = st.clone();
+    // The wait for a running slot counts against the timeout too.
     let local = within(
         timeout,
-        blocking(move || {
+        st.query_pool.evaluate(&st.metrics, move || {
             let out = {
                 let _running = Running::start(&st2.metrics);
                 eval(&engine)

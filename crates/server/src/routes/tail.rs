@@ -30,7 +30,6 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::params::{matchers, Params};
-use crate::routes::blocking;
 use crate::routes::query::{categorize, to_wire};
 use crate::state::AppState;
 
@@ -63,7 +62,12 @@ struct Tail {
 }
 
 impl Tail {
-    fn parse(access: &Access, q: Option<&str>, headers: &HeaderMap) -> Result<Self, ApiError> {
+    fn parse(
+        access: &Access,
+        q: Option<&str>,
+        headers: &HeaderMap,
+        max_regex_bytes: usize,
+    ) -> Result<Self, ApiError> {
         let tenant = access.tenant.clone();
         let p = Params::new(q, headers, b"");
         // Scoped: the selector that feeds live entries and the look-back query both
@@ -86,7 +90,12 @@ impl Tail {
                         tests.push(LineTest::Contains(t.as_bytes().to_vec(), neg))
                     }
                     LineFilterOp::Match | LineFilterOp::NotMatch => tests.push(LineTest::Regex(
-                        regex::bytes::Regex::new(t).map_err(|e| ApiError::bad(e.to_string()))?,
+                        regex::bytes::RegexBuilder::new(t)
+                            .size_limit(max_regex_bytes)
+                            .build()
+                            .map_err(|e| {
+                                ApiError::bad(format!("invalid line filter regex {t:?}: {e}"))
+                            })?,
                         neg,
                     )),
                     _ => {}
@@ -105,7 +114,7 @@ impl Tail {
         let now = Timestamp::now();
         Ok(Self {
             tenant,
-            matchers: matchers(&log.selector)?,
+            matchers: matchers(&log.selector, max_regex_bytes)?,
             tests,
             delay: Duration::from_secs(delay),
             limit: p.limit()?,
@@ -137,7 +146,12 @@ async fn tail(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let t = Tail::parse(&access, q.as_deref(), &headers)?;
+    let t = Tail::parse(
+        &access,
+        q.as_deref(),
+        &headers,
+        st.config.limits.max_regex_bytes,
+    )?;
     st.engine()?;
     // A browser that sent its token as a subprotocol also offers this one, and needs one
     // chosen; the token's own is never echoed.
@@ -216,20 +230,22 @@ async fn run(st: AppState, t: Tail, mut socket: WebSocket) {
 async fn lookback(st: &AppState, t: &Arc<Tail>) -> Result<TailMessage, String> {
     let engine = st.engine().map_err(|e| e.to_string())?.clone();
     let t2 = t.clone();
-    let resp = blocking(move || {
-        let p = RangeParams {
-            start: t2.start,
-            end: Timestamp::now(),
-            step: Duration::from_secs(1),
-            interval: Duration::ZERO,
-            direction: Direction::Forward,
-            limit: t2.limit.min(engine.limits().max_entries_per_query),
-            cancel: None,
-        };
-        Ok(engine.query_range(&t2.tenant, t2.query.as_str(), &p)?)
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let resp = st
+        .query_pool
+        .read(move || {
+            let p = RangeParams {
+                start: t2.start,
+                end: Timestamp::now(),
+                step: Duration::from_secs(1),
+                interval: Duration::ZERO,
+                direction: Direction::Forward,
+                limit: t2.limit.min(engine.limits().max_entries_per_query),
+                cancel: None,
+            };
+            Ok(engine.query_range(&t2.tenant, t2.query.as_str(), &p)?)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
     let streams = match to_wire(resp, t.categorize, Direction::Forward).result {
         kelp_wire::response::QueryResult::Streams(s) => s,
         _ => Vec::new(),
