@@ -214,7 +214,7 @@ fn a_stream_selector_regex_over_the_size_limit_is_400() {
         format!(
             "/loki/api/v1/query?query={}",
             enc(
-                r#"count_over_time({app="sel"}[1h]) / count_over_time({app!~"(a{100}){100}"}[1h])"#
+                r#"count_over_time({app="sel"}[1h]) / count_over_time({app=~"(a{100}){100}"}[1h])"#
             )
         ),
         format!("/loki/api/v1/series?match[]={big}&since=1h"),
@@ -240,7 +240,7 @@ fn a_stream_selector_regex_over_the_size_limit_is_400() {
 }
 
 /// Issue #9: query work runs on the query pool's threads at `limits.query_nice` (19 by
-/// default), below the server's own threads (ingest, HTTP), which keep nice 0.
+/// default), below every other thread of the process (ingest, HTTP), which keep nice 0.
 #[cfg(target_os = "linux")]
 #[test]
 fn queries_run_on_threads_below_the_servers_priority() {
@@ -254,7 +254,7 @@ fn queries_run_on_threads_below_the_servers_priority() {
     // Every thread of this test process, by name, with its nice value (field 19 of
     // /proc/self/task/<tid>/stat, counted after the parenthesised name).
     let mut query_threads = Vec::new();
-    let mut runtime_threads = Vec::new();
+    let mut other_threads = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let dir = task.unwrap().path();
         let (Ok(name), Ok(stat)) = (
@@ -267,16 +267,17 @@ fn queries_run_on_threads_below_the_servers_priority() {
         let nice: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
         if name.starts_with("kelp-query-") {
             query_threads.push(nice);
-        } else if name.starts_with("tokio-runtime") {
-            runtime_threads.push(nice);
+        } else {
+            other_threads.push((name.trim().to_owned(), nice));
         }
     }
     assert!(!query_threads.is_empty(), "no query pool thread found");
     assert!(query_threads.iter().all(|n| *n == 19), "{query_threads:?}");
-    assert!(!runtime_threads.is_empty());
+    // The test harness, the server's runtime (HTTP, ingest), the store's threads.
+    assert!(other_threads.len() > 2, "{other_threads:?}");
     assert!(
-        runtime_threads.iter().all(|n| *n == 0),
-        "{runtime_threads:?}"
+        other_threads.iter().all(|(_, n)| *n == 0),
+        "{other_threads:?}"
     );
 }
 
