@@ -151,17 +151,20 @@ impl Peers {
         self.token.as_deref()
     }
 
-    /// GETs `path_and_query` from every peer at the same time, for `access`'s tenant and
-    /// namespaces.
-    pub async fn get(self: &Arc<Self>, access: &Access, path_and_query: String) -> Answers {
-        // Listing may resolve a DNS name: a blocking call.
+    /// The other replicas now (listing may resolve a DNS name: on the blocking pool).
+    pub async fn others(self: &Arc<Self>) -> Vec<Arc<kelp_client::replicas::Replica>> {
         let me = self.clone();
-        let members: Vec<_> = tokio::task::spawn_blocking(move || me.replicas.members())
+        tokio::task::spawn_blocking(move || me.replicas.members())
             .await
             .unwrap_or_default()
             .into_iter()
             .filter(|r| Some(r.url()) != self.self_url.as_deref())
-            .collect();
+            .collect()
+    }
+
+    /// The headers of a request to a peer for `access`: [`LOCAL_HEADER`], the tenant, the
+    /// namespace scope, categorized labels and the peer token.
+    pub fn request_headers(&self, access: &Access) -> Vec<(String, String)> {
         let mut headers: Vec<(String, String)> = vec![
             (LOCAL_HEADER.into(), "1".into()),
             // Log answers with metadata and parsed labels apart, as the engine gives them.
@@ -177,7 +180,27 @@ impl Peers {
         if let Some(t) = &self.token {
             headers.push(("Authorization".into(), format!("Bearer {t}")));
         }
-        let headers = Arc::new(headers);
+        headers
+    }
+
+    /// Counts a request to a peer, and a failure of it.
+    pub fn count(&self, url: &str, failed: bool) {
+        self.requests.fetch_add(1, Relaxed);
+        if failed {
+            *self
+                .failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(url.to_owned())
+                .or_default() += 1;
+        }
+    }
+
+    /// GETs `path_and_query` from every peer at the same time, for `access`'s tenant and
+    /// namespaces.
+    pub async fn get(self: &Arc<Self>, access: &Access, path_and_query: String) -> Answers {
+        let members = self.others().await;
+        let headers = Arc::new(self.request_headers(access));
         let calls: Vec<_> = members
             .into_iter()
             .map(|r| {
@@ -196,17 +219,11 @@ impl Peers {
             let Ok((url, result)) = call.await else {
                 continue; // the blocking pool is shutting down
             };
-            self.requests.fetch_add(1, Relaxed);
+            self.count(&url, result.is_err());
             match result {
                 Ok(body) => out.bodies.push((url, body)),
                 Err(e) => {
                     tracing::warn!(peer = %url, error = %e, "replica did not answer");
-                    *self
-                        .failures
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(url.clone())
-                        .or_default() += 1;
                     out.missing.push((url, e.to_string()));
                 }
             }

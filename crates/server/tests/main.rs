@@ -8,6 +8,7 @@ mod limits;
 mod load;
 mod pods;
 mod replica_resources;
+mod replica_tail;
 mod replicas;
 mod resources;
 mod support;

@@ -13,7 +13,7 @@ use crate::support::{enc, now_ns, push_json, request, Resp, JSON};
 /// A replica: a real server on a port chosen before any replica starts, so each can be
 /// given the others' URLs.
 pub struct Replica {
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
