@@ -59,28 +59,68 @@ pub struct Answers {
     pub bodies: Vec<(String, Vec<u8>)>,
     /// The peers that did not, with the reason.
     pub missing: Vec<(String, String)>,
+    /// The replica names peers gave in their answers ([`crate::fallback::REPLICA_HEADER`]),
+    /// with their URL.
+    pub names: Vec<(String, String)>,
+    /// The replicas read from the bucket instead (`fallback.rs`).
+    pub from_bucket: Vec<String>,
+    /// The replicas in the bucket that could not be read there either, with the reason.
+    pub bucket_failed: Vec<(String, String)>,
 }
 
 impl Answers {
-    /// Loki's `warnings`, one per missing peer.
-    pub fn warnings(&self) -> Vec<String> {
-        self.missing
+    /// The replica names of the peers whose answers are used (not in `missing`).
+    pub fn answered(&self) -> Vec<String> {
+        self.names
             .iter()
-            .map(|(url, why)| {
-                format!("replica {url} unreachable, results may be incomplete: {why}")
-            })
+            .filter(|(url, _)| !self.missing.iter().any(|(m, _)| m == url))
+            .map(|(_, name)| name.clone())
             .collect()
     }
 
-    /// Adds [`MISSING_HEADER`] to `headers` when a peer is missing.
+    /// Loki's `warnings`: one per missing peer, per replica read from the bucket instead
+    /// and per replica that could not be read there either.
+    pub fn warnings(&self) -> Vec<String> {
+        let missing = self.missing.iter().map(|(url, why)| {
+            format!("replica {url} unreachable, results may be incomplete: {why}")
+        });
+        let read = self.from_bucket.iter().map(|name| {
+            format!(
+                "replica {name} did not answer: its data in the bucket was read instead \
+                 (entries it had not flushed yet are missing until it is back)"
+            )
+        });
+        let failed = self.bucket_failed.iter().map(|(name, why)| {
+            format!("replica {name} did not answer and its bucket data could not be read: {why}")
+        });
+        missing.chain(read).chain(failed).collect()
+    }
+
+    /// Adds [`MISSING_HEADER`] to `headers` when a peer is missing, and
+    /// [`crate::fallback::BUCKET_HEADER`] when replicas were read from the bucket.
     pub fn mark(&self, headers: &mut HeaderMap) {
-        if self.missing.is_empty() {
-            return;
-        }
-        let urls: Vec<&str> = self.missing.iter().map(|(u, _)| u.as_str()).collect();
-        if let Ok(v) = HeaderValue::from_str(&urls.join(",")) {
-            headers.insert(MISSING_HEADER, v);
-        }
+        let mut set = |name: &'static str, values: Vec<&str>| {
+            if values.is_empty() {
+                return;
+            }
+            if let Ok(v) = HeaderValue::from_str(&values.join(",")) {
+                headers.insert(name, v);
+            }
+        };
+        set(
+            MISSING_HEADER,
+            self.missing.iter().map(|(u, _)| u.as_str()).collect(),
+        );
+        set(
+            crate::fallback::BUCKET_HEADER,
+            self.from_bucket.iter().map(String::as_str).collect(),
+        );
+    }
+
+    /// Whether the answer lacks anything: a peer missing or a replica read from the
+    /// bucket.
+    pub fn incomplete(&self) -> bool {
+        !self.missing.is_empty() || !self.from_bucket.is_empty() || !self.bucket_failed.is_empty()
     }
 }
 
@@ -187,7 +227,7 @@ impl Peers {
                         .iter()
                         .map(|(n, v)| (n.as_str(), v.as_str()))
                         .collect();
-                    (r.url().to_owned(), r.client().get_with_headers(&path, &h))
+                    (r.url().to_owned(), r.client().get_reply(&path, &h))
                 })
             })
             .collect();
@@ -198,7 +238,15 @@ impl Peers {
             };
             self.requests.fetch_add(1, Relaxed);
             match result {
-                Ok(body) => out.bodies.push((url, body)),
+                Ok((body, headers)) => {
+                    let name = headers
+                        .get(crate::fallback::REPLICA_HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    if let Some(name) = name {
+                        out.names.push((url.clone(), name.to_owned()));
+                    }
+                    out.bodies.push((url, body));
+                }
                 Err(e) => {
                     tracing::warn!(peer = %url, error = %e, "replica did not answer");
                     *self
