@@ -32,6 +32,9 @@ pub const BUCKET_HEADER: &str = "x-kelp-bucket-replicas";
 /// How old the bucket listing and a view's manifest may be before they are read again.
 pub const REFRESH: Duration = Duration::from_secs(3);
 
+/// A replica that could not be read from the bucket, and why.
+type Failure = (String, String);
+
 /// The bucket listing and the open views, cached.
 #[derive(Debug, Default)]
 pub struct BucketViews {
@@ -69,14 +72,33 @@ impl BucketViews {
         Ok(view)
     }
 
+    /// Whether a fresh listing shows every replica in the bucket among `answered` (then
+    /// nothing is read, without leaving the async task; views no longer needed close).
+    fn all_answered(&self, answered: &[String]) -> bool {
+        let all = {
+            let cached = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            cached.as_ref().is_some_and(|(at, names)| {
+                at.elapsed() < REFRESH && names.iter().all(|n| answered.contains(n))
+            })
+        };
+        if all {
+            self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        all
+    }
+
     /// Views of every replica in the bucket that is neither this one nor named in
     /// `answered`; a replica that cannot be read is returned in the second list with the
-    /// reason.
+    /// reason. Views of replicas that answered again are closed.
     fn unanswered(
         &self,
         own: &Store,
         answered: &[String],
-    ) -> (Vec<(String, Arc<Store>)>, Vec<(String, String)>) {
+    ) -> (Vec<(String, Arc<Store>)>, Vec<Failure>) {
+        self.views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| !answered.contains(name));
         let names = match self.names(own) {
             Ok(n) => n,
             Err(e) => return (Vec::new(), vec![("(bucket)".to_owned(), e.to_string())]),
@@ -105,6 +127,9 @@ pub async fn read<T: Send + 'static>(
         return Ok(Vec::new());
     }
     let answered = answers.answered();
+    if st.bucket_views.all_answered(&answered) {
+        return Ok(Vec::new());
+    }
     let st2 = st.clone();
     let (found, failed) = blocking(move || {
         let (views, failed) = st2.bucket_views.unanswered(&own, &answered);

@@ -299,3 +299,34 @@ pub fn peer_namespaces(headers: &HeaderMap) -> Option<Arc<[String]>> {
     let v = headers.get(NAMESPACES_HEADER)?.to_str().ok()?;
     Some(v.split(',').map(str::to_owned).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answered_names_leave_out_peers_whose_answer_was_unusable() {
+        let a = Answers {
+            names: vec![
+                ("http://a".into(), "r0".into()),
+                ("http://b".into(), "r1".into()),
+            ],
+            missing: vec![("http://b".into(), "no JSON".into())],
+            from_bucket: vec!["r1".into(), "r2".into()],
+            ..Answers::default()
+        };
+        assert_eq!(a.answered(), ["r0"]);
+        assert!(a.incomplete());
+        let w = a.warnings();
+        assert_eq!(w.len(), 3);
+        assert!(
+            w[0].contains("http://b") && w[2].contains("replica r2"),
+            "{w:?}"
+        );
+        let mut h = HeaderMap::new();
+        a.mark(&mut h);
+        assert_eq!(h[MISSING_HEADER], "http://b");
+        assert_eq!(h[crate::fallback::BUCKET_HEADER], "r1,r2");
+        assert!(!Answers::default().incomplete());
+    }
+}

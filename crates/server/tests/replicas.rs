@@ -402,8 +402,37 @@ fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
         "storage: {{backend: local, bucket: {:?}, prefix: kelp}}",
         bucket.path()
     );
-    let mut rs = replicas_with(3, &yaml, |i, c| c.storage.replica = Some(format!("r{i}")));
     let t = now_ns() - 30_000_000_000;
+    // A replica scaled down earlier: its objects are in the bucket, no peer answers for it.
+    {
+        let settings: kelp_bucket::StorageSettings = serde_yaml_ng::from_str(&format!(
+            "{{backend: local, bucket: {:?}, prefix: kelp}}",
+            bucket.path()
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = kelp_store::StoreConfig::new(dir.path());
+        c.bucket = Some(kelp_store::BucketConfig {
+            bucket: settings.bucket().unwrap().unwrap(),
+            replica: "r9".into(),
+            cache_dir: dir.path().join("cache"),
+            cache_bytes: 64 << 20,
+        });
+        let store = kelp_store::Store::open(c).unwrap();
+        let labels = kelp_model::Labels::from_pairs([("app", "z"), ("job", "r")]).unwrap();
+        let entry = kelp_model::Entry::new(kelp_model::Timestamp::from_unix_nanos(t), "z0");
+        store
+            .append(
+                &kelp_model::TenantId::parse("fake").unwrap(),
+                &[kelp_model::StreamEntries {
+                    labels,
+                    entries: vec![entry],
+                }],
+            )
+            .unwrap();
+        store.close().unwrap();
+    }
+    let mut rs = replicas_with(3, &yaml, |i, c| c.storage.replica = Some(format!("r{i}")));
     push(&rs[0], &[], r#"{"app":"a","job":"r"}"#, t, &["a0", "a1"]);
     push(
         &rs[1],
@@ -422,16 +451,28 @@ fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
         ("b", "b1"),
         ("b", "b2"),
         ("c", "c0"),
+        ("z", "z0"),
     ]
     .iter()
     .map(|(a, l)| ((*a).to_owned(), (*l).to_owned()))
     .collect();
-    // Everyone up: peers answer, nothing is read from the bucket.
+    // Every live replica answers; only the scaled-down one is read from the bucket.
     let resp = rs[0].req("GET", &range(r#"{job="r"}"#, t, ""), &[], b"");
     assert_eq!(lines(&resp), all);
     assert_eq!(resp.header("x-kelp-replica"), Some("r0"));
+    assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r9"));
+    assert!(resp.header("x-kelp-missing-replicas").is_none());
+    let v = resp.json();
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v}");
+    // A peer's own answer (X-Kelp-Local) is its data only: no fan-out, no bucket reads.
+    let resp = rs[0].req(
+        "GET",
+        &range(r#"{job="r"}"#, t, ""),
+        &[("X-Kelp-Local", "1")],
+        b"",
+    );
+    assert_eq!(lines(&resp).len(), 2, "{}", resp.text());
     assert!(resp.header("x-kelp-bucket-replicas").is_none());
-    assert!(resp.json().get("warnings").is_none());
 
     // Replica 1 stops (its shutdown flushes its head to the bucket) and stays down.
     let gone = rs.remove(1);
@@ -454,7 +495,7 @@ fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
                 resp.header("x-kelp-missing-replicas"),
                 Some(gone_url.as_str())
             );
-            assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1"));
+            assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1,r9"));
             let v = resp.json();
             let warnings: Vec<&str> = v["warnings"]
                 .as_array()
@@ -477,7 +518,7 @@ fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
             b"",
         );
         assert_eq!(resp.status, 200, "{}", resp.text());
-        assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1"));
+        assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1,r9"));
         let v = resp.json();
         let mut counts: Vec<(String, String)> = v["data"]["result"]
             .as_array()
@@ -491,16 +532,16 @@ fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
             })
             .collect();
         counts.sort();
-        let want: Vec<(String, String)> = [("a", "2"), ("b", "3"), ("c", "1")]
+        let want: Vec<(String, String)> = [("a", "2"), ("b", "3"), ("c", "1"), ("z", "1")]
             .iter()
             .map(|(a, n)| ((*a).to_owned(), (*n).to_owned()))
             .collect();
         assert_eq!(counts, want, "{v}");
         // Metadata: unions with the bucket's.
         let resp = r.req("GET", "/loki/api/v1/label/app/values", &[], b"");
-        assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1"));
+        assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1,r9"));
         let v = resp.json();
-        assert_eq!(v["data"], serde_json::json!(["a", "b", "c"]));
+        assert_eq!(v["data"], serde_json::json!(["a", "b", "c", "z"]));
         assert!(v["warnings"].as_array().unwrap().len() >= 2, "{v}");
         let v = r.req("GET", "/loki/api/v1/labels", &[], b"").json();
         assert_eq!(v["data"], serde_json::json!(["app", "job", "service_name"]));
@@ -512,7 +553,7 @@ fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
                 b"",
             )
             .json();
-        assert_eq!(v["data"].as_array().unwrap().len(), 3, "{v}");
+        assert_eq!(v["data"].as_array().unwrap().len(), 4, "{v}");
         assert!(v["warnings"].as_array().is_some(), "{v}");
     }
     // Nothing under the stopped replica's prefix was written or deleted by the others.
