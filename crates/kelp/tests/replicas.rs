@@ -4,7 +4,7 @@
 //! hold and name the missing replica, the replica restarts on its data (its WAL replays),
 //! and `kelp verify` finds every line of every node exactly once, asking any replica.
 //!
-//! Local disks only for now (no shared bucket yet). `KELP_REPLICA_NODES` and
+//! Local disks; the same with a shared S3 bucket is `replicas_bucket.rs`. `KELP_REPLICA_NODES` and
 //! `KELP_REPLICA_SECS` make it bigger (a soak outside CI, see bench/RESULTS.md).
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,8 @@
 //! [`MISSING_HEADER`] response header and `kelp_replica_peer_failures_total`.
 //!
 //! The HTTP client is `kelp-client` (blocking `ureq`) on the blocking pool, one call per
-//! peer at the same time.
+//! peer at the same time. With a shared bucket, peers name themselves in their answers
+//! and replicas that did not answer are read from the bucket (`fallback.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
