@@ -89,6 +89,31 @@ impl Drop for S3 {
     }
 }
 
+/// Child processes killed when dropped, so a failing assertion leaves none behind.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Procs {
+    type Target = Vec<Child>;
+    fn deref(&self) -> &Vec<Child> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Procs {
+    fn deref_mut(&mut self) -> &mut Vec<Child> {
+        &mut self.0
+    }
+}
+
 /// `kelp server --config <file>` with `yaml`, its data in `dir`, on `addr`, once ready.
 fn server(dir: &Path, addr: &str, yaml: &str) -> Child {
     std::fs::create_dir_all(dir).unwrap();
@@ -206,12 +231,13 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
     let yaml: Vec<String> = (0..3)
         .map(|i| replica_yaml(&s3, &format!("r{i}"), &urls[i], &peers))
         .collect();
-    let mut servers: Vec<Child> = (0..3)
-        .map(|i| server(&data[i], &addrs[i], &yaml[i]))
-        .collect();
+    let mut servers = Procs(Vec::new());
+    for i in 0..3 {
+        servers.push(server(&data[i], &addrs[i], &yaml[i]));
+    }
 
-    let mut sims = Vec::new();
-    let mut agents = Vec::new();
+    let mut sims = Procs(Vec::new());
+    let mut agents = Procs(Vec::new());
     let mut ledgers = Vec::new();
     for n in 0..nodes {
         let node = dir.path().join(format!("node-{n}"));
@@ -258,7 +284,8 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
     let witness_bucket = dir.path().join("witness-bucket");
     copy_tree(&r2, &witness_bucket.join("kelp/replicas/r2"));
     let witness_addr = free_addr();
-    let mut witness = server(
+    let mut witness = Procs(Vec::new());
+    witness.push(server(
         &dir.path().join("witness"),
         &witness_addr,
         &format!(
@@ -266,11 +293,11 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
              limits: {{max_entries_per_query: {MAX_ENTRIES}}}\n",
             witness_bucket
         ),
-    );
+    ));
     let witness_url = format!("http://{witness_addr}");
     let window = (began - 60_000_000_000, killed_at + 1_000_000_000);
     let (flushed, _) = entries(&witness_url, window.0, window.1, true);
-    kill(&mut witness);
+    kill(&mut witness[0]);
     assert!(
         !flushed.is_empty(),
         "r2's {flushed_segments} segments in the bucket hold no entry"
@@ -278,7 +305,9 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
 
     // During the outage, either survivor returns all of it and names the dead replica.
     for (i, url) in urls[..2].iter().enumerate() {
+        let asked = Instant::now();
         let (got, v) = entries(url, window.0, window.1, false);
+        let took = asked.elapsed();
         let lost: Vec<&String> = flushed.difference(&got).take(3).collect();
         assert!(
             lost.is_empty(),
@@ -301,7 +330,7 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
             "{warnings:?}"
         );
         eprintln!(
-            "replica {i} during the outage: {} entries, all {} r2 had flushed ({flushed_segments} segments)",
+            "replica {i} during the outage: {} entries in {took:?}, all {} r2 had flushed ({flushed_segments} segments)",
             got.len(),
             flushed.len()
         );
@@ -319,7 +348,7 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
     std::thread::sleep(Duration::from_millis(3000).saturating_sub(down.elapsed()));
     servers[2] = server(&data[2], &addrs[2], &yaml[2]);
 
-    for s in &mut sims {
+    for s in sims.iter_mut() {
         assert!(s.wait().unwrap().success());
     }
     let all = dir.path().join("ledger-all.jsonl");
@@ -329,7 +358,7 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
     }
     std::fs::write(&all, text).unwrap();
     let (ok, report) = verify(&all, &urls[1], Duration::from_secs(60));
-    for a in &mut agents {
+    for a in agents.iter_mut() {
         kill(a);
     }
     eprintln!("kelp verify (asking replica 1): {report}");
@@ -340,7 +369,7 @@ fn three_replicas_share_one_s3_bucket_and_a_dead_ones_flushed_data_stays_readabl
     );
     let (ok, report) = verify(&all, &urls[2], Duration::from_secs(10));
     assert!(ok, "asking the restarted replica: {report}");
-    for s in &mut servers {
+    for s in servers.iter_mut() {
         kill(s);
     }
 }
