@@ -321,7 +321,7 @@ async fn evaluate(
                 }
             }
             // Replicas that did not answer: their flushed data, from the bucket.
-            let limits = engine_limits(st)?;
+            let limits = st.engine()?.limits().clone();
             let read = move |view: &std::sync::Arc<kelp_store::Store>| {
                 let engine = Engine::new(view.clone(), limits.clone());
                 match eval(&engine)?.result {
@@ -335,11 +335,6 @@ async fn evaluate(
         }
     }
     Ok(respond(resp, answers, headers, direction))
-}
-
-/// The query limits of this replica's engine, for engines over bucket views.
-fn engine_limits(st: &AppState) -> Result<kelp_query::Limits, ApiError> {
-    Ok(st.engine()?.limits().clone())
 }
 
 /// Counts an evaluation as running until dropped (also when the engine panics).
