@@ -60,7 +60,7 @@ pub struct ClientStats {
 }
 
 /// Why a request failed for good.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The base URL is not `http://host[:port][/prefix]`.
     #[error("invalid server url {url}: {reason}")]

@@ -7,6 +7,7 @@ mod ingest;
 mod limits;
 mod load;
 mod pods;
+mod replica_resources;
 mod replicas;
 mod resources;
 mod support;

@@ -12,7 +12,7 @@ use crate::support::{enc, now_ns, push_json, request, Resp, JSON};
 
 /// A replica: a real server on a port chosen before any replica starts, so each can be
 /// given the others' URLs.
-struct Replica {
+pub struct Replica {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -20,11 +20,11 @@ struct Replica {
 }
 
 impl Replica {
-    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         request(self.addr, method, path, headers, body)
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -42,12 +42,16 @@ impl Drop for Replica {
 
 /// `n` replicas, each with `yaml` plus `replicas.peers` naming all of them and its own
 /// `self_url`.
-fn replicas(n: usize, yaml: &str) -> Vec<Replica> {
+pub fn replicas(n: usize, yaml: &str) -> Vec<Replica> {
     replicas_with(n, yaml, |_, _| {})
 }
 
 /// [`replicas`], with `each(i, config)` changing replica `i`'s configuration.
-fn replicas_with(n: usize, yaml: &str, each: impl Fn(usize, &mut ServerConfig)) -> Vec<Replica> {
+pub fn replicas_with(
+    n: usize,
+    yaml: &str,
+    each: impl Fn(usize, &mut ServerConfig),
+) -> Vec<Replica> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
