@@ -232,7 +232,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, b)| (format!("http://peer-{i}"), serde_json::to_vec(b).unwrap()))
                 .collect(),
-            missing: Vec::new(),
+            ..Answers::default()
         }
     }
 
