@@ -2,6 +2,7 @@
 //! `index/volume` and `index/volume_range`, GET and POST.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -12,13 +13,14 @@ use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use kelp_model::{Labels, TenantId, Timestamp};
-use kelp_store::LabelMatcher;
+use kelp_store::{LabelMatcher, Store};
 use kelp_wire::response::{
     self, IndexStats, InstantSample, Point, QueryResponse, QueryResult, Series,
 };
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::fallback;
 use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::{selector, Params};
@@ -96,7 +98,7 @@ fn merged<T: serde::Serialize>(
     };
     let data = merge(local, &answers.bodies)?;
     let mut body = serde_json::json!({"status": "success", "data": data});
-    if !answers.missing.is_empty() {
+    if answers.incomplete() {
         body["warnings"] = answers.warnings().into();
     }
     let mut text = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -118,8 +120,13 @@ async fn labels(
         let m = access.scope_matchers(selector(p.get("query"))?);
         let store = st.store()?.clone();
         let fan = fan_out(&st, &headers, &access, "/loki/api/v1/labels", &p, None);
+        let (t, m2) = (tenant.clone(), m.clone());
         let local = blocking(move || Ok(store.label_names(&tenant, &m, start, end)));
-        let (names, answers) = with_peers(local, fan).await?;
+        let (mut names, mut answers) = with_peers(local, fan).await?;
+        if let Some(a) = &mut answers {
+            let read = move |v: &Arc<Store>| Ok(v.label_names(&t, &m2, start, end));
+            names.extend(fallback::read(&st, a, read).await?.into_iter().flatten());
+        }
         merged(answers, names, merge::strings)
     })
     .await
@@ -139,8 +146,13 @@ async fn values(
         let store = st.store()?.clone();
         let path = format!("/loki/api/v1/label/{name}/values");
         let fan = fan_out(&st, &headers, &access, &path, &p, None);
+        let (t, n, m2) = (tenant.clone(), name.clone(), m.clone());
         let local = blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end)));
-        let (values, answers) = with_peers(local, fan).await?;
+        let (mut values, mut answers) = with_peers(local, fan).await?;
+        if let Some(a) = &mut answers {
+            let read = move |v: &Arc<Store>| Ok(v.label_values(&t, &n, &m2, start, end));
+            values.extend(fallback::read(&st, a, read).await?.into_iter().flatten());
+        }
         merged(answers, values, merge::strings)
     })
     .await
@@ -167,7 +179,7 @@ async fn series(
         }
         let store = st.store()?.clone();
         let fan = fan_out(&st, &headers, &access, "/loki/api/v1/series", &p, None);
-        let local = blocking(move || {
+        let find = move |store: &Store| {
             let mut all: Vec<Labels> = if matchers.is_empty() {
                 store.series(&tenant, &[], start, end)
             } else {
@@ -179,15 +191,27 @@ async fn series(
             all.sort();
             all.dedup();
             Ok(all)
-        });
-        let (found, answers) = with_peers(local, fan).await?;
-        let Some(answers) = answers else {
+        };
+        let find = Arc::new(find);
+        let local = {
+            let find = find.clone();
+            blocking(move || find(&store))
+        };
+        let (mut found, answers) = with_peers(local, fan).await?;
+        let Some(mut answers) = answers else {
             return Ok(json(response::series_response(&found)));
         };
+        let read = move |v: &Arc<Store>| find(v);
+        found.extend(
+            fallback::read(&st, &mut answers, read)
+                .await?
+                .into_iter()
+                .flatten(),
+        );
         let all = merge::series(found, &answers.bodies)?;
         let mut body: serde_json::Value = serde_json::from_slice(&response::series_response(&all))
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if !answers.missing.is_empty() {
+        if answers.incomplete() {
             body["warnings"] = answers.warnings().into();
         }
         let mut text = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
