@@ -171,3 +171,73 @@ fn every_replica_answers_for_every_node_and_names_a_missing_one() {
     let (_, missing) = get(&rs[1], "/kelp/api/v1/resources/nodes");
     assert_eq!(missing.as_deref(), Some(gone_url.as_str()));
 }
+
+#[test]
+fn index_stats_and_volumes_add_up_every_replica() {
+    let rs = replicas(3, "{}");
+    let t = now_ns() - 60 * S;
+    let push = |r: &Replica, app: &str, lines: &[&str]| {
+        let labels = format!(r#"{{"app":"{app}"}}"#);
+        let resp = r.req(
+            "POST",
+            "/loki/api/v1/push",
+            &[JSON],
+            &crate::support::push_json(&labels, t, lines),
+        );
+        assert_eq!(resp.status, 204, "{}", resp.text());
+    };
+    push(&rs[0], "a", &["0123456789", "0123456789"]);
+    push(&rs[1], "b", &["01234", "01234", "01234"]);
+    push(&rs[2], "a", &["0123456789"]);
+    let q = crate::support::enc(r#"{app=~"a|b"}"#);
+    let (start, end) = (t / S - 10, t / S + 10);
+    for r in &rs {
+        let (v, missing) = get(
+            r,
+            &format!("/loki/api/v1/index/stats?query={q}&start={start}&end={end}"),
+        );
+        assert_eq!(missing, None);
+        assert_eq!(
+            (v["entries"].as_u64(), v["bytes"].as_u64()),
+            (Some(6), Some(45)),
+            "{v}"
+        );
+        assert_eq!(v["streams"], 3, "a stream on two replicas counts on each");
+        let (v, _) = get(
+            r,
+            &format!(
+                "/loki/api/v1/index/volume?query={q}&start={start}&end={end}&targetLabels=app"
+            ),
+        );
+        let vols: Vec<(String, String)> = v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["metric"]["app"].as_str().unwrap().to_owned(),
+                    s["value"][1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            vols,
+            [
+                ("a".to_string(), "30".to_string()),
+                ("b".to_string(), "15".to_string())
+            ]
+        );
+        let (v, _) = get(
+            r,
+            &format!("/loki/api/v1/index/volume_range?query={q}&start={start}&end={end}&step=20&targetLabels=app"),
+        );
+        let total: f64 = v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["values"].as_array().unwrap().iter())
+            .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert_eq!(total, 45.0, "{v}");
+    }
+}
