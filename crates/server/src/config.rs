@@ -238,7 +238,7 @@ pub struct LimitsSection {
     /// default): ingest runs first when both want the CPU. 0 keeps the server's priority.
     pub query_nice: i32,
     /// While pushes arrive, the share of its time each query thread may compute; it
-    /// sleeps the rest (0.25; 1: no pacing). Keeps ingest's pace when the server's CPU is
+    /// sleeps the rest (0.1; 1: no pacing). Keeps ingest's pace when the server's CPU is
     /// contended (a CPU limit, other processes).
     pub query_share_while_ingesting: f64,
     /// Query timeout (300 s); over it, 504 (0: every query times out, for tests).
@@ -272,7 +272,7 @@ impl Default for LimitsSection {
             max_running_queries: 0,
             query_threads: 0,
             query_nice: 19,
-            query_share_while_ingesting: 0.25,
+            query_share_while_ingesting: 0.1,
             query_timeout_secs: query.query_timeout.as_secs(),
             tail_buffer_entries: 1024,
             max_inflight_push_requests: 64,
