@@ -1,6 +1,7 @@
-//! Server-side limits: the per-tenant ingestion rate (a token bucket, 429), the number of
-//! queries running at once (429) and the number of pushes in flight (503: the server, not
-//! the tenant, is overloaded; [`shed_ingest`]). The store enforces label and line limits;
+//! Server-side limits: the per-tenant ingestion rate (a token bucket, 429), and one
+//! [`Slots`] type for the query requests outstanding (429) and the pushes in flight (503:
+//! the server, not the tenant, is overloaded; [`shed_ingest`]). Queries evaluating at
+//! once are bounded by the query pool (`query_pool.rs`). The store enforces label and line limits;
 //! the engine the per-query ones.
 
 use std::collections::HashMap;
@@ -58,51 +59,50 @@ impl RateLimiter {
     }
 }
 
-/// Bounds the queries running at once.
-#[derive(Debug, Clone)]
-pub struct QuerySlots(Arc<Semaphore>);
-
-impl QuerySlots {
-    /// At most `n` at once.
-    pub fn new(n: usize) -> Self {
-        Self(Arc::new(Semaphore::new(n)))
-    }
-
-    /// A slot, or 429 `too many outstanding requests` (Loki's queue-full answer).
-    pub fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.0
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError::RateLimited {
-                message: "too many outstanding requests".into(),
-                retry_after_secs: 1,
-            })
-    }
-}
-
-/// Bounds the push requests in flight, bodies included.
-#[derive(Debug, Clone)]
-pub struct IngestSlots(Arc<Semaphore>);
-
 /// Seconds a shed push is told to wait.
 pub const SHED_RETRY_AFTER_SECS: u64 = 1;
 
-impl IngestSlots {
-    /// At most `n` at once.
-    pub fn new(n: usize) -> Self {
-        Self(Arc::new(Semaphore::new(n)))
+/// Bounds requests in flight: a request that finds every slot taken is answered at once
+/// with the bound's error, never queued.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    sem: Arc<Semaphore>,
+    full: fn() -> ApiError,
+}
+
+impl Slots {
+    /// Query requests outstanding, at most `n`; past them 429 `too many outstanding
+    /// requests` (Loki's queue-full answer).
+    pub fn queries(n: usize) -> Self {
+        Self::new(n, || ApiError::RateLimited {
+            message: "too many outstanding requests".into(),
+            retry_after_secs: 1,
+        })
     }
 
-    /// A slot, or 503 with `Retry-After` (the server is overloaded, whoever the tenant).
+    /// Push requests in flight, bodies included, at most `n`; past them 503 with
+    /// `Retry-After` (the server is overloaded, whoever the tenant).
+    pub fn pushes(n: usize) -> Self {
+        Self::new(n, || ApiError::Overloaded {
+            message: "too many push requests in flight, the server is overloaded: retry later"
+                .into(),
+            retry_after_secs: SHED_RETRY_AFTER_SECS,
+        })
+    }
+
+    fn new(n: usize, full: fn() -> ApiError) -> Self {
+        Self {
+            sem: Arc::new(Semaphore::new(n)),
+            full,
+        }
+    }
+
+    /// A slot, held until the permit is dropped, or the bound's error.
     pub fn acquire(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        self.0
+        self.sem
             .clone()
             .try_acquire_owned()
-            .map_err(|_| ApiError::Overloaded {
-                message: "too many push requests in flight, the server is overloaded: retry later"
-                    .into(),
-                retry_after_secs: SHED_RETRY_AFTER_SECS,
-            })
+            .map_err(|_| (self.full)())
     }
 }
 
@@ -162,17 +162,24 @@ mod tests {
     }
 
     #[test]
-    fn query_slots() {
-        let s = QuerySlots::new(1);
+    fn query_slots_refuse_with_429() {
+        let s = Slots::queries(1);
         let p = s.acquire().unwrap();
-        assert!(s.acquire().is_err());
+        let e = s.acquire().unwrap_err();
+        assert_eq!(
+            e.status_and_message(),
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too many outstanding requests".into()
+            )
+        );
         drop(p);
         assert!(s.acquire().is_ok());
     }
 
     #[test]
     fn ingest_slots_shed_with_503() {
-        let s = IngestSlots::new(1);
+        let s = Slots::pushes(1);
         let p = s.acquire().unwrap();
         let e = s.acquire().unwrap_err();
         assert_eq!(e.status_and_message().0.as_u16(), 503);

@@ -13,7 +13,7 @@ use crate::auth::Tokens;
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::inventory::Inventories;
-use crate::limits::{IngestSlots, QuerySlots, RateLimiter};
+use crate::limits::{RateLimiter, Slots};
 use crate::metrics::{Metrics, StoreGauges};
 use crate::query_pool::{PoolSettings, QueryPool};
 use crate::resources::Resources;
@@ -48,9 +48,9 @@ pub struct Shared {
     /// The per-tenant ingestion rate limit.
     pub rate: RateLimiter,
     /// Queries running at once.
-    pub queries: QuerySlots,
+    pub queries: Slots,
     /// Pushes in flight.
-    pub ingest_slots: IngestSlots,
+    pub ingest_slots: Slots,
     /// Where queries and metadata reads run, at a lower priority than ingest.
     pub query_pool: QueryPool,
     /// Every stored batch, for live tail.
@@ -92,7 +92,7 @@ impl AppState {
     pub fn with_tokens(config: ServerConfig, tokens: Option<Arc<Tokens>>) -> Self {
         let l = &config.limits;
         let rate = RateLimiter::new(l.ingestion_rate_bytes_per_sec, l.ingestion_burst_bytes);
-        let queries = QuerySlots::new(l.max_concurrent_queries);
+        let queries = Slots::queries(l.max_concurrent_queries);
         let peers = crate::peers::Peers::from_config(&config.replicas).unwrap_or_else(|e| {
             // `serve` checks this first; a test's bad section means no peers.
             tracing::error!(error = %e, "replicas: no peers");
@@ -107,7 +107,7 @@ impl AppState {
             metrics: Metrics::default(),
             rate,
             queries,
-            ingest_slots: IngestSlots::new(l.max_inflight_push_requests),
+            ingest_slots: Slots::pushes(l.max_inflight_push_requests),
             query_pool: QueryPool::new(PoolSettings::from_limits(l)),
             tail: broadcast::channel(TAIL_CHANNEL_BATCHES).0,
             inventory: Inventories::load(&config.data_dir),
