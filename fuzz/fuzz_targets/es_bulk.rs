@@ -1,16 +1,5 @@
-//! Elasticsearch `_bulk` parsing on arbitrary bodies: never panics, one result item per
-//! action, and the response it builds is valid JSON.
+//! libFuzzer entry of `kelp_fuzz::es_bulk` (fuzz/src/es_bulk.rs, where the target and its
+//! invariants are described).
 #![no_main]
 
-use kelp_model::Timestamp;
-use kelp_wire::bulk::{bulk_response, parse_bulk, BulkMapping};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let mapping = BulkMapping::default();
-    let now = Timestamp::from_unix_secs(1_700_000_000);
-    if let Ok(req) = parse_bulk(data, Some("logs"), &mapping, now) {
-        let body = bulk_response(1, &req.items);
-        serde_json::from_slice::<serde_json::Value>(&body).expect("response is JSON");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kelp_fuzz::es_bulk::run(data));

@@ -1,5 +1,5 @@
-//! The agent's systemd journal reader (sdjournal) on arbitrary journal files.
+//! libFuzzer entry of `kelp_fuzz::journal_file` (fuzz/src/journal_file.rs, where the target and its
+//! invariants are described).
 #![no_main]
-use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| kelp_agent::fuzzing::journal_file(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kelp_fuzz::journal_file::run(data));

@@ -1,11 +1,5 @@
-//! `line_format` templates on arbitrary text: parsing and rendering never panic or hang
-//! (ranges, recursion through `template` and deep nesting are bounded).
+//! libFuzzer entry of `kelp_fuzz::logql_template` (fuzz/src/logql_template.rs, where the target and its
+//! invariants are described).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        kelp_query::fuzzing::template(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kelp_fuzz::logql_template::run(data));

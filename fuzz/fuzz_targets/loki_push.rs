@@ -1,28 +1,5 @@
-//! Loki push decoding on arbitrary bodies, as JSON, as snappy protobuf, and as Kelp's
-//! native zstd push: never panics, and whatever decodes re-encodes to the same streams;
-//! where the JSON scanner for the common shape answers, the serde decoder answers the same.
+//! libFuzzer entry of `kelp_fuzz::loki_push` (fuzz/src/loki_push.rs, where the target and its
+//! invariants are described).
 #![no_main]
 
-use kelp_wire::{decode_push, encode_push_protobuf, native};
-use libfuzzer_sys::fuzz_target;
-
-const MAX: usize = 1 << 20;
-
-fuzz_target!(|data: &[u8]| {
-    for content_type in ["application/json", "application/x-protobuf"] {
-        if let Ok(streams) = decode_push(Some(content_type), data) {
-            let again = decode_push(
-                Some("application/x-protobuf"),
-                &encode_push_protobuf(&streams),
-            )
-            .expect("our own encoding decodes");
-            assert_eq!(again, streams);
-        }
-    }
-    let body = bytes::Bytes::copy_from_slice(data);
-    if let Some(fast) = kelp_wire::push::json::decode_json_fast(&body) {
-        let slow = kelp_wire::push::json::decode_json_serde(body).expect("serde takes it too");
-        assert_eq!(fast, slow);
-    }
-    let _ = native::decode(data, MAX);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kelp_fuzz::loki_push::run(data));

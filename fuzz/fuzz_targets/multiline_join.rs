@@ -1,8 +1,5 @@
-//! Multi-line joining driven by arbitrary lines, streams, clock steps and flushes; the
-//! invariants (no byte lost, added or reordered per stream; first-line timestamps; the
-//! size bound) are checked in `kelp_agent::fuzzing::multiline`, which documents the input.
+//! libFuzzer entry of `kelp_fuzz::multiline_join` (fuzz/src/multiline_join.rs, where the target and its
+//! invariants are described).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| kelp_agent::fuzzing::multiline(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kelp_fuzz::multiline_join::run(data));

@@ -1,8 +1,5 @@
-//! The built-in redactions (and selector pattern compilation) on arbitrary records; the
-//! invariants (unchanged records borrowed, redaction idempotent) are checked in
-//! `kelp_agent::fuzzing::redaction`.
+//! libFuzzer entry of `kelp_fuzz::redaction` (fuzz/src/redaction.rs, where the target and its
+//! invariants are described).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| kelp_agent::fuzzing::redaction(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kelp_fuzz::redaction::run(data));

@@ -10,6 +10,7 @@ mod demo;
 mod deploy;
 mod events;
 mod faults;
+mod fuzz_inputs;
 mod journal;
 mod logs;
 mod pods;
