@@ -199,7 +199,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(v) = args.max_in_flight {
         file.batch.max_in_flight = v;
     }
-    // The config file's `control_plane` section, with its default patterns here.
+    // The flag turns on the config file's `control_plane` section (its patterns: the
+    // file's, else `CONTROL_PLANE_GLOBS`).
     if args.control_plane_logs {
         file.control_plane.enabled = true;
     }
