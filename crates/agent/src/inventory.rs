@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kelp_client::replicas::KeyedSender;
 use kelp_client::{Client, RetryPolicy};
 use kelp_k8s::path::PodLogPath;
 use kelp_wire::inventory::{Inventory, InventoryContainer, InventoryPod, INVENTORY_PATH};
@@ -99,29 +100,30 @@ pub(crate) fn spawn(
         timeout: Duration::from_secs(10),
         ..config.retry.clone()
     };
-    let mut client = match Client::with_tls(
-        // With several replicas, the node's inventory goes to the one its name hashes to.
-        &kelp_client::replicas::home(&config.server, &config.node),
-        policy,
-        &config.sink.tls,
-    ) {
+    let headers = match crate::sink::request_headers(&config.sink) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "no pod inventory");
+            return None;
+        }
+    };
+    let tls = config.sink.tls.clone();
+    // With several replicas, the node's inventory goes to the one its name hashes to, or
+    // to the next while that one is down.
+    let made = KeyedSender::new(&config.server, &config.node, move |url| {
+        let mut c = Client::with_tls(url, policy.clone(), &tls)?;
+        for (name, value) in &headers {
+            c = c.with_header(name, value);
+        }
+        Ok(c)
+    });
+    let client = match made {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "no pod inventory: bad server address");
             return None;
         }
     };
-    match crate::sink::request_headers(&config.sink) {
-        Ok(headers) => {
-            for (name, value) in headers {
-                client = client.with_header(name, &value);
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "no pod inventory");
-            return None;
-        }
-    }
     let (pods_dir, node) = (config.pods_dir.clone(), config.node.clone());
     std::thread::Builder::new()
         .name("inventory".into())
@@ -129,7 +131,7 @@ pub(crate) fn spawn(
         .ok()
 }
 
-fn run(client: &Client, pods_dir: &Path, node: &str, stop: &AtomicBool) {
+fn run(client: &KeyedSender, pods_dir: &Path, node: &str, stop: &AtomicBool) {
     let mut sent: Option<(Vec<InventoryPod>, Instant)> = None;
     let mut failing = false;
     while !stop.load(Ordering::SeqCst) {

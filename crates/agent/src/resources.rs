@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use kelp_client::replicas::KeyedSender;
 use kelp_client::{Client, RetryPolicy};
 use kelp_metrics::collect::{Collector, Sources};
 use kelp_wire::resources::{
@@ -362,19 +363,21 @@ pub fn spawn(
         max_attempts: Some(1),
         ..config.retry.clone()
     };
-    let mut client = Client::with_tls(
-        // With several replicas, the node's samples go to the one its name hashes to.
-        &kelp_client::replicas::home(&config.server, &config.node),
-        policy,
-        &config.sink.tls,
-    )?;
     let auth = crate::sink::SinkConfig {
         tenant: config.tenant.clone(),
         ..config.sink.clone()
     };
-    for (name, value) in crate::sink::request_headers(&auth)? {
-        client = client.with_header(name, &value);
-    }
+    let headers = crate::sink::request_headers(&auth)?;
+    let tls = config.sink.tls.clone();
+    // With several replicas, the node's samples go to the one its name hashes to, or to
+    // the next while that one is down.
+    let client = KeyedSender::new(&config.server, &config.node, move |url| {
+        let mut c = Client::with_tls(url, policy.clone(), &tls)?;
+        for (name, value) in &headers {
+            c = c.with_header(name, value);
+        }
+        Ok(c)
+    })?;
     let config = Arc::new(config);
     let collector = {
         let (config, spool, stats, stop) =
@@ -467,7 +470,7 @@ fn collect_loop(
 
 fn send_loop(
     config: &ResourcesConfig,
-    client: &Client,
+    client: &KeyedSender,
     spool: &Spool,
     stats: &ResourceStats,
     stop: &AtomicBool,

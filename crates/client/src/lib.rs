@@ -60,7 +60,7 @@ pub struct ClientStats {
 }
 
 /// Why a request failed for good.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The base URL is not `http://host[:port][/prefix]`.
     #[error("invalid server url {url}: {reason}")]
@@ -144,7 +144,7 @@ impl RetryPolicy {
 
 /// What one attempt gave.
 enum Attempt {
-    Done(Vec<u8>),
+    Done(Vec<u8>, ureq::http::HeaderMap),
     Retry {
         why: String,
         retry_after: Option<Duration>,
@@ -314,8 +314,19 @@ impl Client {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> Result<Vec<u8>, ClientError> {
+        self.get_reply(path_and_query, headers)
+            .map(|(body, _)| body)
+    }
+
+    /// [`Client::get_with_headers`], returning the answer's headers with its body (a
+    /// server replica names itself in one).
+    pub fn get_reply(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<(Vec<u8>, ureq::http::HeaderMap), ClientError> {
         let path = path_and_query.split('?').next().unwrap_or_default();
-        self.with_retries(path, || {
+        self.with_retries_full(path, || {
             let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
             for (name, value) in &self.headers {
                 req = req.header(name.as_str(), value.as_str());
@@ -332,12 +343,20 @@ impl Client {
         path: &str,
         send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Vec<u8>, ClientError> {
+        self.with_retries_full(path, send).map(|(body, _)| body)
+    }
+
+    fn with_retries_full(
+        &self,
+        path: &str,
+        send: impl Fn() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(Vec<u8>, ureq::http::HeaderMap), ClientError> {
         let mut attempts = 0;
         let mut jitter = seed();
         loop {
             attempts += 1;
             let (why, retry_after) = match classify(path, send(), &self.stats) {
-                Attempt::Done(body) => return Ok(body),
+                Attempt::Done(body, headers) => return Ok((body, headers)),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { why, retry_after } => (why, retry_after),
             };
@@ -399,7 +418,7 @@ fn classify(
     };
     let count = |c: &AtomicU64| c.fetch_add(1, Ordering::Relaxed);
     match status {
-        200..=299 => Attempt::Done(body),
+        200..=299 => Attempt::Done(body, std::mem::take(response.headers_mut())),
         429 | 500..=599 => {
             count(if matches!(status, 429 | 503) {
                 &stats.throttled

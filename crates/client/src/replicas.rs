@@ -110,24 +110,81 @@ impl ReplicaSource {
     }
 }
 
-/// The one server of a setting for `key` (the agent's node name, for its pod inventory and
-/// resource pushes): the rendezvous owner among the replicas resolved now. A DNS name
-/// that does not resolve yet (no replica ready) gives the name itself as the URL, which
-/// reaches some replica once there is one; a setting that does not parse is returned
-/// as it is (the client then says what is wrong with it).
-pub fn home(spec: &str, key: &str) -> String {
-    let Ok(source) = ReplicaSource::parse(spec) else {
-        return spec.to_owned();
-    };
-    let fallback = match &source {
-        ReplicaSource::Dns { scheme, host, port } => format!("{scheme}://{host}:{port}"),
-        ReplicaSource::Static(_) => spec.to_owned(),
-    };
-    let urls = source.resolve().unwrap_or_default();
-    let k = xxhash_rust::xxh3::xxh3_64(key.as_bytes());
-    rank(urls.iter().map(String::as_str), k)
-        .first()
-        .map_or(fallback, |u| (*u).to_owned())
+/// Requests about one key (a node's resource samples or pod inventory) to the replica
+/// that owns the key now: its owner while it answers, the next in the key's ranking while
+/// it is down; a DNS name is resolved again as for streams, so a replica that comes back
+/// under a new address is found. With one server, every request goes to it.
+#[derive(Debug)]
+pub struct KeyedSender {
+    replicas: Replicas,
+    key: u64,
+}
+
+impl KeyedSender {
+    /// The sender of `key` over the replicas of `spec` (one URL, a list, or `dns+…`);
+    /// `make` builds the client of one base URL.
+    ///
+    /// # Errors
+    ///
+    /// `spec` is not a valid server setting.
+    pub fn new(
+        spec: &str,
+        key: &str,
+        make: impl Fn(&str) -> Result<Client, ClientError> + Send + Sync + 'static,
+    ) -> Result<Self, ClientError> {
+        let source = ReplicaSource::parse(spec)?;
+        Ok(Self {
+            replicas: Replicas::new(source, ReplicaOptions::default(), make)?,
+            key: xxhash_rust::xxh3::xxh3_64(key.as_bytes()),
+        })
+    }
+
+    /// The replica a request would go to now.
+    pub fn target(&self) -> Option<String> {
+        let members = self.replicas.members();
+        self.replicas
+            .pick(&members, self.key, Instant::now())
+            .map(|r| r.url.clone())
+    }
+
+    /// POSTs `body` to the key's replica; a replica that fails is skipped for a while
+    /// (the caller's next attempt goes to the next one).
+    ///
+    /// # Errors
+    ///
+    /// The replica's error, or [`ClientError::GaveUp`] while every replica is down.
+    pub fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        content_encoding: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        let members = self.replicas.members();
+        let Some(r) = self.replicas.pick(&members, self.key, Instant::now()) else {
+            return Err(ClientError::GaveUp {
+                path: path.to_owned(),
+                attempts: 0,
+                last: if members.is_empty() {
+                    "no server replica known".into()
+                } else {
+                    "every server replica is down".into()
+                },
+            });
+        };
+        let out = r.client.post(path, content_type, content_encoding, body);
+        let outcome = match &out {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.clone()),
+        };
+        self.replicas.report(&r, &outcome);
+        out
+    }
+
+    /// Makes a request under way give up (the agent is stopping).
+    pub fn stop(&self) {
+        self.replicas.stop();
+    }
 }
 
 /// The rendezvous score of replica `url` for `key`.
@@ -389,6 +446,7 @@ impl Replicas {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RetryPolicy;
 
     #[test]
     fn parses_lists_and_dns_names() {
@@ -427,18 +485,92 @@ mod tests {
             .is_replicated());
     }
 
+    /// A real HTTP server on 127.0.0.1 answering 200 to every request, counting them.
+    fn ok_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = n.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let (mut len, mut line) = (0usize, String::new());
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        (url, n)
+    }
+
     #[test]
-    fn home_is_one_replica_stable_per_key() {
-        assert_eq!(home("http://a:1", "node-1"), "http://a:1");
-        let spec = "http://a:1,http://b:1,http://c:1";
-        let homes: std::collections::BTreeSet<String> =
-            (0..50).map(|i| home(spec, &format!("node-{i}"))).collect();
-        assert_eq!(homes.len(), 3);
-        assert_eq!(home(spec, "node-7"), home(spec, "node-7"));
-        assert_eq!(
-            home("dns+http://no-such-host.invalid:3100", "n"),
-            "http://no-such-host.invalid:3100"
-        );
+    fn a_keyed_sender_fails_over_to_the_next_replica_and_back() {
+        // A replica that refuses connections: a port bound, then released.
+        let down = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let (up, requests) = ok_server();
+        let spec = format!("{down},{up}");
+        // A node whose owner is the refusing replica.
+        let node = (0..100)
+            .map(|i| format!("node-{i}"))
+            .find(|n| {
+                rank(
+                    [down.as_str(), up.as_str()],
+                    xxhash_rust::xxh3::xxh3_64(n.as_bytes()),
+                )[0] == down
+            })
+            .unwrap();
+        let policy = RetryPolicy {
+            max_attempts: Some(1),
+            timeout: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        };
+        let sender =
+            KeyedSender::new(&spec, &node, move |u| Client::new(u, policy.clone())).unwrap();
+        assert_eq!(sender.target().as_deref(), Some(down.as_str()));
+        // The owner fails: the request fails and the owner is skipped for a while.
+        assert!(sender.post("/p", "text/plain", None, b"1").is_err());
+        assert_eq!(sender.target().as_deref(), Some(up.as_str()));
+        assert_eq!(sender.post("/p", "text/plain", None, b"2").unwrap(), b"ok");
+        assert_eq!(requests.load(Ordering::SeqCst), 1);
+        // One server: every request goes to it.
+        let one = KeyedSender::new(&up, "any", |u| Client::new(u, RetryPolicy::default())).unwrap();
+        assert_eq!(one.post("/p", "text/plain", None, b"3").unwrap(), b"ok");
+        assert_eq!(requests.load(Ordering::SeqCst), 2);
+        // Every replica down: a clear error, no request.
+        let only_down = KeyedSender::new(&down, "n", |u| {
+            Client::new(
+                u,
+                RetryPolicy {
+                    max_attempts: Some(1),
+                    ..RetryPolicy::default()
+                },
+            )
+        })
+        .unwrap();
+        assert!(only_down.post("/p", "text/plain", None, b"4").is_err());
+        let e = only_down
+            .post("/p", "text/plain", None, b"5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("every server replica is down"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod journal;
 mod logs;
 mod pods;
 mod replicas;
+mod replicas_bucket;
 mod server;
 mod simulate;
 mod stream;

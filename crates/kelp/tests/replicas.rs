@@ -4,7 +4,7 @@
 //! hold and name the missing replica, the replica restarts on its data (its WAL replays),
 //! and `kelp verify` finds every line of every node exactly once, asking any replica.
 //!
-//! Local disks only for now (no shared bucket yet). `KELP_REPLICA_NODES` and
+//! Local disks; the same with a shared S3 bucket is `replicas_bucket.rs`. `KELP_REPLICA_NODES` and
 //! `KELP_REPLICA_SECS` make it bigger (a soak outside CI, see bench/RESULTS.md).
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::agent::{kelp, kill, verify};
 use crate::common::{http, http_with_headers, server_with_env};
 
-fn env_num(name: &str, default: u64) -> u64 {
+pub(crate) fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
@@ -22,7 +22,7 @@ fn env_num(name: &str, default: u64) -> u64 {
 }
 
 /// A free port on 127.0.0.1 (bound, then released for the server to take).
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().to_string()
 }
@@ -44,7 +44,7 @@ fn replica(dir: &Path, addr: &str, peers: &str) -> Child {
 }
 
 /// A small busy node: rotation every 64 KiB checked every 50 ms, 3 files, restarts.
-fn simulate(root: &Path, ledger: &Path, secs: u64, seed: u64) -> Child {
+pub(crate) fn simulate(root: &Path, ledger: &Path, secs: u64, seed: u64) -> Child {
     kelp()
         .arg("simulate")
         .arg("--root")
@@ -78,7 +78,13 @@ fn simulate(root: &Path, ledger: &Path, secs: u64, seed: u64) -> Child {
         .unwrap()
 }
 
-fn agent(root: &Path, state: &Path, servers: &[String], node: &str, log: &Path) -> Child {
+pub(crate) fn agent(
+    root: &Path,
+    state: &Path,
+    servers: &[String],
+    node: &str,
+    log: &Path,
+) -> Child {
     let mut cmd = kelp();
     cmd.arg("agent")
         .arg("--pods-dir")
@@ -97,7 +103,7 @@ fn agent(root: &Path, state: &Path, servers: &[String], node: &str, log: &Path) 
         .unwrap()
 }
 
-fn query_path(query: &str, extra: &str) -> String {
+pub(crate) fn query_path(query: &str, extra: &str) -> String {
     let qs = form_urlencoded::Serializer::new(String::new())
         .append_pair("query", query)
         .append_pair("since", "1h")
@@ -232,7 +238,7 @@ fn three_replicas_ten_nodes_a_replica_killed_mid_ingest_nothing_lost_or_doubled(
 }
 
 /// The status line and headers of a GET.
-fn raw_head(addr: &str, path: &str) -> String {
+pub(crate) fn raw_head(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(

@@ -33,6 +33,7 @@
 pub mod auth;
 pub mod config;
 mod error;
+pub mod fallback;
 pub mod ingest;
 pub mod inventory;
 pub mod limits;

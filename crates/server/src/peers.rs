@@ -12,7 +12,8 @@
 //! [`MISSING_HEADER`] response header and `kelp_replica_peer_failures_total`.
 //!
 //! The HTTP client is `kelp-client` (blocking `ureq`) on the blocking pool, one call per
-//! peer at the same time.
+//! peer at the same time. With a shared bucket, peers name themselves in their answers
+//! and replicas that did not answer are read from the bucket (`fallback.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -59,28 +60,68 @@ pub struct Answers {
     pub bodies: Vec<(String, Vec<u8>)>,
     /// The peers that did not, with the reason.
     pub missing: Vec<(String, String)>,
+    /// The replica names peers gave in their answers ([`crate::fallback::REPLICA_HEADER`]),
+    /// with their URL.
+    pub names: Vec<(String, String)>,
+    /// The replicas read from the bucket instead (`fallback.rs`).
+    pub from_bucket: Vec<String>,
+    /// The replicas in the bucket that could not be read there either, with the reason.
+    pub bucket_failed: Vec<(String, String)>,
 }
 
 impl Answers {
-    /// Loki's `warnings`, one per missing peer.
-    pub fn warnings(&self) -> Vec<String> {
-        self.missing
+    /// The replica names of the peers whose answers are used (not in `missing`).
+    pub fn answered(&self) -> Vec<String> {
+        self.names
             .iter()
-            .map(|(url, why)| {
-                format!("replica {url} unreachable, results may be incomplete: {why}")
-            })
+            .filter(|(url, _)| !self.missing.iter().any(|(m, _)| m == url))
+            .map(|(_, name)| name.clone())
             .collect()
     }
 
-    /// Adds [`MISSING_HEADER`] to `headers` when a peer is missing.
+    /// Loki's `warnings`: one per missing peer, per replica read from the bucket instead
+    /// and per replica that could not be read there either.
+    pub fn warnings(&self) -> Vec<String> {
+        let missing = self.missing.iter().map(|(url, why)| {
+            format!("replica {url} unreachable, results may be incomplete: {why}")
+        });
+        let read = self.from_bucket.iter().map(|name| {
+            format!(
+                "replica {name} did not answer: its data in the bucket was read instead \
+                 (entries it had not flushed yet are missing until it is back)"
+            )
+        });
+        let failed = self.bucket_failed.iter().map(|(name, why)| {
+            format!("replica {name} did not answer and its bucket data could not be read: {why}")
+        });
+        missing.chain(read).chain(failed).collect()
+    }
+
+    /// Adds [`MISSING_HEADER`] to `headers` when a peer is missing, and
+    /// [`crate::fallback::BUCKET_HEADER`] when replicas were read from the bucket.
     pub fn mark(&self, headers: &mut HeaderMap) {
-        if self.missing.is_empty() {
-            return;
-        }
-        let urls: Vec<&str> = self.missing.iter().map(|(u, _)| u.as_str()).collect();
-        if let Ok(v) = HeaderValue::from_str(&urls.join(",")) {
-            headers.insert(MISSING_HEADER, v);
-        }
+        let mut set = |name: &'static str, values: Vec<&str>| {
+            if values.is_empty() {
+                return;
+            }
+            if let Ok(v) = HeaderValue::from_str(&values.join(",")) {
+                headers.insert(name, v);
+            }
+        };
+        set(
+            MISSING_HEADER,
+            self.missing.iter().map(|(u, _)| u.as_str()).collect(),
+        );
+        set(
+            crate::fallback::BUCKET_HEADER,
+            self.from_bucket.iter().map(String::as_str).collect(),
+        );
+    }
+
+    /// Whether the answer lacks anything: a peer missing or a replica read from the
+    /// bucket.
+    pub fn incomplete(&self) -> bool {
+        !self.missing.is_empty() || !self.from_bucket.is_empty() || !self.bucket_failed.is_empty()
     }
 }
 
@@ -151,17 +192,20 @@ impl Peers {
         self.token.as_deref()
     }
 
-    /// GETs `path_and_query` from every peer at the same time, for `access`'s tenant and
-    /// namespaces.
-    pub async fn get(self: &Arc<Self>, access: &Access, path_and_query: String) -> Answers {
-        // Listing may resolve a DNS name: a blocking call.
+    /// The other replicas now (listing may resolve a DNS name: on the blocking pool).
+    pub async fn others(self: &Arc<Self>) -> Vec<Arc<kelp_client::replicas::Replica>> {
         let me = self.clone();
-        let members: Vec<_> = tokio::task::spawn_blocking(move || me.replicas.members())
+        tokio::task::spawn_blocking(move || me.replicas.members())
             .await
             .unwrap_or_default()
             .into_iter()
             .filter(|r| Some(r.url()) != self.self_url.as_deref())
-            .collect();
+            .collect()
+    }
+
+    /// The headers of a request to a peer for `access`: [`LOCAL_HEADER`], the tenant, the
+    /// namespace scope, categorized labels and the peer token.
+    pub fn request_headers(&self, access: &Access) -> Vec<(String, String)> {
         let mut headers: Vec<(String, String)> = vec![
             (LOCAL_HEADER.into(), "1".into()),
             // Log answers with metadata and parsed labels apart, as the engine gives them.
@@ -177,7 +221,27 @@ impl Peers {
         if let Some(t) = &self.token {
             headers.push(("Authorization".into(), format!("Bearer {t}")));
         }
-        let headers = Arc::new(headers);
+        headers
+    }
+
+    /// Counts a request to a peer, and a failure of it.
+    pub fn count(&self, url: &str, failed: bool) {
+        self.requests.fetch_add(1, Relaxed);
+        if failed {
+            *self
+                .failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(url.to_owned())
+                .or_default() += 1;
+        }
+    }
+
+    /// GETs `path_and_query` from every peer at the same time, for `access`'s tenant and
+    /// namespaces.
+    pub async fn get(self: &Arc<Self>, access: &Access, path_and_query: String) -> Answers {
+        let members = self.others().await;
+        let headers = Arc::new(self.request_headers(access));
         let calls: Vec<_> = members
             .into_iter()
             .map(|r| {
@@ -187,7 +251,7 @@ impl Peers {
                         .iter()
                         .map(|(n, v)| (n.as_str(), v.as_str()))
                         .collect();
-                    (r.url().to_owned(), r.client().get_with_headers(&path, &h))
+                    (r.url().to_owned(), r.client().get_reply(&path, &h))
                 })
             })
             .collect();
@@ -196,17 +260,19 @@ impl Peers {
             let Ok((url, result)) = call.await else {
                 continue; // the blocking pool is shutting down
             };
-            self.requests.fetch_add(1, Relaxed);
+            self.count(&url, result.is_err());
             match result {
-                Ok(body) => out.bodies.push((url, body)),
+                Ok((body, headers)) => {
+                    let name = headers
+                        .get(crate::fallback::REPLICA_HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    if let Some(name) = name {
+                        out.names.push((url.clone(), name.to_owned()));
+                    }
+                    out.bodies.push((url, body));
+                }
                 Err(e) => {
                     tracing::warn!(peer = %url, error = %e, "replica did not answer");
-                    *self
-                        .failures
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(url.clone())
-                        .or_default() += 1;
                     out.missing.push((url, e.to_string()));
                 }
             }
@@ -250,4 +316,35 @@ pub fn peer_tenant(headers: &HeaderMap) -> Option<TenantId> {
 pub fn peer_namespaces(headers: &HeaderMap) -> Option<Arc<[String]>> {
     let v = headers.get(NAMESPACES_HEADER)?.to_str().ok()?;
     Some(v.split(',').map(str::to_owned).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answered_names_leave_out_peers_whose_answer_was_unusable() {
+        let a = Answers {
+            names: vec![
+                ("http://a".into(), "r0".into()),
+                ("http://b".into(), "r1".into()),
+            ],
+            missing: vec![("http://b".into(), "no JSON".into())],
+            from_bucket: vec!["r1".into(), "r2".into()],
+            ..Answers::default()
+        };
+        assert_eq!(a.answered(), ["r0"]);
+        assert!(a.incomplete());
+        let w = a.warnings();
+        assert_eq!(w.len(), 3);
+        assert!(
+            w[0].contains("http://b") && w[2].contains("replica r2"),
+            "{w:?}"
+        );
+        let mut h = HeaderMap::new();
+        a.mark(&mut h);
+        assert_eq!(h[MISSING_HEADER], "http://b");
+        assert_eq!(h[crate::fallback::BUCKET_HEADER], "r1,r2");
+        assert!(!Answers::default().incomplete());
+    }
 }

@@ -58,6 +58,8 @@ pub struct Shared {
     pub tokens: Option<Arc<Tokens>>,
     /// The other replicas, when `replicas.peers` is set.
     pub peers: Option<Arc<crate::peers::Peers>>,
+    /// Read-only views of replicas that did not answer, from the shared bucket.
+    pub bucket_views: crate::fallback::BucketViews,
     shutdown: watch::Sender<bool>,
 }
 
@@ -95,6 +97,7 @@ impl AppState {
         });
         Self(Arc::new(Shared {
             peers,
+            bucket_views: Default::default(),
             no_auth_tenant: config.no_auth_tenant(),
             store: OnceLock::new(),
             resources: OnceLock::new(),

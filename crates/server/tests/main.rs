@@ -7,6 +7,8 @@ mod ingest;
 mod limits;
 mod load;
 mod pods;
+mod replica_resources;
+mod replica_tail;
 mod replicas;
 mod resources;
 mod support;

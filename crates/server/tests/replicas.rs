@@ -12,19 +12,19 @@ use crate::support::{enc, now_ns, push_json, request, Resp, JSON};
 
 /// A replica: a real server on a port chosen before any replica starts, so each can be
 /// given the others' URLs.
-struct Replica {
-    addr: SocketAddr,
+pub struct Replica {
+    pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl Replica {
-    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    pub fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         request(self.addr, method, path, headers, body)
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
@@ -42,7 +42,16 @@ impl Drop for Replica {
 
 /// `n` replicas, each with `yaml` plus `replicas.peers` naming all of them and its own
 /// `self_url`.
-fn replicas(n: usize, yaml: &str) -> Vec<Replica> {
+pub fn replicas(n: usize, yaml: &str) -> Vec<Replica> {
+    replicas_with(n, yaml, |_, _| {})
+}
+
+/// [`replicas`], with `each(i, config)` changing replica `i`'s configuration.
+pub fn replicas_with(
+    n: usize,
+    yaml: &str,
+    each: impl Fn(usize, &mut ServerConfig),
+) -> Vec<Replica> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
@@ -53,13 +62,15 @@ fn replicas(n: usize, yaml: &str) -> Vec<Replica> {
     let out: Vec<Replica> = listeners
         .into_iter()
         .zip(&urls)
-        .map(|(listener, me)| {
+        .enumerate()
+        .map(|(i, (listener, me))| {
             let dir = tempfile::tempdir().unwrap();
             let mut config = ServerConfig::from_yaml(yaml, []).unwrap();
             config.data_dir = dir.path().to_path_buf();
             config.replicas.peers = Some(urls.join(","));
             config.replicas.self_url = Some(me.clone());
             config.replicas.timeout_secs = 5;
+            each(i, &mut config);
             let addr = listener.local_addr().unwrap();
             listener.set_nonblocking(true).unwrap();
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -371,4 +382,184 @@ fn peers_use_the_peer_token_and_keep_the_callers_namespace_scope() {
     // A wrong peer token is just an invalid token.
     h[1] = ("Authorization", "Bearer peer-wrong");
     assert_eq!(rs[1].req("GET", &q, &h[1..], b"").status, 401);
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(tree(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_replica_that_is_down_is_read_from_the_shared_bucket() {
+    let bucket = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "storage: {{backend: local, bucket: {:?}, prefix: kelp}}",
+        bucket.path()
+    );
+    let t = now_ns() - 30_000_000_000;
+    // A replica scaled down earlier: its objects are in the bucket, no peer answers for it.
+    {
+        let settings: kelp_bucket::StorageSettings = serde_yaml_ng::from_str(&format!(
+            "{{backend: local, bucket: {:?}, prefix: kelp}}",
+            bucket.path()
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = kelp_store::StoreConfig::new(dir.path());
+        c.bucket = Some(kelp_store::BucketConfig {
+            bucket: settings.bucket().unwrap().unwrap(),
+            replica: "r9".into(),
+            cache_dir: dir.path().join("cache"),
+            cache_bytes: 64 << 20,
+        });
+        let store = kelp_store::Store::open(c).unwrap();
+        let labels = kelp_model::Labels::from_pairs([("app", "z"), ("job", "r")]).unwrap();
+        let entry = kelp_model::Entry::new(kelp_model::Timestamp::from_unix_nanos(t), "z0");
+        store
+            .append(
+                &kelp_model::TenantId::parse("fake").unwrap(),
+                &[kelp_model::StreamEntries {
+                    labels,
+                    entries: vec![entry],
+                }],
+            )
+            .unwrap();
+        store.close().unwrap();
+    }
+    let mut rs = replicas_with(3, &yaml, |i, c| c.storage.replica = Some(format!("r{i}")));
+    push(&rs[0], &[], r#"{"app":"a","job":"r"}"#, t, &["a0", "a1"]);
+    push(
+        &rs[1],
+        &[],
+        r#"{"app":"b","job":"r"}"#,
+        t,
+        &["b0", "b1", "b2"],
+    );
+    push(&rs[2], &[], r#"{"app":"c","job":"r"}"#, t, &["c0"]);
+    // A repeat of b0 on replica 2 (a retried push): still counted once.
+    push(&rs[2], &[], r#"{"app":"b","job":"r"}"#, t, &["b0"]);
+    let all: Vec<(String, String)> = [
+        ("a", "a0"),
+        ("a", "a1"),
+        ("b", "b0"),
+        ("b", "b1"),
+        ("b", "b2"),
+        ("c", "c0"),
+        ("z", "z0"),
+    ]
+    .iter()
+    .map(|(a, l)| ((*a).to_owned(), (*l).to_owned()))
+    .collect();
+    // Every live replica answers; only the scaled-down one is read from the bucket.
+    let resp = rs[0].req("GET", &range(r#"{job="r"}"#, t, ""), &[], b"");
+    assert_eq!(lines(&resp), all);
+    assert_eq!(resp.header("x-kelp-replica"), Some("r0"));
+    assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r9"));
+    assert!(resp.header("x-kelp-missing-replicas").is_none());
+    let v = resp.json();
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v}");
+    // A peer's own answer (X-Kelp-Local) is its data only: no fan-out, no bucket reads.
+    let resp = rs[0].req(
+        "GET",
+        &range(r#"{job="r"}"#, t, ""),
+        &[("X-Kelp-Local", "1")],
+        b"",
+    );
+    assert_eq!(lines(&resp).len(), 2, "{}", resp.text());
+    assert!(resp.header("x-kelp-bucket-replicas").is_none());
+
+    // Replica 1 stops (its shutdown flushes its head to the bucket) and stays down.
+    let gone = rs.remove(1);
+    let gone_url = gone.url();
+    drop(gone);
+    let r1_dir = bucket.path().join("kelp/replicas/r1");
+    let before = tree(&r1_dir);
+    assert!(
+        before
+            .iter()
+            .any(|(p, _)| p.extension() == Some("kseg".as_ref())),
+        "{:?}",
+        before.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    for r in &rs {
+        for dir in ["&direction=forward", "&direction=backward"] {
+            let resp = r.req("GET", &range(r#"{job="r"}"#, t, dir), &[], b"");
+            assert_eq!(lines(&resp), all, "{}", resp.text());
+            assert_eq!(
+                resp.header("x-kelp-missing-replicas"),
+                Some(gone_url.as_str())
+            );
+            assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1,r9"));
+            let v = resp.json();
+            let warnings: Vec<&str> = v["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap())
+                .collect();
+            assert!(warnings.iter().any(|w| w.contains(&gone_url)), "{v}");
+            assert!(warnings.iter().any(|w| w.contains("replica r1")), "{v}");
+        }
+        // Metric queries read replica 1's selection from the bucket: b0 once.
+        let resp = r.req(
+            "GET",
+            &format!(
+                "/loki/api/v1/query?query={}&time={}",
+                enc(r#"sum by (app) (count_over_time({job="r"}[1m]))"#),
+                t + 30_000_000_000
+            ),
+            &[],
+            b"",
+        );
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1,r9"));
+        let v = resp.json();
+        let mut counts: Vec<(String, String)> = v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["metric"]["app"].as_str().unwrap().to_owned(),
+                    s["value"][1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        counts.sort();
+        let want: Vec<(String, String)> = [("a", "2"), ("b", "3"), ("c", "1"), ("z", "1")]
+            .iter()
+            .map(|(a, n)| ((*a).to_owned(), (*n).to_owned()))
+            .collect();
+        assert_eq!(counts, want, "{v}");
+        // Metadata: unions with the bucket's.
+        let resp = r.req("GET", "/loki/api/v1/label/app/values", &[], b"");
+        assert_eq!(resp.header("x-kelp-bucket-replicas"), Some("r1,r9"));
+        let v = resp.json();
+        assert_eq!(v["data"], serde_json::json!(["a", "b", "c", "z"]));
+        assert!(v["warnings"].as_array().unwrap().len() >= 2, "{v}");
+        let v = r.req("GET", "/loki/api/v1/labels", &[], b"").json();
+        assert_eq!(v["data"], serde_json::json!(["app", "job", "service_name"]));
+        let v = r
+            .req(
+                "GET",
+                &format!("/loki/api/v1/series?match[]={}", enc(r#"{job="r"}"#)),
+                &[],
+                b"",
+            )
+            .json();
+        assert_eq!(v["data"].as_array().unwrap().len(), 4, "{v}");
+        assert!(v["warnings"].as_array().is_some(), "{v}");
+    }
+    // Nothing under the stopped replica's prefix was written or deleted by the others.
+    assert_eq!(tree(&r1_dir), before);
 }

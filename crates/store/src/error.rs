@@ -91,6 +91,15 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("the store is closed")]
     Closed,
+    /// A write asked of a read-only view of another replica's bucket data
+    /// ([`crate::Store::open_replica`]).
+    #[error("replica {replica} is open read-only: {op} refused")]
+    ReadOnly {
+        /// The replica whose data the view reads.
+        replica: String,
+        /// What was refused (`append`, `compaction`, `retention`).
+        op: &'static str,
+    },
     /// The caller's stop check ([`crate::Stop`]) asked a scan or count to stop (the
     /// query was cancelled or ran out of time); the caller knows why.
     #[error("the read was stopped by its caller")]

@@ -253,7 +253,8 @@ pub(crate) fn flush(inner: &Inner) -> Result<()> {
 fn flush_locked(inner: &Inner) -> Result<()> {
     let (set, covered) = {
         let _g = inner.gate.write().unwrap_or_else(|e| e.into_inner());
-        let covered = inner.wal.rotate()?;
+        let wal = inner.wal.as_ref().ok_or(StoreError::Closed)?;
+        let covered = wal.rotate()?;
         (inner.head().take_for_flush(), covered)
     };
     let result = (|| -> Result<Dead> {
@@ -309,7 +310,9 @@ fn flush_locked(inner: &Inner) -> Result<()> {
     for (key, ids) in dead {
         delete_files(inner, &key, &ids);
     }
-    inner.wal.delete_through(covered)?;
+    if let Some(wal) = &inner.wal {
+        wal.delete_through(covered)?;
+    }
     Ok(())
 }
 

@@ -158,11 +158,17 @@ pub struct RecoveryReport {
 impl Store {
     /// Applies retention now (the background thread also does, every few seconds).
     pub fn run_retention(&self, now: kelp_model::Timestamp) -> Result<RetentionReport> {
+        if self.is_read_only() {
+            return Err(self.read_only_error("retention"));
+        }
         retention::apply(&self.inner, now)
     }
 
     /// Compacts partitions with many small segments now.
     pub fn compact(&self) -> Result<CompactionReport> {
+        if self.is_read_only() {
+            return Err(self.read_only_error("compaction"));
+        }
         compaction::compact(&self.inner)
     }
 

@@ -38,12 +38,15 @@ pub(crate) fn part_dir(root: &Path, tenant: &TenantId, day: i32) -> PathBuf {
 
 impl State {
     /// Opens every partition the manifest names. Segments that fail their checks are left
-    /// out (and reported); the index is rebuilt when its file is unusable.
+    /// out (and reported); the index is rebuilt when its file is unusable. Segments and
+    /// indexes `prev` already has open (by id) are shared, not opened again (a read-only
+    /// view refreshing its manifest).
     pub(crate) fn open(
         fs: &dyn Fs,
         root: &Path,
         remote: Option<&Arc<Remote>>,
         manifest: Manifest,
+        prev: Option<&State>,
         bad: &mut Vec<(PathBuf, String)>,
     ) -> Result<Self> {
         let mut parts = BTreeMap::new();
@@ -51,7 +54,19 @@ impl State {
             let dir = part_dir(root, &key.0, key.1);
             let bad_before = bad.len();
             let mut segments = Vec::new();
+            let old = prev.and_then(|s| Some((s.manifest.partitions.get(key)?, s.parts.get(key)?)));
+            if let Some((old_entry, old_part)) = old {
+                if old_entry == p && old_part.segments.len() == p.segments.len() {
+                    parts.insert(key.clone(), old_part.clone());
+                    continue;
+                }
+            }
             for s in &p.segments {
+                if let Some(seg) = old.and_then(|(_, op)| op.segments.iter().find(|g| g.id == s.id))
+                {
+                    segments.push(seg.clone());
+                    continue;
+                }
                 let path = dir.join(segment_file(s.id));
                 let opened = match remote {
                     Some(r) => {

@@ -25,7 +25,8 @@ pub(crate) struct Inner {
     /// Appends hold it shared from WAL write to head apply; a flush takes it exclusively to
     /// rotate the WAL and freeze the head at one consistent point.
     pub gate: RwLock<()>,
-    pub wal: Wal,
+    /// The write-ahead log; `None` for a read-only view of another replica's bucket data.
+    pub wal: Option<Wal>,
     pub head: Mutex<Head>,
     /// Signalled when a flush frees head memory (or fails).
     pub room: Condvar,
@@ -104,6 +105,19 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// Wraps the parts of a store (`bucket/peer.rs` builds read-only views with it).
+    pub(crate) fn from_parts(
+        inner: Arc<Inner>,
+        background: Vec<JoinHandle<()>>,
+        recovery: RecoveryReport,
+    ) -> Self {
+        Self {
+            inner,
+            background,
+            recovery,
+        }
+    }
+
     /// Opens (or creates) the store at `cfg.dir`: loads the manifest, removes leftovers of
     /// interrupted changes, replays the WAL into the head and starts the flusher.
     pub fn open(cfg: StoreConfig) -> Result<Self> {
@@ -117,8 +131,10 @@ impl Store {
         let remote = match &cfg.bucket {
             Some(b) => {
                 b.validate()?;
-                let cache = PageCache::open(fs.clone(), &b.cache_dir, b.cache_bytes)
-                    .map_err(|e| StoreError::io("open cache", &b.cache_dir, e))?;
+                let cache = Arc::new(
+                    PageCache::open(fs.clone(), &b.cache_dir, b.cache_bytes)
+                        .map_err(|e| StoreError::io("open cache", &b.cache_dir, e))?,
+                );
                 Some(Arc::new(Remote {
                     bucket: b.bucket.clone(),
                     replica: b.replica.clone(),
@@ -145,6 +161,7 @@ impl Store {
             &root,
             remote.as_ref(),
             manifest,
+            None,
             &mut report.bad_files,
         )?;
         let mut head = Head::new(cfg.max_dedup_bytes);
@@ -171,7 +188,7 @@ impl Store {
         let inner = Arc::new(Inner {
             cfg,
             gate: RwLock::new(()),
-            wal,
+            wal: Some(wal),
             head: Mutex::new(head),
             room: Condvar::new(),
             state: RwLock::new(Arc::new(state)),
@@ -222,6 +239,9 @@ impl Store {
     /// tenant limits fail the whole batch before anything is written.
     pub fn append(&self, tenant: &TenantId, streams: &[StreamEntries]) -> Result<AppendOutcome> {
         let inner = &*self.inner;
+        let Some(wal) = &inner.wal else {
+            return Err(self.read_only_error("append"));
+        };
         let limits = &inner.cfg.limits;
         for s in streams {
             check_labels(tenant, &s.labels, limits)?;
@@ -244,7 +264,7 @@ impl Store {
             .sum();
         let mut record = Vec::with_capacity(size + 64);
         encode_batch(&mut record, tenant, accepted);
-        inner.wal.append(&record)?;
+        wal.append(&record)?;
         let mut head = inner.head();
         let mut dups = 0;
         for s in accepted {
@@ -307,6 +327,9 @@ impl Store {
 
     /// Writes everything in the head to segments now and deletes the WAL files it covered.
     pub fn flush(&self) -> Result<()> {
+        if self.inner.wal.is_none() {
+            return Ok(()); // a read-only view has no head to flush
+        }
         crate::flush::flush(&self.inner)
     }
 

@@ -5,6 +5,7 @@
 
 pub mod prom;
 pub mod range;
+pub mod replicas;
 pub mod selector;
 pub mod view;
 

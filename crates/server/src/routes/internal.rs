@@ -191,6 +191,7 @@ pub async fn metric_across(
     for (sel, from, to) in selections {
         let matchers = selector(Some(&sel))?;
         let (store, tenant) = (st.store()?.clone(), access.tenant.clone());
+        let (m2, t2) = (matchers.clone(), tenant.clone());
         let local = blocking(move || select_local(&store, &tenant, matchers, (from, to), cap));
         let url = {
             let qs = form_urlencoded::Serializer::new(String::new())
@@ -201,14 +202,29 @@ pub async fn metric_across(
                 .finish();
             format!("{SELECT_PATH}?{qs}")
         };
-        let (local, peer) = tokio::join!(local, peers.get(access, url));
+        let (local, mut peer) = tokio::join!(local, peers.get(access, url));
         let mut all = local?;
-        for (url, body) in peer.bodies {
+        for (url, body) in std::mem::take(&mut peer.bodies) {
             match kelp_wire::native::decode(&body, st.config.max_decompressed_bytes) {
                 Ok(s) => all.extend(s),
-                Err(e) => answers
+                Err(e) => peer
                     .missing
                     .push((url, format!("unreadable selection: {e}"))),
+            }
+        }
+        // Replicas that did not answer: their selection from the bucket.
+        let read = move |v: &Arc<Store>| select_local(v, &t2, m2.clone(), (from, to), cap);
+        for s in crate::fallback::read(st, &mut peer, read).await? {
+            all.extend(s);
+        }
+        for name in std::mem::take(&mut peer.from_bucket) {
+            if !answers.from_bucket.contains(&name) {
+                answers.from_bucket.push(name);
+            }
+        }
+        for (name, why) in std::mem::take(&mut peer.bucket_failed) {
+            if !answers.bucket_failed.iter().any(|(n, _)| *n == name) {
+                answers.bucket_failed.push((name, why));
             }
         }
         for (url, why) in peer.missing {

@@ -2,6 +2,7 @@
 //! `index/volume` and `index/volume_range`, GET and POST.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -12,13 +13,14 @@ use axum::routing::get;
 use axum::Extension;
 use axum::Router;
 use kelp_model::{Labels, TenantId, Timestamp};
-use kelp_store::LabelMatcher;
+use kelp_store::{LabelMatcher, Store};
 use kelp_wire::response::{
     self, IndexStats, InstantSample, Point, QueryResponse, QueryResult, Series,
 };
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::fallback;
 use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::{selector, Params};
@@ -96,7 +98,7 @@ fn merged<T: serde::Serialize>(
     };
     let data = merge(local, &answers.bodies)?;
     let mut body = serde_json::json!({"status": "success", "data": data});
-    if !answers.missing.is_empty() {
+    if answers.incomplete() {
         body["warnings"] = answers.warnings().into();
     }
     let mut text = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -118,8 +120,13 @@ async fn labels(
         let m = access.scope_matchers(selector(p.get("query"))?);
         let store = st.store()?.clone();
         let fan = fan_out(&st, &headers, &access, "/loki/api/v1/labels", &p, None);
+        let (t, m2) = (tenant.clone(), m.clone());
         let local = blocking(move || Ok(store.label_names(&tenant, &m, start, end)));
-        let (names, answers) = with_peers(local, fan).await?;
+        let (mut names, mut answers) = with_peers(local, fan).await?;
+        if let Some(a) = &mut answers {
+            let read = move |v: &Arc<Store>| Ok(v.label_names(&t, &m2, start, end));
+            names.extend(fallback::read(&st, a, read).await?.into_iter().flatten());
+        }
         merged(answers, names, merge::strings)
     })
     .await
@@ -139,8 +146,13 @@ async fn values(
         let store = st.store()?.clone();
         let path = format!("/loki/api/v1/label/{name}/values");
         let fan = fan_out(&st, &headers, &access, &path, &p, None);
+        let (t, n, m2) = (tenant.clone(), name.clone(), m.clone());
         let local = blocking(move || Ok(store.label_values(&tenant, &name, &m, start, end)));
-        let (values, answers) = with_peers(local, fan).await?;
+        let (mut values, mut answers) = with_peers(local, fan).await?;
+        if let Some(a) = &mut answers {
+            let read = move |v: &Arc<Store>| Ok(v.label_values(&t, &n, &m2, start, end));
+            values.extend(fallback::read(&st, a, read).await?.into_iter().flatten());
+        }
         merged(answers, values, merge::strings)
     })
     .await
@@ -167,7 +179,7 @@ async fn series(
         }
         let store = st.store()?.clone();
         let fan = fan_out(&st, &headers, &access, "/loki/api/v1/series", &p, None);
-        let local = blocking(move || {
+        let find = move |store: &Store| {
             let mut all: Vec<Labels> = if matchers.is_empty() {
                 store.series(&tenant, &[], start, end)
             } else {
@@ -179,15 +191,27 @@ async fn series(
             all.sort();
             all.dedup();
             Ok(all)
-        });
-        let (found, answers) = with_peers(local, fan).await?;
-        let Some(answers) = answers else {
+        };
+        let find = Arc::new(find);
+        let local = {
+            let find = find.clone();
+            blocking(move || find(&store))
+        };
+        let (mut found, answers) = with_peers(local, fan).await?;
+        let Some(mut answers) = answers else {
             return Ok(json(response::series_response(&found)));
         };
+        let read = move |v: &Arc<Store>| find(v);
+        found.extend(
+            fallback::read(&st, &mut answers, read)
+                .await?
+                .into_iter()
+                .flatten(),
+        );
         let all = merge::series(found, &answers.bodies)?;
         let mut body: serde_json::Value = serde_json::from_slice(&response::series_response(&all))
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        if !answers.missing.is_empty() {
+        if answers.incomplete() {
             body["warnings"] = answers.warnings().into();
         }
         let mut text = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -210,18 +234,84 @@ async fn stats(
         let (tenant, p, start, end) = request(&st, q, &headers, body).await?;
         let m = access.scope_matchers(selector(Some(p.query()?))?);
         let store = st.store()?.clone();
-        let s = blocking(move || Ok(store.stats(&tenant, &m, start, end))).await?;
-        Ok(json(
-            IndexStats {
-                streams: s.streams,
-                chunks: s.chunks,
-                bytes: s.bytes,
-                entries: s.entries,
+        let fan = fan_out(&st, &headers, &access, "/loki/api/v1/index/stats", &p, None);
+        let local = blocking(move || Ok(store.stats(&tenant, &m, start, end)));
+        let (s, answers) = with_peers(local, fan).await?;
+        let mut total = IndexStats {
+            streams: s.streams,
+            chunks: s.chunks,
+            bytes: s.bytes,
+            entries: s.entries,
+        };
+        // Each replica counts what it holds: the sums (an entry stored on two replicas
+        // after a retried push counts twice, as Loki counts replicated chunks).
+        for (url, body) in answers.iter().flat_map(|a| &a.bodies) {
+            match serde_json::from_slice::<serde_json::Value>(body) {
+                Ok(v) => {
+                    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+                    total.streams += n("streams");
+                    total.chunks += n("chunks");
+                    total.bytes += n("bytes");
+                    total.entries += n("entries");
+                }
+                Err(e) => tracing::warn!(peer = %url, error = %e, "index stats did not decode"),
             }
-            .to_json(),
-        ))
+        }
+        Ok(marked(json(total.to_json()), answers))
     })
     .await
+}
+
+/// `answers`' missing peers named in the response's headers.
+fn marked(mut r: Response, answers: Option<Answers>) -> Response {
+    if let Some(a) = answers {
+        a.mark(r.headers_mut());
+    }
+    r
+}
+
+/// Loki's `warnings` of `answers` (none without peers).
+fn warnings(answers: &Option<Answers>) -> Vec<String> {
+    answers.as_ref().map(Answers::warnings).unwrap_or_default()
+}
+
+/// `(metric, [t ms, value])` pairs of a peer's vector or matrix answer.
+fn peer_points(url: &str, body: &[u8]) -> Vec<(Labels, i64, f64)> {
+    let v: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(peer = %url, error = %e, "a volume answer did not decode");
+            return Vec::new();
+        }
+    };
+    let point = |p: &serde_json::Value| -> Option<(i64, f64)> {
+        let t = (p[0].as_f64()? * 1000.0).round() as i64;
+        Some((t, p[1].as_str()?.parse().ok()?))
+    };
+    let mut out = Vec::new();
+    for r in v["data"]["result"].as_array().into_iter().flatten() {
+        let Some(m) = r["metric"].as_object() else {
+            continue;
+        };
+        let Ok(metric) = Labels::from_pairs(
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+        ) else {
+            continue;
+        };
+        let points = r
+            .get("values")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_else(|| vec![r["value"].clone()]);
+        out.extend(
+            points
+                .iter()
+                .filter_map(point)
+                .map(|(t, x)| (metric.clone(), t, x)),
+        );
+    }
+    out
 }
 
 /// What `index/volume` aggregates by: `targetLabels`, else the selector's label names;
@@ -313,7 +403,29 @@ async fn volume(
         // After the targets are taken from the selector: the scope groups nothing.
         v.matchers.extend(access.scope_matcher());
         let store = st.store()?.clone();
-        let found = blocking(move || Ok(volumes(&store, &tenant, &v, start, end))).await?;
+        let limit = v.limit;
+        let fan = fan_out(
+            &st,
+            &headers,
+            &access,
+            "/loki/api/v1/index/volume",
+            &p,
+            None,
+        );
+        let local = blocking(move || Ok(volumes(&store, &tenant, &v, start, end)));
+        let (mut found, answers) = with_peers(local, fan).await?;
+        if let Some(a) = &answers {
+            // Sums per group over the replicas, then the largest `limit` again.
+            let mut by: BTreeMap<Labels, u64> = found.into_iter().collect();
+            for (url, body) in &a.bodies {
+                for (metric, _, x) in peer_points(url, body) {
+                    *by.entry(metric).or_default() += x as u64;
+                }
+            }
+            found = by.into_iter().collect();
+            found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            found.truncate(limit);
+        }
         let t_ms = end.as_unix_nanos().div_euclid(1_000_000);
         let result = QueryResult::Vector(
             found
@@ -324,13 +436,12 @@ async fn volume(
                 })
                 .collect(),
         );
-        Ok(json(
-            QueryResponse {
-                stats: None,
-                ..QueryResponse::new(result)
-            }
-            .to_json(),
-        ))
+        let body = QueryResponse {
+            stats: None,
+            warnings: warnings(&answers),
+            ..QueryResponse::new(result)
+        };
+        Ok(marked(json(body.to_json()), answers))
     })
     .await
 }
@@ -353,21 +464,36 @@ async fn volume_range(
             return Err(ApiError::bad("exceeded maximum resolution of 11,000 points per timeseries. Try increasing the value of the step parameter"));
         }
         let store = st.store()?.clone();
-        let series = blocking(move || {
-            let mut by: BTreeMap<Labels, Vec<Point>> = BTreeMap::new();
+        let fan = fan_out(&st, &headers, &access, "/loki/api/v1/index/volume_range", &p, None);
+        let local = blocking(move || {
+            let mut by: BTreeMap<Labels, BTreeMap<i64, f64>> = BTreeMap::new();
             let mut t = start.as_unix_nanos();
             while t <= end.as_unix_nanos() {
                 let (a, b) = (Timestamp::from_unix_nanos(t - step), Timestamp::from_unix_nanos(t));
                 for (labels, bytes) in volumes(&store, &tenant, &v, a, b) {
-                    by.entry(labels).or_default().push(Point::new(t.div_euclid(1_000_000), bytes as f64));
+                    by.entry(labels).or_default().insert(t.div_euclid(1_000_000), bytes as f64);
                 }
                 t += step;
             }
-            Ok(by.into_iter().map(|(metric, values)| Series { metric, values }).collect())
-        })
-        .await?;
+            Ok(by)
+        });
+        let (mut by, answers) = with_peers(local, fan).await?;
+        // Sums per group and step over the replicas.
+        for (url, body) in answers.iter().flat_map(|a| &a.bodies) {
+            for (metric, t, x) in peer_points(url, body) {
+                *by.entry(metric).or_default().entry(t).or_default() += x;
+            }
+        }
+        let series = by
+            .into_iter()
+            .map(|(metric, points)| Series {
+                metric,
+                values: points.into_iter().map(|(t, x)| Point::new(t, x)).collect(),
+            })
+            .collect();
         let result = QueryResult::Matrix(series);
-        Ok(json(QueryResponse { stats: None, ..QueryResponse::new(result) }.to_json()))
+        let body = QueryResponse { stats: None, warnings: warnings(&answers), ..QueryResponse::new(result) };
+        Ok(marked(json(body.to_json()), answers))
     })
     .await
 }

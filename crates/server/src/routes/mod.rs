@@ -43,12 +43,31 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             crate::limits::shed_ingest,
         ))
+        // A replica with a bucket names itself in every answer (`fallback.rs`).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            name_replica,
+        ))
         // Every route, including those merged above later: 401/403 before any handler.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
         ))
         .with_state(state)
+}
+
+/// Adds [`crate::fallback::REPLICA_HEADER`] to the answer when the store has a bucket.
+async fn name_replica(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut out = next.run(req).await;
+    let name = st.store().ok().and_then(|s| s.replica());
+    if let Some(v) = name.and_then(|n| HeaderValue::from_str(n).ok()) {
+        out.headers_mut().insert(crate::fallback::REPLICA_HEADER, v);
+    }
+    out
 }
 
 /// Reads a body of at most `max` bytes; larger is 413.

@@ -125,12 +125,28 @@ async fn pods(
         a.scope = access.scope_matcher();
         let store = st.store()?.clone();
         let nodes = st.inventory.nodes(&tenant);
-        let rows = blocking(move || pod_rows(&store, &tenant, &a, &nodes)).await?;
+        // Other replicas hold other streams and other nodes' inventories.
+        let path = match q.as_deref().filter(|q| !q.is_empty()) {
+            Some(q) => format!("/kelp/api/v1/pods?{q}"),
+            None => "/kelp/api/v1/pods".to_owned(),
+        };
+        let fan = crate::resources::replicas::ask(&st, &headers, Some(&access), &tenant, path);
+        let id = tenant.clone();
+        let local = blocking(move || pod_rows(&store, &id, &a, &nodes));
+        let (rows, answers) = tokio::join!(local, fan);
+        let mut rows = rows?;
+        if let Some(ans) = &answers {
+            crate::resources::replicas::merge_pod_rows(&mut rows, ans);
+        }
         let body = json!({"status": "success", "data": rows});
         // A tree of strings, numbers and nulls always serializes.
         let mut out = serde_json::to_vec(&body).unwrap_or_default();
         out.push(b'\n');
-        Ok(json(out))
+        let mut out = json(out);
+        if let Some(ans) = answers {
+            ans.mark(out.headers_mut());
+        }
+        Ok(out)
     }
     .await;
     st.metrics

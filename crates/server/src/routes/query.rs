@@ -22,6 +22,7 @@ use kelp_wire::response::{
 
 use crate::auth::Access;
 use crate::error::ApiError;
+use crate::fallback;
 use crate::merge;
 use crate::metrics::Endpoint;
 use crate::params::Params;
@@ -274,17 +275,21 @@ async fn evaluate(
     (direction, limit): (Direction, usize),
     fan: Option<PeerAnswers>,
     cancel: CancelToken,
-    eval: impl FnOnce(&Engine) -> Result<kelp_query::QueryResponse, kelp_query::QueryError>
+    eval: impl Fn(&Engine) -> Result<kelp_query::QueryResponse, kelp_query::QueryError>
         + Send
+        + Sync
         + 'static,
 ) -> Result<Response, ApiError> {
     let _guard = CancelOnDrop(cancel);
+    let eval = std::sync::Arc::new(eval);
     let engine = st.engine()?.clone();
     let timeout = engine.limits().query_timeout;
     let st2 = st.clone();
+    let local_eval = eval.clone();
     let local = within(
         timeout,
         blocking(move || {
+            let eval = local_eval;
             let out = {
                 let _running = Running::start(&st2.metrics);
                 eval(&engine)
@@ -315,6 +320,17 @@ async fn evaluate(
                     Err(e) => answers.missing.push((url, e.to_string())),
                 }
             }
+            // Replicas that did not answer: their flushed data, from the bucket.
+            let limits = st.engine()?.limits().clone();
+            let read = move |view: &std::sync::Arc<kelp_store::Store>| {
+                let engine = Engine::new(view.clone(), limits.clone());
+                match eval(&engine)?.result {
+                    kelp_query::QueryResult::Streams(s) => Ok(s),
+                    _ => Ok(Vec::new()),
+                }
+            };
+            let from_bucket = within(timeout, fallback::read(st, answers, read)).await?;
+            peer.extend(from_bucket.into_iter().flatten());
             *local = merge::streams(std::mem::take(local), peer, direction, limit);
         }
     }

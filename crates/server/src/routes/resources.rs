@@ -28,7 +28,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::resources::range::RangeQuery;
 use crate::resources::selector::Selector;
-use crate::resources::{prom, range, view, Resources};
+use crate::resources::{prom, range, replicas, view, Resources};
 use crate::routes::{blocking, header_str, json, read_body};
 use crate::state::AppState;
 
@@ -151,8 +151,10 @@ fn forbidden(verb: &str, resource: &str, name: Option<&str>, namespace: Option<&
 }
 
 /// What every metrics.k8s.io handler starts with.
+#[derive(Clone)]
 struct Ask {
     tenant: String,
+    id: kelp_model::TenantId,
     res: Arc<Resources>,
     at: i64,
     now: Timestamp,
@@ -186,6 +188,7 @@ fn ask(
         .map_err(|m| status(StatusCode::BAD_REQUEST, "BadRequest", &m, None))?;
     Ok(Ask {
         tenant: tenant.as_str().to_owned(),
+        id: tenant,
         res,
         at,
         now,
@@ -198,30 +201,71 @@ fn body<T: serde::Serialize>(v: &T) -> Response {
     json(serde_json::to_vec(v).unwrap_or_default())
 }
 
-async fn node_list(a: Ask, name: Option<String>) -> Result<Response, ApiError> {
+/// The query string back (`?…`, or nothing).
+fn query_suffix(q: &Option<String>) -> String {
+    q.as_deref()
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default()
+}
+
+/// `answers`' missing peers named in the response's headers.
+fn marked(mut r: Response, answers: Option<crate::peers::Answers>) -> Response {
+    if let Some(a) = answers {
+        a.mark(r.headers_mut());
+    }
+    r
+}
+
+async fn node_list(
+    st: &AppState,
+    headers: &HeaderMap,
+    a: Ask,
+    q: Option<String>,
+    name: Option<String>,
+) -> Result<Response, ApiError> {
     if a.scoped() {
         // Nodes are cluster-scoped: no namespace grants them.
         let verb = if name.is_some() { "get" } else { "list" };
         return Ok(forbidden(verb, "nodes", name.as_deref(), None));
     }
-    blocking(move || {
-        let now = a.now.as_unix_nanos();
-        let mut items: Vec<NodeMetrics> = view::nodes(&a.res, &a.tenant, a.at, now)?
-            .into_iter()
-            // Node labels come with the agent's pushes when it reads the Kubernetes API.
-            .filter(|(_, _, labels)| a.selector.matches(labels))
-            .filter(|(n, _, _)| name.as_deref().is_none_or(|w| w == n))
-            .map(|(n, r, labels)| NodeMetrics::new(&n, labels, a.now, &r))
-            .collect();
-        Ok(match name {
-            Some(n) => match items.pop() {
-                Some(item) => body(&item),
-                None => not_found("nodemetrics", &n),
-            },
-            None => body(&List::nodes(items)),
+    // Other replicas hold other nodes (`resources/replicas.rs`): their list, by name too.
+    let fan = replicas::ask(
+        st,
+        headers,
+        a.access.as_ref(),
+        &a.id,
+        format!("{V1BETA1}/nodes{}", query_suffix(&q)),
+    );
+    let local = {
+        let (a, name) = (a.clone(), name.clone());
+        blocking(move || {
+            let now = a.now.as_unix_nanos();
+            Ok(view::nodes(&a.res, &a.tenant, a.at, now)?
+                .into_iter()
+                // Node labels come with the agent's pushes when it reads the Kubernetes API.
+                .filter(|(_, _, labels)| a.selector.matches(labels))
+                .filter(|(n, _, _)| name.as_deref().is_none_or(|w| w == n))
+                .map(|(n, r, labels)| NodeMetrics::new(&n, labels, a.now, &r))
+                .collect::<Vec<NodeMetrics>>())
         })
-    })
-    .await
+    };
+    let (items, answers) = tokio::join!(local, fan);
+    let mut items = items?;
+    if let Some(ans) = &answers {
+        replicas::union_items(&mut items, ans, |i: &NodeMetrics| {
+            (None, i.metadata.name.clone())
+        });
+        items.retain(|i| name.as_deref().is_none_or(|w| w == i.metadata.name));
+    }
+    let out = match name {
+        Some(n) => match items.pop() {
+            Some(item) => body(&item),
+            None => not_found("nodemetrics", &n),
+        },
+        None => body(&List::nodes(items)),
+    };
+    Ok(marked(out, answers))
 }
 
 async fn nodes(
@@ -230,8 +274,8 @@ async fn nodes(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q, access) {
-        Ok(a) => node_list(a, None).await.into_response(),
+    match ask(&st, &headers, q.clone(), access) {
+        Ok(a) => node_list(&st, &headers, a, q, None).await.into_response(),
         Err(r) => *r,
     }
 }
@@ -243,41 +287,74 @@ async fn node(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q, access) {
-        Ok(a) => node_list(a, Some(name)).await.into_response(),
+    match ask(&st, &headers, q.clone(), access) {
+        Ok(a) => node_list(&st, &headers, a, q, Some(name))
+            .await
+            .into_response(),
         Err(r) => *r,
     }
 }
 
-async fn pod_list(a: Ask, ns: Option<String>, name: Option<String>) -> Result<Response, ApiError> {
+async fn pod_list(
+    st: &AppState,
+    headers: &HeaderMap,
+    a: Ask,
+    q: Option<String>,
+    ns: Option<String>,
+    name: Option<String>,
+) -> Result<Response, ApiError> {
     if let Some(n) = ns.as_deref().filter(|n| !a.sees(n)) {
         let verb = if name.is_some() { "get" } else { "list" };
         return Ok(forbidden(verb, "pods", name.as_deref(), Some(n)));
     }
-    blocking(move || {
-        let want = |n: &str, p: &str| {
-            ns.as_deref().is_none_or(|w| w == n)
-                && name.as_deref().is_none_or(|w| w == p)
-                && a.sees(n)
-        };
-        let mut items: Vec<PodMetrics> =
-            view::pods(&a.res, &a.tenant, a.at, a.now.as_unix_nanos(), &want)?
-                .into_iter()
-                .filter(|(_, labels)| a.selector.matches(labels))
-                .map(|(r, labels)| PodMetrics::new(&r, labels, a.now))
-                .collect();
-        Ok(match name {
-            Some(n) => match items.pop() {
-                Some(item) => body(&item),
-                None => not_found(
-                    "podmetrics",
-                    &format!("{}/{n}", ns.as_deref().unwrap_or("")),
-                ),
-            },
-            None => body(&List::pods(items)),
+    // Other replicas hold the pods of other nodes: the namespace's (or every) list.
+    let path = match ns.as_deref() {
+        Some(n) => format!("{V1BETA1}/namespaces/{n}/pods"),
+        None => format!("{V1BETA1}/pods"),
+    };
+    let fan = replicas::ask(
+        st,
+        headers,
+        a.access.as_ref(),
+        &a.id,
+        path + &query_suffix(&q),
+    );
+    let local = {
+        let (a, ns, name) = (a.clone(), ns.clone(), name.clone());
+        blocking(move || {
+            let want = |n: &str, p: &str| {
+                ns.as_deref().is_none_or(|w| w == n)
+                    && name.as_deref().is_none_or(|w| w == p)
+                    && a.sees(n)
+            };
+            Ok(
+                view::pods(&a.res, &a.tenant, a.at, a.now.as_unix_nanos(), &want)?
+                    .into_iter()
+                    .filter(|(_, labels)| a.selector.matches(labels))
+                    .map(|(r, labels)| PodMetrics::new(&r, labels, a.now))
+                    .collect::<Vec<PodMetrics>>(),
+            )
         })
-    })
-    .await
+    };
+    let (items, answers) = tokio::join!(local, fan);
+    let mut items = items?;
+    if let Some(ans) = &answers {
+        replicas::union_items(&mut items, ans, |i: &PodMetrics| {
+            (i.metadata.namespace.clone(), i.metadata.name.clone())
+        });
+        items.retain(|i| name.as_deref().is_none_or(|w| w == i.metadata.name));
+    }
+    let out = match name {
+        Some(n) => match items.pop() {
+            Some(item) => body(&item),
+            None => not_found(
+                "podmetrics",
+                &format!("{}/{n}", ns.as_deref().unwrap_or("")),
+            ),
+        },
+        None => body(&List::pods(items)),
+    };
+    Ok(marked(out, answers))
 }
 
 async fn all_pods(
@@ -286,8 +363,10 @@ async fn all_pods(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q, access) {
-        Ok(a) => pod_list(a, None, None).await.into_response(),
+    match ask(&st, &headers, q.clone(), access) {
+        Ok(a) => pod_list(&st, &headers, a, q, None, None)
+            .await
+            .into_response(),
         Err(r) => *r,
     }
 }
@@ -299,8 +378,10 @@ async fn ns_pods(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q, access) {
-        Ok(a) => pod_list(a, Some(ns), None).await.into_response(),
+    match ask(&st, &headers, q.clone(), access) {
+        Ok(a) => pod_list(&st, &headers, a, q, Some(ns), None)
+            .await
+            .into_response(),
         Err(r) => *r,
     }
 }
@@ -312,8 +393,10 @@ async fn pod(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match ask(&st, &headers, q, access) {
-        Ok(a) => pod_list(a, Some(ns), Some(name)).await.into_response(),
+    match ask(&st, &headers, q.clone(), access) {
+        Ok(a) => pod_list(&st, &headers, a, q, Some(ns), Some(name))
+            .await
+            .into_response(),
         Err(r) => *r,
     }
 }
@@ -372,18 +455,30 @@ async fn range_route(
         end: end.as_unix_nanos(),
         step: i64::try_from(step.as_nanos()).unwrap_or(i64::MAX),
     };
-    let data = blocking(move || {
+    let fan = replicas::ask(
+        &st,
+        &headers,
+        access.as_ref().map(|Extension(a)| a),
+        &tenant,
+        format!("/kelp/api/v1/resources/range{}", query_suffix(&q)),
+    );
+    let id = tenant.clone();
+    let local = blocking(move || {
         range::range(
             &res,
-            tenant.as_str(),
+            id.as_str(),
             &query,
             Timestamp::now().as_unix_nanos(),
             &visible,
         )
-    })
-    .await?;
+    });
+    let (data, answers) = tokio::join!(local, fan);
+    let mut data = data?;
+    if let Some(ans) = &answers {
+        replicas::merge_range(&mut data, ans);
+    }
     let v = json!({"status": "success", "data": data});
-    Ok(json(v.to_string().into_bytes()))
+    Ok(marked(json(v.to_string().into_bytes()), answers))
 }
 
 /// Every node's capacity and allocatable as its agent last reported them (the
@@ -393,6 +488,7 @@ async fn capacities(
     State(st): State<AppState>,
     access: Option<Extension<Access>>,
     headers: HeaderMap,
+    RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     if scoped(&access) {
         return Err(ApiError::Forbidden(
@@ -407,7 +503,15 @@ async fn capacities(
             "memory": kelp_metrics::quantity::memory(c.memory),
         })
     };
-    let data: Vec<serde_json::Value> = res
+    let answers = replicas::ask(
+        &st,
+        &headers,
+        access.as_ref().map(|Extension(a)| a),
+        &tenant,
+        format!("/kelp/api/v1/resources/nodes{}", query_suffix(&q)),
+    )
+    .await;
+    let mut data: Vec<serde_json::Value> = res
         .capacities(tenant.as_str())
         .into_iter()
         .map(|(node, r)| {
@@ -421,11 +525,15 @@ async fn capacities(
             v
         })
         .collect();
-    Ok(json(
+    if let Some(ans) = &answers {
+        replicas::union_capacities(&mut data, ans);
+    }
+    let out = json(
         json!({"status": "success", "data": data})
             .to_string()
             .into_bytes(),
-    ))
+    );
+    Ok(marked(out, answers))
 }
 
 async fn exposition(

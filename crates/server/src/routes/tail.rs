@@ -8,6 +8,12 @@
 //! socket loop sends the buffer every 50 ms (after `delay_for`), so entries reach the
 //! client well within 250 ms of their append; what overflows a slow client's buffer is
 //! reported in `dropped_entries`. A ping goes out every second.
+//!
+//! With replicas (`peers.rs`), every other replica's lines reach this client too: the
+//! replica opens a tail on each peer (with [`crate::peers::LOCAL_HEADER`], the caller's
+//! tenant and scope, categorized labels) and puts what arrives into the same buffer; a
+//! peer that goes away is asked again every 2 s, from the time it was lost, for as long
+//! as the client stays.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -60,6 +66,8 @@ struct Tail {
     limit: usize,
     start: Timestamp,
     categorize: bool,
+    /// The request's query string, asked of the peers.
+    raw: String,
 }
 
 impl Tail {
@@ -115,6 +123,7 @@ impl Tail {
             )?,
             categorize: categorize(headers),
             query,
+            raw: q.unwrap_or_default().to_owned(),
         })
     }
 
@@ -139,11 +148,16 @@ async fn tail(
 ) -> Result<Response, ApiError> {
     let t = Tail::parse(&access, q.as_deref(), &headers)?;
     st.engine()?;
+    let peers = st
+        .peers
+        .clone()
+        .filter(|p| !p.is_alone() && !crate::peers::is_local(&headers))
+        .map(|p| (p, access.clone()));
     // A browser that sent its token as a subprotocol also offers this one, and needs one
     // chosen; the token's own is never echoed.
     Ok(ws
         .protocols([crate::auth::TAIL_PROTOCOL])
-        .on_upgrade(move |socket| run(st, t, socket)))
+        .on_upgrade(move |socket| run(st, t, socket, peers)))
 }
 
 /// Entries waiting to be sent, and what overflowed.
@@ -154,10 +168,20 @@ struct Buffer {
     dropped_total: u64,
 }
 
-async fn run(st: AppState, t: Tail, mut socket: WebSocket) {
+async fn run(
+    st: AppState,
+    t: Tail,
+    mut socket: WebSocket,
+    peers: Option<(Arc<crate::peers::Peers>, Access)>,
+) {
     st.metrics.tail_clients(1);
     let t = Arc::new(t);
     let buffer = Arc::new(Mutex::new(Buffer::default()));
+    let cap = st.config.limits.tail_buffer_entries;
+    let peer_feeds = match peers {
+        Some((peers, access)) => peer_tails(peers, &access, t.clone(), buffer.clone(), cap).await,
+        None => Vec::new(),
+    };
     let mut rx = st.tail.subscribe();
     let first = lookback(&st, &t).await;
     let feeder = {
@@ -183,17 +207,7 @@ async fn run(st: AppState, t: Tail, mut socket: WebSocket) {
                         continue;
                     }
                     for e in s.entries.iter().filter(|e| t.line_passes(&e.line)) {
-                        if b.pending.len() >= cap {
-                            b.dropped_total += 1;
-                            if b.dropped.len() < MAX_DROPPED_LISTED {
-                                b.dropped.push(DroppedEntry {
-                                    labels: s.labels.clone(),
-                                    timestamp: e.timestamp,
-                                });
-                            }
-                        } else {
-                            b.pending.push_back((now, s.labels.clone(), e.clone()));
-                        }
+                        b.add(cap, now, &s.labels, e);
                     }
                 }
             }
@@ -201,6 +215,9 @@ async fn run(st: AppState, t: Tail, mut socket: WebSocket) {
     };
     let result = serve(&st, &t, &buffer, &mut socket, first).await;
     feeder.abort();
+    for f in peer_feeds {
+        f.abort();
+    }
     if let Err(reason) = result {
         let _ = socket
             .send(Message::Close(Some(CloseFrame {
@@ -210,6 +227,191 @@ async fn run(st: AppState, t: Tail, mut socket: WebSocket) {
             .await;
     }
     st.metrics.tail_clients(-1);
+}
+
+impl Buffer {
+    /// Queues `e` of the stream `labels`, or counts it dropped past `cap`.
+    fn add(&mut self, cap: usize, now: Instant, labels: &Labels, e: &Entry) {
+        if self.pending.len() >= cap {
+            self.drop_one(labels, e.timestamp);
+        } else {
+            self.pending.push_back((now, labels.clone(), e.clone()));
+        }
+    }
+
+    fn drop_one(&mut self, labels: &Labels, timestamp: Timestamp) {
+        self.dropped_total += 1;
+        if self.dropped.len() < MAX_DROPPED_LISTED {
+            self.dropped.push(DroppedEntry {
+                labels: labels.clone(),
+                timestamp,
+            });
+        }
+    }
+}
+
+/// How long a lost peer tail waits before it is opened again.
+const PEER_RETRY: Duration = Duration::from_secs(2);
+
+/// One task per peer replica feeding `buffer` with that peer's own live entries (see
+/// the module's documentation).
+async fn peer_tails(
+    peers: Arc<crate::peers::Peers>,
+    access: &Access,
+    t: Arc<Tail>,
+    buffer: Arc<Mutex<Buffer>>,
+    cap: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let headers = Arc::new(peers.request_headers(access));
+    peers
+        .others()
+        .await
+        .into_iter()
+        .map(|r| {
+            let url = r.url().to_owned();
+            let (peers, headers, t, buffer) =
+                (peers.clone(), headers.clone(), t.clone(), buffer.clone());
+            tokio::spawn(async move {
+                let mut query = t.raw.clone();
+                let mut said = false;
+                loop {
+                    let lost = peer_tail(&url, &query, &headers, &t, &buffer, cap).await;
+                    peers.count(&url, lost.is_err());
+                    if let Err(e) = lost {
+                        if !said {
+                            tracing::warn!(peer = %url, error = %e, "tail of a replica lost; trying again");
+                            said = true;
+                        }
+                    }
+                    // Again from now: what was sent before is not sent twice.
+                    query = with_start(&t.raw, Timestamp::now());
+                    tokio::time::sleep(PEER_RETRY).await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// `raw` with its `start` replaced by `at` (nanoseconds).
+fn with_start(raw: &str, at: Timestamp) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if k != "start" {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.append_pair("start", &at.as_unix_nanos().to_string());
+    out.finish()
+}
+
+/// One peer's tail until it ends: its frames' entries into `buffer`.
+async fn peer_tail(
+    url: &str,
+    query: &str,
+    headers: &[(String, String)],
+    t: &Tail,
+    buffer: &Mutex<Buffer>,
+    cap: usize,
+) -> Result<(), String> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let ws = if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        format!("ws://{}", url.strip_prefix("http://").unwrap_or(url))
+    };
+    let mut req = format!("{}/loki/api/v1/tail?{query}", ws.trim_end_matches('/'))
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    for (name, value) in headers {
+        let (Ok(n), Ok(v)) = (
+            axum::http::HeaderName::from_bytes(name.as_bytes()),
+            axum::http::HeaderValue::from_str(value),
+        ) else {
+            continue;
+        };
+        req.headers_mut().insert(n, v);
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .map_err(|e| e.to_string())?;
+    while let Some(msg) = socket.next().await {
+        match msg.map_err(|e| e.to_string())? {
+            WsMessage::Text(text) => {
+                let frame =
+                    peer_frame(text.as_bytes()).ok_or("a frame that is not a tail message")?;
+                let now = Instant::now();
+                let mut b = buffer.lock().unwrap_or_else(|e| e.into_inner());
+                for (labels, e) in &frame.entries {
+                    // The peer applied the same selector and filters.
+                    if t.matchers.iter().all(|m| m.matches(labels)) {
+                        b.add(cap, now, labels, e);
+                    }
+                }
+                for (labels, ts) in &frame.dropped {
+                    b.drop_one(labels, *ts);
+                }
+            }
+            WsMessage::Close(_) => return Err("the replica closed the tail".into()),
+            _ => {}
+        }
+    }
+    Err("the replica's tail ended".into())
+}
+
+/// A peer's tail frame (categorized labels): its entries with their stream's labels, and
+/// its dropped entries.
+#[derive(Default)]
+struct PeerFrame {
+    entries: Vec<(Labels, Entry)>,
+    dropped: Vec<(Labels, Timestamp)>,
+}
+
+fn peer_frame(body: &[u8]) -> Option<PeerFrame> {
+    fn labels(v: &serde_json::Value) -> Option<Labels> {
+        let m = v.as_object()?;
+        Labels::from_pairs(
+            m.iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+        )
+        .ok()
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut out = PeerFrame::default();
+    for s in v["streams"].as_array().into_iter().flatten() {
+        let stream = labels(&s["stream"])?;
+        for e in s["values"].as_array().into_iter().flatten() {
+            let ts = e[0].as_str()?.parse::<i64>().ok()?;
+            let metadata = e[2]["structuredMetadata"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| {
+                            Some(kelp_model::LabelPair {
+                                name: k.clone(),
+                                value: v.as_str()?.to_owned(),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.entries.push((
+                stream.clone(),
+                Entry {
+                    timestamp: Timestamp::from_unix_nanos(ts),
+                    line: bytes::Bytes::from(e[1].as_str()?.to_owned()),
+                    metadata,
+                },
+            ));
+        }
+    }
+    for d in v["dropped_entries"].as_array().into_iter().flatten() {
+        let ts = d["timestamp"].as_str()?.parse::<i64>().ok()?;
+        out.dropped
+            .push((labels(&d["labels"])?, Timestamp::from_unix_nanos(ts)));
+    }
+    Some(out)
 }
 
 /// The look-back frame: the newest `limit` entries since `start`, oldest first.

@@ -14,6 +14,7 @@
 
 pub(crate) mod cache;
 pub mod keys;
+mod peer;
 pub(crate) mod sync;
 
 use std::fmt;
@@ -104,7 +105,8 @@ impl BucketConfig {
 pub(crate) struct Remote {
     pub bucket: Arc<dyn Bucket>,
     pub replica: String,
-    pub cache: cache::PageCache,
+    /// Shared with the read-only views of other replicas ([`crate::Store::open_replica`]).
+    pub cache: Arc<cache::PageCache>,
     /// Set when the last bucket-manifest upload failed (retried by the flusher).
     pub manifest_dirty: std::sync::atomic::AtomicBool,
 }
