@@ -33,8 +33,11 @@ fn link_source() {
     let link = pkg.join("render");
     let source = root().join("deploy/helm/render");
     if std::fs::read_link(&link).ok().as_deref() != Some(source.as_path()) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&source, &link).unwrap();
+        // Made aside and renamed over the old link: another test process may be reading it.
+        let fresh = pkg.join(format!("render.{}", std::process::id()));
+        let _ = std::fs::remove_file(&fresh);
+        std::os::unix::fs::symlink(&source, &fresh).unwrap();
+        std::fs::rename(&fresh, &link).unwrap();
     }
 }
 
