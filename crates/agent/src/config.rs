@@ -66,6 +66,49 @@ pub struct AgentFileConfig {
     pub resources: crate::resources::ResourcesSection,
     /// The node's systemd journal: [`crate::journal::JournalSection`] (off by default).
     pub journal: crate::journal::JournalSection,
+    /// The control plane's log files under the node's `/var/log` (off by default).
+    pub control_plane: ControlPlaneSection,
+}
+
+/// The control plane's log files where it runs outside static pods (`kube-apiserver.log`,
+/// `kube-scheduler.log`, `kube-controller-manager.log`, `etcd.log` under `/var/log`),
+/// followed like `--node-logs` files with `job="control-plane"`; `kelp agent
+/// --control-plane-logs` turns this on with the default patterns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlPlaneSection {
+    /// Whether the files are read (false; the manifests in `deploy/` turn it on).
+    pub enabled: bool,
+    /// Absolute file patterns, wildcards in the file name only
+    /// ([`crate::CONTROL_PLANE_GLOBS`]: `/var/log/kube-*.log`, `/var/log/etcd.log`).
+    pub files: Vec<String>,
+}
+
+impl Default for ControlPlaneSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            files: crate::CONTROL_PLANE_GLOBS.map(String::from).to_vec(),
+        }
+    }
+}
+
+impl ControlPlaneSection {
+    /// The file sources, when enabled; a bad pattern is an error naming it.
+    pub fn into_sources(self) -> Result<Vec<crate::FileSource>, AgentError> {
+        if !self.enabled {
+            return Ok(Vec::new());
+        }
+        if self.files.is_empty() {
+            return Err(AgentError::Config(
+                "control_plane.enabled with no control_plane.files".into(),
+            ));
+        }
+        self.files
+            .iter()
+            .map(|f| crate::FileSource::new(f, &[], "control-plane"))
+            .collect()
+    }
 }
 
 /// Finding and reading files.
@@ -311,6 +354,7 @@ impl Default for AgentFileConfig {
             kubernetes: KubernetesSection::default(),
             resources: Default::default(),
             journal: Default::default(),
+            control_plane: Default::default(),
         }
     }
 }
@@ -412,6 +456,7 @@ impl AgentFileConfig {
         );
         c.kubernetes = self.kubernetes.into_config(&c.node)?;
         c.journal = self.journal.into_config();
+        c.files = self.control_plane.into_sources()?;
         let d = Duration::from_millis;
         c.scan_interval = d(self.source.scan_interval_ms);
         c.poll_interval = d(self.source.poll_interval_ms);
@@ -584,6 +629,46 @@ mod tests {
         assert_eq!(k.api_server, "http://127.0.0.1:8001");
         assert!(k.token_file.is_none() && k.ca_file.is_none());
         assert!(AgentFileConfig::from_yaml("kubernetes:\n  labels: [a]\n", env(&[])).is_err());
+    }
+
+    /// Issue 10: the control plane's files as file sources, from the file or the
+    /// environment, off by default; bad patterns refused at start.
+    #[test]
+    fn control_plane_files_are_off_unless_enabled() {
+        let a = AgentFileConfig::from_yaml("", env(&[]))
+            .unwrap()
+            .into_agent_config("n".into())
+            .unwrap();
+        assert!(a.files.is_empty());
+        let c =
+            AgentFileConfig::from_yaml("", env(&[("KELP_AGENT_CONTROL_PLANE__ENABLED", "true")]))
+                .unwrap();
+        let a = c.into_agent_config("n".into()).unwrap();
+        let dirs: Vec<_> = a.files.iter().map(|f| f.glob.dir().to_owned()).collect();
+        assert_eq!(dirs.len(), crate::CONTROL_PLANE_GLOBS.len());
+        assert!(dirs.iter().all(|d| d == std::path::Path::new("/var/log")));
+        for f in &a.files {
+            assert!(f
+                .labels
+                .contains(&("job".to_owned(), "control-plane".to_owned())));
+        }
+        let c = AgentFileConfig::from_yaml(
+            "control_plane:\n  enabled: true\n  files: [/host/log/kube-apiserver*.log]\n",
+            env(&[]),
+        )
+        .unwrap();
+        let a = c.into_agent_config("n".into()).unwrap();
+        assert_eq!(a.files.len(), 1);
+        assert_eq!(a.files[0].glob.dir(), std::path::Path::new("/host/log"));
+        for bad in [
+            "control_plane:\n  enabled: true\n  files: [kube-*.log]\n",
+            "control_plane:\n  enabled: true\n  files: [/var/*/kube.log]\n",
+            "control_plane:\n  enabled: true\n  files: []\n",
+        ] {
+            let c = AgentFileConfig::from_yaml(bad, env(&[])).unwrap();
+            assert!(c.into_agent_config("n".into()).is_err(), "{bad}");
+        }
+        assert!(AgentFileConfig::from_yaml("control_plane:\n  globs: []\n", env(&[])).is_err());
     }
 
     #[test]

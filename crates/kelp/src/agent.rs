@@ -102,7 +102,8 @@ pub struct AgentArgs {
     node_logs: Vec<String>,
     /// Also ship the control plane's log files, /var/log/kube-*.log and /var/log/etcd.log
     /// (where it runs outside static pods), with `job="control-plane"`; their klog
-    /// headers give each line its time and a `level`.
+    /// headers give each line its time and a `level` (`control_plane.enabled`; the
+    /// patterns are `control_plane.files`).
     #[arg(long)]
     control_plane_logs: bool,
     /// Also ship the systemd journal's entries of the kubelet and the container runtime
@@ -198,6 +199,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(v) = args.max_in_flight {
         file.batch.max_in_flight = v;
     }
+    // The flag turns on the config file's `control_plane` section (its patterns: the
+    // file's, else `CONTROL_PLANE_GLOBS`).
+    if args.control_plane_logs {
+        file.control_plane.enabled = true;
+    }
     if args.journal || args.journal_dir.is_some() || !args.journal_unit.is_empty() {
         file.journal.enabled = true;
     }
@@ -241,16 +247,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             .files
             .push(kelp_agent::FileSource::new(glob, &args.label, "varlogs")?);
     }
-    if args.control_plane_logs {
-        for glob in kelp_agent::CONTROL_PLANE_GLOBS {
-            config.files.push(kelp_agent::FileSource::new(
-                glob,
-                &args.label,
-                "control-plane",
-            )?);
-        }
-    }
-    if !args.label.is_empty() && config.files.is_empty() {
+    if !args.label.is_empty() && args.files.is_empty() && args.node_logs.is_empty() {
         anyhow::bail!("--label applies to --files and --node-logs, and neither is given");
     }
     if let Some(n) = args.max_held_files {

@@ -771,6 +771,96 @@ fn node_logs_and_sidecar_files_through_logrotate_create_and_copytruncate() {
     assert!(ignored.is_empty());
 }
 
+/// Issue 10: the agent configured as the DaemonSet configures it (`control_plane` in the
+/// config file, no flags) reads the control plane's files beside the pod logs (pod logs
+/// are not turned off as with `--control-plane-logs` alone), with `job="control-plane"`,
+/// their `filename`, and klog's time and level.
+#[test]
+fn control_plane_files_from_the_config_file_beside_pod_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (varlog, pods, out) = (
+        dir.path().join("varlog"),
+        dir.path().join("pods"),
+        dir.path().join("out.jsonl"),
+    );
+    let ctr = pods.join("default_web_0123/app");
+    std::fs::create_dir_all(&ctr).unwrap();
+    std::fs::create_dir_all(&varlog).unwrap();
+    let now = unix_now();
+    append(
+        &ctr.join("0.log"),
+        &format!("{} stdout F pod line\n", rfc3339(now, 0)),
+    );
+    let apiserver = varlog.join("kube-apiserver.log");
+    append(
+        &apiserver,
+        "E0102 03:04:05.678901       1 etcd.go:7] etcd slow\nplain line\n",
+    );
+    append(&varlog.join("syslog"), "not a control-plane file\n");
+    let config = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "pods_dir: {}\nstate_dir: {}\nlisten: none\nsink:\n  kind: file\n  path: {}\n\
+             control_plane:\n  enabled: true\n  files: [{}/kube-*.log, {}/etcd.log]\n",
+            pods.display(),
+            dir.path().join("state").display(),
+            out.display(),
+            varlog.display(),
+            varlog.display()
+        ),
+    )
+    .unwrap();
+    let mut a = kelp()
+        .args(["agent", "--config"])
+        .arg(&config)
+        .args(["--node-name", "node-1", "--metrics-interval", "0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let read = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let began = Instant::now();
+    while read().len() < 3 && began.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Anything else would have arrived with these by now (same batch window).
+    std::thread::sleep(Duration::from_millis(500));
+    kill(&mut a);
+    let got = read();
+    let find = |line: &str| {
+        got.iter()
+            .find(|v| v["line"] == line)
+            .unwrap_or_else(|| panic!("{line:?} not shipped: {got:?}"))
+            .clone()
+    };
+    assert_eq!(find("pod line")["labels"]["pod"], "web");
+    let e = find("E0102 03:04:05.678901       1 etcd.go:7] etcd slow");
+    assert_eq!(e["labels"]["job"], "control-plane");
+    assert_eq!(
+        e["labels"]["filename"],
+        apiserver.display().to_string().as_str()
+    );
+    assert_eq!(e["metadata"]["level"], "error");
+    assert!(e["timestamp"]
+        .as_str()
+        .unwrap()
+        .contains("-01-02T03:04:05.678901"));
+    assert_eq!(find("plain line")["labels"]["job"], "control-plane");
+    assert_eq!(
+        got.len(),
+        3,
+        "only pod logs and the control plane's files: {got:?}"
+    );
+}
+
 fn agent_with_config(root: &Path, state: &Path, url: &str, config: &Path) -> Child {
     kelp()
         .arg("agent")

@@ -75,13 +75,83 @@ pub fn journal_remote() -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
+/// Where `.ci/deps` unpacks bookworm-backports' `systemd-journal-remote` and
+/// `libsystemd-shared` (systemd 254; downloaded with apt, not installed): bookworm's
+/// systemd 252 compresses with ZSTD only, 254 takes `SYSTEMD_JOURNAL_COMPRESS`.
+pub const BACKPORTS_ROOT: &str = "/opt/kelp-test-deps/systemd-backports";
+
+/// How large DATA objects (over 512 bytes) of a written file are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// What `systemd-journal-remote` of the system does (ZSTD on Debian 12).
+    Default,
+    /// XZ, by systemd 254 from [`BACKPORTS_ROOT`].
+    Xz,
+    /// LZ4 (systemd 254).
+    Lz4,
+    /// ZSTD (systemd 254).
+    Zstd,
+    /// Not compressed (systemd 254).
+    None,
+}
+
+impl Compression {
+    /// The header's incompatible flag of the algorithm (`HEADER_INCOMPATIBLE_COMPRESSED_*`:
+    /// XZ 1, LZ4 2, ZSTD 8; 4 is KEYED_HASH, 16 COMPACT).
+    pub fn header_flag(self) -> u32 {
+        match self {
+            Compression::Xz => 1,
+            Compression::Lz4 => 2,
+            Compression::Zstd | Compression::Default => 8,
+            Compression::None => 0,
+        }
+    }
+}
+
 /// Writes `entries` to the journal file `path` (its name must end in `.journal`);
 /// `compact: false` writes the older, non-compact layout. The error says what failed.
 pub fn write_journal(path: &Path, entries: &[ExportEntry], compact: bool) -> Result<(), String> {
-    let tool = journal_remote().ok_or(
-        "systemd-journal-remote is needed: apt-get install systemd-journal-remote (.ci/deps)",
-    )?;
-    let mut child = Command::new(tool)
+    write_journal_compressed(path, entries, compact, Compression::Default)
+}
+
+/// [`write_journal`] with the DATA objects compressed by `compression`.
+pub fn write_journal_compressed(
+    path: &Path,
+    entries: &[ExportEntry],
+    compact: bool,
+    compression: Compression,
+) -> Result<(), String> {
+    let mut command = if compression == Compression::Default {
+        Command::new(journal_remote().ok_or(
+            "systemd-journal-remote is needed: apt-get install systemd-journal-remote (.ci/deps)",
+        )?)
+    } else {
+        let root = Path::new(BACKPORTS_ROOT);
+        let tool = root.join("lib/systemd/systemd-journal-remote");
+        if !tool.exists() {
+            return Err(format!(
+                "{} is needed to write {compression:?} journal files: bash .ci/deps unpacks \
+                 bookworm-backports' systemd-journal-remote there",
+                tool.display()
+            ));
+        }
+        let mut c = Command::new(tool);
+        let algorithm = match compression {
+            Compression::Xz => "XZ",
+            Compression::Lz4 => "LZ4",
+            Compression::Zstd => "ZSTD",
+            _ => "0",
+        };
+        c.env("SYSTEMD_JOURNAL_COMPRESS", algorithm).env(
+            "LD_LIBRARY_PATH",
+            root.join(format!(
+                "usr/lib/{}-linux-gnu/systemd",
+                std::env::consts::ARCH
+            )),
+        );
+        c
+    };
+    let mut child = command
         .arg(format!("--output={}", path.display()))
         .arg("-")
         .env("SYSTEMD_JOURNAL_COMPACT", if compact { "1" } else { "0" })

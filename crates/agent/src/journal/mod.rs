@@ -37,6 +37,10 @@ use crate::checkpoint::JournalMark;
 use crate::stats::Stats;
 use crate::{AgentError, Batch};
 
+/// Most objects followed along one `next_*` chain of a journal file (sdjournal's default
+/// is 1,000,000).
+const MAX_CHAIN_STEPS: usize = 10_000;
+
 /// The units read by default: the kubelet and the container runtimes.
 pub const DEFAULT_UNITS: [&str; 4] = [
     "kubelet.service",
@@ -277,6 +281,10 @@ impl JournalReader {
     pub(crate) fn pass(&mut self, send: &mut dyn FnMut(Batch) -> bool) {
         let cfg = sdjournal::JournalConfig {
             include_journal_tilde: true,
+            // A damaged file whose entry-array chain loops was walked a million steps
+            // (seconds) before sdjournal gave up (fuzz/regressions/journal_file). journald
+            // doubles each new entry array, so real chains are a few dozen long.
+            max_object_chain_steps: MAX_CHAIN_STEPS,
             ..sdjournal::JournalConfig::default()
         };
         let journal = match Journal::open_dir_with_config(&self.config.dir, cfg) {

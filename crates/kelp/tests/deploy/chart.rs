@@ -1,5 +1,6 @@
-//! `deploy/helm/kelp/`: values against templates, and the default rendering against the
-//! values and the plain manifests.
+//! `deploy/helm/kelp/`: values against templates; the chart rendered at test time
+//! (`render.rs`) with its default values and with each example values file, against the
+//! values and the plain manifests; the committed renderings against fresh ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -8,7 +9,8 @@ use serde_json::Value;
 
 use super::checks::check_all;
 use super::manifests::plain_docs;
-use super::parse::{docs_of, dropped, Doc, Objects};
+use super::parse::{docs_of_text, dropped, Doc, Objects};
+use super::render::render;
 use super::{read, root};
 
 pub fn chart_dir() -> PathBuf {
@@ -54,8 +56,84 @@ pub fn normalized(docs: &[Doc]) -> BTreeMap<(String, String), Value> {
         .collect()
 }
 
+/// Example values files render as this release in this namespace.
+pub const EXAMPLE_RELEASE: (&str, &str) = ("logs", "observability");
+
+/// The chart rendered with its default values, as `helm template kelp --namespace kelp`.
+pub fn rendered_default_text() -> String {
+    render("kelp", "kelp", &[]).unwrap_or_else(|e| panic!("rendering the chart: {e}"))
+}
+
 pub fn rendered_default() -> Vec<Doc> {
-    docs_of(&chart_dir().join("rendered-default.yaml"))
+    docs_of_text(&rendered_default_text(), "helm template kelp")
+}
+
+/// `examples/<name>.yaml` values files (not the renderings), by name.
+pub fn examples() -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(chart_dir().join("examples")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if path.extension().is_some_and(|x| x == "yaml") && !name.starts_with("rendered-") {
+            out.push((name, path));
+        }
+    }
+    out.sort();
+    assert!(!out.is_empty(), "the chart has example values");
+    out
+}
+
+pub fn rendered_example_text(values: &std::path::Path) -> String {
+    let (release, namespace) = EXAMPLE_RELEASE;
+    render(release, namespace, &[values])
+        .unwrap_or_else(|e| panic!("rendering with {}: {e}", values.display()))
+}
+
+/// A committed rendering without its header (the comment lines before the first `---`,
+/// saying how it is made).
+fn without_header(text: &str) -> &str {
+    let mut rest = text;
+    while rest.starts_with('#') {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    rest
+}
+
+/// The committed renderings (for readers and docs) are what the chart renders today.
+#[test]
+fn committed_renderings_are_the_chart_rendered_now() {
+    let dir = chart_dir();
+    let mut pairs = vec![(dir.join("rendered-default.yaml"), rendered_default_text())];
+    for (name, values) in examples() {
+        pairs.push((
+            dir.join(format!("examples/rendered-{name}.yaml")),
+            rendered_example_text(&values),
+        ));
+    }
+    for (path, fresh) in pairs {
+        let committed = read(&path);
+        assert!(
+            committed.starts_with("# "),
+            "{} starts with a header saying how it is made",
+            path.display()
+        );
+        assert!(
+            without_header(&committed) == fresh,
+            "{} is not the chart rendered now: run deploy/helm/regenerate",
+            path.display()
+        );
+    }
+}
+
+/// Every example values file renders into manifests that parse strictly and have the
+/// settings, and the journal and control-plane switches of the agent hold both ways.
+#[test]
+fn chart_example_renderings_parse_strictly_and_have_the_settings() {
+    for (name, values) in examples() {
+        let docs = docs_of_text(&rendered_example_text(&values), &name);
+        let o = Objects::load(&docs);
+        check_all(&o);
+    }
 }
 
 #[test]
@@ -277,7 +355,10 @@ fn chart_full_example_rendering_parses_strictly_and_holds_its_values() {
     let mut values: Value = serde_yaml_ng::from_str(&read(&dir.join("values.yaml"))).unwrap();
     let example: Value = serde_yaml_ng::from_str(&read(&dir.join("examples/full.yaml"))).unwrap();
     coalesce(&mut values, &example);
-    let docs = docs_of(&dir.join("examples/rendered-full.yaml"));
+    let docs = docs_of_text(
+        &rendered_example_text(&dir.join("examples/full.yaml")),
+        "examples/full.yaml",
+    );
     let o = Objects::load(&docs);
     check_all(&o);
     let service = o
@@ -369,4 +450,64 @@ fn chart_full_example_rendering_parses_strictly_and_holds_its_values() {
     let api = find("APIService", "v1beta1.metrics.k8s.io");
     assert_eq!(api["spec"]["caBundle"], values["metricsApi"]["caBundle"]);
     assert!(api["spec"].get("insecureSkipTLSVerify").is_none());
+}
+
+/// Issue 10: `agent.config.control_plane` turns the control plane's log files on and off,
+/// and lists them; the DaemonSet mounts the directory of each pattern, once, read-only
+/// from the node at the same path, and nothing when off.
+#[test]
+fn chart_control_plane_files_switch_their_read_only_mounts() {
+    let mounts = |text: &str| -> BTreeMap<String, (String, bool)> {
+        let docs = docs_of_text(text, "rendering");
+        let ds = &docs.iter().find(|d| d.kind() == "DaemonSet").unwrap().value;
+        let pod = &ds["spec"]["template"]["spec"];
+        let mut out = BTreeMap::new();
+        for v in pod["volumes"].as_array().unwrap() {
+            let name = v["name"].as_str().unwrap();
+            if !name.starts_with("control-plane-") {
+                continue;
+            }
+            assert_eq!(v["hostPath"]["type"], "Directory", "{v}");
+            let m = pod["containers"][0]["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == name)
+                .unwrap_or_else(|| panic!("volume {name} is mounted"));
+            out.insert(
+                v["hostPath"]["path"].as_str().unwrap().to_owned(),
+                (
+                    m["mountPath"].as_str().unwrap().to_owned(),
+                    m["readOnly"] == true,
+                ),
+            );
+        }
+        out
+    };
+    let at = |dirs: &[&str]| -> BTreeMap<String, (String, bool)> {
+        dirs.iter()
+            .map(|d| (d.to_string(), (d.to_string(), true)))
+            .collect()
+    };
+    assert_eq!(mounts(&rendered_default_text()), at(&["/var/log"]));
+    let dir = chart_dir().join("examples");
+    assert_eq!(
+        mounts(&rendered_example_text(&dir.join("full.yaml"))),
+        at(&["/var/log", "/var/log/kubernetes"])
+    );
+    assert_eq!(
+        mounts(&rendered_example_text(&dir.join("static-pods.yaml"))),
+        at(&[])
+    );
+    // Two patterns in one directory mount it once.
+    let tmp = tempfile::tempdir().unwrap();
+    let values = tmp.path().join("v.yaml");
+    std::fs::write(
+        &values,
+        "agent:\n  config:\n    control_plane:\n      files: [/srv/cp/kube-*.log, /srv/cp/etcd.log]\n",
+    )
+    .unwrap();
+    let text = render("kelp", "kelp", &[&values]).unwrap();
+    assert_eq!(mounts(&text), at(&["/srv/cp"]));
+    check_all(&Objects::load(&docs_of_text(&text, "v.yaml")));
 }

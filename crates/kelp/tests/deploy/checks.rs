@@ -210,7 +210,7 @@ pub fn check_agent(o: &Objects) -> String {
             mounted.insert(*host, (m.mount_path.as_str(), writable));
         }
     }
-    for log_dir in ["/var/log/pods", "/var/log/containers", "/var/log/journal"] {
+    for log_dir in ["/var/log/pods", "/var/log/containers"] {
         assert_eq!(
             mounted.get(log_dir),
             Some(&(log_dir, false)),
@@ -218,13 +218,57 @@ pub fn check_agent(o: &Objects) -> String {
         );
     }
     assert_eq!(Path::new(mounted["/var/log/pods"].0), config.pods_dir);
-    // The journal is read where it is mounted (kubelet and runtime units by default).
-    let journal = config
-        .journal
-        .as_ref()
-        .expect("the agent reads the journal");
-    assert_eq!(Path::new(mounted["/var/log/journal"].0), journal.dir);
-    assert!(journal.units.iter().any(|u| u == "kubelet.service"));
+    let mut expected_hosts: BTreeSet<&str> = [
+        "/var/log/pods",
+        "/var/log/containers",
+        "/sys/fs/cgroup",
+        "/proc",
+    ]
+    .into();
+    // The journal, when read, is read where it is mounted (kubelet and runtime units by
+    // default); when it is not read, it is not mounted.
+    if let Some(journal) = config.journal.as_ref() {
+        assert_eq!(
+            mounted.get("/var/log/journal"),
+            Some(&("/var/log/journal", false)),
+            "the journal mounted read-only at its own path"
+        );
+        assert_eq!(Path::new(mounted["/var/log/journal"].0), journal.dir);
+        assert!(journal.units.iter().any(|u| u == "kubelet.service"));
+        expected_hosts.insert("/var/log/journal");
+    }
+    // Issue 10: the control plane's log files (`control_plane.files`, job
+    // "control-plane"): the directory of every pattern mounted read-only from the node's
+    // same path, so the files the agent opens are the node's and their `filename` label
+    // names them as the node does.
+    for source in &config.files {
+        assert!(
+            source
+                .labels
+                .contains(&("job".to_owned(), "control-plane".to_owned())),
+            "only the control plane's files come from the config file: {source:?}"
+        );
+        let dir = source.glob.dir().to_str().unwrap();
+        assert_eq!(
+            mounted.get(dir),
+            Some(&(dir, false)),
+            "{dir} (of {}) mounted read-only at its own path",
+            source.glob
+        );
+        expected_hosts.insert(dir);
+    }
+    // Nothing else of the node is mounted but the state dir.
+    let state_host = mounted
+        .iter()
+        .find(|(_, (_, w))| *w)
+        .map(|(h, _)| *h)
+        .expect("a writable state dir");
+    expected_hosts.insert(state_host);
+    assert_eq!(
+        mounted.keys().copied().collect::<BTreeSet<_>>(),
+        expected_hosts,
+        "the host paths mounted are those the agent reads"
+    );
     // The resource collector reads the host's cgroup tree and /proc, read-only, where the
     // config says.
     for (host, at) in [("/sys/fs/cgroup", &cgroup_root), ("/proc", &proc_root)] {

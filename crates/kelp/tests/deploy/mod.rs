@@ -12,6 +12,7 @@ mod checks;
 mod dockerfile;
 mod manifests;
 mod parse;
+mod render;
 
 use std::path::{Path, PathBuf};
 

@@ -30,14 +30,17 @@ impl Doc {
 
 /// The documents of a multi-document YAML file (empty documents skipped).
 pub fn docs_of(path: &Path) -> Vec<Doc> {
-    let text = read(path);
+    docs_of_text(&read(path), &path.display().to_string())
+}
+
+/// The documents of multi-document YAML text from `origin` (empty documents skipped).
+pub fn docs_of_text(text: &str, origin: &str) -> Vec<Doc> {
     let mut out = Vec::new();
-    for (i, de) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
-        let value = Value::deserialize(de)
-            .unwrap_or_else(|e| panic!("{} document {i}: {e}", path.display()));
+    for (i, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(de).unwrap_or_else(|e| panic!("{origin} document {i}: {e}"));
         if !value.is_null() {
             out.push(Doc {
-                origin: format!("{} document {i}", path.display()),
+                origin: format!("{origin} document {i}"),
                 value,
             });
         }

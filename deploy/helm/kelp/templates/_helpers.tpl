@@ -25,3 +25,15 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- define "kelp.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{/* The directories of agent.config.control_plane.files (when enabled), each once, as a
+YAML list: what the agent DaemonSet mounts read-only from the node at the same path. */}}
+{{- define "kelp.controlPlaneDirs" -}}
+{{- $dirs := list -}}
+{{- if .Values.agent.config.control_plane.enabled -}}
+{{- range .Values.agent.config.control_plane.files -}}
+{{- $dirs = append $dirs (dir .) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (uniq $dirs) -}}
+{{- end -}}

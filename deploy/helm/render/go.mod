@@ -1,0 +1,3 @@
+module kelp/render
+
+go 1.19
