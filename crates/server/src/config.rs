@@ -241,6 +241,10 @@ pub struct LimitsSection {
     /// sleeps the rest (0.1; 1: no pacing). Keeps ingest's pace when the server's CPU is
     /// contended (a CPU limit, other processes).
     pub query_share_while_ingesting: f64,
+    /// CPU time (ms) each query task (an evaluation or a metadata read) computes at full
+    /// speed before that share applies (250: ordinary queries are not slowed; a query of
+    /// death is paced after a quarter second of CPU).
+    pub query_burst_ms: u64,
     /// Query timeout (300 s); over it, 504 (0: every query times out, for tests).
     pub query_timeout_secs: u64,
     /// Entries buffered per tail client before entries are dropped (1024).
@@ -273,6 +277,7 @@ impl Default for LimitsSection {
             query_threads: 0,
             query_nice: 19,
             query_share_while_ingesting: 0.1,
+            query_burst_ms: 250,
             query_timeout_secs: query.query_timeout.as_secs(),
             tail_buffer_entries: 1024,
             max_inflight_push_requests: 64,

@@ -11,8 +11,10 @@
 //!   is not enough when the server shares the machine or runs under a CPU quota (a
 //!   Kubernetes limit, an autogroup): the CPU its queries use is charged to the whole
 //!   process, ingest included. So while pushes arrive, each query thread computes at most
-//!   that share of its time and sleeps the rest ([`Pacer`], called by the engine before
-//!   every block it reads, [`kelp_query::Pace`]); without pushes queries run flat out.
+//!   that share of its time once it has used its burst (`limits.query_burst_ms`) and
+//!   sleeps the rest ([`Pacer`], called by the engine before every block it reads,
+//!   [`kelp_query::Pace`]); ordinary queries fit in the burst and are not slowed, and
+//!   without pushes queries run flat out.
 //! - **A cap on evaluations running at once** (`limits.max_running_queries`): more wait
 //!   their turn in arrival order, inside their timeout (504 when it passes while they
 //!   wait); the outstanding bound (`limits.max_concurrent_queries`, 429) bounds the queue.
@@ -43,6 +45,8 @@ pub struct PoolSettings {
     pub nice: i32,
     /// The share of its time a query thread computes while pushes arrive (1: no pacing).
     pub share_while_ingesting: f64,
+    /// CPU time a query thread computes at full speed before the share applies.
+    pub burst: Duration,
 }
 
 impl PoolSettings {
@@ -62,6 +66,7 @@ impl PoolSettings {
             max_running,
             nice: l.query_nice,
             share_while_ingesting: l.query_share_while_ingesting,
+            burst: Duration::from_millis(l.query_burst_ms),
         }
     }
 }
@@ -81,7 +86,7 @@ impl QueryPool {
     pub fn new(settings: PoolSettings) -> Self {
         Self {
             settings,
-            pacer: Arc::new(Pacer::new(settings.share_while_ingesting)),
+            pacer: Arc::new(Pacer::new(settings.share_while_ingesting, settings.burst)),
             running: Arc::new(Semaphore::new(settings.max_running.max(1))),
             pool: OnceLock::new(),
         }
@@ -140,7 +145,9 @@ impl QueryPool {
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let pacer = self.pacer.clone();
         self.pool()?.spawn(move || {
+            pacer.begin();
             // A panic becomes a 500 for this request (rayon would abort the process).
             let out = std::panic::catch_unwind(AssertUnwindSafe(f));
             drop(permit);
@@ -174,26 +181,46 @@ const MAX_NAP: Duration = Duration::from_millis(50);
 /// Naps shorter than this are saved up (a sleep costs more than it is worth below it).
 const MIN_NAP: Duration = Duration::from_millis(1);
 
-/// Paces query threads while pushes arrive: each computes at most `share` of its time.
+/// Paces query threads while pushes arrive. A thread computes its first `burst` of CPU
+/// time of each task at full speed (a task: an evaluation or metadata read started on the
+/// pool, or work after the thread rested [`RESTED`]); beyond it, at most `share` of its
+/// time: it sleeps `1 / share - 1` times the CPU it used. So ordinary queries (a few
+/// milliseconds) are never slowed and a query of death soon is.
 #[derive(Debug)]
 pub struct Pacer {
     share: f64,
+    burst: Duration,
     epoch: Instant,
     /// Milliseconds after `epoch` of the last push seen, plus one (0: none yet).
     last_push: AtomicU64,
 }
 
+/// A thread's pacing state: its CPU time and the time at its last pace, the burst left
+/// and the nap it owes.
+#[derive(Debug, Clone, Copy)]
+struct Paced {
+    cpu: Duration,
+    at: Instant,
+    burst_left: Duration,
+    owed: Duration,
+}
+
+/// A thread that did not pace for this long was resting: its next work is a new task.
+const RESTED: Duration = Duration::from_secs(1);
+
 thread_local! {
-    /// This thread's CPU time at its last pace, and the nap it owes.
-    static OWED: Cell<Option<(Duration, Duration)>> = const { Cell::new(None) };
+    static PACED: Cell<Option<Paced>> = const { Cell::new(None) };
+    /// Naps this thread took (for tests).
+    static NAPS: Cell<u64> = const { Cell::new(0) };
 }
 
 impl Pacer {
-    /// A pacer letting query threads compute `share` (0 < share <= 1) of their time while
-    /// pushes arrive.
-    pub fn new(share: f64) -> Self {
+    /// A pacer letting each task of a query thread compute `burst` at full speed, then
+    /// `share` (0 < share <= 1) of its time, while pushes arrive.
+    pub fn new(share: f64, burst: Duration) -> Self {
         Self {
             share,
+            burst,
             epoch: Instant::now(),
             last_push: AtomicU64::new(0),
         }
@@ -212,29 +239,44 @@ impl Pacer {
         last != 0 && now.saturating_sub(last) <= INGEST_QUIET.as_millis() as u64
     }
 
-    /// Called on a query thread between units of work: while pushes arrive, sleeps so that
-    /// the CPU time this thread used since its last call is at most `share` of the total.
+    /// A task starts on this thread: its burst is whole again.
+    pub fn begin(&self) {
+        PACED.set(Some(Paced {
+            cpu: thread_cpu_time(),
+            at: Instant::now(),
+            burst_left: self.burst,
+            owed: Duration::ZERO,
+        }));
+    }
+
+    /// Called on a query thread between units of work: while pushes arrive, takes the CPU
+    /// time used since the last call from the task's burst, and once it is spent sleeps
+    /// what the share asks (at most [`MAX_NAP`] at once, the rest owed).
     pub fn pace(&self) {
         if self.share >= 1.0 || self.share <= 0.0 {
             return;
         }
-        let cpu = thread_cpu_time();
-        let Some((last, owed)) = OWED.get() else {
-            OWED.set(Some((cpu, Duration::ZERO)));
-            return;
+        let p = match PACED.get() {
+            Some(p) if self.ingesting() && p.at.elapsed() < RESTED => p,
+            // The first call, no pushes, or after a rest: a new task.
+            _ => return self.begin(),
         };
-        if !self.ingesting() {
-            OWED.set(Some((cpu, Duration::ZERO)));
-            return;
-        }
-        let worked = cpu.saturating_sub(last);
-        let mut owed = (owed + worked.mul_f64(1.0 / self.share - 1.0)).min(MAX_NAP * 4);
+        let worked = thread_cpu_time().saturating_sub(p.cpu);
+        let from_burst = worked.min(p.burst_left);
+        let paced = worked - from_burst;
+        let mut owed = (p.owed + paced.mul_f64(1.0 / self.share - 1.0)).min(MAX_NAP * 4);
         if owed >= MIN_NAP {
             let nap = owed.min(MAX_NAP);
             std::thread::sleep(nap);
+            NAPS.set(NAPS.get() + 1);
             owed -= nap;
         }
-        OWED.set(Some((thread_cpu_time(), owed)));
+        PACED.set(Some(Paced {
+            cpu: thread_cpu_time(),
+            at: Instant::now(),
+            burst_left: p.burst_left - from_burst,
+            owed,
+        }));
     }
 }
 
@@ -333,6 +375,7 @@ mod tests {
             max_running,
             nice,
             share_while_ingesting: 1.0,
+            burst: Duration::ZERO,
         })
     }
 
@@ -500,8 +543,7 @@ mod tests {
     }
 
     #[test]
-    fn while_pushes_arrive_a_query_thread_computes_at_most_its_share() {
-        let pacer = Pacer::new(0.25);
+    fn while_pushes_arrive_a_query_thread_computes_at_most_its_share_after_its_burst() {
         let burn = |pacer: &Pacer, until: Duration| {
             // CPU work between paces, as a scan does between blocks.
             let start = thread_cpu_time();
@@ -511,36 +553,56 @@ mod tests {
                     x = x.wrapping_mul(31).wrapping_add(i);
                 }
                 std::hint::black_box(x);
+                pacer.push_seen();
                 pacer.pace();
             }
         };
         std::thread::scope(|s| {
             s.spawn(|| {
-                // No pushes: nothing is owed.
-                pacer.pace();
-                burn(&pacer, Duration::from_millis(10));
-                assert_eq!(OWED.get().map(|(_, owed)| owed), Some(Duration::ZERO));
-                // Pushes arriving: for 40 ms of CPU the thread sleeps about 120 ms (a
-                // lower bound: a busy machine only adds to the wall time).
+                // No pushes: never a nap.
+                let idle = Pacer::new(0.25, Duration::ZERO);
+                idle.pace();
+                let start = thread_cpu_time();
+                while thread_cpu_time() - start < Duration::from_millis(10) {
+                    idle.pace();
+                }
+                assert_eq!(NAPS.get(), 0);
+                // Pushes arriving, no burst: for 40 ms of CPU the thread sleeps about
+                // 120 ms (a lower bound: a busy machine only adds to the wall time).
+                let pacer = Pacer::new(0.25, Duration::ZERO);
                 pacer.push_seen();
                 assert!(pacer.ingesting());
+                pacer.pace();
                 let (wall, cpu) = (Instant::now(), thread_cpu_time());
-                let mut worked = Duration::ZERO;
-                while worked < Duration::from_millis(40) {
-                    pacer.push_seen();
-                    burn(&pacer, Duration::from_millis(2));
-                    worked = thread_cpu_time() - cpu;
-                }
+                burn(&pacer, Duration::from_millis(40));
+                let worked = thread_cpu_time() - cpu;
                 let napped = wall.elapsed().saturating_sub(worked);
                 assert!(
                     napped >= Duration::from_millis(100),
                     "napped {napped:?} for {worked:?} of work"
                 );
             });
+            s.spawn(|| {
+                // A 100 ms burst: a 40 ms task runs without a nap; a long one is paced; a
+                // new task has its burst again.
+                let pacer = Pacer::new(0.25, Duration::from_millis(100));
+                pacer.push_seen();
+                pacer.begin();
+                burn(&pacer, Duration::from_millis(40));
+                assert_eq!(NAPS.get(), 0, "a short task napped");
+                burn(&pacer, Duration::from_millis(120));
+                let naps = NAPS.get();
+                assert!(naps > 0, "a long task never napped");
+                pacer.begin();
+                burn(&pacer, Duration::from_millis(40));
+                assert_eq!(NAPS.get(), naps, "a new short task napped");
+            });
         });
         // A share of 1 never naps.
-        let free = Pacer::new(1.0);
+        let free = Pacer::new(1.0, Duration::ZERO);
         free.push_seen();
         free.pace();
+        free.pace();
+        assert_eq!(NAPS.get(), 0);
     }
 }
