@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kelp_client::replicas::KeyedSender;
-use kelp_client::{Client, RetryPolicy};
+use kelp_client::RetryPolicy;
 use kelp_k8s::path::PodLogPath;
 use kelp_wire::inventory::{Inventory, InventoryContainer, InventoryPod, INVENTORY_PATH};
 
@@ -100,27 +100,13 @@ pub(crate) fn spawn(
         timeout: Duration::from_secs(10),
         ..config.retry.clone()
     };
-    let headers = match crate::sink::request_headers(&config.sink) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "no pod inventory");
-            return None;
-        }
-    };
-    let tls = config.sink.tls.clone();
     // With several replicas, the node's inventory goes to the one its name hashes to, or
     // to the next while that one is down.
-    let made = KeyedSender::new(&config.server, &config.node, move |url| {
-        let mut c = Client::with_tls(url, policy.clone(), &tls)?;
-        for (name, value) in &headers {
-            c = c.with_header(name, value);
-        }
-        Ok(c)
-    });
+    let made = crate::sink::keyed_sender(&config.server, &config.node, policy, &config.sink);
     let client = match made {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "no pod inventory: bad server address");
+            tracing::warn!(error = %e, "no pod inventory");
             return None;
         }
     };

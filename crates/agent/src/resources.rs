@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kelp_client::replicas::KeyedSender;
-use kelp_client::{Client, RetryPolicy};
+use kelp_client::RetryPolicy;
 use kelp_metrics::collect::{Collector, Sources};
 use kelp_wire::resources::{
     Capacity, Collection, ContainerSample, NodeSample, PodSample, ResourcePush,
@@ -367,17 +367,9 @@ pub fn spawn(
         tenant: config.tenant.clone(),
         ..config.sink.clone()
     };
-    let headers = crate::sink::request_headers(&auth)?;
-    let tls = config.sink.tls.clone();
     // With several replicas, the node's samples go to the one its name hashes to, or to
     // the next while that one is down.
-    let client = KeyedSender::new(&config.server, &config.node, move |url| {
-        let mut c = Client::with_tls(url, policy.clone(), &tls)?;
-        for (name, value) in &headers {
-            c = c.with_header(name, value);
-        }
-        Ok(c)
-    })?;
+    let client = crate::sink::keyed_sender(&config.server, &config.node, policy, &auth)?;
     let config = Arc::new(config);
     let collector = {
         let (config, spool, stats, stop) =

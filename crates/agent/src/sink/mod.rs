@@ -129,6 +129,34 @@ impl Default for SinkConfig {
     }
 }
 
+/// The sender of one node's requests (its resource samples, its pod inventory) to the
+/// replica that owns `key` among those of `server` (the next while it is down), with
+/// `config`'s tenant, token and TLS.
+///
+/// # Errors
+///
+/// The token file cannot be read, or `server` is not a valid setting.
+pub fn keyed_sender(
+    server: &str,
+    key: &str,
+    policy: RetryPolicy,
+    config: &SinkConfig,
+) -> Result<kelp_client::replicas::KeyedSender, AgentError> {
+    let headers = request_headers(config)?;
+    let tls = config.tls.clone();
+    Ok(kelp_client::replicas::KeyedSender::new(
+        server,
+        key,
+        move |url| {
+            let mut c = Client::with_tls(url, policy.clone(), &tls)?;
+            for (name, value) in &headers {
+                c = c.with_header(name, value);
+            }
+            Ok(c)
+        },
+    )?)
+}
+
 /// The headers every request to the server carries: `X-Scope-OrgID` when a tenant is
 /// set, `Authorization: Bearer` when a token file is.
 pub fn request_headers(config: &SinkConfig) -> Result<Vec<(&'static str, String)>, AgentError> {
