@@ -301,6 +301,18 @@ impl Peers {
     }
 }
 
+/// `r` with `answers`' missing peers (and bucket reads) named in its headers; `r` as it is
+/// without peers.
+pub fn marked(
+    mut r: axum::response::Response,
+    answers: Option<Answers>,
+) -> axum::response::Response {
+    if let Some(a) = answers {
+        a.mark(r.headers_mut());
+    }
+    r
+}
+
 /// Whether a request is a peer's (answer from local data only).
 pub fn is_local(headers: &HeaderMap) -> bool {
     headers.contains_key(LOCAL_HEADER)

@@ -268,17 +268,9 @@ async fn stats(
                 Err(e) => tracing::warn!(peer = %url, error = %e, "index stats did not decode"),
             }
         }
-        Ok(marked(json(total.to_json()), answers))
+        Ok(crate::peers::marked(json(total.to_json()), answers))
     })
     .await
-}
-
-/// `answers`' missing peers named in the response's headers.
-fn marked(mut r: Response, answers: Option<Answers>) -> Response {
-    if let Some(a) = answers {
-        a.mark(r.headers_mut());
-    }
-    r
 }
 
 /// Loki's `warnings` of `answers` (none without peers).
@@ -454,7 +446,7 @@ async fn volume(
             warnings: warnings(&answers),
             ..QueryResponse::new(result)
         };
-        Ok(marked(json(body.to_json()), answers))
+        Ok(crate::peers::marked(json(body.to_json()), answers))
     })
     .await
 }
@@ -506,7 +498,7 @@ async fn volume_range(
             .collect();
         let result = QueryResult::Matrix(series);
         let body = QueryResponse { stats: None, warnings: warnings(&answers), ..QueryResponse::new(result) };
-        Ok(marked(json(body.to_json()), answers))
+        Ok(crate::peers::marked(json(body.to_json()), answers))
     })
     .await
 }

@@ -144,11 +144,7 @@ async fn pods(
         // A tree of strings, numbers and nulls always serializes.
         let mut out = serde_json::to_vec(&body).unwrap_or_default();
         out.push(b'\n');
-        let mut out = json(out);
-        if let Some(ans) = answers {
-            ans.mark(out.headers_mut());
-        }
-        Ok(out)
+        Ok(crate::peers::marked(json(out), answers))
     }
     .await;
     st.metrics

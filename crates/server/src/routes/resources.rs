@@ -209,14 +209,6 @@ fn query_suffix(q: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// `answers`' missing peers named in the response's headers.
-fn marked(mut r: Response, answers: Option<crate::peers::Answers>) -> Response {
-    if let Some(a) = answers {
-        a.mark(r.headers_mut());
-    }
-    r
-}
-
 async fn node_list(
     st: &AppState,
     headers: &HeaderMap,
@@ -265,7 +257,7 @@ async fn node_list(
         },
         None => body(&List::nodes(items)),
     };
-    Ok(marked(out, answers))
+    Ok(crate::peers::marked(out, answers))
 }
 
 async fn nodes(
@@ -354,7 +346,7 @@ async fn pod_list(
         },
         None => body(&List::pods(items)),
     };
-    Ok(marked(out, answers))
+    Ok(crate::peers::marked(out, answers))
 }
 
 async fn all_pods(
@@ -478,7 +470,10 @@ async fn range_route(
         replicas::merge_range(&mut data, ans);
     }
     let v = json!({"status": "success", "data": data});
-    Ok(marked(json(v.to_string().into_bytes()), answers))
+    Ok(crate::peers::marked(
+        json(v.to_string().into_bytes()),
+        answers,
+    ))
 }
 
 /// Every node's capacity and allocatable as its agent last reported them (the
@@ -533,7 +528,7 @@ async fn capacities(
             .to_string()
             .into_bytes(),
     );
-    Ok(marked(out, answers))
+    Ok(crate::peers::marked(out, answers))
 }
 
 async fn exposition(
